@@ -1,0 +1,383 @@
+package main
+
+// The WebSocket client side of RFC 6455, written by hand on purpose: the
+// load generator must share no code with any server it measures (gorilla,
+// gws, gobwas, libws…), so that a bug or a fast path in one library can't
+// flatter or hide itself on both ends of the wire.
+
+import (
+	"bufio"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/textproto"
+	"strings"
+	"sync"
+	"time"
+)
+
+const (
+	opCont   = 0x0
+	opText   = 0x1
+	opBinary = 0x2
+	opClose  = 0x8
+	opPing   = 0x9
+	opPong   = 0xA
+
+	// maxHeader is the longest client frame header: 2 bytes, a 64-bit
+	// extended length and the 4-byte mask key.
+	maxHeader = 2 + 8 + 4
+
+	wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+)
+
+// closeError reports a close frame received from the server.
+type closeError struct {
+	code   int // 1005 (no status) when the frame had no payload
+	reason string
+}
+
+func (e *closeError) Error() string {
+	if e.reason != "" {
+		return fmt.Sprintf("server sent close frame (code %d, %q)", e.code, e.reason)
+	}
+	return fmt.Sprintf("server sent close frame (code %d)", e.code)
+}
+
+// conn is one client WebSocket connection.
+//
+// Reading is owned by a single goroutine. Writing may come from two: the
+// sender of data frames and the reader answering pings (or closing), so
+// frame writes, and the mask-key generator they use, are serialized by wmu.
+type conn struct {
+	nc net.Conn
+	br *bufio.Reader
+
+	wmu   sync.Mutex
+	rng   uint64                  // mask-key generator state, guarded by wmu
+	ctlTx [maxHeader + 125]byte // outgoing control frames, guarded by wmu
+
+	ctlRx [125]byte // incoming control payloads, reader-owned
+}
+
+// acceptKey computes Sec-WebSocket-Accept for a Sec-WebSocket-Key.
+func acceptKey(key string) string {
+	h := sha1.Sum([]byte(key + wsGUID))
+	return base64.StdEncoding.EncodeToString(h[:])
+}
+
+// dial opens a TCP connection to addr and performs the opening handshake
+// for path on it. host is sent as the Host header. rbufSize sizes the read
+// buffer that outlives the handshake.
+func dial(addr, host, path string, timeout time.Duration, rbufSize int) (*conn, error) {
+	nc, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return nil, err
+	}
+	c, err := handshake(nc, host, path, timeout, rbufSize)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func handshake(nc net.Conn, host, path string, timeout time.Duration, rbufSize int) (*conn, error) {
+	var seed [8 + 16]byte
+	if _, err := rand.Read(seed[:]); err != nil {
+		return nil, err
+	}
+	key := base64.StdEncoding.EncodeToString(seed[8:])
+	if err := nc.SetDeadline(time.Now().Add(timeout)); err != nil {
+		return nil, err
+	}
+	// No Sec-WebSocket-Extensions: every peer is measured without
+	// permessage-deflate.
+	req := "GET " + path + " HTTP/1.1\r\n" +
+		"Host: " + host + "\r\n" +
+		"Upgrade: websocket\r\n" +
+		"Connection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: " + key + "\r\n" +
+		"Sec-WebSocket-Version: 13\r\n\r\n"
+	if _, err := io.WriteString(nc, req); err != nil {
+		return nil, fmt.Errorf("handshake: write request: %w", err)
+	}
+
+	// textproto reads through br without buffering on its own, so any frame
+	// bytes that arrive with the response stay in br for the frame reader.
+	br := bufio.NewReaderSize(nc, rbufSize)
+	tp := textproto.NewReader(br)
+	status, err := tp.ReadLine()
+	if err != nil {
+		return nil, fmt.Errorf("handshake: read status line: %w", err)
+	}
+	proto, rest, _ := strings.Cut(status, " ")
+	code, _, _ := strings.Cut(rest, " ")
+	if !strings.HasPrefix(proto, "HTTP/1.") || code != "101" {
+		return nil, fmt.Errorf("handshake: server answered %q, want 101 Switching Protocols", status)
+	}
+	hdr, err := tp.ReadMIMEHeader()
+	if err != nil {
+		return nil, fmt.Errorf("handshake: read headers: %w", err)
+	}
+	if v := hdr.Get("Upgrade"); !strings.EqualFold(v, "websocket") {
+		return nil, fmt.Errorf("handshake: Upgrade header is %q, want websocket", v)
+	}
+	if !hasToken(hdr.Values("Connection"), "upgrade") {
+		return nil, fmt.Errorf("handshake: Connection header %q lacks the upgrade token", hdr.Values("Connection"))
+	}
+	if got, want := hdr.Get("Sec-WebSocket-Accept"), acceptKey(key); got != want {
+		return nil, fmt.Errorf("handshake: Sec-WebSocket-Accept is %q, want %q", got, want)
+	}
+	if v := hdr.Get("Sec-WebSocket-Extensions"); v != "" {
+		return nil, fmt.Errorf("handshake: server negotiated extensions %q that were not offered", v)
+	}
+	if err := nc.SetDeadline(time.Time{}); err != nil {
+		return nil, err
+	}
+	c := &conn{nc: nc, br: br, rng: binary.LittleEndian.Uint64(seed[:8]) | 1}
+	return c, nil
+}
+
+// hasToken reports whether a comma-separated header holds token.
+func hasToken(values []string, token string) bool {
+	for _, v := range values {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// nextKey returns a frame mask key. RFC 6455 asks for keys unpredictable to
+// intermediaries (against cache poisoning); there are none on loopback, and
+// a crypto/rand call per frame would cost more than the framing itself, so
+// an xorshift64* generator seeded from crypto/rand is used. Call with wmu.
+func (c *conn) nextKey() uint32 {
+	c.rng ^= c.rng >> 12
+	c.rng ^= c.rng << 25
+	c.rng ^= c.rng >> 27
+	return uint32((c.rng * 2685821657736338717) >> 32)
+}
+
+// appendFrame writes into buf[:0] a final, masked frame carrying payload and
+// returns it. buf should have room for maxHeader+len(payload) bytes so that
+// the steady state allocates nothing.
+func appendFrame(buf []byte, op byte, payload []byte, key uint32) []byte {
+	n := len(payload)
+	buf = buf[:0]
+	switch {
+	case n <= 125:
+		buf = append(buf, 0x80|op, 0x80|byte(n))
+	case n <= 0xFFFF:
+		buf = append(buf, 0x80|op, 0x80|126, byte(n>>8), byte(n))
+	default:
+		buf = append(buf, 0x80|op, 0x80|127)
+		buf = binary.BigEndian.AppendUint64(buf, uint64(n))
+	}
+	// Key byte j masks payload byte i when i%4 == j; storing the key little
+	// endian lets maskCopy use it as-is on little-endian 8-byte words.
+	buf = binary.LittleEndian.AppendUint32(buf, key)
+	h := len(buf)
+	if cap(buf)-h >= n {
+		buf = buf[:h+n]
+	} else {
+		buf = append(buf, make([]byte, n)...)
+	}
+	maskCopy(buf[h:], payload, key)
+	return buf
+}
+
+// maskCopy sets dst[i] = src[i] ^ key byte (i%4), 8 bytes at a time.
+// Unmasking is the same operation.
+func maskCopy(dst, src []byte, key uint32) {
+	n := len(src)
+	dst = dst[:n]
+	k := uint64(key) | uint64(key)<<32
+	i := 0
+	for ; i+32 <= n; i += 32 {
+		d, s := dst[i:i+32], src[i:i+32]
+		binary.LittleEndian.PutUint64(d[0:], binary.LittleEndian.Uint64(s[0:])^k)
+		binary.LittleEndian.PutUint64(d[8:], binary.LittleEndian.Uint64(s[8:])^k)
+		binary.LittleEndian.PutUint64(d[16:], binary.LittleEndian.Uint64(s[16:])^k)
+		binary.LittleEndian.PutUint64(d[24:], binary.LittleEndian.Uint64(s[24:])^k)
+	}
+	for ; i+8 <= n; i += 8 {
+		binary.LittleEndian.PutUint64(dst[i:], binary.LittleEndian.Uint64(src[i:])^k)
+	}
+	// i is a multiple of 8 here, so the key phase restarts at byte 0.
+	for ; i < n; i++ {
+		dst[i] = src[i] ^ byte(key>>(8*(i&3)))
+	}
+}
+
+// send writes one data frame. buf is the caller's reusable frame buffer and
+// is returned (grown only if it was too small).
+func (c *conn) send(buf []byte, op byte, payload []byte) ([]byte, error) {
+	c.wmu.Lock()
+	buf = appendFrame(buf, op, payload, c.nextKey())
+	_, err := c.nc.Write(buf)
+	c.wmu.Unlock()
+	return buf, err
+}
+
+// sendControl writes a control frame (payload at most 125 bytes).
+func (c *conn) sendControl(op byte, payload []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	f := appendFrame(c.ctlTx[:0], op, payload, c.nextKey())
+	_, err := c.nc.Write(f)
+	return err
+}
+
+// sendClose starts the closing handshake with status 1000 (normal closure).
+func (c *conn) sendClose() error {
+	return c.sendControl(opClose, []byte{0x03, 0xE8})
+}
+
+// readHeader reads one server frame header and checks what RFC 6455 says a
+// client must check without extensions: no RSV bits, no mask, sane control
+// frames, known opcodes.
+func (c *conn) readHeader() (fin bool, op byte, n int64, err error) {
+	b, err := c.br.Peek(2)
+	if err != nil {
+		return false, 0, 0, err
+	}
+	b0, b1 := b[0], b[1]
+	c.br.Discard(2) // cannot fail: Peek returned the bytes
+	fin, op, n = b0&0x80 != 0, b0&0x0F, int64(b1&0x7F)
+	if b0&0x70 != 0 {
+		return fin, op, n, fmt.Errorf("protocol error: RSV bits set (%#x) without a negotiated extension", b0&0x70)
+	}
+	if b1&0x80 != 0 {
+		return fin, op, n, errors.New("protocol error: server frame is masked")
+	}
+	switch n {
+	case 126:
+		if b, err = c.br.Peek(2); err != nil {
+			return fin, op, n, err
+		}
+		n = int64(binary.BigEndian.Uint16(b))
+		c.br.Discard(2)
+	case 127:
+		if b, err = c.br.Peek(8); err != nil {
+			return fin, op, n, err
+		}
+		u := binary.BigEndian.Uint64(b)
+		c.br.Discard(8)
+		if u>>63 != 0 {
+			return fin, op, n, errors.New("protocol error: 64-bit frame length has its top bit set")
+		}
+		n = int64(u)
+	}
+	switch op {
+	case opCont, opText, opBinary:
+	case opClose, opPing, opPong:
+		if !fin || n > 125 {
+			return fin, op, n, fmt.Errorf("protocol error: control frame %#x fragmented or longer than 125 bytes (%d)", op, n)
+		}
+	default:
+		return fin, op, n, fmt.Errorf("protocol error: reserved opcode %#x", op)
+	}
+	return fin, op, n, nil
+}
+
+// handleControl consumes the payload of a control frame whose header was
+// just read: pings are answered, pongs ignored, and a close frame is
+// returned as a *closeError.
+func (c *conn) handleControl(op byte, n int64) error {
+	p := c.ctlRx[:n]
+	if _, err := io.ReadFull(c.br, p); err != nil {
+		return err
+	}
+	switch op {
+	case opPing:
+		return c.sendControl(opPong, p)
+	case opClose:
+		ce := &closeError{code: 1005}
+		if len(p) >= 2 {
+			ce.code = int(binary.BigEndian.Uint16(p))
+			ce.reason = string(p[2:])
+		}
+		return ce
+	}
+	return nil
+}
+
+// errTooLong is returned by readMessage when a message outgrows dst.
+type errTooLong struct{ got, want int64 }
+
+func (e errTooLong) Error() string {
+	return fmt.Sprintf("echo longer than the message sent: at least %d bytes, want %d", e.got, e.want)
+}
+
+// readMessage reads the next data message, reassembling fragments and
+// handling control frames in between, into dst, which must be at least as
+// long as the message. It returns the message's opcode and length.
+func (c *conn) readMessage(dst []byte) (op byte, n int, err error) {
+	started := false
+	for {
+		fin, fop, ln, err := c.readHeader()
+		if err != nil {
+			return 0, 0, err
+		}
+		if fop >= opClose {
+			if err := c.handleControl(fop, ln); err != nil {
+				return 0, 0, err
+			}
+			continue
+		}
+		switch {
+		case !started && fop == opCont:
+			return 0, 0, errors.New("protocol error: continuation frame without a message to continue")
+		case started && fop != opCont:
+			return 0, 0, errors.New("protocol error: new data frame inside a fragmented message")
+		case !started:
+			op, started = fop, true
+		}
+		if int64(n)+ln > int64(len(dst)) {
+			return op, n, errTooLong{int64(n) + ln, int64(len(dst))}
+		}
+		// A large destination makes bufio read straight into dst once its
+		// own buffer is drained, so big payloads are not copied twice.
+		if _, err := io.ReadFull(c.br, dst[n:n+int(ln)]); err != nil {
+			return op, n, err
+		}
+		n += int(ln)
+		if fin {
+			return op, n, nil
+		}
+	}
+}
+
+// discardUntilClose reads and drops everything up to the server's close
+// frame, answering pings; it returns nil once that frame arrives.
+func (c *conn) discardUntilClose() error {
+	for {
+		_, op, n, err := c.readHeader()
+		if err != nil {
+			return err
+		}
+		if op >= opClose {
+			err := c.handleControl(op, n)
+			var ce *closeError
+			if errors.As(err, &ce) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if _, err := c.br.Discard(int(n)); err != nil {
+			return err
+		}
+	}
+}

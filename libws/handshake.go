@@ -1,0 +1,411 @@
+package libws
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha1"
+	"crypto/tls"
+	"encoding/base64"
+
+	"net"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+// AcceptKey computes Sec-WebSocket-Accept for a Sec-WebSocket-Key.
+func AcceptKey(key string) string {
+	h := sha1.New()
+	h.Write([]byte(key))
+	h.Write([]byte(acceptGUID))
+	var sum [sha1.Size]byte
+	return base64.StdEncoding.EncodeToString(h.Sum(sum[:0]))
+}
+
+// HandshakeError is a refused opening handshake. On the server side Status
+// is the HTTP status that was sent back (400, 403, 426); on the client side
+// it is the status the server answered with (0 if the answer was no HTTP).
+type HandshakeError struct {
+	Status int
+	Reason string
+}
+
+func (e *HandshakeError) Error() string {
+	if e.Status == 0 {
+		return "libws: handshake failed: " + e.Reason
+	}
+	return "libws: handshake failed (" + strconv.Itoa(e.Status) + "): " + e.Reason
+}
+
+// MaxRequestSize bounds the opening request UpgradeConn accepts.
+const MaxRequestSize = 16 << 10
+
+// Request is an opening handshake request as UpgradeConn parsed it.
+type Request struct {
+	Method     string
+	RequestURI string
+	Proto      string
+	Host       string
+	Header     http.Header
+}
+
+// ParseRequest parses an HTTP/1.1 upgrade request at the start of b,
+// without net/http. It returns the request and its length; a length of 0
+// with a nil error means the request is not complete yet.
+func ParseRequest(b []byte) (*Request, int, error) {
+	end := bytes.Index(b, []byte("\r\n\r\n"))
+	if end < 0 {
+		if len(b) >= MaxRequestSize {
+			return nil, 0, &HandshakeError{431, "request header too large"}
+		}
+		return nil, 0, nil
+	}
+	if end+4 > MaxRequestSize {
+		return nil, 0, &HandshakeError{431, "request header too large"}
+	}
+	lines := strings.Split(string(b[:end]), "\r\n")
+	parts := strings.Split(lines[0], " ")
+	if len(parts) != 3 || parts[1] == "" || !strings.HasPrefix(parts[2], "HTTP/") {
+		return nil, 0, &HandshakeError{400, "malformed request line"}
+	}
+	r := &Request{Method: parts[0], RequestURI: parts[1], Proto: parts[2], Header: make(http.Header, len(lines))}
+	for _, line := range lines[1:] {
+		colon := strings.IndexByte(line, ':')
+		if colon <= 0 || line[0] == ' ' || line[0] == '\t' || strings.ContainsAny(line[:colon], " \t") {
+			return nil, 0, &HandshakeError{400, "malformed header line"}
+		}
+		key := textproto.CanonicalMIMEHeaderKey(line[:colon])
+		r.Header[key] = append(r.Header[key], strings.TrimSpace(line[colon+1:]))
+	}
+	r.Host = r.Header.Get("Host")
+	return r, end + 4, nil
+}
+
+// UpgradeOptions tune the server side of the handshake.
+type UpgradeOptions struct {
+	ConnOptions
+	// Subprotocols the server speaks, most preferred first; the first one
+	// the client also offers is chosen.
+	Subprotocols []string
+	// CheckOrigin decides whether a request's Origin is allowed (403 if
+	// not). nil allows every origin, as the example servers want.
+	CheckOrigin func(origin string, header http.Header) bool
+	// Header holds extra response headers.
+	Header http.Header
+}
+
+// negotiate validates an upgrade request and picks the subprotocol; it is
+// the single place both server entry points decide whether to accept.
+func negotiate(method, proto string, h http.Header, o *UpgradeOptions) (accept, subprotocol string, err *HandshakeError) {
+	switch {
+	case method != http.MethodGet:
+		return "", "", &HandshakeError{405, "method is not GET"}
+	case proto != "HTTP/1.1" && proto != "HTTP/2" && proto != "HTTP/2.0":
+		return "", "", &HandshakeError{400, "protocol is not HTTP/1.1"}
+	case !headerHasToken(h, "Connection", "upgrade"):
+		return "", "", &HandshakeError{426, "Connection header lacks upgrade"}
+	case !headerHasToken(h, "Upgrade", "websocket"):
+		return "", "", &HandshakeError{426, "Upgrade header lacks websocket"}
+	case h.Get("Sec-Websocket-Version") != "13":
+		return "", "", &HandshakeError{426, "unsupported Sec-WebSocket-Version (13 is supported)"}
+	}
+	key := h.Get("Sec-Websocket-Key")
+	if raw, e := base64.StdEncoding.DecodeString(key); e != nil || len(raw) != 16 {
+		return "", "", &HandshakeError{400, "invalid Sec-WebSocket-Key"}
+	}
+	if o.CheckOrigin != nil && !o.CheckOrigin(h.Get("Origin"), h) {
+		return "", "", &HandshakeError{403, "origin not allowed"}
+	}
+	offered := headerTokens(h, "Sec-Websocket-Protocol")
+	for _, want := range o.Subprotocols {
+		for _, p := range offered {
+			if p == want {
+				return AcceptKey(key), want, nil
+			}
+		}
+	}
+	return AcceptKey(key), "", nil
+}
+
+func appendResponse(b []byte, accept, subprotocol string, extra http.Header) []byte {
+	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
+	b = append(b, accept...)
+	b = append(b, "\r\n"...)
+	if subprotocol != "" {
+		b = append(b, "Sec-WebSocket-Protocol: "+subprotocol+"\r\n"...)
+	}
+	for k, vs := range extra {
+		for _, v := range vs {
+			b = append(b, k+": "+v+"\r\n"...)
+		}
+	}
+	return append(b, "\r\n"...)
+}
+
+func appendRefusal(b []byte, e *HandshakeError) []byte {
+	b = append(b, "HTTP/1.1 "+strconv.Itoa(e.Status)+" "+http.StatusText(e.Status)+"\r\n"...)
+	if e.Status == 426 {
+		b = append(b, "Sec-WebSocket-Version: 13\r\n"...)
+	}
+	b = append(b, "Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: "...)
+	b = strconv.AppendInt(b, int64(len(e.Reason)+1), 10)
+	return append(b, "\r\n\r\n"+e.Reason+"\n"...)
+}
+
+// UpgradeConn does the server handshake on a raw, just-accepted
+// connection, reading the request itself. A refused request gets its HTTP
+// error response and the connection is closed. Bytes the client sent after
+// the request are kept for the first read.
+func UpgradeConn(nc net.Conn, opts *UpgradeOptions) (*Conn, *Request, error) {
+	var o UpgradeOptions
+	if opts != nil {
+		o = *opts
+	}
+	buf := make([]byte, 0, 1024)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := nc.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		req, used, perr := ParseRequest(buf)
+		if perr != nil {
+			return nil, nil, refuse(nc, perr.(*HandshakeError))
+		}
+		if req != nil {
+			accept, sub, herr := negotiate(req.Method, req.Proto, req.Header, &o)
+			if herr != nil {
+				return nil, req, refuse(nc, herr)
+			}
+			if _, err := nc.Write(appendResponse(nil, accept, sub, o.Header)); err != nil {
+				nc.Close()
+				return nil, req, err
+			}
+			c := NewConn(nc, RoleServer, buf[used:], &o.ConnOptions)
+			c.subprotocol = sub
+			return c, req, nil
+		}
+		if err != nil {
+			nc.Close()
+			return nil, nil, err
+		}
+	}
+}
+
+func refuse(nc net.Conn, e *HandshakeError) error {
+	nc.Write(appendRefusal(nil, e))
+	nc.Close()
+	return e
+}
+
+// Upgrade does the server handshake for a net/http request: it validates
+// the request, hijacks the connection and answers 101. On a refused request
+// it answers the HTTP error itself and returns the *HandshakeError.
+func Upgrade(w http.ResponseWriter, r *http.Request, opts *UpgradeOptions) (*Conn, error) {
+	var o UpgradeOptions
+	if opts != nil {
+		o = *opts
+	}
+	accept, sub, herr := negotiate(r.Method, r.Proto, r.Header, &o)
+	if herr != nil {
+		if herr.Status == 426 {
+			w.Header().Set("Sec-WebSocket-Version", "13")
+		}
+		http.Error(w, herr.Reason, herr.Status)
+		return nil, herr
+	}
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		herr = &HandshakeError{500, "response writer cannot be hijacked"}
+		http.Error(w, herr.Reason, herr.Status)
+		return nil, herr
+	}
+	nc, rw, err := hj.Hijack()
+	if err != nil {
+		return nil, err
+	}
+	// Reset deadlines the http.Server may have set for the request.
+	nc.SetDeadline(time.Time{})
+	if _, err := nc.Write(appendResponse(nil, accept, sub, o.Header)); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	buffered, _ := rw.Reader.Peek(rw.Reader.Buffered())
+	c := NewConn(nc, RoleServer, buffered, &o.ConnOptions)
+	c.subprotocol = sub
+	return c, nil
+}
+
+// DialOptions tune the client side.
+type DialOptions struct {
+	ConnOptions
+	// Header holds extra request headers (Origin, Authorization, …).
+	Header http.Header
+	// Subprotocols offered, most preferred first.
+	Subprotocols []string
+	// TLSConfig is used for wss:// URLs; nil means the defaults with the
+	// URL's host as server name.
+	TLSConfig *tls.Config
+	// NetDial replaces the TCP dialer (e.g. to go through a proxy).
+	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Dial opens a WebSocket to a ws:// or wss:// URL. ctx bounds the whole
+// handshake, TLS included. The HTTP response is returned too, also when the
+// server refused the upgrade.
+func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.Response, error) {
+	var o DialOptions
+	if opts != nil {
+		o = *opts
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, nil, &HandshakeError{0, "invalid URL: " + err.Error()}
+	}
+	var secure bool
+	switch u.Scheme {
+	case "ws":
+	case "wss":
+		secure = true
+	default:
+		return nil, nil, &HandshakeError{0, "URL scheme must be ws or wss: " + rawURL}
+	}
+	if u.Hostname() == "" {
+		return nil, nil, &HandshakeError{0, "URL has no host: " + rawURL}
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		if secure {
+			addr = net.JoinHostPort(u.Hostname(), "443")
+		} else {
+			addr = net.JoinHostPort(u.Hostname(), "80")
+		}
+	}
+	dial := o.NetDial
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	nc, err := dial(ctx, "tcp", addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	if secure {
+		cfg := o.TLSConfig
+		if cfg == nil {
+			cfg = &tls.Config{}
+		} else {
+			cfg = cfg.Clone()
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName = u.Hostname()
+		}
+		tc := tls.Client(nc, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return nil, nil, err
+		}
+		nc = tc
+	}
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
+	c, resp, err := clientHandshake(nc, u, &o)
+	if !stop() && err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		nc.Close()
+		return nil, resp, err
+	}
+	nc.SetDeadline(time.Time{})
+	return c, resp, nil
+}
+
+func clientHandshake(nc net.Conn, u *url.URL, o *DialOptions) (*Conn, *http.Response, error) {
+	var raw [16]byte
+	rand.Read(raw[:])
+	key := base64.StdEncoding.EncodeToString(raw[:])
+	var b strings.Builder
+	b.WriteString("GET " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host +
+		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + key + "\r\n")
+	if len(o.Subprotocols) > 0 {
+		b.WriteString("Sec-WebSocket-Protocol: " + strings.Join(o.Subprotocols, ", ") + "\r\n")
+	}
+	for k, vs := range o.Header {
+		for _, v := range vs {
+			b.WriteString(k + ": " + v + "\r\n")
+		}
+	}
+	b.WriteString("\r\n")
+	if _, err := nc.Write([]byte(b.String())); err != nil {
+		return nil, nil, err
+	}
+	br := bufio.NewReaderSize(nc, 4096)
+	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodGet, URL: u})
+	if err != nil {
+		return nil, nil, &HandshakeError{0, "reading the response: " + err.Error()}
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		return nil, resp, &HandshakeError{resp.StatusCode, "server did not switch protocols: " + resp.Status}
+	}
+	switch {
+	case !headerHasToken(resp.Header, "Upgrade", "websocket"):
+		return nil, resp, &HandshakeError{resp.StatusCode, "response Upgrade header lacks websocket"}
+	case !headerHasToken(resp.Header, "Connection", "upgrade"):
+		return nil, resp, &HandshakeError{resp.StatusCode, "response Connection header lacks upgrade"}
+	case resp.Header.Get("Sec-Websocket-Accept") != AcceptKey(key):
+		return nil, resp, &HandshakeError{resp.StatusCode, "wrong Sec-WebSocket-Accept"}
+	case resp.Header.Get("Sec-Websocket-Extensions") != "":
+		return nil, resp, &HandshakeError{resp.StatusCode, "server accepted an extension that was not offered"}
+	}
+	sub := resp.Header.Get("Sec-Websocket-Protocol")
+	if sub != "" && !contains(o.Subprotocols, sub) {
+		return nil, resp, &HandshakeError{resp.StatusCode, "server chose a subprotocol that was not offered: " + sub}
+	}
+	buffered, _ := br.Peek(br.Buffered())
+	c := NewConn(nc, RoleClient, buffered, &o.ConnOptions)
+	c.subprotocol = sub
+	return c, resp, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// headerTokens splits the comma-separated values of a header.
+func headerTokens(h http.Header, name string) []string {
+	var out []string
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, t := range headerTokens(h, name) {
+		if strings.EqualFold(t, token) {
+			return true
+		}
+	}
+	return false
+}
+
+// IsUpgradeRequest reports whether r asks for a WebSocket upgrade, so one
+// handler can serve both pages and sockets.
+func IsUpgradeRequest(r *http.Request) bool {
+	return headerHasToken(r.Header, "Connection", "upgrade") && headerHasToken(r.Header, "Upgrade", "websocket")
+}

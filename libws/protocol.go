@@ -1,0 +1,439 @@
+package libws
+
+import "math/rand/v2"
+
+// Role says which end of the connection this side is. It decides masking:
+// a client masks what it sends and a server requires masked input.
+type Role uint8
+
+const (
+	RoleServer Role = iota
+	RoleClient
+)
+
+// DefaultMaxMessageSize is the message size limit when Options leaves it 0.
+const DefaultMaxMessageSize = 64 << 20
+
+// Options tune a Protocol or a Conn. The zero value gives the defaults.
+type Options struct {
+	// MaxFrameSize refuses frames whose payload is longer, before buffering
+	// it (close 1009). 0 means MaxMessageSize.
+	MaxFrameSize int64
+	// MaxMessageSize refuses messages whose payload, summed over fragments,
+	// is longer, before buffering it (close 1009). 0 means 64 MiB.
+	MaxMessageSize int64
+	// DisableAutoPong stops the automatic pong reply to each ping.
+	DisableAutoPong bool
+	// DisableAutoClose stops the automatic close reply; the application
+	// must then reply itself.
+	DisableAutoClose bool
+	// KeepBuffer is how many bytes of buffer a Protocol keeps between
+	// frames; larger buffers are released once drained. 0 keeps none, which
+	// is what a server holding many idle connections wants.
+	KeepBuffer int
+}
+
+func (o *Options) limits() (maxFrame, maxMessage int64) {
+	maxMessage = o.MaxMessageSize
+	if maxMessage <= 0 {
+		maxMessage = DefaultMaxMessageSize
+	}
+	maxFrame = o.MaxFrameSize
+	if maxFrame <= 0 || maxFrame > maxMessage {
+		maxFrame = maxMessage
+	}
+	return maxFrame, maxMessage
+}
+
+// maxReserve bounds the buffer reserved for a frame before its bytes arrive.
+const maxReserve = 1 << 20
+
+// Frame is a frame (or, from the message readers, a whole message) handed to
+// the application. Payload is unmasked and borrowed: it stays valid until
+// the next call on the object that returned it.
+type Frame struct {
+	Fin     bool
+	Rsv     byte
+	OpCode  Opcode
+	Payload []byte
+}
+
+// controlSink takes the control frames a Protocol decides to send (pongs and
+// close replies). A Conn is one, so that replies go out under its write lock
+// and never after its own close frame.
+type controlSink interface {
+	writeControl(op Opcode, payload []byte) error
+}
+
+// Protocol is the RFC 6455 state machine without I/O. Feed it received
+// bytes, take frames or messages out with NextFrame or NextMessage, and
+// send what Output returns. A Protocol is not safe for concurrent use.
+type Protocol struct {
+	server     bool
+	opts       Options
+	maxFrame   int64
+	maxMessage int64
+	rsvAllowed byte
+	sink       controlSink
+
+	// Input is parsed from buf[pos:]. buf is either the caller's slice from
+	// Feed (borrowed) or pend, which owns the bytes of an unfinished frame.
+	buf      []byte
+	pos      int
+	borrowed bool
+	pend     []byte
+
+	// The data message being received.
+	inMessage  bool
+	msgOp      Opcode
+	msgRsv     byte
+	msgLen     int64
+	utf8       utf8Validator
+	fragments  []byte
+	collecting bool
+
+	out       []byte
+	ctrl      [2 + MaxControlPayload]byte
+	closeSent bool
+	closeRecv bool
+	failed    error
+
+	closeCode   StatusCode
+	closeReason string
+}
+
+// NewProtocol returns a Protocol for the given role; opts may be nil.
+func NewProtocol(role Role, opts *Options) *Protocol {
+	p := &Protocol{}
+	p.init(role, opts)
+	return p
+}
+
+func (p *Protocol) init(role Role, opts *Options) {
+	p.server = role == RoleServer
+	if opts != nil {
+		p.opts = *opts
+	}
+	p.maxFrame, p.maxMessage = p.opts.limits()
+}
+
+// Feed hands received bytes to the Protocol. b is borrowed, not copied,
+// until NextFrame or NextMessage reports that more input is needed (the
+// unparsed rest is copied then), and payloads are unmasked in place in it.
+func (p *Protocol) Feed(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	if p.pos == len(p.buf) && len(p.pend) == 0 {
+		p.buf, p.pos, p.borrowed = b, 0, true
+		return
+	}
+	p.stash(0)
+	p.pend = append(p.pend, b...)
+	p.buf = p.pend
+}
+
+// Space returns free room in the Protocol's own buffer when an unfinished
+// frame is waiting for its payload, so a reader can read straight into it
+// and call Commit; otherwise it returns nil.
+func (p *Protocol) Space() []byte {
+	if p.borrowed || len(p.pend) == 0 {
+		return nil
+	}
+	return p.pend[len(p.pend):cap(p.pend)]
+}
+
+// Commit adds n bytes read into the slice Space returned.
+func (p *Protocol) Commit(n int) {
+	p.pend = p.pend[:len(p.pend)+n]
+	p.buf = p.pend
+}
+
+// stash moves the unparsed input into pend, so that the caller's buffer can
+// be reused, and makes sure pend can hold want bytes.
+func (p *Protocol) stash(want int) {
+	rest := p.buf[p.pos:]
+	if p.borrowed || len(p.pend) == 0 {
+		if len(rest) == 0 && p.opts.KeepBuffer < cap(p.pend) {
+			p.pend = nil
+		}
+		p.pend = append(p.pend[:0], rest...)
+	} else {
+		p.pend = p.pend[:copy(p.pend, rest)]
+	}
+	if want > cap(p.pend) {
+		nb := make([]byte, len(p.pend), want)
+		copy(nb, p.pend)
+		p.pend = nb
+	}
+	p.buf, p.pos, p.borrowed = p.pend, 0, false
+}
+
+// Buffered is the number of received bytes not yet returned as frames.
+func (p *Protocol) Buffered() int { return len(p.buf) - p.pos }
+
+// NextFrame returns the next frame. ok is false with a nil error when more
+// input is needed. Control frames are returned too, after their automatic
+// reply was queued. Once the peer's close frame has been returned, no
+// further frame is.
+func (p *Protocol) NextFrame() (f Frame, ok bool, err error) {
+	return p.next(false)
+}
+
+// NextMessage returns the next whole message, fragments joined; control
+// frames that arrive between fragments are returned as they come.
+func (p *Protocol) NextMessage() (f Frame, ok bool, err error) {
+	return p.next(true)
+}
+
+func (p *Protocol) next(collect bool) (Frame, bool, error) {
+	for {
+		f, ok, err := p.readFrame()
+		if err != nil || !ok {
+			return f, ok, err
+		}
+		if !collect || f.OpCode.IsControl() {
+			return f, true, nil
+		}
+		if f.Fin && f.OpCode != OpContinuation {
+			return f, true, nil
+		}
+		if f.OpCode != OpContinuation {
+			p.collecting = true
+			p.fragments = p.fragments[:0]
+		}
+		p.fragments = append(p.fragments, f.Payload...)
+		if !f.Fin {
+			continue
+		}
+		p.collecting = false
+		msg := Frame{Fin: true, Rsv: p.msgRsv, OpCode: p.msgOp, Payload: p.fragments}
+		if cap(p.fragments) > p.opts.KeepBuffer && cap(p.fragments) > 64<<10 {
+			// The caller borrows msg until its next call; drop our reference
+			// so a one-off large message is not pinned for the connection's life.
+			p.fragments = nil
+		}
+		return msg, true, nil
+	}
+}
+
+// readFrame parses one frame and applies every per-frame rule, queueing the
+// automatic replies.
+func (p *Protocol) readFrame() (Frame, bool, error) {
+	if p.failed != nil {
+		return Frame{}, false, p.failed
+	}
+	if p.closeRecv {
+		return Frame{}, false, nil
+	}
+	h, n, err := ParseHeader(p.buf[p.pos:])
+	if err != nil {
+		return Frame{}, false, p.fail(err)
+	}
+	if n == 0 {
+		p.stash(0)
+		return Frame{}, false, nil
+	}
+	if err := h.Check(p.server, p.rsvAllowed); err != nil {
+		return Frame{}, false, p.fail(err)
+	}
+	if h.Length > p.maxFrame {
+		return Frame{}, false, p.fail(ErrFrameTooBig)
+	}
+	if !h.OpCode.IsControl() {
+		switch {
+		case h.OpCode == OpContinuation && !p.inMessage:
+			return Frame{}, false, p.fail(ErrUnexpectedContinuation)
+		case h.OpCode != OpContinuation && p.inMessage:
+			return Frame{}, false, p.fail(ErrExpectedContinuation)
+		}
+		prior := p.msgLen
+		if h.OpCode != OpContinuation {
+			prior = 0
+		}
+		if prior+h.Length > p.maxMessage {
+			return Frame{}, false, p.fail(ErrMessageTooBig)
+		}
+	}
+	end := p.pos + n + int(h.Length)
+	if end > len(p.buf) {
+		// Reserve room for the frame, but only up to a bound: a header may
+		// announce a large payload that the peer never sends.
+		p.stash(n + int(min(h.Length, maxReserve)))
+		return Frame{}, false, nil
+	}
+	payload := p.buf[p.pos+n : end]
+	p.pos = end
+	if h.Masked {
+		Mask(payload, h.Mask, 0)
+	}
+	f := Frame{Fin: h.Fin, Rsv: h.Rsv, OpCode: h.OpCode, Payload: payload}
+	switch h.OpCode {
+	case OpPing:
+		if !p.opts.DisableAutoPong && !p.closeSent {
+			if err := p.reply(OpPong, payload); err != nil {
+				return Frame{}, false, err
+			}
+		}
+	case OpPong:
+	case OpClose:
+		code, reason, err := ParseClosePayload(payload)
+		if err != nil {
+			return Frame{}, false, p.fail(err)
+		}
+		p.closeRecv = true
+		p.closeCode, p.closeReason = code, reason
+		if !p.opts.DisableAutoClose && !p.closeSent {
+			if code == StatusNoStatusReceived {
+				code = 0
+			}
+			if err := p.WriteClose(code, ""); err != nil {
+				return Frame{}, false, err
+			}
+		}
+	default:
+		if err := p.trackMessage(&h, payload); err != nil {
+			return Frame{}, false, p.fail(err)
+		}
+	}
+	return f, true, nil
+}
+
+// trackMessage keeps the fragmentation state and validates text as it
+// arrives, so invalid UTF-8 fails at the frame that carries it.
+func (p *Protocol) trackMessage(h *Header, payload []byte) error {
+	if h.OpCode != OpContinuation {
+		p.inMessage = true
+		p.msgOp, p.msgRsv, p.msgLen = h.OpCode, h.Rsv, 0
+		p.utf8.Reset()
+	}
+	p.msgLen += h.Length
+	if p.msgOp == OpText && p.msgRsv&Rsv1 == 0 {
+		if !p.utf8.Write(payload) || (h.Fin && !p.utf8.Complete()) {
+			return ErrInvalidUTF8
+		}
+	}
+	if h.Fin {
+		p.inMessage = false
+	}
+	return nil
+}
+
+// fail records a violation and queues the close frame that reports it.
+func (p *Protocol) fail(err error) error {
+	p.failed = err
+	if pe, ok := err.(*ProtocolError); ok && !p.closeSent {
+		p.WriteClose(pe.Code, pe.Msg)
+	}
+	return err
+}
+
+// Failed returns the violation that stopped the Protocol, if any.
+func (p *Protocol) Failed() error { return p.failed }
+
+// CloseStatus returns the code and reason of the peer's close frame, and
+// whether one has arrived.
+func (p *Protocol) CloseStatus() (StatusCode, string, bool) {
+	return p.closeCode, p.closeReason, p.closeRecv
+}
+
+// CloseSent reports whether a close frame has been queued or sent.
+func (p *Protocol) CloseSent() bool { return p.closeSent }
+
+func (p *Protocol) reply(op Opcode, payload []byte) error {
+	if p.sink != nil {
+		return p.sink.writeControl(op, payload)
+	}
+	p.out = appendFrame(p.out, true, 0, op, payload, !p.server, newMaskKey())
+	return nil
+}
+
+// Output returns the bytes waiting to be sent. Report how many were sent
+// with Sent.
+func (p *Protocol) Output() []byte { return p.out }
+
+// Sent drops the first n bytes of Output.
+func (p *Protocol) Sent(n int) {
+	if n >= len(p.out) {
+		if cap(p.out) > p.opts.KeepBuffer {
+			p.out = nil
+		} else {
+			p.out = p.out[:0]
+		}
+		return
+	}
+	p.out = p.out[:copy(p.out, p.out[n:])]
+}
+
+// WriteFrame queues one frame. Control frames must have fin set and at most
+// 125 bytes of payload.
+func (p *Protocol) WriteFrame(fin bool, op Opcode, payload []byte) error {
+	if err := checkWrite(fin, op, payload); err != nil {
+		return err
+	}
+	if p.closeSent {
+		return ErrClosed
+	}
+	if op == OpClose {
+		p.closeSent = true
+	}
+	p.out = appendFrame(p.out, fin, 0, op, payload, !p.server, newMaskKey())
+	return nil
+}
+
+// WriteMessage queues a whole message as one frame.
+func (p *Protocol) WriteMessage(op Opcode, payload []byte) error {
+	return p.WriteFrame(true, op, payload)
+}
+
+// WriteClose queues a close frame. A zero code sends no status at all.
+func (p *Protocol) WriteClose(code StatusCode, reason string) error {
+	payload, err := closePayload(p.ctrl[:0], code, reason)
+	if err != nil {
+		return err
+	}
+	if p.sink != nil {
+		p.closeSent = true
+		return p.sink.writeControl(OpClose, payload)
+	}
+	return p.WriteFrame(true, OpClose, payload)
+}
+
+// closePayload validates what an application asks to send in a close frame.
+func closePayload(dst []byte, code StatusCode, reason string) ([]byte, error) {
+	if code != 0 && !ValidCloseCode(code) {
+		return nil, ErrInvalidCloseCode
+	}
+	if code == 0 && reason != "" {
+		return nil, ErrInvalidClosePayload
+	}
+	if len(reason) > MaxControlPayload-2 {
+		reason = truncateUTF8(reason, MaxControlPayload-2)
+	}
+	return ClosePayload(dst, code, reason), nil
+}
+
+// truncateUTF8 shortens s to at most n bytes without splitting a character.
+func truncateUTF8(s string, n int) string {
+	for n > 0 && n < len(s) && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
+}
+
+func checkWrite(fin bool, op Opcode, payload []byte) error {
+	if op.IsReserved() {
+		return ErrInvalidOpcode
+	}
+	if op.IsControl() && (!fin || len(payload) > MaxControlPayload) {
+		return ErrControlPayload
+	}
+	return nil
+}
+
+// newMaskKey draws a masking key from the runtime's per-thread generator:
+// unpredictable, as RFC 6455 §5.3 asks, and free of locks and allocation.
+func newMaskKey() [4]byte {
+	k := rand.Uint32()
+	return [4]byte{byte(k), byte(k >> 8), byte(k >> 16), byte(k >> 24)}
+}

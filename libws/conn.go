@@ -127,6 +127,15 @@ func (c *Conn) ReadMessage() (Opcode, []byte, error) {
 	}
 }
 
+// ReadNext returns the next whole data message, or the next control frame
+// (ping, pong, close) where one arrives, so an event-driven caller sees
+// everything in order. The payload stays valid until the next read.
+func (c *Conn) ReadNext() (Frame, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	return c.read(true)
+}
+
 // ReadMessageContext is ReadMessage that gives up when ctx is done; the
 // connection is then unusable for reading, as after a deadline.
 func (c *Conn) ReadMessageContext(ctx context.Context) (Opcode, []byte, error) {

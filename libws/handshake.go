@@ -177,15 +177,17 @@ func UpgradeConn(nc net.Conn, opts *UpgradeOptions) (*Conn, *Request, error) {
 		buf = buf[:len(buf)+n]
 		req, used, perr := ParseRequest(buf)
 		if perr != nil {
-			return nil, nil, refuse(nc, perr.(*HandshakeError))
+			nc.Write(appendRefusal(nil, perr.(*HandshakeError)))
+			nc.Close()
+			return nil, nil, perr
 		}
 		if req != nil {
-			accept, sub, herr := negotiate(req.Method, req.Proto, req.Header, &o)
-			if herr != nil {
-				return nil, req, refuse(nc, herr)
-			}
-			if _, err := nc.Write(appendResponse(nil, accept, sub, o.Header)); err != nil {
+			resp, sub, herr := req.Accept(&o)
+			if _, err := nc.Write(resp); err != nil || herr != nil {
 				nc.Close()
+				if herr != nil {
+					return nil, req, herr
+				}
 				return nil, req, err
 			}
 			c := NewConn(nc, RoleServer, buf[used:], &o.ConnOptions)
@@ -199,11 +201,23 @@ func UpgradeConn(nc net.Conn, opts *UpgradeOptions) (*Conn, *Request, error) {
 	}
 }
 
-func refuse(nc net.Conn, e *HandshakeError) error {
-	nc.Write(appendRefusal(nil, e))
-	nc.Close()
-	return e
+// Accept decides on a parsed request without doing I/O: it returns the
+// bytes to send back, a 101 response with the chosen subprotocol or, with a
+// *HandshakeError, the HTTP error response that refuses the request.
+func (r *Request) Accept(opts *UpgradeOptions) (response []byte, subprotocol string, err error) {
+	var o UpgradeOptions
+	if opts != nil {
+		o = *opts
+	}
+	accept, sub, herr := negotiate(r.Method, r.Proto, r.Header, &o)
+	if herr != nil {
+		return appendRefusal(nil, herr), "", herr
+	}
+	return appendResponse(nil, accept, sub, o.Header), sub, nil
 }
+
+// RefusalResponse is the HTTP error response that refuses a handshake.
+func RefusalResponse(e *HandshakeError) []byte { return appendRefusal(nil, e) }
 
 // Upgrade does the server handshake for a net/http request: it validates
 // the request, hijacks the connection and answers 101. On a refused request

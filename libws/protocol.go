@@ -368,17 +368,24 @@ func (p *Protocol) Sent(n int) {
 // WriteFrame queues one frame. Control frames must have fin set and at most
 // 125 bytes of payload.
 func (p *Protocol) WriteFrame(fin bool, op Opcode, payload []byte) error {
+	out, err := p.AppendFrame(p.out, fin, op, payload)
+	p.out = out
+	return err
+}
+
+// AppendFrame is WriteFrame that appends the encoded frame to dst instead
+// of Output, for callers that manage their own send buffers.
+func (p *Protocol) AppendFrame(dst []byte, fin bool, op Opcode, payload []byte) ([]byte, error) {
 	if err := checkWrite(fin, op, payload); err != nil {
-		return err
+		return dst, err
 	}
 	if p.closeSent {
-		return ErrClosed
+		return dst, ErrClosed
 	}
 	if op == OpClose {
 		p.closeSent = true
 	}
-	p.out = appendFrame(p.out, fin, 0, op, payload, !p.server, newMaskKey())
-	return nil
+	return appendFrame(dst, fin, 0, op, payload, !p.server, newMaskKey()), nil
 }
 
 // WriteMessage queues a whole message as one frame.

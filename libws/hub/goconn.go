@@ -1,0 +1,268 @@
+package hub
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libws/libws/libws"
+)
+
+// goConn is a connection served by goroutines on a libws.Conn: clients and
+// TLS server connections. A reader goroutine publishes its events; a writer
+// goroutine drains a queue, so host commands never block the loop.
+type goConn struct {
+	h        *Hub
+	id       uint64
+	listener uint32
+	opts     Options
+
+	mu        sync.Mutex
+	c         *libws.Conn
+	queue     []Record
+	ready     chan struct{}
+	done      chan struct{}
+	dead      bool
+	pressured bool
+	buffered  atomic.Int64
+	ev        []byte
+}
+
+func newGoConn(h *Hub, id uint64, listener uint32, o *Options) *goConn {
+	return &goConn{h: h, id: id, listener: listener, opts: *o, ready: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+func (g *goConn) publish(kind, opcode uint8, code uint16, aux uint32, payload ...[]byte) {
+	g.ev = AppendRecord(g.ev[:0], kind, opcode, code, g.id, aux, payload...)
+	g.h.host.Publish(g.ev)
+}
+
+func (g *goConn) dial(url string) {
+	defer g.h.goWG.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), g.opts.HandshakeTimeout)
+	go func() {
+		select {
+		case <-g.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	c, resp, err := libws.Dial(ctx, url, &libws.DialOptions{
+		ConnOptions:  libws.ConnOptions{Options: g.opts.Options, CloseTimeout: g.opts.CloseTimeout},
+		Header:       g.opts.Header,
+		Subprotocols: g.opts.Subprotocols,
+		TLSConfig:    g.opts.TLS,
+	})
+	cancel()
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
+	if err != nil {
+		g.publish(EventError, 0, 0, 0, []byte(err.Error()))
+		g.finish(uint16(libws.StatusAbnormalClosure), "")
+		return
+	}
+	path := "/"
+	if resp != nil && resp.Request != nil {
+		path = resp.Request.URL.RequestURI()
+	}
+	g.serve(c, c.RemoteAddr().String(), path, resp.Header)
+}
+
+// serve runs an open connection: the caller's goroutine reads, a new one writes.
+func (g *goConn) serve(c *libws.Conn, peer, path string, header map[string][]string) {
+	g.mu.Lock()
+	if g.dead {
+		g.mu.Unlock()
+		c.CloseNow()
+		g.finish(uint16(libws.StatusAbnormalClosure), "")
+		return
+	}
+	g.c = c
+	g.mu.Unlock()
+	g.ev = appendOpen(g.ev[:0], g.id, g.listener, peer, path, c.Subprotocol(), header)
+	g.h.host.Publish(g.ev)
+	writerDone := make(chan struct{})
+	go g.writer(c, writerDone)
+	code, reason := g.reader(c)
+	c.CloseNow()
+	g.mu.Lock()
+	g.dead = true
+	g.mu.Unlock()
+	close(g.done)
+	<-writerDone
+	g.finish(code, reason)
+}
+
+func (g *goConn) reader(c *libws.Conn) (uint16, string) {
+	for {
+		f, err := c.ReadNext()
+		if err != nil {
+			var ce *libws.CloseError
+			if errors.As(err, &ce) {
+				return uint16(ce.Code), ce.Reason
+			}
+			var pe *libws.ProtocolError
+			code := uint16(0)
+			if errors.As(err, &pe) {
+				code = uint16(pe.Code)
+			}
+			g.publish(EventError, 0, code, 0, []byte(err.Error()))
+			return uint16(libws.StatusAbnormalClosure), ""
+		}
+		switch f.OpCode {
+		case libws.OpPing:
+			g.publish(EventPing, uint8(f.OpCode), 0, 0, f.Payload)
+		case libws.OpPong:
+			g.publish(EventPong, uint8(f.OpCode), 0, 0, f.Payload)
+		default:
+			g.publish(EventMessage, uint8(f.OpCode), 0, 0, f.Payload)
+		}
+	}
+}
+
+func (g *goConn) writer(c *libws.Conn, writerDone chan struct{}) {
+	defer close(writerDone)
+	for {
+		select {
+		case <-g.ready:
+		case <-g.done:
+			return
+		}
+		g.mu.Lock()
+		q := g.queue
+		g.queue = nil
+		g.mu.Unlock()
+		for _, r := range q {
+			var err error
+			switch r.Kind {
+			case CmdSend:
+				err = c.WriteFrame(true, libws.Opcode(r.Opcode), r.Payload)
+			case CmdClose:
+				err = c.Close(libws.StatusCode(r.Code), string(r.Payload))
+			case CmdTerminate:
+				c.CloseNow()
+			}
+			if err != nil && !errors.Is(err, libws.ErrClosed) && !errors.Is(err, net.ErrClosed) {
+				g.publish(EventError, 0, 0, 0, []byte(err.Error()))
+			}
+			g.account(-int64(len(r.Payload)))
+		}
+	}
+}
+
+// enqueue queues a host command; the payload is copied because the host's
+// command buffer is reused.
+func (g *goConn) enqueue(kind, opcode uint8, code uint16, payload []byte) {
+	g.mu.Lock()
+	if g.dead {
+		g.mu.Unlock()
+		return
+	}
+	g.queue = append(g.queue, Record{Kind: kind, Opcode: opcode, Code: code, Conn: g.id, Payload: append([]byte(nil), payload...)})
+	g.mu.Unlock()
+	g.account(int64(len(payload)))
+	select {
+	case g.ready <- struct{}{}:
+	default:
+	}
+}
+
+// account tracks queued bytes and reports high-water crossings; past
+// MaxBuffered the connection is dropped instead of growing without bound.
+func (g *goConn) account(delta int64) {
+	n := g.buffered.Add(delta)
+	g.mu.Lock()
+	var kind uint8
+	switch {
+	case !g.pressured && n > int64(g.opts.HighWater):
+		g.pressured, kind = true, EventBackpressure
+	case g.pressured && n <= int64(g.opts.HighWater/2):
+		g.pressured, kind = false, EventDrain
+	}
+	c := g.c
+	g.mu.Unlock()
+	if kind != 0 {
+		g.publish(kind, 0, 0, uint32(min(n, 1<<32-1)))
+	}
+	if n >= int64(g.opts.MaxBuffered) && c != nil {
+		c.CloseNow()
+	}
+}
+
+// terminate drops the connection at once (shutdown past its timeout).
+func (g *goConn) terminate() {
+	g.mu.Lock()
+	c := g.c
+	g.dead = true
+	g.mu.Unlock()
+	if c != nil {
+		c.CloseNow()
+	}
+}
+
+func (g *goConn) finish(code uint16, reason string) {
+	g.publish(EventClose, 0, code, 0, []byte(reason))
+	g.h.removeGoConn(g.id)
+}
+
+// tlsListener accepts TLS connections on a goroutine; each becomes a goConn.
+type tlsListener struct {
+	ln net.Listener
+}
+
+func (t *tlsListener) close() { t.ln.Close() }
+
+func (h *Hub) listenTLS(id uint32, addr string, o *Options) (int, error) {
+	ln, err := tls.Listen("tcp", addr, o.TLS)
+	if err != nil {
+		return 0, err
+	}
+	h.mu.Lock()
+	h.tlsLns[id] = &tlsListener{ln: ln}
+	h.goWG.Add(1)
+	h.mu.Unlock()
+	go func() {
+		defer h.goWG.Done()
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			h.mu.Lock()
+			if h.shutdown {
+				h.mu.Unlock()
+				nc.Close()
+				return
+			}
+			gc := newGoConn(h, h.newID(), id, o)
+			h.goWG.Add(1)
+			h.mu.Unlock()
+			go gc.accept(nc)
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func (g *goConn) accept(nc net.Conn) {
+	defer g.h.goWG.Done()
+	nc.SetDeadline(time.Now().Add(g.opts.HandshakeTimeout))
+	c, req, err := libws.UpgradeConn(nc, &libws.UpgradeOptions{
+		ConnOptions:  libws.ConnOptions{Options: g.opts.Options, CloseTimeout: g.opts.CloseTimeout},
+		Subprotocols: g.opts.Subprotocols,
+		CheckOrigin:  g.opts.CheckOrigin,
+		Header:       g.opts.Header,
+	})
+	if err != nil {
+		return
+	}
+	nc.SetDeadline(time.Time{})
+	g.h.mu.Lock()
+	g.h.goConns[g.id] = g
+	g.h.mu.Unlock()
+	g.serve(c, nc.RemoteAddr().String(), req.RequestURI, req.Header)
+}

@@ -1,0 +1,72 @@
+package hub
+
+import (
+	"sync"
+	"time"
+)
+
+// testHost is a Host for tests: it keeps published events and queues
+// commands the way the C host does, double-buffered under a mutex.
+type testHost struct {
+	mu      sync.Mutex
+	events  []Record
+	signal  chan struct{}
+	cmds    []byte
+	taken   []byte
+	hub     *Hub
+	waiting bool
+}
+
+func newTestHost() *testHost { return &testHost{signal: make(chan struct{}, 1)} }
+
+func (t *testHost) Publish(b []byte) {
+	t.mu.Lock()
+	for {
+		r, rest, ok := NextRecord(b)
+		if !ok {
+			break
+		}
+		r.Payload = append([]byte(nil), r.Payload...)
+		t.events = append(t.events, r)
+		b = rest
+	}
+	t.mu.Unlock()
+	select {
+	case t.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (t *testHost) Commands() []byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.taken, t.cmds = t.cmds, t.taken[:0]
+	return t.taken
+}
+
+func (t *testHost) send(kind, op uint8, code uint16, conn uint64, payload []byte) {
+	t.mu.Lock()
+	t.cmds = AppendRecord(t.cmds, kind, op, code, conn, 0, payload)
+	t.mu.Unlock()
+	t.hub.Wake()
+}
+
+// next waits for the next event, up to d.
+func (t *testHost) next(d time.Duration) (Record, bool) {
+	deadline := time.After(d)
+	for {
+		t.mu.Lock()
+		if len(t.events) > 0 {
+			r := t.events[0]
+			t.events = t.events[1:]
+			t.mu.Unlock()
+			return r, true
+		}
+		t.mu.Unlock()
+		select {
+		case <-t.signal:
+		case <-deadline:
+			return Record{}, false
+		}
+	}
+}

@@ -1,0 +1,237 @@
+package hub
+
+import (
+	"crypto/tls"
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libws/libws/libws"
+)
+
+// Host receives the hub's events and gives it commands. Both calls carry
+// batches of records (see AppendRecord).
+type Host interface {
+	// Publish hands the host a batch of event records. It must copy what it
+	// keeps: the buffer is reused after Publish returns. It is called from
+	// several goroutines and must be safe for that.
+	Publish(events []byte)
+	// Commands returns the command records queued since the last call, all
+	// at once; the slice stays valid until the next call. Only the hub's
+	// loop goroutine calls it, after its wake eventfd was written.
+	Commands() []byte
+}
+
+// Options tune the connections of a hub or of one listener or client.
+type Options struct {
+	// Limits of each connection (KeepBuffer is ignored: idle epoll
+	// connections keep no buffer).
+	libws.Options
+	// Subprotocols a server speaks (most preferred first), or a client offers.
+	Subprotocols []string
+	// CheckOrigin vets a server request's Origin; nil allows every origin.
+	CheckOrigin func(origin string, header http.Header) bool
+	// Header holds extra response headers (server) or request headers (client).
+	Header http.Header
+	// TLS for a listener (certificates) or a client (verification).
+	TLS *tls.Config
+	// HighWater is the unsent byte count above which a connection reports
+	// EventBackpressure (1 MiB); EventDrain follows under half of it.
+	HighWater int
+	// MaxBuffered is the unsent byte count at which the connection is failed
+	// with close 1008 rather than buffering without bound (64 MiB).
+	MaxBuffered int
+	// PingInterval sends a ping after this long without input (0: never).
+	PingInterval time.Duration
+	// IdleTimeout drops a connection after this long without input (0: never).
+	IdleTimeout time.Duration
+	// HandshakeTimeout bounds the opening handshake (10 s), CloseTimeout the
+	// wait for the peer's close reply (5 s).
+	HandshakeTimeout time.Duration
+	CloseTimeout     time.Duration
+}
+
+func (o *Options) withDefaults() Options {
+	r := *o
+	if r.HighWater <= 0 {
+		r.HighWater = 1 << 20
+	}
+	if r.MaxBuffered <= 0 {
+		r.MaxBuffered = 64 << 20
+	}
+	if r.MaxBuffered < r.HighWater {
+		r.MaxBuffered = r.HighWater
+	}
+	if r.HandshakeTimeout <= 0 {
+		r.HandshakeTimeout = 10 * time.Second
+	}
+	if r.CloseTimeout <= 0 {
+		r.CloseTimeout = 5 * time.Second
+	}
+	r.KeepBuffer = 0
+	return r
+}
+
+// ErrClosed is returned by calls on a hub that has shut down.
+var ErrClosed = errors.New("hub: closed")
+
+// Hub owns listeners and connections. Create it with New.
+type Hub struct {
+	host   Host
+	opts   Options
+	nextID atomic.Uint64
+
+	loop *loop
+
+	mu        sync.Mutex
+	goConns   map[uint64]*goConn
+	tlsLns    map[uint32]*tlsListener
+	nextLn    uint32
+	shutdown  bool
+	goWG      sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// New starts a hub whose events go to host.
+func New(host Host, opts *Options) (*Hub, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	h := &Hub{host: host, opts: o.withDefaults(), goConns: map[uint64]*goConn{}, tlsLns: map[uint32]*tlsListener{}}
+	l, err := newLoop(h)
+	if err != nil {
+		return nil, err
+	}
+	h.loop = l
+	go l.run()
+	return h, nil
+}
+
+// WakeFD is the eventfd a host writes (an 8-byte count) after queueing
+// commands, to wake the loop.
+func (h *Hub) WakeFD() int { return h.loop.wakefd }
+
+// Wake wakes the loop so that it fetches commands, for hosts written in Go.
+func (h *Hub) Wake() { h.loop.wake() }
+
+func (h *Hub) newID() uint64 { return h.nextID.Add(1) }
+
+func (h *Hub) resolve(opts *Options) Options {
+	if opts == nil {
+		return h.opts
+	}
+	return opts.withDefaults()
+}
+
+// Listen accepts WebSocket connections on addr ("host:port"; port 0 picks
+// one). It returns the listener's id, which open events carry, and the
+// bound port. With opts.TLS set, connections are served over TLS.
+func (h *Hub) Listen(addr string, opts *Options) (id uint32, port int, err error) {
+	o := h.resolve(opts)
+	h.mu.Lock()
+	if h.shutdown {
+		h.mu.Unlock()
+		return 0, 0, ErrClosed
+	}
+	h.nextLn++
+	id = h.nextLn
+	h.mu.Unlock()
+	if o.TLS != nil {
+		port, err = h.listenTLS(id, addr, &o)
+	} else {
+		port, err = h.loop.listen(id, addr, &o)
+	}
+	return id, port, err
+}
+
+// Connect opens a client connection to a ws:// or wss:// URL in the
+// background and returns its id at once; an open event, or an error and a
+// close event, follow.
+func (h *Hub) Connect(url string, opts *Options) (uint64, error) {
+	o := h.resolve(opts)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.shutdown {
+		return 0, ErrClosed
+	}
+	id := h.newID()
+	gc := newGoConn(h, id, 0, &o)
+	h.goConns[id] = gc
+	h.goWG.Add(1)
+	go gc.dial(url)
+	return id, nil
+}
+
+// BufferedAmount returns the bytes queued for a connection and not yet
+// handed to the kernel, or -1 for an unknown connection.
+func (h *Hub) BufferedAmount(id uint64) int64 {
+	if n, ok := h.loop.buffered(id); ok {
+		return n
+	}
+	h.mu.Lock()
+	gc := h.goConns[id]
+	h.mu.Unlock()
+	if gc == nil {
+		return -1
+	}
+	return gc.buffered.Load()
+}
+
+// Shutdown stops accepting, closes every connection with 1001 (Going
+// Away), waits up to timeout for the close handshakes, drops what is left
+// and stops the loop. Every connection's close event is published before
+// Shutdown returns. It may be called more than once.
+func (h *Hub) Shutdown(timeout time.Duration) {
+	h.closeOnce.Do(func() {
+		h.mu.Lock()
+		h.shutdown = true
+		lns := h.tlsLns
+		h.tlsLns = map[uint32]*tlsListener{}
+		gcs := make([]*goConn, 0, len(h.goConns))
+		for _, gc := range h.goConns {
+			gcs = append(gcs, gc)
+		}
+		h.mu.Unlock()
+		for _, ln := range lns {
+			ln.close()
+		}
+		for _, gc := range gcs {
+			gc.enqueue(CmdClose, 0, uint16(libws.StatusGoingAway), []byte("server shutting down"))
+		}
+		h.loop.shutdown(timeout)
+		waited := make(chan struct{})
+		go func() { h.goWG.Wait(); close(waited) }()
+		select {
+		case <-waited:
+		case <-time.After(timeout):
+			for _, gc := range gcs {
+				gc.terminate()
+			}
+			<-waited
+		}
+		h.loop.release()
+	})
+}
+
+func (h *Hub) removeGoConn(id uint64) {
+	h.mu.Lock()
+	delete(h.goConns, id)
+	h.mu.Unlock()
+}
+
+// dispatch routes one host command to its connection. Commands for
+// connections that are gone are dropped: their close event is on its way.
+func (h *Hub) dispatch(r Record) {
+	if h.loop.command(r) {
+		return
+	}
+	h.mu.Lock()
+	gc := h.goConns[r.Conn]
+	h.mu.Unlock()
+	if gc != nil {
+		gc.enqueue(r.Kind, r.Opcode, r.Code, r.Payload)
+	}
+}

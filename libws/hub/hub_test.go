@@ -1,0 +1,130 @@
+package hub
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/libws/libws/libws"
+)
+
+// startEcho runs a hub whose host echoes every message, until the test ends.
+func startEcho(t *testing.T, opts *Options) (*Hub, int, chan Record) {
+	t.Helper()
+	host := newTestHost()
+	h, err := New(host, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host.hub = h
+	_, port, err := h.Listen("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := make(chan Record, 100000)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			r, ok := host.next(50 * time.Millisecond)
+			if !ok {
+				continue
+			}
+			if r.Kind == EventMessage {
+				host.send(CmdSend, r.Opcode, 0, r.Conn, r.Payload)
+			}
+			select {
+			case seen <- r:
+			default:
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		h.Shutdown(2 * time.Second)
+		close(stop)
+		<-done
+	})
+	return h, port, seen
+}
+
+func TestHubEcho(t *testing.T) {
+	_, port, seen := startEcho(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := libws.Dial(ctx, fmt.Sprintf("ws://127.0.0.1:%d/chat?x=1", port), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int{0, 1, 125, 126, 65535, 65536, 1 << 20} {
+		msg := bytes.Repeat([]byte{byte(size)}, size)
+		if err := c.WriteMessage(libws.OpBinary, msg); err != nil {
+			t.Fatal(err)
+		}
+		op, got, err := c.ReadMessage()
+		if err != nil || op != libws.OpBinary || !bytes.Equal(got, msg) {
+			t.Fatalf("size %d: op %v err %v equal %v", size, op, err, bytes.Equal(got, msg))
+		}
+	}
+	if err := c.WriteText("héllo"); err != nil {
+		t.Fatal(err)
+	}
+	if op, got, err := c.ReadMessage(); err != nil || op != libws.OpText || string(got) != "héllo" {
+		t.Fatalf("text echo: %v %q %v", op, got, err)
+	}
+	c.Close(4000, "bye")
+	var open, closed bool
+	for !closed {
+		select {
+		case r := <-seen:
+			switch r.Kind {
+			case EventOpen:
+				parts := bytes.SplitN(r.Payload, []byte{0}, 4)
+				if string(parts[1]) != "/chat?x=1" {
+					t.Errorf("open path %q", parts[1])
+				}
+				open = true
+			case EventClose:
+				if r.Code != 4000 || string(r.Payload) != "bye" {
+					t.Errorf("close event %d %q", r.Code, r.Payload)
+				}
+				closed = true
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no close event")
+		}
+	}
+	if !open {
+		t.Error("no open event")
+	}
+}
+
+func TestHubInvalidUTF8Closes1007(t *testing.T) {
+	_, port, _ := startEcho(t, nil)
+	nc, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(nc, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	buf := make([]byte, 4096)
+	n, _ := nc.Read(buf)
+	if !bytes.HasPrefix(buf[:n], []byte("HTTP/1.1 101")) {
+		t.Fatalf("handshake: %q", buf[:n])
+	}
+	// Masked text frame with zero key carrying an invalid byte.
+	nc.Write([]byte{0x81, 0x82, 0, 0, 0, 0, 'a', 0xFF})
+	n, _ = nc.Read(buf)
+	if n < 4 || buf[0] != 0x88 || int(buf[2])<<8|int(buf[3]) != 1007 {
+		t.Fatalf("want close 1007, got % x", buf[:n])
+	}
+}

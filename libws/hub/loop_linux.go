@@ -1,0 +1,618 @@
+package hub
+
+import (
+	"errors"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/libws/libws/libws"
+)
+
+// Connection states of the epoll loop.
+const (
+	stHandshake = iota
+	stOpen
+	stClosing
+)
+
+// conn is a plain-TCP server connection owned by the loop goroutine. While
+// idle it holds no buffer: reads go through the loop's shared buffer and
+// only an unfinished frame or handshake keeps bytes of its own.
+type conn struct {
+	id        uint64
+	fd        int
+	listener  uint32
+	state     uint8
+	pressured bool
+	writable  bool // EPOLLOUT is registered
+	opts      *Options
+	p         *libws.Protocol
+	hs        []byte
+	out       []byte
+	peer      string
+	lastInput time.Time
+	pinged    bool
+	deadline  time.Time // handshake or close deadline; zero when none
+}
+
+type listener struct {
+	id   uint32
+	fd   int
+	opts Options
+}
+
+type loop struct {
+	h      *Hub
+	epfd   int
+	wakefd int
+
+	// Owned by the loop goroutine.
+	fds       []*conn
+	listeners map[int]*listener
+	rbuf      []byte
+	wbuf      []byte
+	ev        []byte
+	stopping  bool
+	stopAt    time.Time
+	lastTick  time.Time
+
+	// byID is written by the loop goroutine only, under mu; other
+	// goroutines read it under mu.
+	mu   sync.Mutex
+	byID map[uint64]*conn
+
+	ctlMu sync.Mutex
+	ctl   []func()
+	done  chan struct{}
+}
+
+func newLoop(h *Hub) (*loop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	wakefd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, err
+	}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wakefd)}); err != nil {
+		unix.Close(epfd)
+		unix.Close(wakefd)
+		return nil, err
+	}
+	return &loop{
+		h: h, epfd: epfd, wakefd: wakefd,
+		listeners: map[int]*listener{},
+		rbuf:      make([]byte, 64<<10),
+		byID:      map[uint64]*conn{},
+		done:      make(chan struct{}),
+	}, nil
+}
+
+func (l *loop) wake() {
+	var one = [8]byte{1}
+	unix.Write(l.wakefd, one[:])
+}
+
+// do runs f on the loop goroutine and waits for it.
+func (l *loop) do(f func()) {
+	ran := make(chan struct{})
+	l.ctlMu.Lock()
+	l.ctl = append(l.ctl, func() { f(); close(ran) })
+	l.ctlMu.Unlock()
+	l.wake()
+	select {
+	case <-ran:
+	case <-l.done:
+	}
+}
+
+func (l *loop) run() {
+	defer close(l.done)
+	events := make([]unix.EpollEvent, 512)
+	for {
+		timeout := -1
+		if l.needsTimer() {
+			timeout = 250
+		}
+		n, err := unix.EpollWait(l.epfd, events, timeout)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			l.publishError(0, "epoll_wait: "+err.Error())
+			return
+		}
+		woken := false
+		for i := 0; i < n; i++ {
+			fd := int(events[i].Fd)
+			ev := events[i].Events
+			switch {
+			case fd == l.wakefd:
+				woken = true
+			case l.listeners[fd] != nil:
+				l.accept(l.listeners[fd])
+			default:
+				if fd < len(l.fds) && l.fds[fd] != nil {
+					l.ready(l.fds[fd], ev)
+				}
+			}
+		}
+		if woken {
+			var buf [8]byte
+			unix.Read(l.wakefd, buf[:])
+			l.runControl()
+			l.runCommands()
+		}
+		if timeout >= 0 {
+			l.tick()
+		}
+		l.publish()
+		if l.stopping && (len(l.byID) == 0 || time.Now().After(l.stopAt)) {
+			l.dropAll()
+			l.publish()
+			return
+		}
+	}
+}
+
+func (l *loop) runControl() {
+	l.ctlMu.Lock()
+	fs := l.ctl
+	l.ctl = nil
+	l.ctlMu.Unlock()
+	for _, f := range fs {
+		f()
+	}
+}
+
+func (l *loop) runCommands() {
+	cmds := l.h.host.Commands()
+	for {
+		r, rest, ok := NextRecord(cmds)
+		if !ok {
+			return
+		}
+		cmds = rest
+		l.h.dispatch(r)
+	}
+}
+
+func (l *loop) needsTimer() bool {
+	if l.stopping {
+		return true
+	}
+	for _, c := range l.byID {
+		if c.opts.PingInterval > 0 || c.opts.IdleTimeout > 0 || !c.deadline.IsZero() {
+			return true
+		}
+	}
+	return false
+}
+
+// tick enforces handshake and close deadlines, idle timeouts and pings.
+func (l *loop) tick() {
+	now := time.Now()
+	if now.Sub(l.lastTick) < 200*time.Millisecond {
+		return
+	}
+	l.lastTick = now
+	for _, c := range l.byID {
+		switch {
+		case !c.deadline.IsZero() && now.After(c.deadline):
+			if c.state == stHandshake {
+				l.remove(c, false, 0, "")
+			} else {
+				l.remove(c, true, uint16(libws.StatusAbnormalClosure), "close handshake timed out")
+			}
+		case c.state != stOpen:
+		case c.opts.IdleTimeout > 0 && now.Sub(c.lastInput) > c.opts.IdleTimeout:
+			l.fail(c, uint16(libws.StatusPolicyViolation), "idle timeout")
+		case c.opts.PingInterval > 0 && !c.pinged && now.Sub(c.lastInput) > c.opts.PingInterval:
+			c.pinged = true
+			l.sendFrame(c, libws.OpPing, nil)
+		}
+	}
+}
+
+// listen binds a plain-TCP listener and registers it with the loop.
+func (l *loop) listen(id uint32, addr string, o *Options) (int, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	fd, err := unix.Dup(int(f.Fd()))
+	if err != nil {
+		return 0, err
+	}
+	unix.CloseOnExec(fd)
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return 0, err
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	var regErr error = ErrClosed
+	l.do(func() {
+		if l.stopping {
+			return
+		}
+		regErr = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)})
+		if regErr == nil {
+			l.listeners[fd] = &listener{id: id, fd: fd, opts: *o}
+		}
+	})
+	if regErr != nil {
+		unix.Close(fd)
+		return 0, regErr
+	}
+	return port, nil
+}
+
+func (l *loop) accept(ln *listener) {
+	for {
+		fd, sa, err := unix.Accept4(ln.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		if err != nil {
+			// EAGAIN ends the batch; EMFILE and friends leave the rest queued
+			// in the kernel for the next readiness event.
+			return
+		}
+		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(fd)}); err != nil {
+			unix.Close(fd)
+			continue
+		}
+		c := &conn{
+			id: l.h.newID(), fd: fd, listener: ln.id, opts: &ln.opts,
+			peer: sockaddrString(sa), lastInput: time.Now(),
+		}
+		c.deadline = c.lastInput.Add(ln.opts.HandshakeTimeout)
+		for fd >= len(l.fds) {
+			l.fds = append(l.fds, make([]*conn, len(l.fds)+64)...)
+		}
+		l.fds[fd] = c
+		l.mu.Lock()
+		l.byID[c.id] = c
+		l.mu.Unlock()
+	}
+}
+
+func sockaddrString(sa unix.Sockaddr) string {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return net.JoinHostPort(net.IP(a.Addr[:]).String(), strconv.Itoa(a.Port))
+	case *unix.SockaddrInet6:
+		return net.JoinHostPort(net.IP(a.Addr[:]).String(), strconv.Itoa(a.Port))
+	}
+	return ""
+}
+
+func (l *loop) ready(c *conn, ev uint32) {
+	if ev&unix.EPOLLOUT != 0 {
+		l.flushOut(c)
+		if c.fd < 0 {
+			return
+		}
+	}
+	if ev&(unix.EPOLLIN|unix.EPOLLERR|unix.EPOLLHUP|unix.EPOLLRDHUP) != 0 {
+		l.read(c)
+	}
+}
+
+func (l *loop) read(c *conn) {
+	n, err := unix.Read(c.fd, l.rbuf)
+	if err == unix.EAGAIN || err == unix.EINTR {
+		return
+	}
+	if n <= 0 {
+		l.remove(c, c.state != stHandshake, uint16(libws.StatusAbnormalClosure), "")
+		return
+	}
+	c.lastInput = time.Now()
+	c.pinged = false
+	if c.state == stHandshake {
+		l.handshake(c, l.rbuf[:n])
+		return
+	}
+	l.feed(c, l.rbuf[:n])
+}
+
+func (l *loop) handshake(c *conn, data []byte) {
+	c.hs = append(c.hs, data...)
+	req, used, err := libws.ParseRequest(c.hs)
+	if err != nil {
+		var he *libws.HandshakeError
+		errors.As(err, &he)
+		unix.Write(c.fd, libws.RefusalResponse(he))
+		l.remove(c, false, 0, "")
+		return
+	}
+	if req == nil {
+		return
+	}
+	resp, sub, err := req.Accept(&libws.UpgradeOptions{Subprotocols: c.opts.Subprotocols, CheckOrigin: c.opts.CheckOrigin, Header: c.opts.Header})
+	l.write(c, resp)
+	if err != nil || c.fd < 0 {
+		l.remove(c, false, 0, "")
+		return
+	}
+	rest := c.hs[used:]
+	c.hs = nil
+	c.state = stOpen
+	c.deadline = time.Time{}
+	c.p = libws.NewProtocol(libws.RoleServer, &c.opts.Options)
+	l.ev = appendOpen(l.ev, c.id, c.listener, c.peer, req.RequestURI, sub, req.Header)
+	if len(rest) > 0 {
+		l.feed(c, rest)
+	}
+}
+
+// feed runs received bytes through the connection's protocol and turns
+// what comes out into events.
+func (l *loop) feed(c *conn, data []byte) {
+	c.p.Feed(data)
+	for {
+		f, ok, err := c.p.NextMessage()
+		if err != nil {
+			l.flushProtocol(c)
+			var pe *libws.ProtocolError
+			code := uint16(libws.StatusInternalError)
+			if errors.As(err, &pe) {
+				code = uint16(pe.Code)
+			}
+			l.ev = AppendRecord(l.ev, EventError, 0, code, c.id, 0, []byte(err.Error()))
+			l.remove(c, true, uint16(libws.StatusAbnormalClosure), "")
+			return
+		}
+		if !ok {
+			break
+		}
+		switch f.OpCode {
+		case libws.OpText, libws.OpBinary:
+			l.ev = AppendRecord(l.ev, EventMessage, uint8(f.OpCode), 0, c.id, 0, f.Payload)
+		case libws.OpPing:
+			l.ev = AppendRecord(l.ev, EventPing, uint8(f.OpCode), 0, c.id, 0, f.Payload)
+		case libws.OpPong:
+			l.ev = AppendRecord(l.ev, EventPong, uint8(f.OpCode), 0, c.id, 0, f.Payload)
+		case libws.OpClose:
+			l.flushProtocol(c)
+			code, reason, _ := c.p.CloseStatus()
+			l.remove(c, true, uint16(code), reason)
+			return
+		}
+	}
+	l.flushProtocol(c)
+}
+
+// flushProtocol sends what the protocol queued itself (pongs, close replies).
+func (l *loop) flushProtocol(c *conn) {
+	if out := c.p.Output(); len(out) > 0 {
+		l.write(c, out)
+		c.p.Sent(len(out))
+	}
+}
+
+// command carries out a host command for an epoll connection; it reports
+// false when the connection is not one of the loop's.
+func (l *loop) command(r Record) bool {
+	c := l.byID[r.Conn]
+	if c == nil {
+		return false
+	}
+	if c.state == stHandshake {
+		return true
+	}
+	switch r.Kind {
+	case CmdSend:
+		l.sendFrame(c, libws.Opcode(r.Opcode), r.Payload)
+	case CmdClose:
+		l.closeConn(c, r.Code, string(r.Payload))
+	case CmdTerminate:
+		l.remove(c, true, uint16(libws.StatusAbnormalClosure), "terminated")
+	}
+	return true
+}
+
+func (l *loop) sendFrame(c *conn, op libws.Opcode, payload []byte) {
+	buf, err := c.p.AppendFrame(l.wbuf[:0], true, op, payload)
+	if err != nil {
+		if !errors.Is(err, libws.ErrClosed) {
+			l.ev = AppendRecord(l.ev, EventError, 0, 0, c.id, 0, []byte(err.Error()))
+		}
+		return
+	}
+	if cap(buf) <= 1<<20 {
+		l.wbuf = buf[:0]
+	}
+	l.write(c, buf)
+}
+
+func (l *loop) closeConn(c *conn, code uint16, reason string) {
+	if c.state != stOpen {
+		return
+	}
+	if err := c.p.WriteClose(libws.StatusCode(code), reason); err != nil {
+		l.ev = AppendRecord(l.ev, EventError, 0, 0, c.id, 0, []byte(err.Error()))
+		return
+	}
+	c.state = stClosing
+	c.deadline = time.Now().Add(c.opts.CloseTimeout)
+	l.flushProtocol(c)
+}
+
+// fail closes a connection with a close frame of our own making and drops
+// it without waiting for the reply.
+func (l *loop) fail(c *conn, code uint16, reason string) {
+	if c.state == stOpen {
+		if c.p.WriteClose(libws.StatusCode(code), reason) == nil {
+			l.flushProtocol(c)
+		}
+	}
+	l.ev = AppendRecord(l.ev, EventError, 0, code, c.id, 0, []byte(reason))
+	l.remove(c, true, uint16(libws.StatusAbnormalClosure), reason)
+}
+
+// write sends b, queueing what the socket does not take now.
+func (l *loop) write(c *conn, b []byte) {
+	if len(c.out) == 0 {
+		n, err := unix.Write(c.fd, b)
+		if err != nil && err != unix.EAGAIN && err != unix.EINTR {
+			l.remove(c, c.state != stHandshake, uint16(libws.StatusAbnormalClosure), "")
+			return
+		}
+		if n < 0 {
+			n = 0
+		}
+		b = b[n:]
+		if len(b) == 0 {
+			return
+		}
+	}
+	c.out = append(c.out, b...)
+	if !c.writable {
+		c.writable = true
+		unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, c.fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLOUT, Fd: int32(c.fd)})
+	}
+	l.checkPressure(c)
+}
+
+func (l *loop) flushOut(c *conn) {
+	for len(c.out) > 0 {
+		n, err := unix.Write(c.fd, c.out)
+		if err == unix.EAGAIN {
+			break
+		}
+		if err != nil {
+			l.remove(c, c.state != stHandshake, uint16(libws.StatusAbnormalClosure), "")
+			return
+		}
+		c.out = c.out[:copy(c.out, c.out[n:])]
+	}
+	if len(c.out) == 0 {
+		c.out = nil
+		c.writable = false
+		unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, c.fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(c.fd)})
+	}
+	l.checkPressure(c)
+}
+
+// checkPressure reports crossings of the high-water mark and fails a
+// connection whose peer stopped reading before its buffer grows unbounded.
+func (l *loop) checkPressure(c *conn) {
+	n := len(c.out)
+	switch {
+	case n >= c.opts.MaxBuffered:
+		c.out = nil
+		l.fail(c, uint16(libws.StatusPolicyViolation), "send buffer limit reached: peer is not reading")
+	case !c.pressured && n > c.opts.HighWater:
+		c.pressured = true
+		l.ev = AppendRecord(l.ev, EventBackpressure, 0, 0, c.id, uint32(n))
+	case c.pressured && n <= c.opts.HighWater/2:
+		c.pressured = false
+		l.ev = AppendRecord(l.ev, EventDrain, 0, 0, c.id, uint32(n))
+	}
+}
+
+// remove closes the socket and forgets the connection; withEvent says
+// whether the host knew it (an open event went out) and gets a close event.
+func (l *loop) remove(c *conn, withEvent bool, code uint16, reason string) {
+	if c.fd < 0 {
+		return
+	}
+	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
+	unix.Close(c.fd)
+	l.fds[c.fd] = nil
+	c.fd = -1
+	l.mu.Lock()
+	delete(l.byID, c.id)
+	l.mu.Unlock()
+	if withEvent {
+		l.ev = AppendRecord(l.ev, EventClose, 0, code, c.id, 0, []byte(reason))
+	}
+}
+
+func (l *loop) buffered(id uint64) (int64, bool) {
+	l.mu.Lock()
+	c := l.byID[id]
+	l.mu.Unlock()
+	if c == nil {
+		return 0, false
+	}
+	var n int64
+	l.do(func() { n = int64(len(c.out)) })
+	return n, true
+}
+
+func (l *loop) publish() {
+	if len(l.ev) == 0 {
+		return
+	}
+	l.h.host.Publish(l.ev)
+	if cap(l.ev) > 4<<20 {
+		l.ev = nil
+	} else {
+		l.ev = l.ev[:0]
+	}
+}
+
+func (l *loop) publishError(id uint64, msg string) {
+	l.ev = AppendRecord(l.ev, EventError, 0, 0, id, 0, []byte(msg))
+	l.publish()
+}
+
+// shutdown stops accepting and starts the close handshake of every
+// connection; the loop ends once they are gone or timeout passed.
+func (l *loop) shutdown(timeout time.Duration) {
+	l.do(func() {
+		for fd := range l.listeners {
+			unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+			unix.Close(fd)
+		}
+		l.listeners = map[int]*listener{}
+		for _, c := range l.byID {
+			if c.state == stHandshake {
+				l.remove(c, false, 0, "")
+				continue
+			}
+			l.closeConn(c, uint16(libws.StatusGoingAway), "server shutting down")
+		}
+		l.stopping = true
+		l.stopAt = time.Now().Add(timeout)
+	})
+	<-l.done
+}
+
+func (l *loop) dropAll() {
+	for _, c := range l.byID {
+		l.remove(c, c.state != stHandshake, uint16(libws.StatusAbnormalClosure), "shut down")
+	}
+}
+
+// release frees the loop's descriptors once it has stopped.
+func (l *loop) release() {
+	<-l.done
+	unix.Close(l.epfd)
+	unix.Close(l.wakefd)
+}
+
+// appendOpen encodes an open event: peer, path and subprotocol separated
+// by NULs, then the request headers as "Name: value\r\n" lines.
+func appendOpen(dst []byte, id uint64, listener uint32, peer, path, sub string, header map[string][]string) []byte {
+	var hb []byte
+	for k, vs := range header {
+		for _, v := range vs {
+			hb = append(hb, k...)
+			hb = append(hb, ": "...)
+			hb = append(hb, v...)
+			hb = append(hb, "\r\n"...)
+		}
+	}
+	return AppendRecord(dst, EventOpen, 0, 0, id, listener, []byte(peer), []byte{0}, []byte(path), []byte{0}, []byte(sub), []byte{0}, hb)
+}

@@ -1,0 +1,376 @@
+/* The C half of the event hub: the event and command queues, and the entry
+ * points hosts call on their hot path. Nothing here calls into Go, so a
+ * host pays a plain C call (see the Node numbers in the design notes). */
+#define _GNU_SOURCE
+#include "hub_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Record header, as in libws/hub/wire.go. */
+#define REC_HEADER 24
+#define CMD_SEND 1
+#define CMD_CLOSE 2
+#define CMD_TERMINATE 3
+
+/* Live hubs, so that a freed or made-up pointer gives WS_EBADHANDLE
+ * instead of a crash. A handful of hubs per process is the norm. */
+static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct ws_hub **registry;
+static size_t registry_len, registry_cap;
+
+int ws__hub_live(struct ws_hub *h) {
+    int found = 0;
+    if (h == NULL) return 0;
+    pthread_mutex_lock(&registry_mu);
+    for (size_t i = 0; i < registry_len; i++) {
+        if (registry[i] == h) { found = 1; break; }
+    }
+    pthread_mutex_unlock(&registry_mu);
+    return found;
+}
+
+static int registry_add(struct ws_hub *h) {
+    int rc = 0;
+    pthread_mutex_lock(&registry_mu);
+    if (registry_len == registry_cap) {
+        size_t cap = registry_cap ? registry_cap * 2 : 8;
+        struct ws_hub **r = realloc(registry, cap * sizeof *r);
+        if (r == NULL) {
+            rc = -1;
+        } else {
+            registry = r;
+            registry_cap = cap;
+        }
+    }
+    if (rc == 0) registry[registry_len++] = h;
+    pthread_mutex_unlock(&registry_mu);
+    return rc;
+}
+
+static void registry_remove(struct ws_hub *h) {
+    pthread_mutex_lock(&registry_mu);
+    for (size_t i = 0; i < registry_len; i++) {
+        if (registry[i] == h) {
+            registry[i] = registry[--registry_len];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&registry_mu);
+}
+
+static int buf_reserve(ws__buf *b, size_t extra) {
+    if (b->cap - b->len >= extra) return 0;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap - b->len < extra) cap *= 2;
+    uint8_t *d = realloc(b->data, cap);
+    if (d == NULL) return -1;
+    b->data = d;
+    b->cap = cap;
+    return 0;
+}
+
+/* Big one-off batches should not pin memory for the hub's lifetime. */
+static void buf_trim(ws__buf *b) {
+    if (b->len == 0 && b->cap > (4u << 20)) {
+        free(b->data);
+        b->data = NULL;
+        b->cap = 0;
+    }
+}
+
+struct ws_hub *ws__hub_alloc(void) {
+    struct ws_hub *h = calloc(1, sizeof *h);
+    int p[2];
+    if (h == NULL) return NULL;
+    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0) {
+        free(h);
+        return NULL;
+    }
+    h->pipe_r = p[0];
+    h->pipe_w = p[1];
+    h->wakefd = -1;
+    pthread_mutex_init(&h->mu, NULL);
+    if (registry_add(h) != 0) {
+        close(p[0]);
+        close(p[1]);
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+void ws__hub_release(struct ws_hub *h) {
+    registry_remove(h);
+    close(h->pipe_r);
+    close(h->pipe_w);
+    free(h->ev_in.data);
+    free(h->ev_out.data);
+    free(h->cmd_in.data);
+    free(h->cmd_taken.data);
+    free(h->errmsg);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+}
+
+void ws__hub_set_errmsg(struct ws_hub *h, const char *msg, size_t len) {
+    char *m = malloc(len + 1);
+    if (m == NULL) return;
+    memcpy(m, msg, len);
+    m[len] = 0;
+    pthread_mutex_lock(&h->mu);
+    free(h->errmsg);
+    h->errmsg = m;
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* Must hold h->mu. The pipe carries at most one byte: 'notified' says it
+ * is there, so a burst of events costs one write. */
+static void notify_locked(struct ws_hub *h) {
+    if (!h->notified) {
+        ssize_t w = write(h->pipe_w, "e", 1);
+        (void)w;
+        h->notified = 1;
+    }
+}
+
+void ws__hub_publish(struct ws_hub *h, const uint8_t *data, size_t len) {
+    pthread_mutex_lock(&h->mu);
+    if (buf_reserve(&h->ev_in, len) == 0) {
+        memcpy(h->ev_in.data + h->ev_in.len, data, len);
+        h->ev_in.len += len;
+    }
+    notify_locked(h);
+    pthread_mutex_unlock(&h->mu);
+}
+
+void ws__hub_mark_shut(struct ws_hub *h) {
+    pthread_mutex_lock(&h->mu);
+    h->shut = 1;
+    notify_locked(h);
+    pthread_mutex_unlock(&h->mu);
+}
+
+void ws__hub_take(struct ws_hub *h, uint8_t **data, size_t *len) {
+    pthread_mutex_lock(&h->mu);
+    ws__buf t = h->cmd_taken;
+    t.len = 0;
+    buf_trim(&t);
+    h->cmd_taken = h->cmd_in;
+    h->cmd_in = t;
+    h->cmd_signaled = 0;
+    pthread_mutex_unlock(&h->mu);
+    *data = h->cmd_taken.data;
+    *len = h->cmd_taken.len;
+}
+
+int ws_hub_fd(ws_hub_t *hub) {
+    if (!ws__hub_live(hub)) return WS_EBADHANDLE;
+    return hub->pipe_r;
+}
+
+static uint32_t rd32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32; }
+
+static void wr32(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static size_t padded(size_t n) { return (n + 7) & ~(size_t)7; }
+
+/* Decodes one record into ev; returns its size, 0 if incomplete. */
+static size_t decode_event(const uint8_t *p, size_t avail, ws_event_t *ev) {
+    if (avail < REC_HEADER) return 0;
+    size_t n = rd32(p + 4);
+    size_t size = REC_HEADER + padded(n);
+    if (avail < size) return 0;
+    memset(ev, 0, sizeof *ev);
+    ev->type = p[0];
+    ev->opcode = p[1];
+    ev->code = (int)(p[2] | p[3] << 8);
+    ev->conn = rd64(p + 8);
+    const uint8_t *payload = p + REC_HEADER;
+    if (ev->type == WS_EVENT_BACKPRESSURE || ev->type == WS_EVENT_DRAIN) {
+        ev->buffered = rd32(p + 16);
+    } else {
+        ev->listener = rd32(p + 16);
+    }
+    ev->data = payload;
+    ev->len = n;
+    if (ev->type == WS_EVENT_OPEN) {
+        /* peer \0 path \0 protocol \0 headers */
+        const uint8_t *end = payload + n;
+        const uint8_t *s[3];
+        const uint8_t *q = payload;
+        for (int i = 0; i < 3; i++) {
+            s[i] = q;
+            const uint8_t *z = memchr(q, 0, (size_t)(end - q));
+            q = z ? z + 1 : end;
+        }
+        ev->peer = (const char *)s[0];
+        ev->path = (const char *)s[1];
+        ev->protocol = (const char *)s[2];
+        ev->data = q;
+        ev->len = (size_t)(end - q);
+    }
+    return size;
+}
+
+static int drain_locked(struct ws_hub *h, ws_event_t *events, int max) {
+    if (h->ev_pos >= h->ev_out.len && h->ev_in.len > 0) {
+        ws__buf t = h->ev_out;
+        t.len = 0;
+        buf_trim(&t);
+        h->ev_out = h->ev_in;
+        h->ev_in = t;
+        h->ev_pos = 0;
+    }
+    int n = 0;
+    while (n < max) {
+        size_t used = decode_event(h->ev_out.data + h->ev_pos, h->ev_out.len - h->ev_pos, &events[n]);
+        if (used == 0) break;
+        h->ev_pos += used;
+        n++;
+    }
+    /* Keep the fd readable while anything is left, so a host that polls
+     * with a small max is woken again. */
+    char sink[64];
+    while (read(h->pipe_r, sink, sizeof sink) > 0) {
+    }
+    h->notified = 0;
+    if (h->ev_pos < h->ev_out.len || h->ev_in.len > 0 || h->shut) notify_locked(h);
+    return n;
+}
+
+int ws_hub_poll(ws_hub_t *hub, ws_event_t *events, int max, int timeout_ms) {
+    if (!ws__hub_live(hub)) return WS_EBADHANDLE;
+    if (events == NULL || max < 1) return WS_EINVAL;
+    for (;;) {
+        pthread_mutex_lock(&hub->mu);
+        int n = drain_locked(hub, events, max);
+        int shut = hub->shut && n == 0 && hub->ev_in.len == 0 && hub->ev_pos >= hub->ev_out.len;
+        int fd = hub->pipe_r;
+        pthread_mutex_unlock(&hub->mu);
+        if (n > 0) return n;
+        if (shut) return WS_ECLOSED;
+        if (timeout_ms == 0) return 0;
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int r = poll(&pfd, 1, timeout_ms);
+        if (r == 0) return 0;
+        if (r < 0 && errno != EINTR) return WS_EIO;
+    }
+}
+
+/* Must hold h->mu. */
+static int append_cmd_locked(struct ws_hub *h, int kind, int opcode, int code, uint64_t conn, const void *data, size_t len) {
+    size_t size = REC_HEADER + padded(len);
+    if (buf_reserve(&h->cmd_in, size) != 0) return WS_ENOMEM;
+    uint8_t *p = h->cmd_in.data + h->cmd_in.len;
+    memset(p, 0, size);
+    p[0] = (uint8_t)kind;
+    p[1] = (uint8_t)opcode;
+    p[2] = (uint8_t)code;
+    p[3] = (uint8_t)(code >> 8);
+    wr32(p + 4, (uint32_t)len);
+    wr32(p + 8, (uint32_t)conn);
+    wr32(p + 12, (uint32_t)(conn >> 32));
+    if (len > 0) memcpy(p + REC_HEADER, data, len);
+    h->cmd_in.len += size;
+    return WS_OK;
+}
+
+/* Wakes the Go loop once per batch of commands: the flag is cleared when
+ * the loop takes the queue. */
+static void wake_loop_unlock(struct ws_hub *h) {
+    int wake = !h->cmd_signaled && h->cmd_in.len > 0;
+    if (wake) h->cmd_signaled = 1;
+    int fd = h->wakefd;
+    pthread_mutex_unlock(&h->mu);
+    if (wake && fd >= 0) {
+        uint64_t one = 1;
+        ssize_t w = write(fd, &one, sizeof one);
+        (void)w;
+    }
+}
+
+static int check_send(int opcode, const void *data, size_t len) {
+    if (data == NULL && len > 0) return WS_EINVAL;
+    if (len > 0xFFFFFFFFu) return WS_ETOOBIG;
+    switch (opcode) {
+    case WS_OP_TEXT:
+    case WS_OP_BINARY:
+        return WS_OK;
+    case WS_OP_PING:
+    case WS_OP_PONG:
+        return len <= 125 ? WS_OK : WS_EINVAL;
+    }
+    return WS_EINVAL;
+}
+
+static int queue_cmd(ws_hub_t *hub, int kind, int opcode, int code, uint64_t conn, const void *data, size_t len) {
+    if (!ws__hub_live(hub)) return WS_EBADHANDLE;
+    pthread_mutex_lock(&hub->mu);
+    if (hub->shut) {
+        pthread_mutex_unlock(&hub->mu);
+        return WS_ECLOSED;
+    }
+    int rc = append_cmd_locked(hub, kind, opcode, code, conn, data, len);
+    wake_loop_unlock(hub);
+    return rc;
+}
+
+int ws_hub_send(ws_hub_t *hub, uint64_t conn, int opcode, const void *data, size_t len) {
+    int rc = check_send(opcode, data, len);
+    if (rc != WS_OK) return rc;
+    return queue_cmd(hub, CMD_SEND, opcode, 0, conn, data, len);
+}
+
+int ws_hub_send_batch(ws_hub_t *hub, const ws_send_t *items, int n) {
+    if (!ws__hub_live(hub)) return WS_EBADHANDLE;
+    if (n < 0 || (items == NULL && n > 0)) return WS_EINVAL;
+    for (int i = 0; i < n; i++) {
+        int rc = check_send(items[i].opcode, items[i].data, items[i].len);
+        if (rc != WS_OK) return rc;
+    }
+    pthread_mutex_lock(&hub->mu);
+    if (hub->shut) {
+        pthread_mutex_unlock(&hub->mu);
+        return WS_ECLOSED;
+    }
+    size_t mark = hub->cmd_in.len;
+    for (int i = 0; i < n; i++) {
+        int rc = append_cmd_locked(hub, CMD_SEND, items[i].opcode, 0, items[i].conn, items[i].data, items[i].len);
+        if (rc != WS_OK) {
+            hub->cmd_in.len = mark;
+            pthread_mutex_unlock(&hub->mu);
+            return rc;
+        }
+    }
+    wake_loop_unlock(hub);
+    return n;
+}
+
+int ws_hub_close(ws_hub_t *hub, uint64_t conn, int code, const char *reason) {
+    size_t len = reason ? strlen(reason) : 0;
+    if (code < 0 || code > 4999 || (code == 0 && len > 0)) return WS_EINVAL;
+    if (len > 123) {
+        len = 123;
+        /* Do not cut a UTF-8 sequence in half. */
+        while (len > 0 && ((unsigned char)reason[len] & 0xC0) == 0x80) len--;
+    }
+    return queue_cmd(hub, CMD_CLOSE, 0, code, conn, reason, len);
+}
+
+int ws_hub_terminate(ws_hub_t *hub, uint64_t conn) {
+    return queue_cmd(hub, CMD_TERMINATE, 0, 0, conn, NULL, 0);
+}

@@ -1,0 +1,189 @@
+package main
+
+/*
+#include <stdlib.h>
+#include "hub_internal.h"
+*/
+import "C"
+
+import (
+	"net"
+	"strconv"
+	"time"
+	"unsafe"
+
+	pointer "github.com/mattn/go-pointer"
+
+	"github.com/libws/libws/libws/hub"
+)
+
+// cHost connects a Go hub to the C queues of its ws_hub_t.
+type cHost struct{ c *C.struct_ws_hub }
+
+func (h cHost) Publish(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	C.ws__hub_publish(h.c, (*C.uint8_t)(unsafe.Pointer(&b[0])), C.size_t(len(b)))
+}
+
+func (h cHost) Commands() []byte {
+	var p *C.uint8_t
+	var n C.size_t
+	C.ws__hub_take(h.c, &p, &n)
+	if n == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n))
+}
+
+// goHub returns the Go hub of a live ws_hub_t, or nil.
+func goHub(c *C.ws_hub_t) *hub.Hub {
+	if c == nil || C.ws__hub_live(c) == 0 {
+		return nil
+	}
+	h, _ := pointer.Restore(unsafe.Pointer(uintptr(c.go_hub))).(*hub.Hub)
+	return h
+}
+
+func setHubErr(c *C.ws_hub_t, err error) {
+	msg := err.Error()
+	cs := C.CString(msg)
+	C.ws__hub_set_errmsg(c, cs, C.size_t(len(msg)))
+	C.free(unsafe.Pointer(cs))
+}
+
+//export ws_hub_new
+func ws_hub_new(out **C.ws_hub_t, opts *C.ws_options_t) (rc C.int) {
+	defer recoverTo(&rc)
+	if out == nil {
+		return C.WS_EINVAL
+	}
+	*out = nil
+	o, rc := hubOptions(opts)
+	if rc != C.WS_OK {
+		return rc
+	}
+	c := C.ws__hub_alloc()
+	if c == nil {
+		return C.WS_EIO
+	}
+	h, err := hub.New(cHost{c}, o)
+	if err != nil {
+		C.ws__hub_release(c)
+		return C.WS_EIO
+	}
+	c.wakefd = C.int(h.WakeFD())
+	c.go_hub = C.uintptr_t(uintptr(pointer.Save(h)))
+	*out = c
+	return C.WS_OK
+}
+
+//export ws_hub_listen
+func ws_hub_listen(c *C.ws_hub_t, host *C.char, port C.int, opts *C.ws_options_t, outPort *C.int) (rc C.int) {
+	defer recoverTo(&rc)
+	h := goHub(c)
+	if h == nil {
+		return C.WS_EBADHANDLE
+	}
+	if host == nil || port < 0 || port > 65535 {
+		return C.WS_EINVAL
+	}
+	var o *hub.Options
+	if opts != nil {
+		if o, rc = hubOptions(opts); rc != C.WS_OK {
+			return rc
+		}
+	}
+	addr := net.JoinHostPort(C.GoString(host), strconv.Itoa(int(port)))
+	id, bound, err := h.Listen(addr, o)
+	if err != nil {
+		setHubErr(c, err)
+		if err == hub.ErrClosed {
+			return C.WS_ECLOSED
+		}
+		return C.WS_EIO
+	}
+	if outPort != nil {
+		*outPort = C.int(bound)
+	}
+	return C.int(id)
+}
+
+//export ws_hub_connect
+func ws_hub_connect(c *C.ws_hub_t, url *C.char, opts *C.ws_options_t, outConn *C.uint64_t) (rc C.int) {
+	defer recoverTo(&rc)
+	h := goHub(c)
+	if h == nil {
+		return C.WS_EBADHANDLE
+	}
+	if url == nil || outConn == nil {
+		return C.WS_EINVAL
+	}
+	var o *hub.Options
+	if opts != nil {
+		if o, rc = hubOptions(opts); rc != C.WS_OK {
+			return rc
+		}
+	}
+	id, err := h.Connect(C.GoString(url), o)
+	if err != nil {
+		setHubErr(c, err)
+		return C.WS_ECLOSED
+	}
+	*outConn = C.uint64_t(id)
+	return C.WS_OK
+}
+
+//export ws_hub_buffered_amount
+func ws_hub_buffered_amount(c *C.ws_hub_t, conn C.uint64_t) (n C.int64_t) {
+	defer func() {
+		if recover() != nil {
+			n = C.WS_EINTERNAL
+		}
+	}()
+	h := goHub(c)
+	if h == nil {
+		return C.WS_EBADHANDLE
+	}
+	amount := h.BufferedAmount(uint64(conn))
+	if amount < 0 {
+		return C.WS_EINVAL
+	}
+	return C.int64_t(amount)
+}
+
+//export ws_hub_shutdown
+func ws_hub_shutdown(c *C.ws_hub_t, timeoutMs C.int) (rc C.int) {
+	defer recoverTo(&rc)
+	h := goHub(c)
+	if h == nil {
+		return C.WS_EBADHANDLE
+	}
+	if timeoutMs < 0 {
+		return C.WS_EINVAL
+	}
+	h.Shutdown(time.Duration(timeoutMs) * time.Millisecond)
+	C.ws__hub_mark_shut(c)
+	return C.WS_OK
+}
+
+//export ws_hub_errmsg
+func ws_hub_errmsg(c *C.ws_hub_t) *C.char {
+	if c == nil || C.ws__hub_live(c) == 0 || c.errmsg == nil {
+		return staticString("")
+	}
+	return c.errmsg
+}
+
+//export ws_hub_free
+func ws_hub_free(c *C.ws_hub_t) {
+	defer recoverTo(new(C.int))
+	h := goHub(c)
+	if h == nil {
+		return
+	}
+	h.Shutdown(0)
+	pointer.Unref(unsafe.Pointer(uintptr(c.go_hub)))
+	C.ws__hub_release(c)
+}

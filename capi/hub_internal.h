@@ -1,0 +1,44 @@
+/* Internal to libws: the C half of the event hub, shared by hub.c and the
+ * cgo code in hub.go. Not installed. */
+#ifndef LIBWS_HUB_INTERNAL_H
+#define LIBWS_HUB_INTERNAL_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ws.h"
+
+/* Byte queue of records (layout in libws/hub/wire.go). */
+typedef struct ws__buf {
+    uint8_t *data;
+    size_t len, cap;
+} ws__buf;
+
+struct ws_hub {
+    pthread_mutex_t mu;
+    /* Events, Go to host: Go appends to ev_in; poll swaps it with ev_out
+     * once ev_out is consumed, so what poll returned stays put until the
+     * next poll. */
+    ws__buf ev_in, ev_out;
+    size_t ev_pos;
+    int notified;          /* a byte is in the pipe */
+    int pipe_r, pipe_w;
+    int shut;              /* Go stopped publishing: poll reports WS_ECLOSED once empty */
+    /* Commands, host to Go: hosts append to cmd_in; the loop takes it whole. */
+    ws__buf cmd_in, cmd_taken;
+    int cmd_signaled;      /* the loop's eventfd was written and not yet served */
+    int wakefd;
+    uintptr_t go_hub;      /* go-pointer token of the Go side */
+    char *errmsg;
+};
+
+struct ws_hub *ws__hub_alloc(void);
+void ws__hub_release(struct ws_hub *h);
+int ws__hub_live(struct ws_hub *h);
+void ws__hub_publish(struct ws_hub *h, const uint8_t *data, size_t len);
+void ws__hub_take(struct ws_hub *h, uint8_t **data, size_t *len);
+void ws__hub_mark_shut(struct ws_hub *h);
+void ws__hub_set_errmsg(struct ws_hub *h, const char *msg, size_t len);
+
+#endif

@@ -1,0 +1,294 @@
+/* Event hub tests: a server hub and a client hub in one process, over real
+ * loopback TCP; plus raw sockets for misbehaving peers. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ws.h"
+
+static int passed, failed;
+#define CHECK(cond, ...)                                                      \
+    do {                                                                      \
+        if (cond) {                                                           \
+            passed++;                                                         \
+        } else {                                                              \
+            failed++;                                                         \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);   \
+            fprintf(stderr, __VA_ARGS__);                                     \
+            fputc('\n', stderr);                                              \
+        }                                                                     \
+    } while (0)
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Serves echo on the server hub and nothing else, until *stop. */
+typedef struct {
+    ws_hub_t *hub;
+    volatile int stop;
+    int opens, closes;
+    int backpressure;
+    int last_close_code;
+} echo_server;
+
+static void *echo_loop(void *arg) {
+    echo_server *s = arg;
+    ws_event_t ev[128];
+    ws_send_t out[128];
+    while (!s->stop) {
+        int n = ws_hub_poll(s->hub, ev, 128, 50);
+        if (n < 0) break;
+        int k = 0;
+        for (int i = 0; i < n; i++) {
+            switch (ev[i].type) {
+            case WS_EVENT_OPEN: s->opens++; break;
+            case WS_EVENT_CLOSE: s->closes++; s->last_close_code = ev[i].code; break;
+            case WS_EVENT_BACKPRESSURE: s->backpressure++; break;
+            case WS_EVENT_MESSAGE:
+                out[k].conn = ev[i].conn;
+                out[k].opcode = ev[i].opcode;
+                out[k].data = ev[i].data;
+                out[k].len = ev[i].len;
+                k++;
+                break;
+            }
+        }
+        if (k) ws_hub_send_batch(s->hub, out, k);
+    }
+    return NULL;
+}
+
+static int start_server(echo_server *s, pthread_t *t) {
+    memset(s, 0, sizeof *s);
+    if (ws_hub_new(&s->hub, NULL) != WS_OK) return -1;
+    int port = 0;
+    if (ws_hub_listen(s->hub, "127.0.0.1", 0, NULL, &port) <= 0) return -1;
+    pthread_create(t, NULL, echo_loop, s);
+    return port;
+}
+
+static void stop_server(echo_server *s, pthread_t t) {
+    s->stop = 1;
+    pthread_join(t, NULL);
+    ws_hub_free(s->hub);
+}
+
+static void fill(uint8_t *buf, size_t len, uint64_t seed) {
+    for (size_t i = 0; i < len; i++) buf[i] = (uint8_t)(seed * 31 + i * 7);
+}
+
+/* N clients each send ROUNDS messages of varying size, one in flight, and
+ * check every byte of every echo and the order. */
+static void test_many_clients(int port, int nclients, int rounds) {
+    ws_hub_t *cli;
+    CHECK(ws_hub_new(&cli, NULL) == WS_OK, "client hub");
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/", port);
+    uint64_t *ids = calloc((size_t)nclients, sizeof *ids);
+    int *sent = calloc((size_t)nclients, sizeof *sent);
+    int *got = calloc((size_t)nclients, sizeof *got);
+    for (int i = 0; i < nclients; i++) CHECK(ws_hub_connect(cli, url, NULL, &ids[i]) == WS_OK, "connect %d", i);
+    uint8_t buf[4096];
+    ws_event_t ev[256];
+    int done = 0, opened = 0, bad = 0;
+    double deadline = now_s() + 60;
+    while (done < nclients && now_s() < deadline) {
+        int n = ws_hub_poll(cli, ev, 256, 100);
+        for (int i = 0; i < n; i++) {
+            int idx = -1;
+            for (int j = 0; j < nclients; j++) if (ids[j] == ev[i].conn) { idx = j; break; }
+            if (idx < 0) { bad++; continue; }
+            if (ev[i].type == WS_EVENT_OPEN || ev[i].type == WS_EVENT_MESSAGE) {
+                if (ev[i].type == WS_EVENT_OPEN) {
+                    opened++;
+                } else {
+                    size_t len = (size_t)((idx * 13 + got[idx] * 101) % 3000);
+                    fill(buf, len, (uint64_t)idx * 1000 + (uint64_t)got[idx]);
+                    if (ev[i].len != len || memcmp(ev[i].data, buf, len) != 0 || ev[i].opcode != WS_OP_BINARY) bad++;
+                    got[idx]++;
+                }
+                if (sent[idx] < rounds) {
+                    size_t len = (size_t)((idx * 13 + sent[idx] * 101) % 3000);
+                    fill(buf, len, (uint64_t)idx * 1000 + (uint64_t)sent[idx]);
+                    ws_hub_send(cli, ids[idx], WS_OP_BINARY, buf, len);
+                    sent[idx]++;
+                } else if (got[idx] == rounds) {
+                    ws_hub_close(cli, ids[idx], 1000, "done");
+                }
+            } else if (ev[i].type == WS_EVENT_CLOSE) {
+                if (got[idx] != rounds) bad++;
+                done++;
+            }
+        }
+    }
+    CHECK(opened == nclients, "opened %d of %d", opened, nclients);
+    CHECK(done == nclients, "finished %d of %d", done, nclients);
+    CHECK(bad == 0, "%d wrong echoes or events", bad);
+    ws_hub_free(cli);
+    free(ids);
+    free(sent);
+    free(got);
+}
+
+static int raw_connect(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) return -1;
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    const char *req = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+    if (write(fd, req, strlen(req)) < 0) return -1;
+    char buf[1024];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    if (n <= 0 || strncmp(buf, "HTTP/1.1 101", 12) != 0) return -1;
+    return fd;
+}
+
+/* A client that stops reading gets a backpressure event; others go on. */
+static void test_backpressure(echo_server *s, int port) {
+    int fd = raw_connect(port);
+    CHECK(fd >= 0, "raw connect");
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    /* Send 128 masked 64 KiB messages (8 MiB, past any kernel buffering) and never read the echoes. */
+    static uint8_t frame[14 + 65536];
+    frame[0] = 0x82;
+    frame[1] = 0x80 | 127;
+    memset(frame + 2, 0, 8);
+    frame[7] = 1; /* 65536, big-endian */
+    memset(frame + 10, 0, 4);
+    memset(frame + 14, 'x', 65536);
+    for (int i = 0; i < 128; i++) {
+        if (write(fd, frame, sizeof frame) < 0) break;
+    }
+    double deadline = now_s() + 10;
+    while (s->backpressure == 0 && now_s() < deadline) usleep(10000);
+    CHECK(s->backpressure > 0, "no backpressure event");
+    test_many_clients(port, 20, 20); /* others unaffected */
+    close(fd);
+}
+
+/* A peer that vanishes mid-frame gives a close event with 1006. */
+static void test_abrupt(echo_server *s, int port) {
+    int before = s->closes;
+    int fd = raw_connect(port);
+    CHECK(fd >= 0, "raw connect");
+    uint8_t half[] = {0x82, 0x80 | 100, 0, 0, 0, 0, 'a', 'b'};
+    CHECK(write(fd, half, sizeof half) == (ssize_t)sizeof half, "write");
+    close(fd);
+    double deadline = now_s() + 5;
+    while (s->closes == before && now_s() < deadline) usleep(5000);
+    CHECK(s->closes == before + 1 && s->last_close_code == 1006, "close %d code %d", s->closes - before, s->last_close_code);
+}
+
+/* Shutdown with connections open: every client sees 1001. */
+static void test_shutdown(void) {
+    ws_hub_t *srv, *cli;
+    int port = 0;
+    CHECK(ws_hub_new(&srv, NULL) == WS_OK, "server hub");
+    CHECK(ws_hub_listen(srv, "127.0.0.1", 0, NULL, &port) > 0, "listen");
+    CHECK(ws_hub_new(&cli, NULL) == WS_OK, "client hub");
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/", port);
+    enum { N = 10 };
+    uint64_t id;
+    for (int i = 0; i < N; i++) ws_hub_connect(cli, url, NULL, &id);
+    ws_event_t ev[64];
+    int opens = 0, closes = 0, srv_closes = 0, code1001 = 0;
+    double deadline = now_s() + 10;
+    while (opens < N && now_s() < deadline) {
+        int n = ws_hub_poll(cli, ev, 64, 100);
+        for (int i = 0; i < n; i++) opens += ev[i].type == WS_EVENT_OPEN;
+    }
+    CHECK(opens == N, "opens %d", opens);
+    /* Server events must have been seen for shutdown to close them. */
+    CHECK(ws_hub_shutdown(srv, 3000) == WS_OK, "shutdown");
+    for (;;) {
+        int n = ws_hub_poll(srv, ev, 64, 0);
+        if (n <= 0) {
+            CHECK(n == WS_ECLOSED, "poll after shutdown gives WS_ECLOSED, got %d", n);
+            break;
+        }
+        for (int i = 0; i < n; i++) srv_closes += ev[i].type == WS_EVENT_CLOSE;
+    }
+    CHECK(srv_closes == N, "server close events %d", srv_closes);
+    deadline = now_s() + 10;
+    while (closes < N && now_s() < deadline) {
+        int n = ws_hub_poll(cli, ev, 64, 100);
+        for (int i = 0; i < n; i++) {
+            if (ev[i].type == WS_EVENT_CLOSE) {
+                closes++;
+                code1001 += ev[i].code == 1001;
+            }
+        }
+    }
+    CHECK(closes == N && code1001 == N, "client closes %d with 1001: %d", closes, code1001);
+    CHECK(ws_hub_send(srv, 1, WS_OP_TEXT, "x", 1) == WS_ECLOSED, "send after shutdown");
+    ws_hub_free(srv);
+    ws_hub_free(cli);
+}
+
+static void test_errors(void) {
+    ws_hub_t *hub;
+    ws_event_t ev[4];
+    CHECK(ws_hub_new(NULL, NULL) == WS_EINVAL, "NULL out");
+    CHECK(ws_hub_new(&hub, NULL) == WS_OK, "new");
+    CHECK(ws_hub_poll(hub, NULL, 4, 0) == WS_EINVAL, "NULL events");
+    CHECK(ws_hub_poll(hub, ev, 0, 0) == WS_EINVAL, "max 0");
+    CHECK(ws_hub_poll(hub, ev, 4, 0) == 0, "nothing waiting");
+    CHECK(ws_hub_send(hub, 1, 7, "x", 1) == WS_EINVAL, "bad opcode");
+    CHECK(ws_hub_send(hub, 1, WS_OP_TEXT, NULL, 3) == WS_EINVAL, "NULL data");
+    uint8_t big[126] = {0};
+    CHECK(ws_hub_send(hub, 1, WS_OP_PING, big, 126) == WS_EINVAL, "ping > 125");
+    CHECK(ws_hub_send(hub, 12345, WS_OP_TEXT, "x", 1) == WS_OK, "send to unknown conn is dropped");
+    CHECK(ws_hub_close(hub, 1, 1000, NULL) == WS_OK, "close unknown");
+    CHECK(ws_hub_listen(hub, NULL, 0, NULL, NULL) == WS_EINVAL, "NULL host");
+    CHECK(ws_hub_listen(hub, "256.1.1.1", 0, NULL, NULL) < 0, "bad host");
+    uint64_t id;
+    CHECK(ws_hub_connect(hub, NULL, NULL, &id) == WS_EINVAL, "NULL url");
+    CHECK(ws_hub_connect(hub, "http://x/", NULL, &id) == WS_OK, "bad scheme is reported by events");
+    int err = 0, closed = 0;
+    double deadline = now_s() + 5;
+    while (!closed && now_s() < deadline) {
+        int n = ws_hub_poll(hub, ev, 4, 100);
+        for (int i = 0; i < n; i++) {
+            err += ev[i].type == WS_EVENT_ERROR && ev[i].conn == id;
+            closed += ev[i].type == WS_EVENT_CLOSE && ev[i].conn == id && ev[i].code == 1006;
+        }
+    }
+    CHECK(err == 1 && closed == 1, "error %d close %d", err, closed);
+    CHECK(ws_hub_fd(hub) >= 0, "fd");
+    ws_hub_free(hub);
+    CHECK(ws_hub_poll(hub, ev, 4, 0) == WS_EBADHANDLE, "freed hub");
+    CHECK(ws_hub_send(hub, 1, WS_OP_TEXT, "x", 1) == WS_EBADHANDLE, "freed hub send");
+    CHECK(ws_hub_fd((ws_hub_t *)&id) == WS_EBADHANDLE, "made-up hub");
+    CHECK(ws_hub_listen((ws_hub_t *)&id, "127.0.0.1", 0, NULL, NULL) == WS_EBADHANDLE, "made-up hub listen");
+    ws_hub_free(NULL);
+}
+
+int main(void) {
+    echo_server s;
+    pthread_t t;
+    int port = start_server(&s, &t);
+    CHECK(port > 0, "server start");
+    test_errors();
+    test_many_clients(port, 1000, 5);
+    test_abrupt(&s, port);
+    test_backpressure(&s, port);
+    stop_server(&s, t);
+    test_shutdown();
+    printf("test_hub: %d passed, %d failed\n", passed, failed);
+    return failed != 0;
+}

@@ -7,7 +7,9 @@ package main
 import "C"
 
 import (
+	"math"
 	"net"
+	"net/http"
 	"strconv"
 	"time"
 	"unsafe"
@@ -37,6 +39,53 @@ func (h cHost) Commands() []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n))
 }
 
+func init() {
+	defineInt(C.WS_OPT_HUB_HIGH_WATER, "WS_OPT_HUB_HIGH_WATER", 1<<20, 1, math.MaxInt32)
+	defineInt(C.WS_OPT_HUB_MAX_BUFFERED, "WS_OPT_HUB_MAX_BUFFERED", 64<<20, 1, math.MaxInt64)
+	defineInt(C.WS_OPT_HUB_PING_INTERVAL_MS, "WS_OPT_HUB_PING_INTERVAL_MS", 0, 0, math.MaxInt32)
+	defineInt(C.WS_OPT_HUB_IDLE_TIMEOUT_MS, "WS_OPT_HUB_IDLE_TIMEOUT_MS", 0, 0, math.MaxInt32)
+	defineStr(C.WS_OPT_HUB_STATIC_DIR, "WS_OPT_HUB_STATIC_DIR", nil)
+}
+
+// hubOptions converts an options handle into the hub's options; server
+// says whether TLS settings are a listener's certificate or a client's
+// verification.
+func hubOptions(h *C.ws_options_t, server bool) (*hub.Options, C.int) {
+	v, rc := optionsOf(h)
+	if rc != C.WS_OK {
+		return nil, rc
+	}
+	o := &hub.Options{
+		Options:          v.protocol(),
+		Subprotocols:     splitList(v.Str(C.WS_OPT_SUBPROTOCOLS)),
+		HighWater:        int(v.Int(C.WS_OPT_HUB_HIGH_WATER)),
+		MaxBuffered:      int(min(v.Int(C.WS_OPT_HUB_MAX_BUFFERED), math.MaxInt)),
+		PingInterval:     v.ms(C.WS_OPT_HUB_PING_INTERVAL_MS),
+		IdleTimeout:      v.ms(C.WS_OPT_HUB_IDLE_TIMEOUT_MS),
+		HandshakeTimeout: v.ms(C.WS_OPT_TIMEOUT_MS),
+		CloseTimeout:     v.ms(C.WS_OPT_CLOSE_TIMEOUT_MS),
+		StaticDir:        v.Str(C.WS_OPT_HUB_STATIC_DIR),
+	}
+	if origin := v.Str(C.WS_OPT_ORIGIN); origin != "" && server {
+		o.CheckOrigin = func(got string, _ http.Header) bool { return got == origin }
+	}
+	var err error
+	if server {
+		o.TLS, err = v.serverTLS()
+	} else {
+		if o.Header, err = parseHeaders(v.Str(C.WS_OPT_HEADERS)); err == nil {
+			if origin := v.Str(C.WS_OPT_ORIGIN); origin != "" {
+				o.Header.Set("Origin", origin)
+			}
+			o.TLS, err = v.clientTLS()
+		}
+	}
+	if err != nil {
+		return nil, fail(nil, err)
+	}
+	return o, C.WS_OK
+}
+
 // goHub returns the Go hub of a live ws_hub_t, or nil.
 func goHub(c *C.ws_hub_t) *hub.Hub {
 	if c == nil || C.ws__hub_live(c) == 0 {
@@ -60,7 +109,7 @@ func ws_hub_new(out **C.ws_hub_t, opts *C.ws_options_t) (rc C.int) {
 		return C.WS_EINVAL
 	}
 	*out = nil
-	o, rc := hubOptions(opts)
+	o, rc := hubOptions(opts, true)
 	if rc != C.WS_OK {
 		return rc
 	}
@@ -91,7 +140,7 @@ func ws_hub_listen(c *C.ws_hub_t, host *C.char, port C.int, opts *C.ws_options_t
 	}
 	var o *hub.Options
 	if opts != nil {
-		if o, rc = hubOptions(opts); rc != C.WS_OK {
+		if o, rc = hubOptions(opts, true); rc != C.WS_OK {
 			return rc
 		}
 	}
@@ -122,7 +171,7 @@ func ws_hub_connect(c *C.ws_hub_t, url *C.char, opts *C.ws_options_t, outConn *C
 	}
 	var o *hub.Options
 	if opts != nil {
-		if o, rc = hubOptions(opts); rc != C.WS_OK {
+		if o, rc = hubOptions(opts, false); rc != C.WS_OK {
 			return rc
 		}
 	}

@@ -37,6 +37,11 @@ type Options struct {
 	Header http.Header
 	// TLS for a listener (certificates) or a client (verification).
 	TLS *tls.Config
+	// StaticDir, for a plain-TCP listener, answers GET requests that are not
+	// WebSocket upgrades with files from this directory (index.html for
+	// "/"), so a page and its socket share one port. Empty: such requests
+	// get 426 Upgrade Required.
+	StaticDir string
 	// HighWater is the unsent byte count above which a connection reports
 	// EventBackpressure (1 MiB); EventDrain follows under half of it.
 	HighWater int
@@ -152,6 +157,11 @@ func (h *Hub) Listen(addr string, opts *Options) (id uint32, port int, err error
 // close event, follow.
 func (h *Hub) Connect(url string, opts *Options) (uint64, error) {
 	o := h.resolve(opts)
+	if opts == nil {
+		// The hub's TLS settings are its listeners' certificates; a client
+		// without options of its own verifies with the system roots.
+		o.TLS = nil
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.shutdown {

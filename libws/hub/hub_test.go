@@ -4,7 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,4 +132,49 @@ func TestHubInvalidUTF8Closes1007(t *testing.T) {
 	if n < 4 || buf[0] != 0x88 || int(buf[2])<<8|int(buf[3]) != 1007 {
 		t.Fatalf("want close 1007, got % x", buf[:n])
 	}
+}
+
+func TestHubStaticFiles(t *testing.T) {
+	dir := t.TempDir()
+	page := bytes.Repeat([]byte("<p>demo</p>\n"), 50000) // larger than a socket buffer
+	if err := os.WriteFile(filepath.Join(dir, "index.html"), page, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := startEcho(t, &Options{StaticDir: dir})
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	for _, tc := range []struct {
+		path   string
+		status int
+		body   []byte
+	}{
+		{"/", 200, page},
+		{"/index.html?x=1", 200, page},
+		{"/../../etc/passwd", 404, nil},
+		{"/missing.js", 404, nil},
+	} {
+		resp, err := http.Get(base + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || (tc.body != nil && !bytes.Equal(body, tc.body)) {
+			t.Errorf("%s: status %d, %d bytes", tc.path, resp.StatusCode, len(body))
+		}
+		if tc.status == 200 && !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+			t.Errorf("%s: content type %q", tc.path, resp.Header.Get("Content-Type"))
+		}
+	}
+	// The same port still upgrades WebSockets.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, _, err := libws.Dial(ctx, fmt.Sprintf("ws://127.0.0.1:%d/", port), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.WriteText("x")
+	if _, got, err := c.ReadMessage(); err != nil || string(got) != "x" {
+		t.Fatalf("echo after static: %q %v", got, err)
+	}
+	c.Close(1000, "")
 }

@@ -29,14 +29,16 @@ type conn struct {
 	state     uint8
 	pressured bool
 	writable  bool // EPOLLOUT is registered
-	opts      *Options
-	p         *libws.Protocol
-	hs        []byte
-	out       []byte
-	peer      string
-	lastInput time.Time
-	pinged    bool
-	deadline  time.Time // handshake or close deadline; zero when none
+	// closeAfterFlush ends a plain HTTP answer once its bytes are out.
+	closeAfterFlush bool
+	opts            *Options
+	p               *libws.Protocol
+	hs              []byte
+	out             []byte
+	peer            string
+	lastInput       time.Time
+	pinged          bool
+	deadline        time.Time // handshake or close deadline; zero when none
 }
 
 type listener struct {
@@ -337,6 +339,15 @@ func (l *loop) handshake(c *conn, data []byte) {
 	if req == nil {
 		return
 	}
+	if c.opts.StaticDir != "" && !isUpgrade(req) {
+		l.write(c, staticResponse(c.opts.StaticDir, req))
+		if c.fd >= 0 && len(c.out) > 0 {
+			c.closeAfterFlush = true
+			return
+		}
+		l.remove(c, false, 0, "")
+		return
+	}
 	resp, sub, err := req.Accept(&libws.UpgradeOptions{Subprotocols: c.opts.Subprotocols, CheckOrigin: c.opts.CheckOrigin, Header: c.opts.Header})
 	l.write(c, resp)
 	if err != nil || c.fd < 0 {
@@ -494,6 +505,10 @@ func (l *loop) flushOut(c *conn) {
 			return
 		}
 		c.out = c.out[:copy(c.out, c.out[n:])]
+	}
+	if len(c.out) == 0 && c.closeAfterFlush {
+		l.remove(c, false, 0, "")
+		return
 	}
 	if len(c.out) == 0 {
 		c.out = nil

@@ -1,0 +1,88 @@
+/* demo_server PORT [WEBROOT]: the demo behind ./build.sh run. Serves the
+ * page in WEBROOT (default examples/web) over HTTP and WebSockets on the same
+ * port: text starting with '#' is chat, sent to every connection; anything
+ * else is echoed to its sender. One thread, on the event hub. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "ws.h"
+
+#define BATCH 256
+
+typedef struct {
+    uint64_t *ids;
+    size_t len, cap;
+} conn_set;
+
+static void set_add(conn_set *s, uint64_t id) {
+    if (s->len == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 64;
+        uint64_t *ids = realloc(s->ids, cap * sizeof *ids);
+        if (ids == NULL) return;
+        s->ids = ids;
+        s->cap = cap;
+    }
+    s->ids[s->len++] = id;
+}
+
+static void set_remove(conn_set *s, uint64_t id) {
+    for (size_t i = 0; i < s->len; i++) {
+        if (s->ids[i] == id) {
+            s->ids[i] = s->ids[--s->len];
+            return;
+        }
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || argc > 3) {
+        fprintf(stderr, "usage: %s PORT [WEBROOT]\n", argv[0]);
+        return 2;
+    }
+    int port = atoi(argv[1]);
+    const char *webroot = argc == 3 ? argv[2] : "examples/web";
+    ws_options_t *opts;
+    ws_hub_t *hub;
+    int rc = ws_options_new(&opts);
+    if (rc == WS_OK) rc = ws_options_set_str(opts, WS_OPT_HUB_STATIC_DIR, webroot);
+    if (rc != WS_OK) {
+        fprintf(stderr, "options: %s\n", ws_strerror(rc));
+        return 1;
+    }
+    rc = ws_hub_new(&hub, opts);
+    ws_options_free(opts);
+    if (rc != WS_OK) {
+        fprintf(stderr, "ws_hub_new: %s\n", ws_strerror(rc));
+        return 1;
+    }
+    if (ws_hub_listen(hub, "127.0.0.1", port, NULL, NULL) < 0) {
+        fprintf(stderr, "listen on 127.0.0.1:%d: %s\n", port, ws_hub_errmsg(hub));
+        ws_hub_free(hub);
+        return 1;
+    }
+    printf("libws demo: open http://127.0.0.1:%d/ in a browser (WebSocket at ws://127.0.0.1:%d/)\n", port, port);
+    fflush(stdout);
+    conn_set conns = {0};
+    ws_event_t events[BATCH];
+    for (;;) {
+        int n = ws_hub_poll(hub, events, BATCH, -1);
+        if (n < 0) break;
+        for (int i = 0; i < n; i++) {
+            ws_event_t *e = &events[i];
+            switch (e->type) {
+            case WS_EVENT_OPEN: set_add(&conns, e->conn); break;
+            case WS_EVENT_CLOSE: set_remove(&conns, e->conn); break;
+            case WS_EVENT_MESSAGE:
+                if (e->opcode == WS_OP_TEXT && e->len > 0 && e->data[0] == '#') {
+                    for (size_t k = 0; k < conns.len; k++) ws_hub_send(hub, conns.ids[k], WS_OP_TEXT, e->data, e->len);
+                } else {
+                    ws_hub_send(hub, e->conn, e->opcode, e->data, e->len);
+                }
+                break;
+            }
+        }
+    }
+    free(conns.ids);
+    ws_hub_free(hub);
+    return 0;
+}

@@ -2,6 +2,9 @@
  * points hosts call on their hot path. Nothing here calls into Go, so a
  * host pays a plain C call (see the Node numbers in the design notes). */
 #define _GNU_SOURCE
+/* Unlike the cgo preambles, this file wants the prototypes, so the
+ * compiler checks its definitions against the public header. */
+#undef WS_NO_PROTOTYPES
 #include "hub_internal.h"
 
 #include <errno.h>

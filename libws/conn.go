@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -169,6 +170,10 @@ func (c *Conn) read(collect bool) (Frame, error) {
 			return Frame{}, &CloseError{Code: code, Reason: reason}
 		}
 		if c.readErr != nil {
+			// The peer's close frame can no longer arrive: if ours is out,
+			// as after Close with another goroutine reading, the close
+			// handshake is over and the TCP connection must not linger.
+			c.peerClosed()
 			return Frame{}, c.readErr
 		}
 		c.fill()
@@ -194,14 +199,15 @@ func (c *Conn) fill() {
 
 // abnormal turns a transport error into the error reads report.
 func (c *Conn) abnormal(err error) error {
-	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) {
 		return &CloseError{Code: StatusAbnormalClosure}
 	}
 	return err
 }
 
-// peerClosed finishes the close handshake once the peer's close frame is in:
-// if our close frame is out too, the TCP connection has done its job.
+// peerClosed finishes the close handshake once the peer's close frame is in
+// (or can no longer come): if our close frame is out too, the TCP
+// connection has done its job.
 func (c *Conn) peerClosed() {
 	c.wmu.Lock()
 	sent := c.closeSent
@@ -242,6 +248,12 @@ func (c *Conn) WriteMessage(op Opcode, payload []byte) error {
 func (c *Conn) WriteText(s string) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if MaxHeaderSize+len(s) > cap(c.wbuf) {
+		// Not through wbuf: the masked path of writeLocked assembles the
+		// frame in wbuf and would overwrite the text's first bytes with
+		// the header, and appending would grow wbuf for good.
+		return c.writeLocked(true, 0, OpText, []byte(s))
+	}
 	c.wbuf = append(c.wbuf[:0], s...)
 	return c.writeLocked(true, 0, OpText, c.wbuf)
 }

@@ -329,7 +329,9 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 	}
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
 	c, resp, err := clientHandshake(nc, u, &o)
-	if !stop() && err == nil {
+	if !stop() && (err == nil || resp == nil) {
+		// ctx ended the handshake: report that, not the i/o timeout its
+		// deadline caused (a complete refusal, resp != nil, stays as is).
 		err = ctx.Err()
 	}
 	if err != nil {

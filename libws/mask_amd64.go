@@ -8,10 +8,11 @@ import "golang.org/x/sys/cpu"
 // and a plain bool keeps the per-call dispatch to one predictable branch.
 var hasAVX2 = cpu.X86.HasAVX2
 
-// maskVectorMin is where the vector path starts to win. Below it the
-// assembly call, the scalar alignment head and VZEROUPPER cost more than
-// the few 32-byte blocks save, and the word loop is already fast.
-const maskVectorMin = 64
+// maskVectorMin is where the vector path starts to win, measured: below
+// it the assembly call, the scalar alignment head and VZEROUPPER cost
+// more than the few 32-byte blocks save (at 64 bytes the word loop takes
+// 3.7 ns, the AVX2 path 5 ns; at 128 bytes 5.5 ns against 4.7 ns).
+const maskVectorMin = 128
 
 // maskAVX2 XORs b with key repeated, key's low byte first (offset 0).
 //

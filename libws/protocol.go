@@ -121,7 +121,9 @@ func (p *Protocol) init(role Role, opts *Options) {
 // until NextFrame or NextMessage reports that more input is needed (the
 // unparsed rest is copied then), and payloads are unmasked in place in it.
 func (p *Protocol) Feed(b []byte) {
-	if len(b) == 0 {
+	if len(b) == 0 || p.closeRecv || p.failed != nil {
+		// Nothing is parsed after the peer's close frame or a violation:
+		// keeping the bytes would only let the peer grow the buffer.
 		return
 	}
 	if p.pos == len(p.buf) && len(p.pend) == 0 {
@@ -153,12 +155,13 @@ func (p *Protocol) Commit(n int) {
 // be reused, and makes sure pend can hold want bytes.
 func (p *Protocol) stash(want int) {
 	rest := p.buf[p.pos:]
+	if len(rest) == 0 && p.opts.KeepBuffer < cap(p.pend) {
+		// Drained: release a large buffer whether or not it held the input.
+		p.pend = nil
+	}
 	if p.borrowed || len(p.pend) == 0 {
-		if len(rest) == 0 && p.opts.KeepBuffer < cap(p.pend) {
-			p.pend = nil
-		}
 		p.pend = append(p.pend[:0], rest...)
-	} else {
+	} else if p.pos > 0 {
 		p.pend = p.pend[:copy(p.pend, rest)]
 	}
 	if want > cap(p.pend) {
@@ -255,13 +258,13 @@ func (p *Protocol) readFrame() (Frame, bool, error) {
 			return Frame{}, false, p.fail(ErrMessageTooBig)
 		}
 	}
-	end := p.pos + n + int(h.Length)
-	if end > len(p.buf) {
+	if h.Length > int64(len(p.buf)-p.pos-n) {
 		// Reserve room for the frame, but only up to a bound: a header may
 		// announce a large payload that the peer never sends.
 		p.stash(n + int(min(h.Length, maxReserve)))
 		return Frame{}, false, nil
 	}
+	end := p.pos + n + int(h.Length)
 	payload := p.buf[p.pos+n : end]
 	p.pos = end
 	if h.Masked {

@@ -61,6 +61,9 @@ type hist struct {
 type window struct {
 	shards     [nShards]hist
 	start, end time.Time
+	// CPU time the load generator itself used during the window, to tell
+	// whether it, rather than the server, was the bottleneck.
+	cpuStart, cpuEnd time.Duration
 }
 
 func (w *window) record(conn int, ns int64) {
@@ -86,6 +89,9 @@ type summary struct {
 	P50us      float64 `json:"p50_us"`
 	P99us      float64 `json:"p99_us"`
 	MaxUs      float64 `json:"max_us"`
+	// LoadgenCPU is the load generator's CPU use in cores (1 = one core
+	// busy all window long).
+	LoadgenCPU float64 `json:"loadgen_cpu"`
 }
 
 func (w *window) summarize() summary {
@@ -97,6 +103,7 @@ func (w *window) summarize() summary {
 	s := summary{Messages: total, Seconds: w.end.Sub(w.start).Seconds()}
 	if s.Seconds > 0 {
 		s.MsgsPerSec = float64(total) / s.Seconds
+		s.LoadgenCPU = (w.cpuEnd - w.cpuStart).Seconds() / s.Seconds
 	}
 	s.P50us = quantile(m, total, 0.50) / 1e3
 	s.P99us = quantile(m, total, 0.99) / 1e3

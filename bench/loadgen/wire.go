@@ -59,7 +59,7 @@ type conn struct {
 	br *bufio.Reader
 
 	wmu   sync.Mutex
-	rng   uint64                  // mask-key generator state, guarded by wmu
+	rng   uint64                // mask-key generator state, guarded by wmu
 	ctlTx [maxHeader + 125]byte // outgoing control frames, guarded by wmu
 
 	ctlRx [125]byte // incoming control payloads, reader-owned

@@ -33,9 +33,11 @@ static double now_s(void) {
 }
 
 /* Serves echo on the server hub and nothing else, until *stop. */
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_SEQ_CST)
+
 typedef struct {
     ws_hub_t *hub;
-    volatile int stop;
+    int stop;
     int opens, closes;
     int backpressure;
     int last_close_code;
@@ -45,15 +47,18 @@ static void *echo_loop(void *arg) {
     echo_server *s = arg;
     ws_event_t ev[128];
     ws_send_t out[128];
-    while (!s->stop) {
+    while (!LOAD(s->stop)) {
         int n = ws_hub_poll(s->hub, ev, 128, 50);
         if (n < 0) break;
         int k = 0;
         for (int i = 0; i < n; i++) {
             switch (ev[i].type) {
-            case WS_EVENT_OPEN: s->opens++; break;
-            case WS_EVENT_CLOSE: s->closes++; s->last_close_code = ev[i].code; break;
-            case WS_EVENT_BACKPRESSURE: s->backpressure++; break;
+            case WS_EVENT_OPEN: __atomic_add_fetch(&s->opens, 1, __ATOMIC_SEQ_CST); break;
+            case WS_EVENT_CLOSE:
+                __atomic_store_n(&s->last_close_code, ev[i].code, __ATOMIC_SEQ_CST);
+                __atomic_add_fetch(&s->closes, 1, __ATOMIC_SEQ_CST);
+                break;
+            case WS_EVENT_BACKPRESSURE: __atomic_add_fetch(&s->backpressure, 1, __ATOMIC_SEQ_CST); break;
             case WS_EVENT_MESSAGE:
                 out[k].conn = ev[i].conn;
                 out[k].opcode = ev[i].opcode;
@@ -78,7 +83,7 @@ static int start_server(echo_server *s, pthread_t *t) {
 }
 
 static void stop_server(echo_server *s, pthread_t t) {
-    s->stop = 1;
+    __atomic_store_n(&s->stop, 1, __ATOMIC_SEQ_CST);
     pthread_join(t, NULL);
     ws_hub_free(s->hub);
 }
@@ -174,23 +179,26 @@ static void test_backpressure(echo_server *s, int port) {
         if (write(fd, frame, sizeof frame) < 0) break;
     }
     double deadline = now_s() + 10;
-    while (s->backpressure == 0 && now_s() < deadline) usleep(10000);
-    CHECK(s->backpressure > 0, "no backpressure event");
+    while (LOAD(s->backpressure) == 0 && now_s() < deadline) usleep(10000);
+    CHECK(LOAD(s->backpressure) > 0, "no backpressure event");
     test_many_clients(port, 20, 20); /* others unaffected */
     close(fd);
 }
 
 /* A peer that vanishes mid-frame gives a close event with 1006. */
 static void test_abrupt(echo_server *s, int port) {
-    int before = s->closes;
+    /* Earlier connections may still be closing: start from a quiet server. */
+    double quiet = now_s() + 10;
+    while (LOAD(s->closes) != LOAD(s->opens) && now_s() < quiet) usleep(5000);
+    int before = LOAD(s->closes);
     int fd = raw_connect(port);
     CHECK(fd >= 0, "raw connect");
     uint8_t half[] = {0x82, 0x80 | 100, 0, 0, 0, 0, 'a', 'b'};
     CHECK(write(fd, half, sizeof half) == (ssize_t)sizeof half, "write");
     close(fd);
     double deadline = now_s() + 5;
-    while (s->closes == before && now_s() < deadline) usleep(5000);
-    CHECK(s->closes == before + 1 && s->last_close_code == 1006, "close %d code %d", s->closes - before, s->last_close_code);
+    while (LOAD(s->closes) == before && now_s() < deadline) usleep(5000);
+    CHECK(LOAD(s->closes) == before + 1 && LOAD(s->last_close_code) == 1006, "close %d code %d", LOAD(s->closes) - before, LOAD(s->last_close_code));
 }
 
 /* Shutdown with connections open: every client sees 1001. */

@@ -1,0 +1,641 @@
+// Command loadgen drives a WebSocket echo server for the libws benchmark
+// suite. It uses no WebSocket library (see wire.go for why).
+//
+// Throughput mode (default): open -conns connections; on each, send a
+// message of -size bytes (content differs from one message to the next),
+// wait for its echo and check every byte, keeping -inflight messages
+// outstanding. After -warmup, -runs windows of -duration are measured;
+// messages/s and p50/p99 round-trip latency of each window are printed, and
+// the median over the windows. A wrong echo or a broken connection fails
+// the run with a non-zero exit status.
+//
+// Idle mode (-idle N): open N connections, complete the handshakes, leave
+// them idle for -hold, print "ready" on stdout, then wait for stdin EOF,
+// SIGTERM or SIGINT before closing them. Meanwhile the caller measures the
+// server's memory. Give it a stdin the caller keeps open (a pipe or FIFO):
+// with /dev/null it closes the connections right after "ready".
+//
+// With -json the report is one JSON object: msgs_per_sec, p50_us, p99_us,
+// mb_per_sec and loadgen_cpu (cores used by loadgen itself) are medians
+// over the windows listed in runs; errors counts failed connections, and
+// error (then the exit status is 1) says what went wrong first.
+//
+// Examples:
+//
+//	loadgen -url ws://127.0.0.1:9001/ -conns 100 -size 20 -duration 3s -runs 3
+//	loadgen -url ws://127.0.0.1:9001/ -conns 10 -size 1024 -inflight 8 -json
+//	loadgen -url ws://127.0.0.1:9001/ -idle 10000 -hold 2s < fifo
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	url      string
+	conns    int
+	size     int
+	inflight int
+	warmup   time.Duration
+	duration time.Duration
+	runs     int
+	binary   bool
+	text     bool
+	json     bool
+	idle     int
+	hold     time.Duration
+	timeout  time.Duration
+	dialers  int
+
+	// Derived from url.
+	addr, host, path string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.url, "url", "ws://127.0.0.1:8080/", "server URL (ws:// only)")
+	flag.IntVar(&o.conns, "conns", 1, "connections")
+	flag.IntVar(&o.size, "size", 20, "message size in bytes")
+	flag.IntVar(&o.inflight, "inflight", 1, "messages in flight per connection")
+	flag.DurationVar(&o.warmup, "warmup", time.Second, "warm-up before measuring")
+	flag.DurationVar(&o.duration, "duration", 3*time.Second, "length of one measurement window")
+	flag.IntVar(&o.runs, "runs", 1, "measurement windows; the median is reported")
+	flag.BoolVar(&o.binary, "binary", true, "send binary messages (the default)")
+	flag.BoolVar(&o.text, "text", false, "send text messages (printable ASCII) instead of binary")
+	flag.BoolVar(&o.json, "json", false, "print the report as one JSON object")
+	flag.IntVar(&o.idle, "idle", 0, "idle mode: open this many connections and hold them (see -hold)")
+	flag.DurationVar(&o.hold, "hold", time.Second, "idle mode: how long to hold the connections before printing \"ready\"")
+	flag.DurationVar(&o.timeout, "timeout", 10*time.Second, "bound on dialing + handshake, and on draining connections at the end")
+	flag.IntVar(&o.dialers, "dialers", 64, "connections being dialed at once")
+	flag.Parse()
+	if flag.NArg() != 0 {
+		fatalf("unexpected arguments %q", flag.Args())
+	}
+	if err := o.check(); err != nil {
+		fatalf("%v", err)
+	}
+	// -text wins over the default -binary; -binary=false alone means text.
+	o.text = o.text || !o.binary
+	raiseFileLimit(max(o.conns, o.idle) + 64)
+
+	var err error
+	if o.idle > 0 {
+		err = runIdle(&o)
+	} else {
+		err = runLoad(&o)
+	}
+	if err != nil {
+		fatalf("%v", err)
+	}
+}
+
+func fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "loadgen: "+format+"\n", args...)
+	os.Exit(1)
+}
+
+func (o *options) check() error {
+	u, err := url.Parse(o.url)
+	if err != nil {
+		return fmt.Errorf("-url: %v", err)
+	}
+	if u.Scheme != "ws" {
+		return fmt.Errorf("-url: scheme %q not supported, want ws://", u.Scheme)
+	}
+	o.host = u.Host
+	o.addr = u.Host
+	if u.Port() == "" {
+		o.addr = net.JoinHostPort(u.Hostname(), "80")
+	}
+	o.path = u.RequestURI()
+	switch {
+	case o.conns < 1:
+		return errors.New("-conns must be at least 1")
+	case o.size < 0:
+		return errors.New("-size must not be negative")
+	case o.inflight < 1:
+		return errors.New("-inflight must be at least 1")
+	case o.runs < 1:
+		return errors.New("-runs must be at least 1")
+	case o.duration <= 0:
+		return errors.New("-duration must be positive")
+	case o.warmup < 0 || o.hold < 0 || o.timeout <= 0:
+		return errors.New("-warmup and -hold must not be negative, -timeout must be positive")
+	case o.idle < 0:
+		return errors.New("-idle must not be negative")
+	case o.dialers < 1:
+		return errors.New("-dialers must be at least 1")
+	}
+	return nil
+}
+
+// raiseFileLimit lifts RLIMIT_NOFILE so that 10,000 sockets fit: the soft
+// limit up to the hard one, and the hard one too when privileged.
+func raiseFileLimit(need int) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return
+	}
+	want := uint64(need)
+	if rl.Cur >= want {
+		return
+	}
+	if rl.Max < want {
+		hard := rl
+		hard.Cur, hard.Max = want, want
+		if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &hard) == nil {
+			return
+		}
+	}
+	rl.Cur = rl.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur < want {
+		fmt.Fprintf(os.Stderr, "loadgen: warning: open-file limit is %d, %d connections may not fit\n", rl.Cur, need)
+	}
+}
+
+// dialAll opens n connections, o.dialers at a time; the first failure
+// aborts the lot.
+func dialAll(o *options, n, rbufSize int) ([]*conn, error) {
+	conns := make([]*conn, n)
+	var next atomic.Int64
+	var firstErr error
+	var once sync.Once
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	for range min(n, o.dialers) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !failed.Load() {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				c, err := dial(o.addr, o.host, o.path, o.timeout, rbufSize)
+				if err != nil {
+					once.Do(func() { firstErr = fmt.Errorf("conn %d: %w", i, err) })
+					failed.Store(true)
+					return
+				}
+				conns[i] = c
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		for _, c := range conns {
+			if c != nil {
+				c.nc.Close()
+			}
+		}
+		return nil, firstErr
+	}
+	return conns, nil
+}
+
+// failure records the first error of a run and signals everyone to stop.
+type failure struct {
+	once  sync.Once
+	err   error
+	count atomic.Int64 // connections that failed
+	ch    chan struct{}
+}
+
+func newFailure() *failure { return &failure{ch: make(chan struct{})} }
+
+func (f *failure) fail(err error) {
+	f.count.Add(1)
+	f.once.Do(func() { f.err = err; close(f.ch) })
+}
+
+// patternPeriod is how many distinct messages a connection cycles through.
+// Being prime and not a divisor of any likely buffer size, an echo of the
+// wrong message (stale, reordered, duplicated) cannot match by accident.
+const patternPeriod = 251
+
+// newPattern returns the bytes messages are cut from: message seq is
+// pattern[seq%patternPeriod:][:size]. Building it once lets senders and
+// verifiers work without generating anything per message.
+func newPattern(size int, text bool) []byte {
+	p := make([]byte, size+patternPeriod)
+	x := uint32(2463534242)
+	for i := range p {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		if text {
+			p[i] = byte(' ' + x%95) // printable ASCII: valid UTF-8 for text frames
+		} else {
+			p[i] = byte(x >> 24)
+		}
+	}
+	return p
+}
+
+// load is the shared state of a throughput run.
+type load struct {
+	o       *options
+	op      byte
+	pattern []byte
+	epoch   time.Time
+	current atomic.Pointer[window] // nil outside measurement windows
+	stop    atomic.Bool
+	done    chan struct{} // closed along with stop
+	fail    *failure
+}
+
+func (l *load) msg(seq uint64) []byte {
+	off := int(seq % patternPeriod)
+	return l.pattern[off : off+l.o.size]
+}
+
+// now is a monotonic clock reading in nanoseconds.
+func (l *load) now() int64 { return int64(time.Since(l.epoch)) }
+
+func (l *load) record(id int, ns int64) {
+	if w := l.current.Load(); w != nil {
+		w.record(id, ns)
+	}
+}
+
+// verify compares an echo with the message that was sent.
+func (l *load) verify(seq uint64, op byte, got []byte) error {
+	if op != l.op {
+		return fmt.Errorf("message %d: echo has opcode %#x, sent %#x", seq, op, l.op)
+	}
+	want := l.msg(seq)
+	if len(got) != len(want) {
+		return fmt.Errorf("message %d: echo is %d bytes, sent %d", seq, len(got), len(want))
+	}
+	if string(got) != string(want) { // compiles to a memequal, no copy
+		for i := range got {
+			if got[i] != want[i] {
+				return fmt.Errorf("message %d: echo differs at byte %d of %d: got %#02x, want %#02x", seq, i, len(want), got[i], want[i])
+			}
+		}
+	}
+	return nil
+}
+
+func runLoad(o *options) error {
+	l := &load{o: o, op: opBinary, done: make(chan struct{}), fail: newFailure()}
+	if o.text {
+		l.op = opText
+	}
+	l.pattern = newPattern(o.size, o.text)
+
+	conns, err := dialAll(o, o.conns, 4096)
+	if err != nil {
+		return err
+	}
+
+	l.epoch = time.Now()
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			if o.inflight == 1 {
+				err = l.pingPong(i, c)
+			} else {
+				err = l.pipelined(i, c)
+			}
+			c.nc.Close()
+			if err != nil {
+				l.fail.fail(fmt.Errorf("conn %d: %w", i, err))
+			}
+		}()
+	}
+
+	// Warm up, then measure the windows back to back; a failure cuts the
+	// run short.
+	sleep := func(d time.Duration) bool {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return true
+		case <-l.fail.ch:
+			return false
+		}
+	}
+	var windows []*window
+	ok := sleep(o.warmup)
+	for r := 0; ok && r < o.runs; r++ {
+		w := new(window)
+		w.start, w.cpuStart = time.Now(), cpuTime()
+		l.current.Store(w)
+		ok = sleep(o.duration)
+		w.end, w.cpuEnd = time.Now(), cpuTime()
+		windows = append(windows, w)
+	}
+	l.current.Store(nil)
+
+	// Stop: every connection closes with a close handshake. The deadline
+	// turns a connection stuck waiting for an echo into an error instead of
+	// a hang.
+	l.stop.Store(true)
+	close(l.done)
+	deadline := time.Now().Add(o.timeout)
+	for _, c := range conns {
+		c.nc.SetDeadline(deadline)
+	}
+	wg.Wait()
+
+	rep := report{
+		URL: o.url, Conns: o.conns, Size: o.size, Inflight: o.inflight,
+		Mode: "binary", Warmup: o.warmup.Seconds(), Duration: o.duration.Seconds(),
+		Errors: l.fail.count.Load(),
+	}
+	if o.text {
+		rep.Mode = "text"
+	}
+	if l.fail.err == nil {
+		for _, w := range windows {
+			rep.Runs = append(rep.Runs, w.summarize())
+		}
+		rep.median()
+	} else {
+		rep.Error = l.fail.err.Error()
+	}
+	rep.print(o.json)
+	return l.fail.err
+}
+
+// cpuTime returns the user+system CPU time this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// isClosedAfterStop tells whether err is how a connection may end once we
+// asked it to close: the server's close frame (handled by the callers) or
+// the server dropping the TCP connection right after its close frame.
+func isClosedAfterStop(err error) bool {
+	var ce *closeError
+	return errors.As(err, &ce) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
+}
+
+// pingPong runs one connection with a single message in flight: send,
+// wait for the echo, verify, repeat. One goroutine, no synchronization.
+func (l *load) pingPong(id int, c *conn) error {
+	wbuf := make([]byte, 0, maxHeader+l.o.size)
+	rbuf := make([]byte, l.o.size)
+	for seq := uint64(0); ; seq++ {
+		if l.stop.Load() {
+			if err := c.sendClose(); err != nil {
+				return fmt.Errorf("sending close: %w", err)
+			}
+			if err := c.discardUntilClose(); err != nil && !isClosedAfterStop(err) {
+				return fmt.Errorf("waiting for the close reply: %w", err)
+			}
+			return nil
+		}
+		t0 := l.now()
+		var err error
+		if wbuf, err = c.send(wbuf, l.op, l.msg(seq)); err != nil {
+			return fmt.Errorf("message %d: write: %w", seq, err)
+		}
+		op, n, err := c.readMessage(rbuf)
+		if err != nil {
+			return fmt.Errorf("message %d: read: %w", seq, err)
+		}
+		rtt := l.now() - t0
+		if err := l.verify(seq, op, rbuf[:n]); err != nil {
+			return err
+		}
+		l.record(id, rtt)
+	}
+}
+
+// pipelined runs one connection with -inflight messages outstanding: a
+// sender goroutine writes whenever a credit is available, and this
+// goroutine reads echoes (in order, as TCP delivers them) and returns
+// credits. Separate goroutines keep a window larger than the socket buffers
+// from deadlocking, which a single goroutine alternating writes and reads
+// could do.
+func (l *load) pipelined(id int, c *conn) error {
+	k := uint64(l.o.inflight)
+	credits := make(chan struct{}, k)
+	for range k {
+		credits <- struct{}{}
+	}
+	// Send times, indexed by seq%k. A slot is rewritten only after its echo
+	// was read and its credit returned; atomics make the handover visible
+	// (the kernel socket in between is no Go happens-before edge).
+	sent := make([]atomic.Int64, k)
+	senderErr := make(chan error, 1)
+	readerGone := make(chan struct{})
+	leave := sync.OnceFunc(func() { close(readerGone) })
+	defer leave()
+	go func() {
+		wbuf := make([]byte, 0, maxHeader+l.o.size)
+		held := uint64(0) // credits taken but not spent on a message
+		for seq := uint64(0); ; seq++ {
+			select {
+			case <-credits:
+				held = 1
+			case <-l.done:
+			}
+			if l.stop.Load() {
+				break
+			}
+			held = 0
+			sent[seq%k].Store(l.now())
+			var err error
+			if wbuf, err = c.send(wbuf, l.op, l.msg(seq)); err != nil {
+				senderErr <- fmt.Errorf("message %d: write: %w", seq, err)
+				c.nc.Close() // unblock the reader
+				return
+			}
+		}
+		// Wait for the echoes still in flight before closing: a close frame
+		// right behind them makes some servers (python websockets) drop
+		// echoes of messages they had already read.
+		for ; held < k; held++ {
+			select {
+			case <-credits:
+			case <-readerGone:
+				senderErr <- nil // the reader's error is the one to report
+				return
+			}
+		}
+		senderErr <- c.sendClose()
+	}()
+
+	rbuf := make([]byte, l.o.size)
+	for seq := uint64(0); ; seq++ {
+		op, n, err := c.readMessage(rbuf)
+		if err != nil {
+			if l.stop.Load() {
+				// Once stop is set the sender returns promptly, as soon as
+				// it knows the reader is gone. Its close frame is why the
+				// server closed, unless it failed itself.
+				leave()
+				if serr := <-senderErr; serr != nil {
+					return serr
+				}
+				if isClosedAfterStop(err) {
+					return nil
+				}
+			} else {
+				// A failed sender closes the socket: its error is the cause.
+				select {
+				case serr := <-senderErr:
+					return serr
+				default:
+				}
+			}
+			return fmt.Errorf("message %d: read: %w", seq, err)
+		}
+		rtt := l.now() - sent[seq%k].Load()
+		if err := l.verify(seq, op, rbuf[:n]); err != nil {
+			return err
+		}
+		l.record(id, rtt)
+		credits <- struct{}{} // never blocks: at most k credits exist
+	}
+}
+
+// report is the result of a throughput run.
+type report struct {
+	URL        string    `json:"url"`
+	Conns      int       `json:"conns"`
+	Size       int       `json:"size"`
+	Inflight   int       `json:"inflight"`
+	Mode       string    `json:"mode"`
+	Warmup     float64   `json:"warmup_s"`
+	Duration   float64   `json:"duration_s"`
+	Runs       []summary `json:"runs"`
+	MsgsPerSec float64   `json:"msgs_per_sec"` // median over runs
+	MBPerSec   float64   `json:"mb_per_sec"`   // payload echoed, one direction, at the median rate
+	P50us      float64   `json:"p50_us"`       // median over runs
+	P99us      float64   `json:"p99_us"`       // median over runs
+	LoadgenCPU float64   `json:"loadgen_cpu"`  // median over runs, in cores
+	Errors     int64     `json:"errors"`
+	Error      string    `json:"error,omitempty"`
+}
+
+func (r *report) median() {
+	pick := func(f func(summary) float64) float64 {
+		v := make([]float64, len(r.Runs))
+		for i, s := range r.Runs {
+			v[i] = f(s)
+		}
+		slices.Sort(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	r.MsgsPerSec = pick(func(s summary) float64 { return s.MsgsPerSec })
+	r.P50us = pick(func(s summary) float64 { return s.P50us })
+	r.P99us = pick(func(s summary) float64 { return s.P99us })
+	r.LoadgenCPU = pick(func(s summary) float64 { return s.LoadgenCPU })
+	r.MBPerSec = r.MsgsPerSec * float64(r.Size) / 1e6
+}
+
+func (r *report) print(asJSON bool) {
+	if asJSON {
+		if r.Runs == nil {
+			r.Runs = []summary{}
+		}
+		b, _ := json.Marshal(r)
+		fmt.Println(string(b))
+		return
+	}
+	fmt.Printf("%s conns=%d size=%d inflight=%d %s\n", r.URL, r.Conns, r.Size, r.Inflight, r.Mode)
+	for i, s := range r.Runs {
+		fmt.Printf("  run %d: %10.0f msgs/s  p50 %8.1f µs  p99 %8.1f µs  max %8.1f µs  loadgen cpu %.2f\n", i+1, s.MsgsPerSec, s.P50us, s.P99us, s.MaxUs, s.LoadgenCPU)
+	}
+	if r.Error != "" {
+		fmt.Printf("  FAILED: %s (errors %d)\n", r.Error, r.Errors)
+		return
+	}
+	fmt.Printf("  median: %9.0f msgs/s  p50 %8.1f µs  p99 %8.1f µs  %.1f MB/s  loadgen cpu %.2f  errors %d\n", r.MsgsPerSec, r.P50us, r.P99us, r.MBPerSec, r.LoadgenCPU, r.Errors)
+}
+
+// runIdle opens o.idle connections and holds them; see the package comment.
+func runIdle(o *options) error {
+	// Idle connections only ever read control frames, so a small read
+	// buffer keeps the generator's own memory low at 10,000 connections.
+	conns, err := dialAll(o, o.idle, 512)
+	if err != nil {
+		return err
+	}
+	fail := newFailure()
+	var closing atomic.Bool
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Reads only to answer pings and notice a dropped connection.
+			err := c.discardUntilClose()
+			if closing.Load() && (err == nil || isClosedAfterStop(err) || errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded)) {
+				return
+			}
+			if err == nil {
+				err = errors.New("server closed the connection")
+			}
+			fail.fail(fmt.Errorf("conn %d: %w", i, err))
+		}()
+	}
+
+	t := time.NewTimer(o.hold)
+	select {
+	case <-t.C:
+	case <-fail.ch:
+	}
+	if fail.err == nil {
+		fmt.Fprintf(os.Stderr, "loadgen: holding %d idle connections to %s\n", o.idle, o.url)
+		fmt.Println("ready")
+
+		eof := make(chan struct{})
+		go func() {
+			io.Copy(io.Discard, os.Stdin)
+			close(eof)
+		}()
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+		select {
+		case <-eof:
+		case <-sig:
+		case <-fail.ch:
+		}
+	}
+
+	// Close politely, bounded: send every close frame first, then give the
+	// readers until the deadline to see the replies.
+	closing.Store(true)
+	deadline := time.Now().Add(min(o.timeout, 2*time.Second))
+	for _, c := range conns {
+		c.nc.SetDeadline(deadline)
+		c.sendClose()
+	}
+	wg.Wait()
+	for _, c := range conns {
+		c.nc.Close()
+	}
+	if fail.err != nil {
+		return fmt.Errorf("%w (%d connections failed)", fail.err, fail.count.Load())
+	}
+	return nil
+}

@@ -1,0 +1,824 @@
+/*
+ * ws.h -- the C interface of libws, an RFC 6455 WebSocket engine.
+ *
+ * libws is written in Go and shipped as the shared library libws.so. This
+ * header is the whole public contract: every function is documented above
+ * its declaration with what it does, who owns each pointer, how long a
+ * returned pointer stays valid, the errors it returns, whether it blocks and
+ * which threads may call it.
+ *
+ * ----------------------------------------------------------------------
+ * Layers
+ * ----------------------------------------------------------------------
+ *   1. Frame primitives (ws_parse_header, ws_encode_header, ws_mask,
+ *      ws_accept_key, ws_utf8_valid): stateless, no allocation, no handle.
+ *   2. ws_parser_t: the RFC 6455 state machine without I/O. Feed it the
+ *      bytes you received, take frames or whole messages out, send the bytes
+ *      it gives you. For applications with their own event loop.
+ *   3. ws_listener_t / ws_conn_t: connections whose sockets Go runs, with
+ *      blocking reads and writes (ws_listen, ws_accept, ws_adopt_fd,
+ *      ws_connect, ws_read_message, ws_write_message, ws_close ...).
+ *   4. The event hub (ws_hub_*, at the end of this file) for async hosts.
+ *
+ * ----------------------------------------------------------------------
+ * Conventions
+ * ----------------------------------------------------------------------
+ * Results. Functions return int: WS_OK (0) or a positive count on success,
+ *   a negative WS_E* code on failure. ws_strerror(code) names a code. Parsing
+ *   functions return the number of bytes consumed (> 0), 0 for "need more
+ *   bytes", or a negative code.
+ *
+ * Error messages. Every failing call records a detailed message twice:
+ *   - for the calling thread: ws_errmsg(). This is the only place for the
+ *     message of a call that has no handle or failed to create one
+ *     (ws_connect, ws_listen, ws_parse_header, ...).
+ *   - on the handle it was called on: ws_conn_errmsg(c), ws_parser_errmsg(p),
+ *     ws_listener_errmsg(l), ws_options_errmsg(o).
+ *   Successful calls leave both unchanged (like errno), so read the message
+ *   right after the failing call.
+ *
+ * Handles. ws_options_t, ws_parser_t, ws_listener_t and ws_conn_t are
+ *   opaque. Each has exactly one constructor (ws_*_new, ws_listen, ws_accept,
+ *   ws_adopt_fd, ws_connect) and one destructor (ws_*_free); freeing NULL is
+ *   a no-op. A handle that was freed, or a pointer that never was a handle
+ *   of that type, makes every call return WS_EBADHANDLE instead of crashing
+ *   (and freeing it again is a no-op). libws recognises the last 1024 freed
+ *   handles for certain; after that a stale pointer may in principle equal a
+ *   newer handle's address, as with any allocator, so do not rely on
+ *   WS_EBADHANDLE as a feature.
+ *
+ * Ownership. Input buffers stay the caller's: libws reads them during the
+ *   call only and never keeps a pointer to them. Data handed back is either
+ *   copied into a caller buffer (ws_read_message_into, ws_close_status) or
+ *   borrowed, and then its lifetime is stated in the function's
+ *   documentation, usually "until the next call on the same handle".
+ *   Borrowed data lives in one of two places, both owned by the handle:
+ *     - C heap memory (malloc) owned by a ws_parser_t: frame payloads
+ *       returned by ws_parser_next;
+ *     - Go heap memory pinned with runtime.Pinner until the next call on the
+ *       handle: ws_parser_output, and the payloads of ws_read_frame and
+ *       ws_read_message.
+ *   Either way: never free it, never write to it, and copy what you want to
+ *   keep. Borrowed data pointers are never NULL, even for zero lengths.
+ *   String results (ws_version, ws_strerror, ws_*_errmsg,
+ *   ws_conn_subprotocol) are NUL-terminated and owned by libws.
+ *
+ * Threads. Frame primitives and ws_strerror/ws_version/ws_errmsg may be
+ *   called from any thread at any time. Each handle type documents its own
+ *   rules; in short: a ws_conn_t allows one thread reading while other
+ *   threads write, ping or close; a ws_listener_t may be used from any
+ *   threads; a ws_parser_t and a ws_options_t should be used by one thread
+ *   at a time (calls are serialised by a lock, so concurrent use cannot
+ *   corrupt memory, but it invalidates borrowed pointers).
+ *
+ * Blocking. Only functions documented as blocking wait for the network:
+ *   ws_accept, ws_adopt_fd, ws_connect, ws_read_*, ws_write_*, ws_ping,
+ *   ws_pong and ws_close. Everything else returns at once.
+ *
+ * Process rules that come from the Go runtime inside libws.so:
+ *   - The Go runtime starts when libws.so is loaded: it creates threads and
+ *     installs signal handlers (it chains to handlers installed before it;
+ *     install your own with SA_ONSTACK). SIGPIPE from libws's own sockets
+ *     never kills the process.
+ *   - Not fork-safe: after fork() only the parent may use libws. A child
+ *     that calls into libws (or runs anything that touches the Go scheduler)
+ *     may hang; a child must exec() or _exit() without calling libws.
+ *   - Only one Go c-shared library per process: loading libws.so next to
+ *     another shared library built with -buildmode=c-shared is unsupported
+ *     by Go.
+ *   - Memory for handles and Go objects is managed by Go's garbage
+ *     collector; malloc'd memory is always released by the destructors.
+ *
+ * Building against it: include this header and link with -lws (pkg-config
+ * libws, or CMake find_package(libws) and target libws::libws). The header
+ * needs only <stdint.h> and <stddef.h> and is C99 and C++ compatible.
+ */
+#ifndef WS_H
+#define WS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ======================================================================
+ * Version
+ * ====================================================================== */
+#define WS_VERSION_MAJOR 0
+#define WS_VERSION_MINOR 1
+#define WS_VERSION_PATCH 0
+#define WS_VERSION_STRING "0.1.0"
+/* MAJOR * 10000 + MINOR * 100 + PATCH, comparable with ws_version_number(). */
+#define WS_VERSION_NUMBER \
+    (WS_VERSION_MAJOR * 10000 + WS_VERSION_MINOR * 100 + WS_VERSION_PATCH)
+
+/* ======================================================================
+ * Result codes
+ * ====================================================================== */
+#define WS_OK          0    /* success                                        */
+#define WS_EINVAL      (-1) /* invalid argument (NULL, range, wrong opcode)   */
+#define WS_EBADHANDLE  (-2) /* freed, made-up or wrong-type handle            */
+#define WS_ENOMEM      (-3) /* out of memory                                  */
+#define WS_EPROTO      (-4) /* the peer broke RFC 6455 (close code 1002)      */
+#define WS_EUTF8       (-5) /* invalid UTF-8 in text or close reason (1007)   */
+#define WS_ETOOBIG     (-6) /* frame or message over the limit (1009)        */
+#define WS_ECLOSED     (-7) /* connection closed / close already sent         */
+#define WS_ETIMEDOUT   (-8) /* a timeout expired                              */
+#define WS_EIO         (-9) /* network or system error (refused, reset ...)   */
+#define WS_EHANDSHAKE  (-10) /* the opening handshake was refused or invalid  */
+#define WS_ETLS        (-11) /* TLS handshake, certificate or key error       */
+#define WS_ENOSPACE    (-12) /* caller buffer too small (size reported)       */
+#define WS_EAGAIN      (-13) /* nothing ready now and the call may not wait   */
+#define WS_EINTERNAL   (-14) /* a bug in libws (a recovered Go panic)         */
+
+/* ======================================================================
+ * Protocol constants
+ * ====================================================================== */
+#define WS_OP_CONTINUATION 0x0
+#define WS_OP_TEXT         0x1
+#define WS_OP_BINARY       0x2
+#define WS_OP_CLOSE        0x8
+#define WS_OP_PING         0x9
+#define WS_OP_PONG         0xA
+
+/* Reserved header bits as ws_header_t.rsv and ws_frame_t.rsv hold them. */
+#define WS_RSV1 0x4
+#define WS_RSV2 0x2
+#define WS_RSV3 0x1
+
+#define WS_CLOSE_NORMAL           1000
+#define WS_CLOSE_GOING_AWAY       1001
+#define WS_CLOSE_PROTOCOL_ERROR   1002
+#define WS_CLOSE_UNSUPPORTED_DATA 1003
+#define WS_CLOSE_NO_STATUS        1005 /* never sent: close frame had no code */
+#define WS_CLOSE_ABNORMAL         1006 /* never sent: dropped without a close */
+#define WS_CLOSE_INVALID_PAYLOAD  1007
+#define WS_CLOSE_POLICY_VIOLATION 1008
+#define WS_CLOSE_MESSAGE_TOO_BIG  1009
+#define WS_CLOSE_MANDATORY_EXT    1010
+#define WS_CLOSE_INTERNAL_ERROR   1011
+
+#define WS_MAX_HEADER_SIZE      14  /* largest encoded frame header          */
+#define WS_MAX_CONTROL_PAYLOAD  125 /* largest ping/pong/close payload       */
+#define WS_MAX_CLOSE_REASON     123 /* a reason buffer of 124 always suffices */
+
+/* Roles for ws_parser_new. The server expects masked input, the client
+ * masks what it sends. */
+#define WS_ROLE_SERVER 0
+#define WS_ROLE_CLIENT 1
+
+/* Flags for ws_parser_next. */
+#define WS_MESSAGES 0x1 /* join fragments: return whole data messages */
+
+/* ======================================================================
+ * Types
+ * ====================================================================== */
+
+/* A decoded frame header (RFC 6455 section 5.2). */
+typedef struct ws_header {
+    uint8_t fin;     /* 1 if this is the final fragment                   */
+    uint8_t rsv;     /* reserved bits: WS_RSV1 | WS_RSV2 | WS_RSV3        */
+    uint8_t opcode;  /* WS_OP_*                                           */
+    uint8_t masked;  /* 1 if a masking key follows                        */
+    uint8_t mask[4]; /* the masking key when masked                       */
+    uint64_t length; /* payload length, at most 2^63 - 1                  */
+} ws_header_t;
+
+/* A frame or whole message handed to the application. data is borrowed:
+ * the function that filled the struct says for how long it stays valid.
+ * data is never NULL (it points at a valid byte even when len is 0). */
+typedef struct ws_frame {
+    int opcode;          /* WS_OP_*; whole messages: WS_OP_TEXT/BINARY      */
+    int fin;             /* 1 on final fragments and whole messages         */
+    int rsv;             /* reserved bits (0 without extensions)            */
+    const uint8_t *data; /* unmasked payload                                */
+    size_t len;          /* payload length                                  */
+} ws_frame_t;
+
+typedef struct ws_options ws_options_t;   /* settings, copied at use      */
+typedef struct ws_parser ws_parser_t;     /* sans-I/O protocol engine     */
+typedef struct ws_listener ws_listener_t; /* a listening socket           */
+typedef struct ws_conn ws_conn_t;         /* a live WebSocket connection  */
+
+/* ======================================================================
+ * Options (ws_options_set_int / ws_options_set_str)
+ *
+ * Numbering: 1-49 integer options, 50-99 string options of this section,
+ * 100-199 event hub options, 200-299 compression options. Each option
+ * says which constructors read it; others ignore it.
+ * ====================================================================== */
+
+/* Integer options. */
+/* Largest accepted frame payload in bytes; a larger frame fails the
+ * connection with close 1009 before it is buffered. 0 (default) = same as
+ * WS_OPT_MAX_MESSAGE_SIZE. Parser and connections. */
+#define WS_OPT_MAX_FRAME_SIZE     1
+/* Largest accepted message (sum of fragments); 1009 when exceeded.
+ * 0 (default) = 64 MiB. Parser and connections. */
+#define WS_OPT_MAX_MESSAGE_SIZE   2
+/* 1 (default): answer every ping with a pong automatically. 0: don't.
+ * Parser and connections. */
+#define WS_OPT_AUTO_PONG          3
+/* 1 (default): answer the peer's close frame automatically. 0: the
+ * application must call ws_close / ws_parser_close itself. */
+#define WS_OPT_AUTO_CLOSE         4
+/* Bound on connect + TLS + opening handshake in ms (ws_connect, ws_accept's
+ * per-client handshake, ws_adopt_fd). 0 = no bound. Default 10000. */
+#define WS_OPT_TIMEOUT_MS         5
+/* How long ws_close waits for the peer's close reply, in ms (>= 1).
+ * Default 5000. */
+#define WS_OPT_CLOSE_TIMEOUT_MS   6
+/* Client TLS: 1 (default) verifies the server certificate and name; 0
+ * accepts any certificate (testing only). */
+#define WS_OPT_TLS_VERIFY         7
+/* Bound on each ws_read_* call in ms; 0 (default) = wait forever. After a
+ * read times out (WS_ETIMEDOUT) the connection can only be closed. */
+#define WS_OPT_READ_TIMEOUT_MS    8
+/* Bound on each ws_write_* / ws_ping / ws_pong call in ms; 0 (default) =
+ * none. After a write times out the connection can only be closed. */
+#define WS_OPT_WRITE_TIMEOUT_MS   9
+/* Size of the buffer socket reads go through, bytes (default 4096). */
+#define WS_OPT_READ_BUFFER_SIZE   10
+/* Size of the buffer small frames are assembled in, bytes (default 4096). */
+#define WS_OPT_WRITE_BUFFER_SIZE  11
+
+/* String options (copied by ws_options_set_str; NULL unsets). */
+/* Comma-separated subprotocols. Client: offered, most preferred first.
+ * Server: supported, most preferred first; the first one the client also
+ * offers is chosen (see ws_conn_subprotocol). */
+#define WS_OPT_SUBPROTOCOLS       50
+/* Extra HTTP headers as "Name: value\r\n" lines ("\n" also accepted).
+ * Client: added to the upgrade request. Server: added to the 101 reply. */
+#define WS_OPT_HEADERS            51
+/* PEM certificate chain file. Server: turns TLS on (needs
+ * WS_OPT_TLS_KEY_FILE too). Client: certificate presented for mutual TLS. */
+#define WS_OPT_TLS_CERT_FILE      52
+/* PEM private key file matching WS_OPT_TLS_CERT_FILE. */
+#define WS_OPT_TLS_KEY_FILE       53
+/* PEM CA bundle. Client: trusted roots instead of the system's. Server:
+ * clients must present a certificate signed by one of them (mutual TLS). */
+#define WS_OPT_TLS_CA_FILE        54
+/* Client: sent as the Origin header. Server: comma-separated list of
+ * allowed origins (case-insensitive exact match); a request whose Origin
+ * is not listed gets 403. Requests without Origin (non-browsers) pass.
+ * Unset (default) on a server allows every origin. */
+#define WS_OPT_ORIGIN             55
+/* Client TLS: the name to verify the certificate against (and send as
+ * SNI) instead of the URL's host. */
+#define WS_OPT_TLS_SERVER_NAME    56
+
+#ifndef WS_NO_PROTOTYPES
+/* WS_NO_PROTOTYPES is defined only while libws's own Go code includes this
+ * header for its types and constants; applications never define it. */
+
+/* ======================================================================
+ * Version and errors
+ * ====================================================================== */
+
+/* The library's version as "MAJOR.MINOR.PATCH", e.g. "0.1.0". Static
+ * string. Compare with WS_VERSION_STRING to detect a header/library
+ * mismatch. Any thread. */
+const char *ws_version(void);
+
+/* The library's version as MAJOR * 10000 + MINOR * 100 + PATCH (compare
+ * with WS_VERSION_NUMBER). Any thread. */
+int ws_version_number(void);
+
+/* A static English description of a result code ("invalid argument" ...);
+ * unknown codes give "unknown error". Never NULL, never to be freed. Any
+ * thread. */
+const char *ws_strerror(int code);
+
+/* The detailed message of the most recent failed libws call made by the
+ * calling thread, whatever its handle, or "" if none failed yet. The
+ * string is thread-local, owned by libws, and valid until the calling
+ * thread's next failing libws call (messages over 511 bytes are cut).
+ * Any thread. */
+const char *ws_errmsg(void);
+
+/* ======================================================================
+ * Frame primitives: stateless, allocation-free, any thread.
+ * ====================================================================== */
+
+/* Decode the frame header at the start of buf[0..len). Returns the size of
+ * the encoded header (2..14) and fills *out; returns 0 if buf does not yet
+ * hold the whole header (*out is then unspecified). Only header bytes are
+ * read, never the payload. Returns WS_EPROTO for headers no connection may
+ * accept: reserved opcodes, fragmented control frames, control payloads
+ * over 125 bytes, 64-bit lengths with the top bit set. Rules that depend on
+ * the connection (masking direction, reserved bits) are NOT checked here:
+ * the parser and connections check them. WS_EINVAL if out is NULL, or buf
+ * is NULL while len > 0. */
+int ws_parse_header(const uint8_t *buf, size_t len, ws_header_t *out);
+
+/* Encode *h into buf[0..cap) in the smallest length encoding. Returns the
+ * bytes written (2..14; WS_MAX_HEADER_SIZE always suffices), WS_ENOSPACE if
+ * cap is too small, WS_EINVAL for NULL pointers, opcode > 15, rsv > 7 or
+ * length >= 2^63. The payload is not written and not masked: apply ws_mask
+ * with h->mask to it. Other fields are encoded as given (no protocol rules
+ * are enforced, so tests can build invalid frames). */
+int ws_encode_header(const ws_header_t *h, uint8_t *buf, size_t cap);
+
+/* XOR buf[0..len) in place with the 4-byte masking key, starting at key
+ * byte offset & 3, and return the key offset for the byte after buf, so a
+ * payload can be (un)masked in pieces:
+ *     size_t off = ws_mask(p, k, key, 0);  ws_mask(p + k, n - k, key, off);
+ * equals ws_mask(p, n, key, 0). Masking twice restores the data. Uses AVX2
+ * when the CPU has it. If buf or key is NULL (with len > 0) nothing is
+ * done and offset & 3 is returned. */
+size_t ws_mask(uint8_t *buf, size_t len, const uint8_t key[4], size_t offset);
+
+/* Compute the Sec-WebSocket-Accept value for a NUL-terminated
+ * Sec-WebSocket-Key and write it, NUL-terminated, to out (29 bytes: 28
+ * characters and the NUL). The key is not validated. WS_OK, or WS_EINVAL
+ * for NULL pointers. */
+int ws_accept_key(const char *key, char out[29]);
+
+/* 1 if data[0..len) is valid UTF-8 (RFC 3629: no overlongs, no surrogates,
+ * nothing above U+10FFFF), 0 if not, WS_EINVAL if data is NULL while
+ * len > 0. */
+int ws_utf8_valid(const uint8_t *data, size_t len);
+
+/* ======================================================================
+ * Options handle
+ *
+ * Settings for ws_parser_new, ws_listen, ws_adopt_fd and ws_connect. The
+ * constructors copy what they need when called, so an options handle may
+ * be changed, reused or freed right after. Passing NULL instead of an
+ * options handle means all defaults.
+ * ====================================================================== */
+
+/* Create an options handle holding the defaults. *out receives it (NULL on
+ * failure). Free with ws_options_free. WS_EINVAL if out is NULL. */
+int ws_options_new(ws_options_t **out);
+
+/* Free an options handle. NULL and stale handles are a no-op. */
+void ws_options_free(ws_options_t *o);
+
+/* Set an integer option (WS_OPT_* numbered below 50 or a hub/compression
+ * integer option). WS_EINVAL for an unknown option, a string option, or a
+ * value out of the option's range; WS_EBADHANDLE for a bad handle. */
+int ws_options_set_int(ws_options_t *o, int opt, int64_t value);
+
+/* Set a string option; the string is copied. value NULL restores the
+ * default (unset). WS_EINVAL for an unknown option or an integer option. */
+int ws_options_set_str(ws_options_t *o, int opt, const char *value);
+
+/* Read an integer option's current value (its default if never set) into
+ * *value. WS_EINVAL for unknown or string options or NULL value. */
+int ws_options_get_int(const ws_options_t *o, int opt, int64_t *value);
+
+/* Message of the last failed call on o; "" if none. Owned by o, valid
+ * until the next call on o. NULL only for a bad handle. */
+const char *ws_options_errmsg(const ws_options_t *o);
+
+/* ======================================================================
+ * Parser: the protocol without I/O (bring your own sockets)
+ *
+ * Typical loop:
+ *     ws_parser_feed(p, bytes, n);                 // what recv() gave you
+ *     while ((k = ws_parser_next(p, frames, 64, WS_MESSAGES)) > 0)
+ *         handle frames[0..k);                     // valid until next call
+ *     if (k < 0) ... the peer broke the protocol: send the output, close.
+ *     ws_parser_output(p, &out, &outlen);          // pongs, close replies,
+ *     sent = send(fd, out, outlen, 0);             // your messages
+ *     ws_parser_consume(p, sent);
+ *
+ * Threads: one thread at a time per parser (calls are serialised by a lock,
+ * so concurrent calls are memory-safe but invalidate borrowed pointers).
+ * Nothing blocks. Different parsers are independent.
+ * ====================================================================== */
+
+/* Create a parser for role WS_ROLE_SERVER (expects masked input, sends
+ * unmasked) or WS_ROLE_CLIENT (the reverse). Reads WS_OPT_MAX_FRAME_SIZE,
+ * WS_OPT_MAX_MESSAGE_SIZE, WS_OPT_AUTO_PONG, WS_OPT_AUTO_CLOSE from opts
+ * (NULL = defaults; copied). *out receives the parser (NULL on failure).
+ * WS_EINVAL for a NULL out or an unknown role; WS_EBADHANDLE for a bad
+ * opts handle. */
+int ws_parser_new(ws_parser_t **out, int role, const ws_options_t *opts);
+
+/* Free a parser and everything it lent out. NULL and stale handles are a
+ * no-op. */
+void ws_parser_free(ws_parser_t *p);
+
+/* Hand received bytes to the parser. They are copied (buf is not used
+ * after the call) and are not parsed until ws_parser_next. len 0 is a
+ * no-op. WS_OK; WS_EINVAL if buf is NULL while len > 0. */
+int ws_parser_feed(ws_parser_t *p, const uint8_t *buf, size_t len);
+
+/* Parse as many frames as are complete, up to max, into frames[0..max).
+ * Without flags every frame is returned as it came (fragments too). With
+ * WS_MESSAGES fragments are joined: each data message is returned once,
+ * whole (fin = 1, opcode text or binary), and control frames that arrive
+ * between fragments are returned in arrival order.
+ *
+ * Returns the number of entries filled (1..max), or 0 when more input is
+ * needed. Every rule of RFC 6455 is enforced: when the peer breaks one, the
+ * call returns WS_EPROTO, WS_EUTF8 (close 1007) or WS_ETOOBIG (close 1009),
+ * and the close frame carrying that code is queued in the output: send it
+ * and close the socket. The error is returned by every later call too. If
+ * some frames were parsed before the violation, they are returned first
+ * and the error comes with the next call.
+ *
+ * Control frames: pings are returned after their pong was queued (unless
+ * WS_OPT_AUTO_PONG is 0); the peer's close frame (opcode WS_OP_CLOSE, data
+ * = its raw payload) is returned after the close reply was queued (unless
+ * WS_OPT_AUTO_CLOSE is 0) and is always the last entry; every later call
+ * returns WS_ECLOSED, and ws_parser_close_status tells the code.
+ *
+ * Each frames[i].data points into memory owned by the parser (C heap),
+ * valid until the next call on p (any ws_parser_* function) or
+ * ws_parser_free. Text is validated as UTF-8 before it is returned.
+ * WS_EINVAL for NULL frames, max < 1 or unknown flags. */
+int ws_parser_next(ws_parser_t *p, ws_frame_t *frames, int max, int flags);
+
+/* Queue one frame for sending: opcode WS_OP_TEXT, WS_OP_BINARY,
+ * WS_OP_CONTINUATION (fin 0 on all fragments but the last), WS_OP_PING or
+ * WS_OP_PONG (fin 1, at most 125 bytes). The payload is copied and masked
+ * if the role is client. Fragment order is not checked on sending, nor is
+ * UTF-8 (see ws_utf8_valid). WS_EINVAL for other opcodes (use
+ * ws_parser_close for close frames), oversized control payloads or a NULL
+ * buf with len > 0; WS_ECLOSED once a close frame was queued. */
+int ws_parser_write(ws_parser_t *p, int opcode, int fin, const uint8_t *buf,
+                    size_t len);
+
+/* Queue a close frame with code (0 = no status code, then reason must be
+ * NULL or "") and an optional UTF-8 reason (NULL = none; cut to 123 bytes
+ * at a character boundary). Codes that may not be sent (1005, 1006, 1015,
+ * unassigned ones) and invalid UTF-8 reasons give WS_EINVAL. WS_ECLOSED if
+ * a close frame was queued already (by this function, by the automatic
+ * reply, or because of a protocol violation). */
+int ws_parser_close(ws_parser_t *p, int code, const char *reason);
+
+/* Borrow the bytes waiting to be sent: *data and *len are set (len 0 if
+ * nothing is waiting). The memory is Go memory pinned until the next call
+ * on p; report what you sent with ws_parser_consume. WS_EINVAL for NULL
+ * pointers. */
+int ws_parser_output(ws_parser_t *p, const uint8_t **data, size_t *len);
+
+/* Drop the first n bytes of the output (what send() accepted). WS_EINVAL if
+ * n exceeds the bytes waiting. */
+int ws_parser_consume(ws_parser_t *p, size_t n);
+
+/* The peer's close status. Returns 1 if its close frame has arrived, with
+ * *code set to its code (WS_CLOSE_NO_STATUS if it carried none) and its
+ * reason copied NUL-terminated into reason[0..cap) (cut at a character
+ * boundary to fit; a 124-byte buffer always suffices). Returns 0 if no
+ * close frame has arrived yet (*code = 0, reason = ""). code and reason
+ * may each be NULL; reason with cap 0 is left alone. */
+int ws_parser_close_status(ws_parser_t *p, int *code, char *reason,
+                           size_t cap);
+
+/* Message of the last failed call on p; "" if none. Owned by p, valid until
+ * the next call on p. NULL only for a bad handle. */
+const char *ws_parser_errmsg(const ws_parser_t *p);
+
+/* ======================================================================
+ * Listeners and connections (I/O done by Go)
+ *
+ * Sockets, TLS (Go's crypto/tls) and the opening handshake are handled
+ * inside libws; calls that wait for the network are marked BLOCKING.
+ * ====================================================================== */
+
+/* Listen for WebSocket clients on host:port. host NULL or "" means all
+ * interfaces; port 0 picks a free port (see ws_listener_port). Opening
+ * handshakes run in the background, concurrently, each bounded by
+ * WS_OPT_TIMEOUT_MS; ws_accept hands out the connections that completed
+ * theirs. A client whose handshake fails gets its HTTP error reply and is
+ * dropped without disturbing the listener. Any path is accepted. TLS is on
+ * when WS_OPT_TLS_CERT_FILE and WS_OPT_TLS_KEY_FILE are set. opts (NULL =
+ * defaults) is copied, connection options included. *out receives the
+ * listener (NULL on failure). Errors: WS_EINVAL (NULL out, port out of
+ * 0..65535, only one of cert/key), WS_ETLS (unreadable certificate or key),
+ * WS_EIO (address in use ...), WS_EBADHANDLE (opts). Does not block. */
+int ws_listen(ws_listener_t **out, const char *host, int port,
+              const ws_options_t *opts);
+
+/* The port the listener is bound to (> 0), or a negative code. */
+int ws_listener_port(const ws_listener_t *l);
+
+/* BLOCKING. Take the next client whose opening handshake completed.
+ * timeout_ms: -1 waits as long as needed, 0 returns WS_EAGAIN at once if
+ * none is ready, > 0 waits at most that long and then returns
+ * WS_ETIMEDOUT. Returns WS_ECLOSED when the listener is freed, also to a
+ * thread blocked here at that moment. *out receives a connection (NULL on
+ * failure) to free with ws_conn_free; it is independent of the listener
+ * and outlives it. Any number of threads may accept at once. */
+int ws_accept(ws_listener_t *l, ws_conn_t **out, int timeout_ms);
+
+/* Close the listening socket and free the listener. Connections already
+ * returned by ws_accept are not affected; handshakes still in progress are
+ * dropped. Threads blocked in ws_accept on it return WS_ECLOSED. NULL and
+ * stale handles are a no-op. */
+void ws_listener_free(ws_listener_t *l);
+
+/* Message of the last failed call on l; "" if none. Owned by l, valid until
+ * the next call on l. NULL only for a bad handle. */
+const char *ws_listener_errmsg(const ws_listener_t *l);
+
+/* BLOCKING. Run the server side of the opening handshake on fd, a
+ * connected stream socket you accepted yourself (in blocking or
+ * non-blocking mode), and make it a connection. OWNERSHIP: libws takes fd
+ * whatever the result (also on failure, the only exception being
+ * WS_EINVAL for fd < 0 or a NULL out): from the call on, do not read,
+ * write or close fd; libws closes it (it works on a duplicate, so the
+ * number fd may be reused by the process right after the call). TLS when
+ * the certificate options are set, as for ws_listen. The handshake is
+ * bounded by WS_OPT_TIMEOUT_MS. Errors: WS_EHANDSHAKE (the client got its
+ * HTTP error reply), WS_EIO, WS_ETIMEDOUT, WS_ETLS, WS_EINVAL (fd not a
+ * socket). */
+int ws_adopt_fd(ws_conn_t **out, int fd, const ws_options_t *opts);
+
+/* BLOCKING. Open a WebSocket to a ws:// or wss:// URL (TLS with the
+ * system's roots unless WS_OPT_TLS_CA_FILE / WS_OPT_TLS_VERIFY say
+ * otherwise). Connect, TLS and handshake are bounded together by
+ * WS_OPT_TIMEOUT_MS. Reads WS_OPT_SUBPROTOCOLS, WS_OPT_HEADERS,
+ * WS_OPT_ORIGIN, the TLS options and the connection options. *out receives
+ * the connection (NULL on failure). Errors: WS_EINVAL (NULL pointers, bad
+ * URL or header lines), WS_EIO (resolve or connect failed), WS_ETIMEDOUT,
+ * WS_ETLS, WS_EHANDSHAKE (the server refused: ws_errmsg() has its HTTP
+ * status). */
+int ws_connect(ws_conn_t **out, const char *url, const ws_options_t *opts);
+
+/* BLOCKING. Read the next frame as it came: data and control frames,
+ * fragments as separate frames. Pings are returned after their automatic
+ * pong went out, the peer's close frame (data = raw payload) after the
+ * automatic close reply; every read after that returns WS_ECLOSED.
+ * frame->data is borrowed (pinned Go memory) until the next ws_read_* call
+ * on c, ws_close(c) or ws_conn_free(c). Errors: WS_ECLOSED (closed; a
+ * connection that dropped without a close frame reports status 1006 in
+ * ws_close_status), WS_EPROTO / WS_EUTF8 / WS_ETOOBIG (the peer broke the
+ * protocol: libws sent the close frame with 1002 / 1007 / 1009 and closed
+ * the socket), WS_ETIMEDOUT (WS_OPT_READ_TIMEOUT_MS), WS_EIO. One thread
+ * reads at a time (concurrent readers are serialised); other threads may
+ * write meanwhile. */
+int ws_read_frame(ws_conn_t *c, ws_frame_t *frame);
+
+/* BLOCKING. Read the next data message, fragments joined and text
+ * validated; pings and pongs are answered and skipped. When the peer's
+ * close frame arrives it is answered and WS_ECLOSED is returned, with the
+ * code and reason in ws_close_status. frame->data is borrowed as for
+ * ws_read_frame. Errors and threads as ws_read_frame. */
+int ws_read_message(ws_conn_t *c, ws_frame_t *frame);
+
+/* BLOCKING. ws_read_message, copying the payload into buf[0..cap). On
+ * success *len is the payload length and *opcode (if not NULL) is
+ * WS_OP_TEXT or WS_OP_BINARY. If the message is longer than cap, returns
+ * WS_ENOSPACE with *len = the needed size, copies nothing and keeps the
+ * message: the next ws_read_* call on c returns it (call again with a
+ * larger buffer; buf NULL with cap 0 asks for the size alone). len must
+ * not be NULL. Errors and threads as ws_read_message. */
+int ws_read_message_into(ws_conn_t *c, int *opcode, uint8_t *buf, size_t cap,
+                         size_t *len);
+
+/* BLOCKING. Write one frame: opcode WS_OP_TEXT, WS_OP_BINARY,
+ * WS_OP_CONTINUATION (fin 0 on all fragments but the last), WS_OP_PING or
+ * WS_OP_PONG (fin 1, <= 125 bytes). buf is only read during the call. A
+ * frame is written whole or not at all relative to other threads' writes.
+ * Text is not validated. Errors: WS_EINVAL (opcode, control payload size,
+ * NULL buf with len > 0; use ws_close for close frames), WS_ECLOSED (a
+ * close frame was sent already), WS_ETIMEDOUT (WS_OPT_WRITE_TIMEOUT_MS),
+ * WS_EIO (the socket failed; writes keep failing after that). Any number
+ * of threads may write; writes are serialised. */
+int ws_write_frame(ws_conn_t *c, int opcode, int fin, const uint8_t *buf,
+                   size_t len);
+
+/* BLOCKING. Write a whole message as one frame; opcode WS_OP_TEXT or
+ * WS_OP_BINARY. Otherwise as ws_write_frame. */
+int ws_write_message(ws_conn_t *c, int opcode, const uint8_t *buf, size_t len);
+
+/* BLOCKING. Send a ping / pong with up to 125 bytes of payload (buf may be
+ * NULL when len is 0). As ws_write_frame. */
+int ws_ping(ws_conn_t *c, const uint8_t *buf, size_t len);
+int ws_pong(ws_conn_t *c, const uint8_t *buf, size_t len);
+
+/* BLOCKING. Start (or finish) the close handshake: send a close frame with
+ * code (0 = no status, then reason must be NULL or "") and an optional
+ * UTF-8 reason (cut to 123 bytes), then wait up to WS_OPT_CLOSE_TIMEOUT_MS
+ * for the peer's close frame and close the socket. If another thread is
+ * reading c at that moment, ws_close does not wait: that reader receives
+ * the peer's close frame (WS_ECLOSED) and the socket is closed then, or at
+ * the timeout. Frames that arrive meanwhile are discarded, and borrowed
+ * read data of c becomes invalid. Returns WS_OK; WS_ECLOSED if a close
+ * frame was already sent (an earlier ws_close, or the automatic reply to
+ * the peer's close: the handshake is then complete and the socket closed,
+ * so WS_ECLOSED from ws_close is harmless); WS_EINVAL for codes that may
+ * not be sent (1005, 1006, 1015, unassigned) or invalid UTF-8 reasons.
+ * ws_conn_free is still needed afterwards. */
+int ws_close(ws_conn_t *c, int code, const char *reason);
+
+/* How the connection was closed by the peer. Returns 1 once known, with
+ * *code = the peer's code (WS_CLOSE_NO_STATUS if its close frame had none,
+ * WS_CLOSE_ABNORMAL if the connection dropped without one) and its reason
+ * copied as for ws_parser_close_status; 0 while not known (*code = 0,
+ * reason = ""). code and reason may each be NULL. Does not block. */
+int ws_close_status(ws_conn_t *c, int *code, char *reason, size_t cap);
+
+/* The subprotocol the handshake agreed on, "" if none. Owned by c, valid
+ * until ws_conn_free(c). NULL only for a bad handle. Any thread. */
+const char *ws_conn_subprotocol(const ws_conn_t *c);
+
+/* Message of the last failed call on c; "" if none. Owned by c, valid until
+ * the next call on c. With one thread reading and another writing, the
+ * message may come from either thread's call; the string itself stays
+ * readable until three more calls on c have failed. NULL only for a bad
+ * handle. */
+const char *ws_conn_errmsg(const ws_conn_t *c);
+
+/* Free a connection. If it is still open the socket is closed at once,
+ * without a close handshake (call ws_close first for a clean close).
+ * Threads blocked in a read or write on c return (WS_ECLOSED or
+ * WS_EBADHANDLE) before ws_conn_free returns; c must not be used after
+ * that, and borrowed read data is invalid. NULL and stale handles are a
+ * no-op. */
+void ws_conn_free(ws_conn_t *c);
+
+#endif /* WS_NO_PROTOTYPES */
+
+/* ======================================================================
+ * Event hub (ws_hub_*): see below.
+ * ====================================================================== */
+/*
+ * The hub serves many connections from Go (an epoll loop for plain-TCP
+ * server connections, goroutines for TLS and client connections) and hands
+ * the host their events in batches. It is made for hosts with their own
+ * event loop (asyncio, Node, libuv, a C poll loop):
+ *
+ *   - ws_hub_poll() and the send functions are plain C: no Go code runs in
+ *     them, so they cost a few tens of nanoseconds from any FFI (that
+ *     matters for Node, where a call into Go costs ~100 us on the main
+ *     thread). Events are copied by Go into C memory; sends are queued in C
+ *     memory and picked up by the Go loop.
+ *   - ws_hub_fd() is a pipe's read end that is readable whenever events are
+ *     waiting: watch it with poll/epoll, asyncio's loop.add_reader or a
+ *     libuv/Node handle, then call ws_hub_poll(hub, ..., 0). Wake-ups may be
+ *     spurious (poll returns 0); they are never lost.
+ *   - No callbacks into the host, ever.
+ *
+ * Connection ids are unique within a hub, never 0 and never reused. Events
+ * of one connection arrive in order; its last event is WS_EVENT_CLOSE, and
+ * after it the id is dead (sends to it are dropped silently).
+ *
+ * Threads: ws_hub_poll() may be called by one thread at a time (it is the
+ * consumer of the event queue). The send functions may be called from any
+ * thread, concurrently with poll. ws_hub_free() must not race with any
+ * other call on the same hub.
+ */
+typedef struct ws_hub ws_hub_t;
+
+/* Hub options (ws_options_set_int / ws_options_set_str), besides the
+ * connection options listed at ws_hub_new(). */
+#define WS_OPT_HUB_HIGH_WATER       100 /* int: unsent bytes that raise WS_EVENT_BACKPRESSURE (1 MiB) */
+#define WS_OPT_HUB_MAX_BUFFERED     101 /* int: unsent bytes at which a connection is failed with 1008 (64 MiB) */
+#define WS_OPT_HUB_PING_INTERVAL_MS 102 /* int: ping a connection quiet for this long (0: never) */
+#define WS_OPT_HUB_IDLE_TIMEOUT_MS  103 /* int: drop a connection quiet for this long (0: never) */
+#define WS_OPT_HUB_STATIC_DIR       104 /* str: answer plain HTTP GETs from this directory (listeners) */
+
+/* Event types (ws_event_t.type). */
+#define WS_EVENT_OPEN         1 /* peer, path, protocol set; data/len: request headers ("Name: value\r\n" lines) */
+#define WS_EVENT_MESSAGE      2 /* opcode WS_OP_TEXT or WS_OP_BINARY; data/len: the whole message */
+#define WS_EVENT_PING         3 /* data/len: ping payload (a pong was already sent unless auto-pong is off) */
+#define WS_EVENT_PONG         4 /* data/len: pong payload */
+#define WS_EVENT_CLOSE        5 /* code: peer's close code (1005 none, 1006 dropped); data/len: reason. Last event of the connection. */
+#define WS_EVENT_ERROR        6 /* code: close code sent to the peer (1002, 1007, 1009, …) or 0; data/len: message */
+#define WS_EVENT_BACKPRESSURE 7 /* buffered: unsent bytes went above the high-water mark */
+#define WS_EVENT_DRAIN        8 /* buffered: unsent bytes went back under half the high-water mark */
+
+/*
+ * One event. Every pointer points into memory owned by the hub and stays
+ * valid until the next ws_hub_poll() on the same hub (or ws_hub_free()).
+ * Strings peer, path and protocol are NUL-terminated (open events only,
+ * NULL otherwise); data is not NUL-terminated.
+ */
+typedef struct ws_event {
+    int type;              /* WS_EVENT_* */
+    int opcode;            /* WS_OP_* of a message, ping or pong */
+    int code;              /* close code (close, error) */
+    uint32_t listener;     /* open: id of the listener that accepted it, 0 for clients */
+    uint64_t conn;         /* connection id */
+    const uint8_t *data;
+    size_t len;
+    const char *peer;      /* open: "ip:port" of the peer */
+    const char *path;      /* open: request target ("/chat?room=1") */
+    const char *protocol;  /* open: negotiated subprotocol, "" if none */
+    uint64_t buffered;     /* backpressure and drain: bytes waiting to be sent */
+} ws_event_t;
+
+/* One message for ws_hub_send_batch(). */
+typedef struct ws_send {
+    uint64_t conn;
+    int opcode;            /* WS_OP_TEXT, WS_OP_BINARY, WS_OP_PING or WS_OP_PONG */
+    const void *data;
+    size_t len;
+} ws_send_t;
+
+#ifndef WS_NO_PROTOTYPES
+
+/*
+ * Creates a hub and starts its loop. opts (may be NULL, copied) gives the
+ * defaults for its listeners and client connections: WS_OPT_MAX_MESSAGE_SIZE,
+ * WS_OPT_MAX_FRAME_SIZE, WS_OPT_AUTO_PONG, WS_OPT_SUBPROTOCOLS, WS_OPT_ORIGIN,
+ * WS_OPT_CLOSE_TIMEOUT_MS, WS_OPT_TIMEOUT_MS (handshake), and the hub's own
+ * WS_OPT_HUB_* options. On success *out is the hub; free it with
+ * ws_hub_free(). Errors: WS_EINVAL (NULL out), WS_EBADHANDLE (bad opts),
+ * WS_EIO (no pipe/eventfd). Not blocking.
+ */
+int ws_hub_new(ws_hub_t **out, const ws_options_t *opts);
+
+/*
+ * Starts accepting WebSocket connections on host:port (port 0 picks a free
+ * one, written to *out_port if not NULL). opts (may be NULL: the hub's
+ * defaults) may set WS_OPT_TLS_CERT_FILE and WS_OPT_TLS_KEY_FILE for TLS.
+ * Returns the listener id (> 0), which open events carry, or WS_EINVAL,
+ * WS_EBADHANDLE, WS_EIO (bind failed, see ws_hub_errmsg), WS_ETLS,
+ * WS_ECLOSED (hub shut down). Not blocking beyond bind().
+ */
+int ws_hub_listen(ws_hub_t *hub, const char *host, int port, const ws_options_t *opts, int *out_port);
+
+/*
+ * Opens a client connection to a ws:// or wss:// URL in the background and
+ * writes its id to *out_conn at once. A WS_EVENT_OPEN follows, or a
+ * WS_EVENT_ERROR then WS_EVENT_CLOSE (code 1006) if it fails. opts (may be
+ * NULL) may set WS_OPT_SUBPROTOCOLS, WS_OPT_HEADERS, WS_OPT_TIMEOUT_MS,
+ * WS_OPT_TLS_VERIFY, WS_OPT_TLS_CA_FILE. Errors: WS_EINVAL, WS_EBADHANDLE,
+ * WS_ECLOSED. Not blocking.
+ */
+int ws_hub_connect(ws_hub_t *hub, const char *url, const ws_options_t *opts, uint64_t *out_conn);
+
+/*
+ * The file descriptor to watch for readability; owned by the hub (do not
+ * close or read it). Returns WS_EBADHANDLE for a bad hub. Plain C.
+ */
+int ws_hub_fd(ws_hub_t *hub);
+
+/*
+ * Fills events[0..max) with waiting events and returns how many (0 when
+ * none arrived within timeout_ms: 0 = do not wait, -1 = wait until one
+ * arrives or the hub shuts down). Pointers in the events stay valid until
+ * the next ws_hub_poll() on this hub. Once the hub has shut down and every
+ * event was delivered, returns WS_ECLOSED. Errors: WS_EINVAL (NULL events,
+ * max < 1), WS_EBADHANDLE. Plain C; blocks only when timeout_ms != 0.
+ */
+int ws_hub_poll(ws_hub_t *hub, ws_event_t *events, int max, int timeout_ms);
+
+/*
+ * Queues one message (text, binary, ping or pong; control payloads at most
+ * 125 bytes) for connection conn. data is copied before the call returns.
+ * Returns WS_OK, WS_EINVAL (bad opcode or length, NULL data with len > 0),
+ * WS_EBADHANDLE, WS_ECLOSED (hub shut down), WS_ENOMEM. A message for a
+ * connection that is gone is dropped: its close event tells the host. Plain
+ * C, never blocks on the network; any thread.
+ */
+int ws_hub_send(ws_hub_t *hub, uint64_t conn, int opcode, const void *data, size_t len);
+
+/*
+ * Queues n messages at once (one lock, one wake-up). Returns n, or an error
+ * as ws_hub_send() (nothing is queued then). Plain C; any thread.
+ */
+int ws_hub_send_batch(ws_hub_t *hub, const ws_send_t *items, int n);
+
+/*
+ * Starts the close handshake of conn with code (0: no status) and reason
+ * (may be NULL; at most 123 bytes are sent). The WS_EVENT_CLOSE follows
+ * when the peer replied or the close timeout passed. Plain C; any thread.
+ */
+int ws_hub_close(ws_hub_t *hub, uint64_t conn, int code, const char *reason);
+
+/* Drops conn's TCP connection at once, without a close handshake. Plain C. */
+int ws_hub_terminate(ws_hub_t *hub, uint64_t conn);
+
+/*
+ * Bytes queued for conn and not yet taken by the kernel (like the browser's
+ * bufferedAmount), or a negative error (WS_EBADHANDLE, WS_EINVAL for an
+ * unknown connection). Calls into Go: cheap from C and Python, costly from
+ * Node's main thread; prefer the backpressure and drain events there.
+ */
+int64_t ws_hub_buffered_amount(ws_hub_t *hub, uint64_t conn);
+
+/*
+ * Graceful shutdown: stops every listener, closes every connection with
+ * 1001 (Going Away), waits up to timeout_ms for their close handshakes,
+ * drops the rest. All their close events are queued for ws_hub_poll()
+ * before it returns. Blocks up to timeout_ms. Idempotent.
+ */
+int ws_hub_shutdown(ws_hub_t *hub, int timeout_ms);
+
+/* The hub's last error message; valid until the next call on the hub. */
+const char *ws_hub_errmsg(ws_hub_t *hub);
+
+/*
+ * Shuts the hub down (timeout 0 if not done yet) and frees it with every
+ * pending event. NULL is a no-op. Afterwards the pointer is invalid; calls
+ * with it return WS_EBADHANDLE.
+ */
+void ws_hub_free(ws_hub_t *hub);
+
+#endif /* WS_NO_PROTOTYPES */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WS_H */

@@ -1,0 +1,12 @@
+package libws
+
+// ReadInProgress reports whether a goroutine holds c's read lock, so the
+// black-box tests can wait until a reader is parked in ReadMessage before
+// exercising Close's concurrent-reader path.
+func ReadInProgress(c *Conn) bool {
+	if c.rmu.TryLock() {
+		c.rmu.Unlock()
+		return false
+	}
+	return true
+}

@@ -274,6 +274,42 @@ int ws_hub_poll(ws_hub_t *hub, ws_event_t *events, int max, int timeout_ms) {
     }
 }
 
+int ws_hub_poll_raw(ws_hub_t *hub, uint8_t *buf, size_t cap, int timeout_ms) {
+    if (!ws__hub_live(hub)) return WS_EBADHANDLE;
+    if (buf == NULL || cap < REC_HEADER) return WS_EINVAL;
+    for (;;) {
+        pthread_mutex_lock(&hub->mu);
+        ws_event_t ev;
+        (void)drain_locked(hub, &ev, 0);
+        /* Copy whole records only, as many as fit. */
+        size_t used = 0;
+        const uint8_t *p = hub->ev_out.data + hub->ev_pos;
+        size_t avail = hub->ev_out.len - hub->ev_pos;
+        while (used < avail) {
+            size_t size = REC_HEADER + padded(rd32(p + used + 4));
+            if (used + size > cap) break;
+            used += size;
+        }
+        int too_small = used == 0 && avail > 0;
+        if (used > 0) {
+            memcpy(buf, p, used);
+            hub->ev_pos += used;
+            if (hub->ev_pos < hub->ev_out.len || hub->ev_in.len > 0) notify_locked(hub);
+        }
+        int shut = hub->shut && used == 0 && avail == 0 && hub->ev_in.len == 0;
+        int fd = hub->pipe_r;
+        pthread_mutex_unlock(&hub->mu);
+        if (too_small) return WS_ENOSPACE;
+        if (used > 0) return (int)used;
+        if (shut) return WS_ECLOSED;
+        if (timeout_ms == 0) return 0;
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int r = poll(&pfd, 1, timeout_ms);
+        if (r == 0) return 0;
+        if (r < 0 && errno != EINTR) return WS_EIO;
+    }
+}
+
 /* Must hold h->mu. */
 static int append_cmd_locked(struct ws_hub *h, int kind, int opcode, int code, uint64_t conn, const void *data, size_t len) {
     size_t size = REC_HEADER + padded(len);
@@ -359,6 +395,42 @@ int ws_hub_send_batch(ws_hub_t *hub, const ws_send_t *items, int n) {
             return rc;
         }
     }
+    wake_loop_unlock(hub);
+    return n;
+}
+
+int ws_hub_send_raw(ws_hub_t *hub, const uint8_t *records, size_t len) {
+    if (!ws__hub_live(hub)) return WS_EBADHANDLE;
+    if (records == NULL && len > 0) return WS_EINVAL;
+    int n = 0;
+    /* Validate the whole batch first: all of it is queued, or none. */
+    for (size_t off = 0; off < len; n++) {
+        if (len - off < REC_HEADER) return WS_EINVAL;
+        const uint8_t *p = records + off;
+        size_t plen = rd32(p + 4);
+        size_t size = REC_HEADER + padded(plen);
+        if (size > len - off) return WS_EINVAL;
+        int rc = WS_OK;
+        switch (p[0]) {
+        case CMD_SEND: rc = check_send(p[1], p + REC_HEADER, plen); break;
+        case CMD_CLOSE: rc = plen <= 123 ? WS_OK : WS_EINVAL; break;
+        case CMD_TERMINATE: break;
+        default: rc = WS_EINVAL;
+        }
+        if (rc != WS_OK) return rc;
+        off += size;
+    }
+    pthread_mutex_lock(&hub->mu);
+    if (hub->shut) {
+        pthread_mutex_unlock(&hub->mu);
+        return WS_ECLOSED;
+    }
+    if (buf_reserve(&hub->cmd_in, len) != 0) {
+        pthread_mutex_unlock(&hub->mu);
+        return WS_ENOMEM;
+    }
+    memcpy(hub->cmd_in.data + hub->cmd_in.len, records, len);
+    hub->cmd_in.len += len;
     wake_loop_unlock(hub);
     return n;
 }

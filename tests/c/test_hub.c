@@ -286,6 +286,75 @@ static void test_errors(void) {
     ws_hub_free(NULL);
 }
 
+static uint32_t le32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+
+static void put_record(uint8_t *p, int kind, int opcode, int code, uint64_t conn, const void *data, uint32_t len) {
+    memset(p, 0, WS_RECORD_HEADER + ((len + 7) & ~7u));
+    p[0] = (uint8_t)kind;
+    p[1] = (uint8_t)opcode;
+    p[2] = (uint8_t)code;
+    p[3] = (uint8_t)(code >> 8);
+    for (int i = 0; i < 4; i++) p[4 + i] = (uint8_t)(len >> (8 * i));
+    for (int i = 0; i < 8; i++) p[8 + i] = (uint8_t)(conn >> (8 * i));
+    memcpy(p + WS_RECORD_HEADER, data, len);
+}
+
+/* Raw batches: a client sends three messages and a close in one record
+ * batch, and reads the echoes as raw records. */
+static void test_raw(int port) {
+    ws_hub_t *cli;
+    CHECK(ws_hub_new(&cli, NULL) == WS_OK, "client hub");
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/raw", port);
+    uint64_t id;
+    CHECK(ws_hub_connect(cli, url, NULL, &id) == WS_OK, "connect");
+    static uint8_t buf[1 << 16];
+    int got_open = 0, echoes = 0, closed = 0;
+    double deadline = now_s() + 10;
+    CHECK(ws_hub_poll_raw(cli, buf, 8, 0) == WS_EINVAL, "cap below a header");
+    while (!closed && now_s() < deadline) {
+        int n = ws_hub_poll_raw(cli, buf, sizeof buf, 100);
+        CHECK(n >= 0, "poll_raw %d", n);
+        for (int off = 0; off < n;) {
+            uint8_t *r = buf + off;
+            uint32_t len = le32(r + 4);
+            if (r[0] == WS_EVENT_OPEN) {
+                got_open = 1;
+                /* Send three messages and then a close, in one batch. */
+                static uint8_t cmds[512];
+                size_t at = 0;
+                const char *msgs[] = {"one", "", "three"};
+                for (int i = 0; i < 3; i++) {
+                    uint32_t l = (uint32_t)strlen(msgs[i]);
+                    put_record(cmds + at, WS_CMD_SEND, WS_OP_TEXT, 0, id, msgs[i], l);
+                    at += WS_RECORD_HEADER + ((l + 7) & ~7u);
+                }
+                CHECK(ws_hub_send_raw(cli, cmds, at) == 3, "send_raw");
+                uint8_t bad[WS_RECORD_HEADER + 8];
+                put_record(bad, 9, 0, 0, id, "x", 1);
+                CHECK(ws_hub_send_raw(cli, bad, sizeof bad) == WS_EINVAL, "unknown command kind");
+                CHECK(ws_hub_send_raw(cli, cmds, 10) == WS_EINVAL, "truncated batch");
+            } else if (r[0] == WS_EVENT_MESSAGE) {
+                const char *want[] = {"one", "", "three"};
+                if (echoes < 3) {
+                    CHECK(len == strlen(want[echoes]) && memcmp(r + WS_RECORD_HEADER, want[echoes], len) == 0, "echo %d", echoes);
+                }
+                if (++echoes == 3) {
+                    uint8_t c[WS_RECORD_HEADER + 8];
+                    put_record(c, WS_CMD_CLOSE, 0, 4000, id, "raw", 3);
+                    CHECK(ws_hub_send_raw(cli, c, sizeof c) == 1, "close record");
+                }
+            } else if (r[0] == WS_EVENT_CLOSE) {
+                closed = 1;
+                CHECK((r[2] | r[3] << 8) == 4000, "close code echoed: %d", r[2] | r[3] << 8);
+            }
+            off += WS_RECORD_HEADER + (int)((len + 7) & ~7u);
+        }
+    }
+    CHECK(got_open && echoes == 3 && closed, "open %d echoes %d closed %d", got_open, echoes, closed);
+    ws_hub_free(cli);
+}
+
 int main(void) {
     echo_server s;
     pthread_t t;
@@ -293,6 +362,7 @@ int main(void) {
     CHECK(port > 0, "server start");
     test_errors();
     test_many_clients(port, 1000, 5);
+    test_raw(port);
     test_abrupt(&s, port);
     test_backpressure(&s, port);
     stop_server(&s, t);

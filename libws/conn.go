@@ -5,8 +5,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -199,7 +199,10 @@ func (c *Conn) fill() {
 
 // abnormal turns a transport error into the error reads report.
 func (c *Conn) abnormal(err error) error {
-	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) {
+	// A read failing in a system call (a reset, a keepalive timeout) is the
+	// transport lost too; deadlines are not system call errors.
+	var se *os.SyscallError
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.As(err, &se) {
 		return &CloseError{Code: StatusAbnormalClosure}
 	}
 	return err
@@ -285,6 +288,9 @@ func (c *Conn) writeLocked(fin bool, rsv byte, op Opcode, payload []byte) error 
 	}
 	if op == OpClose {
 		c.closeSent = true
+	}
+	if rsv == 0 {
+		rsv, payload = c.p.deflate.encode(fin, op, payload)
 	}
 	masked := !c.server
 	h := Header{Fin: fin, Rsv: rsv, OpCode: op, Masked: masked, Length: int64(len(payload))}

@@ -391,7 +391,7 @@ func FuzzParseRequest(f *testing.F) {
 		if herr == nil {
 			raw, err := base64.StdEncoding.DecodeString(req.Header.Get("Sec-WebSocket-Key"))
 			if err != nil || len(raw) != 16 || accept != AcceptKey(req.Header.Get("Sec-WebSocket-Key")) ||
-				req.Method != "GET" || req.Header.Get("Sec-WebSocket-Version") != "13" || (sub != "" && sub != "chat") {
+				req.Method != "GET" || req.Header.Get("Sec-WebSocket-Version") != "13" || (sub.Subprotocol != "" && sub.Subprotocol != "chat") {
 				t.Fatalf("accepted %+v", req)
 			}
 		} else if herr.Status < 400 || herr.Status > 499 {

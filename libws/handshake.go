@@ -99,47 +99,64 @@ type UpgradeOptions struct {
 	CheckOrigin func(origin string, header http.Header) bool
 	// Header holds extra response headers.
 	Header http.Header
+	// Compression accepts permessage-deflate when the client offers it;
+	// nil declines it.
+	Compression *CompressionOptions
+}
+
+// Negotiated is what a server handshake agreed on.
+type Negotiated struct {
+	Subprotocol string
+	// Compression holds the permessage-deflate parameters, nil if none.
+	Compression *DeflateParams
 }
 
 // negotiate validates an upgrade request and picks the subprotocol; it is
 // the single place both server entry points decide whether to accept.
-func negotiate(method, proto string, h http.Header, o *UpgradeOptions) (accept, subprotocol string, err *HandshakeError) {
+func negotiate(method, proto string, h http.Header, o *UpgradeOptions) (accept string, n Negotiated, err *HandshakeError) {
 	switch {
 	case method != http.MethodGet:
-		return "", "", &HandshakeError{405, "method is not GET"}
+		return "", n, &HandshakeError{405, "method is not GET"}
 	case proto != "HTTP/1.1" && proto != "HTTP/2" && proto != "HTTP/2.0":
-		return "", "", &HandshakeError{400, "protocol is not HTTP/1.1"}
+		return "", n, &HandshakeError{400, "protocol is not HTTP/1.1"}
 	case !headerHasToken(h, "Connection", "upgrade"):
-		return "", "", &HandshakeError{426, "Connection header lacks upgrade"}
+		return "", n, &HandshakeError{426, "Connection header lacks upgrade"}
 	case !headerHasToken(h, "Upgrade", "websocket"):
-		return "", "", &HandshakeError{426, "Upgrade header lacks websocket"}
+		return "", n, &HandshakeError{426, "Upgrade header lacks websocket"}
 	case h.Get("Sec-Websocket-Version") != "13":
-		return "", "", &HandshakeError{426, "unsupported Sec-WebSocket-Version (13 is supported)"}
+		return "", n, &HandshakeError{426, "unsupported Sec-WebSocket-Version (13 is supported)"}
 	}
 	key := h.Get("Sec-Websocket-Key")
 	if raw, e := base64.StdEncoding.DecodeString(key); e != nil || len(raw) != 16 {
-		return "", "", &HandshakeError{400, "invalid Sec-WebSocket-Key"}
+		return "", n, &HandshakeError{400, "invalid Sec-WebSocket-Key"}
 	}
 	if o.CheckOrigin != nil && !o.CheckOrigin(h.Get("Origin"), h) {
-		return "", "", &HandshakeError{403, "origin not allowed"}
+		return "", n, &HandshakeError{403, "origin not allowed"}
+	}
+	if o.Compression != nil {
+		if params, ok := acceptDeflate(h.Values("Sec-Websocket-Extensions"), o.Compression); ok {
+			n.Compression = &params
+		}
 	}
 	offered := headerTokens(h, "Sec-Websocket-Protocol")
 	for _, want := range o.Subprotocols {
-		for _, p := range offered {
-			if p == want {
-				return AcceptKey(key), want, nil
-			}
+		if contains(offered, want) {
+			n.Subprotocol = want
+			break
 		}
 	}
-	return AcceptKey(key), "", nil
+	return AcceptKey(key), n, nil
 }
 
-func appendResponse(b []byte, accept, subprotocol string, extra http.Header) []byte {
+func appendResponse(b []byte, accept string, n Negotiated, extra http.Header) []byte {
 	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
 	b = append(b, accept...)
 	b = append(b, "\r\n"...)
-	if subprotocol != "" {
-		b = append(b, "Sec-WebSocket-Protocol: "+subprotocol+"\r\n"...)
+	if n.Subprotocol != "" {
+		b = append(b, "Sec-WebSocket-Protocol: "+n.Subprotocol+"\r\n"...)
+	}
+	if n.Compression != nil {
+		b = append(b, "Sec-WebSocket-Extensions: "+n.Compression.String()+"\r\n"...)
 	}
 	for k, vs := range extra {
 		for _, v := range vs {
@@ -182,7 +199,7 @@ func UpgradeConn(nc net.Conn, opts *UpgradeOptions) (*Conn, *Request, error) {
 			return nil, nil, perr
 		}
 		if req != nil {
-			resp, sub, herr := req.Accept(&o)
+			resp, n, herr := req.Accept(&o)
 			if _, err := nc.Write(resp); err != nil || herr != nil {
 				nc.Close()
 				if herr != nil {
@@ -190,9 +207,7 @@ func UpgradeConn(nc net.Conn, opts *UpgradeOptions) (*Conn, *Request, error) {
 				}
 				return nil, req, err
 			}
-			c := NewConn(nc, RoleServer, buf[used:], &o.ConnOptions)
-			c.subprotocol = sub
-			return c, req, nil
+			return newServerConn(nc, buf[used:], &o, n), req, nil
 		}
 		if err != nil {
 			nc.Close()
@@ -204,16 +219,24 @@ func UpgradeConn(nc net.Conn, opts *UpgradeOptions) (*Conn, *Request, error) {
 // Accept decides on a parsed request without doing I/O: it returns the
 // bytes to send back, a 101 response with the chosen subprotocol or, with a
 // *HandshakeError, the HTTP error response that refuses the request.
-func (r *Request) Accept(opts *UpgradeOptions) (response []byte, subprotocol string, err error) {
+func (r *Request) Accept(opts *UpgradeOptions) (response []byte, n Negotiated, err error) {
 	var o UpgradeOptions
 	if opts != nil {
 		o = *opts
 	}
-	accept, sub, herr := negotiate(r.Method, r.Proto, r.Header, &o)
+	accept, n, herr := negotiate(r.Method, r.Proto, r.Header, &o)
 	if herr != nil {
-		return appendRefusal(nil, herr), "", herr
+		return appendRefusal(nil, herr), n, herr
 	}
-	return appendResponse(nil, accept, sub, o.Header), sub, nil
+	return appendResponse(nil, accept, n, o.Header), n, nil
+}
+
+// newServerConn wraps an upgraded connection with what the handshake agreed.
+func newServerConn(nc net.Conn, buffered []byte, o *UpgradeOptions, n Negotiated) *Conn {
+	c := NewConn(nc, RoleServer, buffered, &o.ConnOptions)
+	c.subprotocol = n.Subprotocol
+	c.p.EnableCompression(n.Compression, o.Compression)
+	return c
 }
 
 // RefusalResponse is the HTTP error response that refuses a handshake.
@@ -227,7 +250,7 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *UpgradeOptions) (*Con
 	if opts != nil {
 		o = *opts
 	}
-	accept, sub, herr := negotiate(r.Method, r.Proto, r.Header, &o)
+	accept, n, herr := negotiate(r.Method, r.Proto, r.Header, &o)
 	if herr != nil {
 		if herr.Status == 426 {
 			w.Header().Set("Sec-WebSocket-Version", "13")
@@ -247,14 +270,12 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *UpgradeOptions) (*Con
 	}
 	// Reset deadlines the http.Server may have set for the request.
 	nc.SetDeadline(time.Time{})
-	if _, err := nc.Write(appendResponse(nil, accept, sub, o.Header)); err != nil {
+	if _, err := nc.Write(appendResponse(nil, accept, n, o.Header)); err != nil {
 		nc.Close()
 		return nil, err
 	}
 	buffered, _ := rw.Reader.Peek(rw.Reader.Buffered())
-	c := NewConn(nc, RoleServer, buffered, &o.ConnOptions)
-	c.subprotocol = sub
-	return c, nil
+	return newServerConn(nc, buffered, &o, n), nil
 }
 
 // DialOptions tune the client side.
@@ -267,6 +288,8 @@ type DialOptions struct {
 	// TLSConfig is used for wss:// URLs; nil means the defaults with the
 	// URL's host as server name.
 	TLSConfig *tls.Config
+	// Compression offers permessage-deflate; nil does not offer it.
+	Compression *CompressionOptions
 	// NetDial replaces the TCP dialer (e.g. to go through a proxy).
 	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
@@ -352,6 +375,9 @@ func clientHandshake(nc net.Conn, u *url.URL, o *DialOptions) (*Conn, *http.Resp
 	if len(o.Subprotocols) > 0 {
 		b.WriteString("Sec-WebSocket-Protocol: " + strings.Join(o.Subprotocols, ", ") + "\r\n")
 	}
+	if o.Compression != nil {
+		b.WriteString("Sec-WebSocket-Extensions: " + deflateOffer(o.Compression) + "\r\n")
+	}
 	for k, vs := range o.Header {
 		for _, v := range vs {
 			b.WriteString(k + ": " + v + "\r\n")
@@ -376,8 +402,10 @@ func clientHandshake(nc net.Conn, u *url.URL, o *DialOptions) (*Conn, *http.Resp
 		return nil, resp, &HandshakeError{resp.StatusCode, "response Connection header lacks upgrade"}
 	case resp.Header.Get("Sec-Websocket-Accept") != AcceptKey(key):
 		return nil, resp, &HandshakeError{resp.StatusCode, "wrong Sec-WebSocket-Accept"}
-	case resp.Header.Get("Sec-Websocket-Extensions") != "":
-		return nil, resp, &HandshakeError{resp.StatusCode, "server accepted an extension that was not offered"}
+	}
+	deflate, err := checkDeflateAnswer(resp.Header.Values("Sec-Websocket-Extensions"), o.Compression)
+	if err != nil {
+		return nil, resp, &HandshakeError{resp.StatusCode, "Sec-WebSocket-Extensions: " + err.Error()}
 	}
 	sub := resp.Header.Get("Sec-Websocket-Protocol")
 	if sub != "" && !contains(o.Subprotocols, sub) {
@@ -386,6 +414,7 @@ func clientHandshake(nc net.Conn, u *url.URL, o *DialOptions) (*Conn, *http.Resp
 	buffered, _ := br.Peek(br.Buffered())
 	c := NewConn(nc, RoleClient, buffered, &o.ConnOptions)
 	c.subprotocol = sub
+	c.p.EnableCompression(deflate, o.Compression)
 	return c, resp, nil
 }
 

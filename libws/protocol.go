@@ -75,6 +75,7 @@ type Protocol struct {
 	maxMessage int64
 	rsvAllowed byte
 	sink       controlSink
+	deflate    *deflateState
 
 	// Input is parsed from buf[pos:]. buf is either the caller's slice from
 	// Feed (borrowed) or pend, which owns the bytes of an unfinished frame.
@@ -199,7 +200,7 @@ func (p *Protocol) next(collect bool) (Frame, bool, error) {
 			return f, true, nil
 		}
 		if f.Fin && f.OpCode != OpContinuation {
-			return f, true, nil
+			return p.finishMessage(f)
 		}
 		if f.OpCode != OpContinuation {
 			p.collecting = true
@@ -216,8 +217,41 @@ func (p *Protocol) next(collect bool) (Frame, bool, error) {
 			// so a one-off large message is not pinned for the connection's life.
 			p.fragments = nil
 		}
+		return p.finishMessage(msg)
+	}
+}
+
+// finishMessage inflates a compressed message and validates compressed
+// text, which could not be checked frame by frame.
+func (p *Protocol) finishMessage(msg Frame) (Frame, bool, error) {
+	if msg.Rsv&Rsv1 == 0 || p.deflate == nil {
 		return msg, true, nil
 	}
+	out, err := p.deflate.inflate(msg.Payload, p.maxMessage)
+	if err != nil {
+		return Frame{}, false, p.fail(err)
+	}
+	if msg.OpCode == OpText && !ValidUTF8(out) {
+		return Frame{}, false, p.fail(ErrInvalidUTF8)
+	}
+	msg.Rsv &^= Rsv1
+	msg.Payload = out
+	return msg, true, nil
+}
+
+// EnableCompression turns on permessage-deflate with negotiated
+// parameters, for callers that negotiate the handshake themselves. RSV1
+// then marks compressed messages, which NextMessage inflates; NextFrame
+// returns frames as they are on the wire.
+func (p *Protocol) EnableCompression(params *DeflateParams, opts *CompressionOptions) {
+	if params == nil {
+		return
+	}
+	if opts == nil {
+		opts = &CompressionOptions{}
+	}
+	p.deflate = newDeflateState(p.server, params, opts)
+	p.rsvAllowed |= Rsv1
 }
 
 // readFrame parses one frame and applies every per-frame rule, queueing the
@@ -388,7 +422,8 @@ func (p *Protocol) AppendFrame(dst []byte, fin bool, op Opcode, payload []byte) 
 	if op == OpClose {
 		p.closeSent = true
 	}
-	return appendFrame(dst, fin, 0, op, payload, !p.server, newMaskKey()), nil
+	rsv, payload := p.deflate.encode(fin, op, payload)
+	return appendFrame(dst, fin, rsv, op, payload, !p.server, newMaskKey()), nil
 }
 
 // WriteMessage queues a whole message as one frame.

@@ -56,6 +56,7 @@ func (g *goConn) dial(url string) {
 		Header:       g.opts.Header,
 		Subprotocols: g.opts.Subprotocols,
 		TLSConfig:    g.opts.TLS,
+		Compression:  g.opts.Compression,
 	})
 	cancel()
 	if resp != nil && resp.Body != nil {
@@ -256,6 +257,7 @@ func (g *goConn) accept(nc net.Conn) {
 		Subprotocols: g.opts.Subprotocols,
 		CheckOrigin:  g.opts.CheckOrigin,
 		Header:       g.opts.Header,
+		Compression:  g.opts.Compression,
 	})
 	if err != nil {
 		return

@@ -37,6 +37,9 @@ type Options struct {
 	Header http.Header
 	// TLS for a listener (certificates) or a client (verification).
 	TLS *tls.Config
+	// Compression enables permessage-deflate: accepted when a client offers
+	// it (listeners), offered (clients). nil: off.
+	Compression *libws.CompressionOptions
 	// StaticDir, for a plain-TCP listener, answers GET requests that are not
 	// WebSocket upgrades with files from this directory (index.html for
 	// "/"), so a page and its socket share one port. Empty: such requests

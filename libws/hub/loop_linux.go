@@ -348,7 +348,7 @@ func (l *loop) handshake(c *conn, data []byte) {
 		l.remove(c, false, 0, "")
 		return
 	}
-	resp, sub, err := req.Accept(&libws.UpgradeOptions{Subprotocols: c.opts.Subprotocols, CheckOrigin: c.opts.CheckOrigin, Header: c.opts.Header})
+	resp, n, err := req.Accept(&libws.UpgradeOptions{Subprotocols: c.opts.Subprotocols, CheckOrigin: c.opts.CheckOrigin, Header: c.opts.Header, Compression: c.opts.Compression})
 	l.write(c, resp)
 	if err != nil || c.fd < 0 {
 		l.remove(c, false, 0, "")
@@ -359,7 +359,8 @@ func (l *loop) handshake(c *conn, data []byte) {
 	c.state = stOpen
 	c.deadline = time.Time{}
 	c.p = libws.NewProtocol(libws.RoleServer, &c.opts.Options)
-	l.ev = appendOpen(l.ev, c.id, c.listener, c.peer, req.RequestURI, sub, req.Header)
+	c.p.EnableCompression(n.Compression, c.opts.Compression)
+	l.ev = appendOpen(l.ev, c.id, c.listener, c.peer, req.RequestURI, n.Subprotocol, req.Header)
 	if len(rest) > 0 {
 		l.feed(c, rest)
 	}

@@ -122,7 +122,9 @@ func (v *utf8Validator) Write(b []byte) bool {
 		}
 	}
 	v.state = uint32(s & 63)
-	return true
+	// Reached with b empty too, so a rejected stream stays rejected even
+	// when fed nothing.
+	return v.state != utf8Reject
 }
 
 // Complete reports whether the stream so far is valid and ends on a code

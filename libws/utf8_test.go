@@ -200,7 +200,7 @@ func TestUTF8ValidatorFailFast(t *testing.T) {
 			t.Fatalf("%s: Write(%q) after %q = true, want false", tc.name, tc.bad, tc.good)
 		}
 		// Once rejected, always rejected, whatever follows.
-		if v.Write([]byte("fine")) || v.Complete() {
+		if v.Write(nil) || v.Write([]byte("fine")) || v.Complete() {
 			t.Fatalf("%s: validator recovered after rejecting", tc.name)
 		}
 		v.Reset()

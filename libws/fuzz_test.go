@@ -384,18 +384,25 @@ func FuzzParseRequest(f *testing.F) {
 		if err2 != nil || n2 != n || fmt.Sprint(req2) != fmt.Sprint(req) {
 			t.Fatalf("prefix parses differently: %v %d", err2, n2)
 		}
-		// Deciding on it never panics, and an accepted request has a key
-		// of 16 bytes and names GET, HTTP/1.1 and the upgrade.
-		opts := &UpgradeOptions{Subprotocols: []string{"chat"}}
-		accept, sub, herr := negotiate(req.Method, req.Proto, req.Header, opts)
+		// Deciding on it never panics; an accepted request has a key of 16
+		// bytes and names GET and the upgrade, and gets a 101 with the
+		// right accept key; a refused one gets its HTTP error.
+		resp, n2nd, herr := req.Accept(&UpgradeOptions{Subprotocols: []string{"chat"}})
+		key := req.Header.Get("Sec-WebSocket-Key")
 		if herr == nil {
-			raw, err := base64.StdEncoding.DecodeString(req.Header.Get("Sec-WebSocket-Key"))
-			if err != nil || len(raw) != 16 || accept != AcceptKey(req.Header.Get("Sec-WebSocket-Key")) ||
-				req.Method != "GET" || req.Header.Get("Sec-WebSocket-Version") != "13" || (sub.Subprotocol != "" && sub.Subprotocol != "chat") {
+			raw, err := base64.StdEncoding.DecodeString(key)
+			if err != nil || len(raw) != 16 || req.Method != "GET" || req.Header.Get("Sec-WebSocket-Version") != "13" ||
+				(n2nd.Subprotocol != "" && n2nd.Subprotocol != "chat") {
 				t.Fatalf("accepted %+v", req)
 			}
-		} else if herr.Status < 400 || herr.Status > 499 {
-			t.Fatalf("refused with %d", herr.Status)
+			if !bytes.HasPrefix(resp, []byte("HTTP/1.1 101 ")) || !bytes.Contains(resp, []byte("\r\nSec-WebSocket-Accept: "+AcceptKey(key)+"\r\n")) {
+				t.Fatalf("response %q", resp)
+			}
+		} else {
+			var he *HandshakeError
+			if !errors.As(herr, &he) || he.Status < 400 || he.Status > 499 || !bytes.HasPrefix(resp, fmt.Appendf(nil, "HTTP/1.1 %d ", he.Status)) {
+				t.Fatalf("refused with %v: %q", herr, resp)
+			}
 		}
 	})
 }

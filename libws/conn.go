@@ -153,7 +153,7 @@ func (c *Conn) read(collect bool) (Frame, error) {
 		f, ok, err := c.p.next(collect)
 		if err != nil {
 			// A violation: the Protocol has sent its close frame already.
-			c.closeNet()
+			c.lingerClose()
 			return Frame{}, err
 		}
 		if ok {
@@ -380,6 +380,32 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 func (c *Conn) CloseNow() error {
 	c.closeNet()
 	return nil
+}
+
+// lingerDrain bounds how long a failed connection reads and discards
+// input after its close frame went out.
+const lingerDrain = 2 * time.Second
+
+// lingerClose ends a connection we failed. Closing a socket with unread
+// input makes the kernel send a reset, which can overtake our close frame
+// and leave the peer with 1006 instead of the code we sent; so the write
+// side is shut first and what the peer still sends is discarded for a
+// moment, in the background.
+func (c *Conn) lingerClose() {
+	type closeWriter interface{ CloseWrite() error }
+	cw, ok := c.nc.(closeWriter)
+	if !ok {
+		c.closeNet()
+		return
+	}
+	c.closeOnce.Do(func() {
+		cw.CloseWrite()
+		c.nc.SetReadDeadline(time.Now().Add(lingerDrain))
+		go func() {
+			io.Copy(io.Discard, c.nc)
+			c.nc.Close()
+		}()
+	})
 }
 
 func (c *Conn) closeNet() {

@@ -28,8 +28,10 @@ type Options struct {
 	// must then reply itself.
 	DisableAutoClose bool
 	// KeepBuffer is how many bytes of buffer a Protocol keeps between
-	// frames; larger buffers are released once drained. 0 keeps none, which
-	// is what a server holding many idle connections wants.
+	// frames; larger buffers are released once drained. For a Protocol, 0
+	// keeps none, which is what a server holding many idle connections
+	// wants; a Conn treats 0 as 64 KiB, so that steady traffic of messages
+	// up to that size reads without allocating.
 	KeepBuffer int
 }
 

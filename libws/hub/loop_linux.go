@@ -17,7 +17,11 @@ const (
 	stHandshake = iota
 	stOpen
 	stClosing
+	stDraining // failed by us: close frame sent, input discarded until EOF
 )
+
+// lingerDrain bounds how long a failed connection's input is discarded.
+const lingerDrain = 2 * time.Second
 
 // conn is a plain-TCP server connection owned by the loop goroutine. While
 // idle it holds no buffer: reads go through the loop's shared buffer and
@@ -58,6 +62,7 @@ type loop struct {
 	rbuf      []byte
 	wbuf      []byte
 	ev        []byte
+	draining  []*conn
 	stopping  bool
 	stopAt    time.Time
 	lastTick  time.Time
@@ -183,7 +188,7 @@ func (l *loop) runCommands() {
 }
 
 func (l *loop) needsTimer() bool {
-	if l.stopping {
+	if l.stopping || len(l.draining) > 0 {
 		return true
 	}
 	for _, c := range l.byID {
@@ -201,6 +206,16 @@ func (l *loop) tick() {
 		return
 	}
 	l.lastTick = now
+	kept := l.draining[:0]
+	for _, c := range l.draining {
+		if c.fd >= 0 && now.After(c.deadline) {
+			l.remove(c, false, 0, "")
+		}
+		if c.fd >= 0 {
+			kept = append(kept, c)
+		}
+	}
+	l.draining = kept
 	for _, c := range l.byID {
 		switch {
 		case !c.deadline.IsZero() && now.After(c.deadline):
@@ -314,7 +329,10 @@ func (l *loop) read(c *conn) {
 		return
 	}
 	if n <= 0 {
-		l.remove(c, c.state != stHandshake, uint16(libws.StatusAbnormalClosure), "")
+		l.remove(c, c.state != stHandshake && c.state != stDraining, uint16(libws.StatusAbnormalClosure), "")
+		return
+	}
+	if c.state == stDraining {
 		return
 	}
 	c.lastInput = time.Now()
@@ -380,7 +398,7 @@ func (l *loop) feed(c *conn, data []byte) {
 				code = uint16(pe.Code)
 			}
 			l.ev = AppendRecord(l.ev, EventError, 0, code, c.id, 0, []byte(err.Error()))
-			l.remove(c, true, uint16(libws.StatusAbnormalClosure), "")
+			l.linger(c, uint16(libws.StatusAbnormalClosure), "")
 			return
 		}
 		if !ok {
@@ -468,7 +486,27 @@ func (l *loop) fail(c *conn, code uint16, reason string) {
 		}
 	}
 	l.ev = AppendRecord(l.ev, EventError, 0, code, c.id, 0, []byte(reason))
-	l.remove(c, true, uint16(libws.StatusAbnormalClosure), reason)
+	l.linger(c, uint16(libws.StatusAbnormalClosure), reason)
+}
+
+// linger ends a connection we failed: the host gets its close event now,
+// but the socket stays open until our close frame is out and the peer's
+// remaining input is read, because closing with unread input sends a
+// reset that can overtake the close frame.
+func (l *loop) linger(c *conn, code uint16, reason string) {
+	if c.fd < 0 {
+		return
+	}
+	l.ev = AppendRecord(l.ev, EventClose, 0, code, c.id, 0, []byte(reason))
+	l.mu.Lock()
+	delete(l.byID, c.id)
+	l.mu.Unlock()
+	c.state = stDraining
+	c.deadline = time.Now().Add(lingerDrain)
+	l.draining = append(l.draining, c)
+	if len(c.out) == 0 {
+		unix.Shutdown(c.fd, unix.SHUT_WR)
+	}
 }
 
 // write sends b, queueing what the socket does not take now.
@@ -511,6 +549,9 @@ func (l *loop) flushOut(c *conn) {
 		l.remove(c, false, 0, "")
 		return
 	}
+	if len(c.out) == 0 && c.state == stDraining {
+		unix.Shutdown(c.fd, unix.SHUT_WR)
+	}
 	if len(c.out) == 0 {
 		c.out = nil
 		c.writable = false
@@ -524,9 +565,11 @@ func (l *loop) flushOut(c *conn) {
 func (l *loop) checkPressure(c *conn) {
 	n := len(c.out)
 	switch {
-	case n >= c.opts.MaxBuffered:
+	case n >= c.opts.MaxBuffered && c.state != stDraining:
+		// The peer is not reading, so a close frame would never reach it.
 		c.out = nil
-		l.fail(c, uint16(libws.StatusPolicyViolation), "send buffer limit reached: peer is not reading")
+		l.ev = AppendRecord(l.ev, EventError, 0, uint16(libws.StatusPolicyViolation), c.id, 0, []byte("send buffer limit reached: peer is not reading"))
+		l.remove(c, true, uint16(libws.StatusAbnormalClosure), "send buffer limit reached")
 	case !c.pressured && n > c.opts.HighWater:
 		c.pressured = true
 		l.ev = AppendRecord(l.ev, EventBackpressure, 0, 0, c.id, uint32(n))
@@ -609,6 +652,10 @@ func (l *loop) dropAll() {
 	for _, c := range l.byID {
 		l.remove(c, c.state != stHandshake, uint16(libws.StatusAbnormalClosure), "shut down")
 	}
+	for _, c := range l.draining {
+		l.remove(c, false, 0, "")
+	}
+	l.draining = nil
 }
 
 // release frees the loop's descriptors once it has stopped.

@@ -70,6 +70,9 @@ func hubOptions(h *C.ws_options_t, server bool) (*hub.Options, C.int) {
 		o.CheckOrigin = func(got string, _ http.Header) bool { return got == origin }
 	}
 	var err error
+	if o.Compression, err = v.compression(); err != nil {
+		return nil, fail(nil, err)
+	}
 	if server {
 		o.TLS, err = v.serverTLS()
 	} else {

@@ -411,10 +411,15 @@ func (v optValues) upgrade() (*libws.UpgradeOptions, error) {
 	if err != nil {
 		return nil, newErr(C.WS_EINVAL, "WS_OPT_HEADERS: %v", err)
 	}
+	comp, err := v.compression()
+	if err != nil {
+		return nil, err
+	}
 	o := &libws.UpgradeOptions{
 		ConnOptions:  v.conn(),
 		Subprotocols: splitList(v.Str(C.WS_OPT_SUBPROTOCOLS)),
 		Header:       hdr,
+		Compression:  comp,
 	}
 	if allowed := splitList(v.Str(C.WS_OPT_ORIGIN)); len(allowed) > 0 {
 		o.CheckOrigin = func(origin string, _ http.Header) bool {
@@ -447,10 +452,15 @@ func (v optValues) dial(secure bool) (*libws.DialOptions, error) {
 			return nil, err
 		}
 	}
+	comp, err := v.compression()
+	if err != nil {
+		return nil, err
+	}
 	return &libws.DialOptions{
 		ConnOptions:  v.conn(),
 		Header:       hdr,
 		Subprotocols: splitList(v.Str(C.WS_OPT_SUBPROTOCOLS)),
 		TLSConfig:    cfg,
+		Compression:  comp,
 	}, nil
 }

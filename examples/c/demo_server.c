@@ -45,6 +45,8 @@ int main(int argc, char **argv) {
     ws_hub_t *hub;
     int rc = ws_options_new(&opts);
     if (rc == WS_OK) rc = ws_options_set_str(opts, WS_OPT_HUB_STATIC_DIR, webroot);
+    /* Browsers offer permessage-deflate; accept it. */
+    if (rc == WS_OK) rc = ws_options_set_int(opts, WS_OPT_COMPRESSION, 1);
     if (rc != WS_OK) {
         fprintf(stderr, "options: %s\n", ws_strerror(rc));
         return 1;

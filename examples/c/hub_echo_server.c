@@ -15,7 +15,12 @@ int main(int argc, char **argv) {
     }
     int port = atoi(argv[1]);
     ws_hub_t *hub;
-    int rc = ws_hub_new(&hub, NULL);
+    ws_options_t *opts;
+    /* Accept everything a browser may negotiate: permessage-deflate. */
+    int rc = ws_options_new(&opts);
+    if (rc == WS_OK) rc = ws_options_set_int(opts, WS_OPT_COMPRESSION, 1);
+    if (rc == WS_OK) rc = ws_hub_new(&hub, opts);
+    ws_options_free(opts);
     if (rc != WS_OK) {
         fprintf(stderr, "ws_hub_new: %s\n", ws_strerror(rc));
         return 1;

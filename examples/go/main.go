@@ -1,8 +1,7 @@
-// Command go-echo is a WebSocket echo server written with the libws engine.
+// Command go-echo is a WebSocket echo server on the libws engine: go-echo PORT.
 package main
 
 import (
-	"log"
 	"net/http"
 	"os"
 
@@ -10,17 +9,15 @@ import (
 )
 
 func main() {
-	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		ws, err := libws.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		for {
-			op, msg, err := ws.ReadMessage()
-			if err != nil || ws.WriteMessage(op, msg) != nil {
-				return
+	opts := &libws.UpgradeOptions{Compression: &libws.CompressionOptions{}}
+	http.ListenAndServe("127.0.0.1:"+os.Args[1], http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := libws.Upgrade(w, r, opts)
+		for err == nil {
+			var op libws.Opcode
+			var msg []byte
+			if op, msg, err = ws.ReadMessage(); err == nil {
+				err = ws.WriteMessage(op, msg)
 			}
 		}
-	})
-	log.Fatal(http.ListenAndServe("127.0.0.1:"+os.Args[1], nil))
+	}))
 }

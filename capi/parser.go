@@ -202,15 +202,14 @@ func checkSend(b *base, fn string, opcode C.int, buf *C.uint8_t, n C.size_t) C.i
 	if badBuf(buf, n) {
 		return failf(b, C.WS_EINVAL, "%s: buf is NULL", fn)
 	}
+	if opcode < 0 || opcode > 0xF {
+		return failf(b, C.WS_EINVAL, "%s: opcode %d cannot be sent", fn, int(opcode))
+	}
 	switch libws.Opcode(opcode) {
 	case libws.OpContinuation, libws.OpText, libws.OpBinary, libws.OpPing, libws.OpPong:
-		if opcode >= 0 {
-			return C.WS_OK
-		}
+		return C.WS_OK
 	case libws.OpClose:
-		if opcode >= 0 {
-			return failf(b, C.WS_EINVAL, "%s: send close frames with the close function", fn)
-		}
+		return failf(b, C.WS_EINVAL, "%s: send close frames with the close function", fn)
 	}
 	return failf(b, C.WS_EINVAL, "%s: opcode %d cannot be sent", fn, int(opcode))
 }

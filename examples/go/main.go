@@ -2,6 +2,7 @@
 package main
 
 import (
+	"log"
 	"net/http"
 	"os"
 
@@ -10,7 +11,7 @@ import (
 
 func main() {
 	opts := &libws.UpgradeOptions{Compression: &libws.CompressionOptions{}}
-	http.ListenAndServe("127.0.0.1:"+os.Args[1], http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	log.Fatal(http.ListenAndServe("127.0.0.1:"+os.Args[1], http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ws, err := libws.Upgrade(w, r, opts)
 		for err == nil {
 			var op libws.Opcode
@@ -19,5 +20,5 @@ func main() {
 				err = ws.WriteMessage(op, msg)
 			}
 		}
-	}))
+	})))
 }

@@ -80,7 +80,7 @@ static int h_report(void) {
 }
 
 /* A pointer that was never a handle. */
-static char h_bogus_storage[16];
+static char h_bogus_storage[16] __attribute__((unused));
 #define BOGUS(type) ((type *)(void *)&h_bogus_storage[3])
 
 #endif

@@ -39,14 +39,12 @@ message("find_package: ${last_output}")
 math(EXPR passed "${passed} + 1")
 
 # 2. pkg-config against the staged prefix (the .pc names the install
-#    prefix, so point pkg-config at the staged file with a prefix override).
+#    prefix, so override it with the staging directory).
 find_program(PKG_CONFIG pkg-config)
 find_program(CC_PROGRAM cc)
 if(PKG_CONFIG AND CC_PROGRAM)
   set(ENV{PKG_CONFIG_PATH} "${stage}/lib/pkgconfig")
-  run("pkg-config" "${PKG_CONFIG}" --define-variable=prefix=${stage}
-      --define-variable=libdir=${stage}/lib --define-variable=includedir=${stage}/include
-      --cflags --libs libws)
+  run("pkg-config" "${PKG_CONFIG}" --define-variable=prefix=${stage} --cflags --libs libws)
   string(STRIP "${last_output}" flags)
   separate_arguments(flags UNIX_COMMAND "${flags}")
   file(MAKE_DIRECTORY "${WORK_DIR}/pkgconfig")

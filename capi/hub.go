@@ -94,7 +94,7 @@ func goHub(c *C.ws_hub_t) *hub.Hub {
 	if c == nil || C.ws__hub_live(c) == 0 {
 		return nil
 	}
-	h, _ := pointer.Restore(unsafe.Pointer(uintptr(c.go_hub))).(*hub.Hub)
+	h, _ := pointer.Restore(c.go_hub).(*hub.Hub)
 	return h
 }
 
@@ -126,7 +126,7 @@ func ws_hub_new(out **C.ws_hub_t, opts *C.ws_options_t) (rc C.int) {
 		return C.WS_EIO
 	}
 	c.wakefd = C.int(h.WakeFD())
-	c.go_hub = C.uintptr_t(uintptr(pointer.Save(h)))
+	c.go_hub = pointer.Save(h)
 	*out = c
 	return C.WS_OK
 }
@@ -236,6 +236,6 @@ func ws_hub_free(c *C.ws_hub_t) {
 		return
 	}
 	h.Shutdown(0)
-	pointer.Unref(unsafe.Pointer(uintptr(c.go_hub)))
+	pointer.Unref(c.go_hub)
 	C.ws__hub_release(c)
 }

@@ -29,7 +29,7 @@ struct ws_hub {
     ws__buf cmd_in, cmd_taken;
     int cmd_signaled;      /* the loop's eventfd was written and not yet served */
     int wakefd;
-    uintptr_t go_hub;      /* go-pointer token of the Go side */
+    void *go_hub;          /* go-pointer token (C memory) naming the Go side */
     char *errmsg;
 };
 

@@ -1,0 +1,392 @@
+'use strict';
+// One libws event hub, seen from Node's event loop.
+//
+// Events: the hub's pipe (ws_hub_fd) is watched by a net.Socket. When it
+// becomes readable, drain() calls ws_hub_poll_raw (plain C, no Go) into one
+// preallocated Buffer and decodes the records in JavaScript: every event
+// that is waiting reaches JavaScript in this one loop turn.
+//
+// Commands: sends, closes and terminates are encoded as command records into
+// one Buffer and handed over with a single ws_hub_send_raw (plain C) per loop
+// turn: at the end of drain() for what event handlers sent, else from a
+// setImmediate. Messages of DIRECT_SEND bytes or more skip the copy into the
+// batch and go through ws_hub_send right away (after the batch, to keep the
+// order).
+//
+// The socket is ref'd only while something that should keep the process
+// alive exists (a listening server, a connection not yet closed).
+
+const net = require('net');
+const fs = require('fs');
+const { C, dupCloexec } = require('./native');
+const K = require('./constants');
+const { libwsError, connectionError } = require('./errors');
+
+const POLL_SIZE = 1 << 20; // events per crossing: up to 1 MiB of records
+const CMD_SIZE = 64 * 1024;
+const CMD_KEEP = 4 << 20; // a command buffer that grew past this is dropped after use
+const DIRECT_SEND = 256 * 1024;
+const MAX_ROUNDS = 64; // polls per wake-up before yielding to other I/O
+
+const { RECORD_HEADER } = K;
+
+function callAll(cbs, err) {
+  for (let i = 0; i < cbs.length; i++) cbs[i](err);
+}
+
+class Hub {
+  /**
+   * @param {bigint|null} opts ws_options_t handle for ws_hub_new (or null)
+   * @param {object} owner receives onOpen(id, listener, peer, path, protocol, headers) for server
+   *   connections, and onHubError(err) for errors not tied to a connection.
+   */
+  constructor(opts, owner) {
+    const out = [null];
+    const rc = C.hub_new(out, opts);
+    if (rc !== 0) throw libwsError(rc, 'ws_hub_new');
+    this.ptr = out[0];
+    this.owner = owner;
+    this.conns = new Map(); // connection id -> WebSocket
+    this.refs = 0;
+    this.epoch = 0; // flush counter (see WebSocket#bufferedAmount)
+
+    this.buf = Buffer.allocUnsafe(POLL_SIZE);
+    this.bufDonated = false; // payloads are handed out as views of buf (one-off big buffer)
+    this.pos = 0;
+    this.end = 0;
+    this.dispatching = false;
+
+    this.cmd = Buffer.allocUnsafe(CMD_SIZE);
+    this.cmdLen = 0;
+    this.cbs = null;
+    this.flushScheduled = false;
+    this.flushBound = () => {
+      this.flushScheduled = false;
+      this.flush();
+    };
+    this.resumeBound = () => this.drain();
+
+    const fd = C.hub_fd(this.ptr);
+    if (fd < 0) throw libwsError(fd, 'ws_hub_fd');
+    // Watch a duplicate: the socket closes its descriptor when destroyed,
+    // ws_hub_free closes the hub's own.
+    let watchFd = dupCloexec ? dupCloexec(fd) : -1;
+    if (watchFd < 0) watchFd = fs.openSync(`/proc/self/fd/${fd}`, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    this.socket = new net.Socket({
+      fd: watchFd,
+      readable: true,
+      writable: false,
+      onread: { buffer: Buffer.allocUnsafe(64), callback: () => { this.drain(); } },
+    });
+    this.socket.on('error', (err) => {
+      if (this.owner && this.owner.onHubError) this.owner.onHubError(err);
+    });
+    this.socket.unref();
+  }
+
+  add(id, ws) {
+    this.conns.set(id, ws);
+    this.ref();
+  }
+
+  ref() {
+    if (this.refs++ === 0 && this.socket !== null) this.socket.ref();
+  }
+
+  unref() {
+    if (--this.refs === 0 && this.socket !== null) this.socket.unref();
+  }
+
+  // ------------------------------------------------------------------ events
+
+  drain() {
+    if (this.ptr === null) return;
+    if (this.pos < this.end) this.dispatch(); // what a throwing listener left
+    for (let round = 0; round < MAX_ROUNDS && this.ptr !== null; round++) {
+      const n = C.hub_poll_raw(this.ptr, this.buf, this.buf.length, 0);
+      if (n > 0) {
+        this.pos = 0;
+        this.end = n;
+        this.dispatch();
+        if (this.bufDonated) {
+          this.buf = Buffer.allocUnsafe(POLL_SIZE);
+          this.bufDonated = false;
+        }
+      } else if (n === 0) {
+        break;
+      } else if (n === K.WS_ENOSPACE) {
+        // The next record is bigger than the buffer. ws_hub_poll_raw does not
+        // say how big: grow until it fits. The big buffer is used once and its
+        // payloads are handed out without copying.
+        this.buf = Buffer.allocUnsafe(this.buf.length * 4);
+        this.bufDonated = true;
+      } else if (n === K.WS_ECLOSED) {
+        break; // the hub shut down and everything was delivered
+      } else {
+        if (this.owner && this.owner.onHubError) this.owner.onHubError(libwsError(n, 'ws_hub_poll_raw'));
+        break;
+      }
+    }
+    this.flush();
+  }
+
+  payload(p, len) {
+    if (this.bufDonated) return this.buf.subarray(p, p + len);
+    const b = Buffer.allocUnsafe(len);
+    this.buf.copy(b, 0, p, p + len);
+    return b;
+  }
+
+  dispatch() {
+    const buf = this.buf;
+    this.dispatching = true;
+    try {
+      while (this.pos < this.end) {
+        const off = this.pos;
+        const kind = buf[off];
+        const len = buf.readUInt32LE(off + 4);
+        const id = buf.readUInt32LE(off + 8) + buf.readUInt32LE(off + 12) * 4294967296;
+        const p = off + RECORD_HEADER;
+        this.pos = p + len + ((8 - (len & 7)) & 7);
+        if (kind === K.EVENT_MESSAGE) {
+          const ws = this.conns.get(id);
+          if (ws !== undefined) ws._onMessage(this.payload(p, len), buf[off + 1] === K.OP_BINARY);
+          continue;
+        }
+        switch (kind) {
+          case K.EVENT_OPEN:
+            this.onOpen(id, buf.readUInt32LE(off + 16), p, len);
+            break;
+          case K.EVENT_PING: {
+            const ws = this.conns.get(id);
+            if (ws !== undefined) ws._onPing(this.payload(p, len));
+            break;
+          }
+          case K.EVENT_PONG: {
+            const ws = this.conns.get(id);
+            if (ws !== undefined) ws._onPong(this.payload(p, len));
+            break;
+          }
+          case K.EVENT_CLOSE: {
+            const ws = this.conns.get(id);
+            if (ws !== undefined) {
+              this.conns.delete(id);
+              this.unref();
+              ws._onClose(buf[off + 2] | (buf[off + 3] << 8), this.payload(p, len));
+            }
+            break;
+          }
+          case K.EVENT_ERROR: {
+            const code = buf[off + 2] | (buf[off + 3] << 8);
+            const message = buf.toString('utf8', p, p + len);
+            const ws = this.conns.get(id);
+            if (ws !== undefined) ws._onError(code, message);
+            else if (id === 0 && this.owner && this.owner.onHubError) this.owner.onHubError(connectionError(code, message));
+            break;
+          }
+          case K.EVENT_BACKPRESSURE: {
+            const ws = this.conns.get(id);
+            if (ws !== undefined) ws._hubBuffered = buf.readUInt32LE(off + 16);
+            break;
+          }
+          case K.EVENT_DRAIN: {
+            const ws = this.conns.get(id);
+            if (ws !== undefined) ws._hubBuffered = 0;
+            break;
+          }
+          default:
+            break; // unknown kinds are skipped: newer libws versions may add some
+        }
+      }
+    } finally {
+      this.dispatching = false;
+      // A listener threw: the exception goes on up, the remaining records are
+      // dispatched on the next turn.
+      if (this.pos < this.end) setImmediate(this.resumeBound);
+    }
+  }
+
+  onOpen(id, listener, p, len) {
+    // Payload: peer, path and subprotocol, each ended by a NUL (ws.h's text
+    // says a space: both are accepted), then the headers.
+    const buf = this.buf;
+    const end = p + len;
+    const fields = [];
+    let start = p;
+    for (let i = p; i < end && fields.length < 3; i++) {
+      const c = buf[i];
+      if (c === 0 || c === 0x20) {
+        fields.push(buf.toString('utf8', start, i));
+        start = i + 1;
+      }
+    }
+    while (fields.length < 3) fields.push('');
+    const headers = buf.toString('latin1', start, end);
+    if (listener === 0) {
+      const ws = this.conns.get(id);
+      if (ws !== undefined) ws._onOpen(fields[0], fields[1], fields[2], headers);
+      else this.terminate(id);
+    } else if (this.owner && this.owner.onOpen) {
+      this.owner.onOpen(id, listener, fields[0], fields[1], fields[2], headers);
+    } else {
+      this.terminate(id);
+    }
+  }
+
+  // ---------------------------------------------------------------- commands
+
+  schedule() {
+    if (!this.flushScheduled && !this.dispatching) {
+      this.flushScheduled = true;
+      setImmediate(this.flushBound);
+    }
+  }
+
+  reserve(n) {
+    const need = this.cmdLen + n;
+    if (need <= this.cmd.length) return;
+    let size = this.cmd.length * 2;
+    while (size < need) size *= 2;
+    const bigger = Buffer.allocUnsafe(size);
+    this.cmd.copy(bigger, 0, 0, this.cmdLen);
+    this.cmd = bigger;
+  }
+
+  // Writes a record header at cmdLen (reserve first) and pads the payload.
+  record(kind, opcode, code, lo, hi, len) {
+    const c = this.cmd;
+    const o = this.cmdLen;
+    c[o] = kind;
+    c[o + 1] = opcode;
+    c[o + 2] = code & 0xff;
+    c[o + 3] = code >>> 8;
+    c[o + 4] = len & 0xff;
+    c[o + 5] = (len >>> 8) & 0xff;
+    c[o + 6] = (len >>> 16) & 0xff;
+    c[o + 7] = len >>> 24;
+    c[o + 8] = lo & 0xff;
+    c[o + 9] = (lo >>> 8) & 0xff;
+    c[o + 10] = (lo >>> 16) & 0xff;
+    c[o + 11] = lo >>> 24;
+    c[o + 12] = hi & 0xff;
+    c[o + 13] = (hi >>> 8) & 0xff;
+    c[o + 14] = (hi >>> 16) & 0xff;
+    c[o + 15] = hi >>> 24;
+    for (let i = 16; i < 24; i++) c[o + i] = 0;
+    let end = o + RECORD_HEADER + len;
+    while ((end & 7) !== 0) c[end++] = 0;
+    this.cmdLen = end;
+    if (!this.flushScheduled && !this.dispatching) {
+      this.flushScheduled = true;
+      setImmediate(this.flushBound);
+    }
+  }
+
+  addCallback(cb) {
+    if (this.cbs === null) this.cbs = [cb];
+    else this.cbs.push(cb);
+  }
+
+  // data: a Uint8Array. Returns the bytes queued.
+  sendBytes(ws, opcode, data, cb) {
+    const len = data.length;
+    if (len >= DIRECT_SEND) {
+      this.flush();
+      const rc = this.ptr === null ? K.WS_ECLOSED : C.hub_send(this.ptr, ws._id, opcode, data, len);
+      if (cb) process.nextTick(cb, rc < 0 ? libwsError(rc, 'send') : undefined);
+      return 0;
+    }
+    this.reserve(RECORD_HEADER + len + 8);
+    if (len > 0) this.cmd.set(data, this.cmdLen + RECORD_HEADER);
+    this.record(K.CMD_SEND, opcode, 0, ws._idLo, ws._idHi, len);
+    if (cb) this.addCallback(cb);
+    return len;
+  }
+
+  sendString(ws, opcode, str, cb) {
+    const max = str.length * 3;
+    if (max >= DIRECT_SEND) return this.sendBytes(ws, opcode, Buffer.from(str, 'utf8'), cb);
+    this.reserve(RECORD_HEADER + max + 8);
+    const len = max === 0 ? 0 : this.cmd.utf8Write(str, this.cmdLen + RECORD_HEADER, max);
+    this.record(K.CMD_SEND, opcode, 0, ws._idLo, ws._idHi, len);
+    if (cb) this.addCallback(cb);
+    return len;
+  }
+
+  sendClose(ws, code, reason) {
+    const len = reason.length;
+    this.reserve(RECORD_HEADER + len + 8);
+    if (len > 0) this.cmd.set(reason, this.cmdLen + RECORD_HEADER);
+    this.record(K.CMD_CLOSE, 0, code, ws._idLo, ws._idHi, len);
+  }
+
+  sendTerminate(ws) {
+    this.reserve(RECORD_HEADER);
+    this.record(K.CMD_TERMINATE, 0, 0, ws._idLo, ws._idHi, 0);
+  }
+
+  terminate(id) {
+    this.reserve(RECORD_HEADER);
+    this.record(K.CMD_TERMINATE, 0, 0, id >>> 0, Math.floor(id / 4294967296), 0);
+  }
+
+  flush() {
+    if (this.cmdLen === 0) return;
+    const len = this.cmdLen;
+    this.cmdLen = 0;
+    this.epoch++;
+    const rc = this.ptr === null ? K.WS_ECLOSED : C.hub_send_raw(this.ptr, this.cmd, len);
+    if (this.cmd.length > CMD_KEEP) this.cmd = Buffer.allocUnsafe(CMD_SIZE);
+    const cbs = this.cbs;
+    if (cbs !== null) {
+      this.cbs = null;
+      process.nextTick(callAll, cbs, rc < 0 ? libwsError(rc, 'send') : undefined);
+    }
+    if (rc < 0 && rc !== K.WS_ECLOSED && this.owner && this.owner.onHubError) {
+      // Only a bug in the binding (a malformed record) or ENOMEM gets here.
+      this.owner.onHubError(libwsError(rc, 'ws_hub_send_raw'));
+    }
+  }
+
+  // ---------------------------------------------------------------- lifetime
+
+  /** ws_hub_shutdown on a worker thread (it blocks up to timeoutMs), then free. */
+  shutdown(timeoutMs, done) {
+    if (this.ptr === null) {
+      process.nextTick(done);
+      return;
+    }
+    this.flush();
+    const ptr = this.ptr;
+    this.ref(); // until the hub is freed
+    C.hub_shutdown.async(ptr, timeoutMs, (err) => {
+      if (err) {
+        // The worker call itself failed: fall back to a synchronous shutdown
+        // without waiting for close handshakes.
+        C.hub_shutdown(ptr, 0);
+      }
+      this.drain(); // every close event is queued by now
+      this.destroy();
+      done();
+    });
+  }
+
+  destroy() {
+    if (this.ptr === null) return;
+    const ptr = this.ptr;
+    // Connections whose close event never came (should not happen: shutdown
+    // queues them all) are closed as dropped.
+    const left = [...this.conns.values()];
+    this.conns.clear();
+    this.ptr = null;
+    this.cmdLen = 0;
+    if (this.socket !== null) {
+      this.socket.destroy();
+      this.socket = null;
+    }
+    C.hub_free(ptr);
+    for (const ws of left) ws._onClose(1006, Buffer.alloc(0));
+  }
+}
+
+module.exports = { Hub, POLL_SIZE, DIRECT_SEND };

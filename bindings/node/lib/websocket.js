@@ -1,0 +1,594 @@
+'use strict';
+// WebSocket: one connection, client or server side, with the API of the ws
+// package (ws 8). Its I/O happens in libws's event hub (see hub.js).
+
+const EventEmitter = require('events');
+const K = require('./constants');
+const { connectionError, libwsError } = require('./errors');
+const { optionsHandle } = require('./options');
+const { C } = require('./native');
+
+const CONNECTING = 0;
+const OPEN = 1;
+const CLOSING = 2;
+const CLOSED = 3;
+const readyStates = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
+
+const BINARY_TYPES = ['nodebuffer', 'arraybuffer', 'fragments'];
+const EMPTY = Buffer.alloc(0);
+const kServerSide = Symbol('libws server side');
+const subprotocolRegex = /^[!#$%&'*+\-.0-9A-Z^_`|a-z~]+$/;
+
+// The hub shared by every client connection of the process, made on first use.
+let clientHub = null;
+function getClientHub() {
+  if (clientHub === null) {
+    const { Hub } = require('./hub');
+    // Hub defaults for clients: ws's maxPayload (100 MiB) and a generous
+    // send buffer limit (ws has none).
+    const opts = optionsHandle([
+      [K.OPT_MAX_MESSAGE_SIZE, 100 * 1024 * 1024],
+      [K.OPT_HUB_MAX_BUFFERED, 1024 * 1024 * 1024],
+    ]);
+    clientHub = new Hub(opts, {
+      onHubError(err) {
+        process.emitWarning(`libws client hub: ${err.message}`);
+      },
+    });
+  }
+  return clientHub;
+}
+
+function isValidStatusCode(code) {
+  return (
+    (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) ||
+    (code >= 3000 && code <= 4999)
+  );
+}
+
+function toBuffer(data) {
+  if (data instanceof Uint8Array) return data;
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (typeof Blob !== 'undefined' && data instanceof Blob) {
+    throw new TypeError('libws: Blob data is not supported: send Buffer.from(await blob.arrayBuffer())');
+  }
+  return Buffer.from(data);
+}
+
+function toArrayBuffer(buf) {
+  if (buf.length === buf.buffer.byteLength) return buf.buffer;
+  return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length);
+}
+
+function notOpenError(ws) {
+  return new Error(`WebSocket is not open: readyState ${ws.readyState} (${readyStates[ws.readyState]})`);
+}
+
+function sendAfterClose(ws, data, cb) {
+  if (data) ws._afterClose += typeof data === 'string' ? Buffer.byteLength(data) : toBuffer(data).length;
+  if (cb) process.nextTick(cb, notOpenError(ws));
+}
+
+function parsePeer(peer) {
+  // "1.2.3.4:5678" or "[::1]:5678"
+  const i = peer.lastIndexOf(':');
+  if (i < 0) return { address: peer, port: undefined, family: undefined };
+  let address = peer.slice(0, i);
+  const port = Number(peer.slice(i + 1));
+  if (address.startsWith('[') && address.endsWith(']')) address = address.slice(1, -1);
+  return { address, port, family: address.includes(':') ? 'IPv6' : 'IPv4' };
+}
+
+// "Name: value\r\n" lines -> Node-style headers (lowercase names, repeated
+// values joined with ', ', set-cookie as an array) and rawHeaders.
+function parseHeaders(text) {
+  const headers = Object.create(null);
+  const raw = [];
+  for (const line of text.split(/\r?\n/)) {
+    if (line === '') continue;
+    const i = line.indexOf(':');
+    if (i <= 0) continue;
+    const name = line.slice(0, i).trim();
+    const value = line.slice(i + 1).trim();
+    raw.push(name, value);
+    const key = name.toLowerCase();
+    if (key === 'set-cookie') {
+      (headers[key] || (headers[key] = [])).push(value);
+    } else if (headers[key] === undefined) {
+      headers[key] = value;
+    } else {
+      headers[key] += ', ' + value;
+    }
+  }
+  return { headers, rawHeaders: raw };
+}
+
+// ------------------------------------------------------------ event target
+// The browser-style interface ws offers besides EventEmitter.
+
+class Event {
+  constructor(type, target) {
+    this.type = type;
+    this.target = target;
+  }
+}
+class MessageEvent extends Event {
+  constructor(target, data) {
+    super('message', target);
+    this.data = data;
+  }
+}
+class CloseEvent extends Event {
+  constructor(target, code, reason) {
+    super('close', target);
+    this.code = code;
+    this.reason = reason;
+    this.wasClean = code !== 1006;
+  }
+}
+class ErrorEvent extends Event {
+  constructor(target, error) {
+    super('error', target);
+    this.error = error;
+    this.message = error && error.message;
+  }
+}
+
+const kListener = Symbol('libws listener');
+const kForOnEventAttribute = Symbol('libws on-event attribute');
+
+function wrapListener(ws, type, handler) {
+  let wrapped;
+  switch (type) {
+    case 'message':
+      wrapped = (data, isBinary) => call(handler, ws, new MessageEvent(ws, isBinary ? data : data.toString()));
+      break;
+    case 'close':
+      wrapped = (code, reason) => call(handler, ws, new CloseEvent(ws, code, reason.toString()));
+      break;
+    case 'error':
+      wrapped = (error) => call(handler, ws, new ErrorEvent(ws, error));
+      break;
+    default:
+      wrapped = () => call(handler, ws, new Event(type, ws));
+  }
+  wrapped[kListener] = handler;
+  return wrapped;
+}
+
+function call(handler, target, event) {
+  if (typeof handler === 'object' && handler !== null && typeof handler.handleEvent === 'function') {
+    handler.handleEvent.call(handler, event);
+  } else {
+    handler.call(target, event);
+  }
+}
+
+// -------------------------------------------------------------- WebSocket
+
+class WebSocket extends EventEmitter {
+  /**
+   * @param {string|URL} address ws://, wss://, http:// or https:// URL
+   * @param {string|string[]} [protocols] subprotocols to offer
+   * @param {object} [options]
+   */
+  constructor(address, protocols, options) {
+    super();
+    this._hub = null;
+    this._id = 0;
+    this._idLo = 0;
+    this._idHi = 0;
+    this._readyState = CONNECTING;
+    this._binaryType = BINARY_TYPES[0];
+    this._protocol = '';
+    this._extensions = '';
+    this._url = undefined;
+    this._isServer = false;
+    this._queued = 0;
+    this._queuedEpoch = -1;
+    this._hubBuffered = 0;
+    this._afterClose = 0;
+    this._errCode = 0; // close code libws sent because the peer broke the protocol
+    this._frag = null; // a message being sent in fragments (fin: false)
+    this._held = null; // events held back until the server emits 'connection'
+    this._silent = false; // a connection the server refused: nobody listens
+    this._aborted = false;
+    this._server = null;
+    this._peer = null;
+    this._closeCode = 1006;
+    this._closeReason = EMPTY;
+    this._upgradeHeaders = null;
+
+    if (address === kServerSide) return;
+    if (protocols === undefined) {
+      protocols = [];
+    } else if (!Array.isArray(protocols)) {
+      if (typeof protocols === 'object' && protocols !== null) {
+        options = protocols;
+        protocols = [];
+      } else {
+        protocols = [protocols];
+      }
+    }
+    initAsClient(this, address, protocols, options);
+  }
+
+  get binaryType() {
+    return this._binaryType;
+  }
+
+  set binaryType(type) {
+    if (!BINARY_TYPES.includes(type)) return;
+    this._binaryType = type;
+  }
+
+  /** Bytes sent but not known to have left: queued in JavaScript this loop
+   * turn, plus what the hub last reported while over its high-water mark. */
+  get bufferedAmount() {
+    const hub = this._hub;
+    const queued = hub !== null && this._queuedEpoch === hub.epoch ? this._queued : 0;
+    return queued + this._hubBuffered + this._afterClose;
+  }
+
+  get extensions() {
+    return this._extensions;
+  }
+
+  get isPaused() {
+    return false;
+  }
+
+  get protocol() {
+    return this._protocol;
+  }
+
+  get readyState() {
+    return this._readyState;
+  }
+
+  get url() {
+    return this._url;
+  }
+
+  /** Not part of ws: the peer's "ip:port" as libws reported it. */
+  get remoteAddress() {
+    return this._peer ? this._peer.address : undefined;
+  }
+
+  // ------------------------------------------------------------ sending
+
+  send(data, options, cb) {
+    if (this._readyState === CONNECTING) throw new Error('WebSocket is not open: readyState 0 (CONNECTING)');
+    if (typeof options === 'function') {
+      cb = options;
+      options = undefined;
+    }
+    if (typeof data === 'number') data = data.toString();
+    if (this._readyState !== OPEN) {
+      sendAfterClose(this, data, cb);
+      return;
+    }
+    let binary = typeof data !== 'string';
+    let fin = true;
+    if (options !== undefined && options !== null) {
+      if (options.binary !== undefined) binary = !!options.binary;
+      if (options.fin !== undefined) fin = !!options.fin;
+    }
+    const opcode = binary ? K.OP_BINARY : K.OP_TEXT;
+    if (!fin || this._frag !== null) {
+      this._sendFragment(data, opcode, fin, cb);
+      return;
+    }
+    const hub = this._hub;
+    const n = typeof data === 'string' ? hub.sendString(this, opcode, data, cb) : hub.sendBytes(this, opcode, toBuffer(data), cb);
+    this._account(n);
+  }
+
+  _account(n) {
+    const epoch = this._hub.epoch;
+    if (this._queuedEpoch !== epoch) {
+      this._queuedEpoch = epoch;
+      this._queued = n;
+    } else {
+      this._queued += n;
+    }
+  }
+
+  // The hub sends whole messages only, so fragments are gathered here and
+  // leave as one message with the first fragment's type when fin comes.
+  _sendFragment(data, opcode, fin, cb) {
+    const chunk = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(toBuffer(data));
+    if (this._frag === null) this._frag = { opcode, parts: [], size: 0 };
+    this._frag.parts.push(chunk);
+    this._frag.size += chunk.length;
+    if (!fin) {
+      if (cb) process.nextTick(cb);
+      return;
+    }
+    const frag = this._frag;
+    this._frag = null;
+    const msg = frag.parts.length === 1 ? frag.parts[0] : Buffer.concat(frag.parts, frag.size);
+    this._account(this._hub.sendBytes(this, frag.opcode, msg, cb));
+  }
+
+  _control(opcode, data, mask, cb) {
+    if (this._readyState === CONNECTING) throw new Error('WebSocket is not open: readyState 0 (CONNECTING)');
+    if (typeof data === 'function') {
+      cb = data;
+      data = undefined;
+    } else if (typeof mask === 'function') {
+      cb = mask;
+    }
+    if (typeof data === 'number') data = data.toString();
+    if (this._readyState !== OPEN) {
+      sendAfterClose(this, data, cb);
+      return;
+    }
+    const buf = data === undefined || data === null ? EMPTY : typeof data === 'string' ? Buffer.from(data, 'utf8') : toBuffer(data);
+    if (buf.length > 125) throw new RangeError('The data size must not be greater than 125 bytes');
+    this._account(this._hub.sendBytes(this, opcode, buf, cb));
+  }
+
+  ping(data, mask, cb) {
+    this._control(K.OP_PING, data, mask, cb);
+  }
+
+  pong(data, mask, cb) {
+    this._control(K.OP_PONG, data, mask, cb);
+  }
+
+  close(code, data) {
+    if (this._readyState === CLOSED) return;
+    if (this._readyState === CONNECTING) {
+      this._abort('WebSocket was closed before the connection was established');
+      return;
+    }
+    if (this._readyState === CLOSING) return;
+    let reason = EMPTY;
+    if (code === undefined) {
+      code = 0;
+    } else {
+      if (typeof code !== 'number' || !isValidStatusCode(code)) {
+        throw new TypeError('First argument must be a valid error code number');
+      }
+      if (data !== undefined && data !== null) {
+        reason = typeof data === 'string' ? Buffer.from(data, 'utf8') : toBuffer(data);
+        if (reason.length > 123) throw new RangeError('The message must not be greater than 123 bytes');
+      }
+    }
+    this._readyState = CLOSING;
+    this._hub.sendClose(this, code, reason);
+  }
+
+  terminate() {
+    if (this._readyState === CLOSED) return;
+    if (this._readyState === CONNECTING) {
+      this._abort('WebSocket was closed before the connection was established');
+      return;
+    }
+    this._readyState = CLOSING;
+    this._hub.sendTerminate(this);
+  }
+
+  /** ws's pause()/resume() cannot stop libws from reading: they do nothing. */
+  pause() {}
+
+  resume() {}
+
+  _abort(message) {
+    this._aborted = true;
+    this._readyState = CLOSING;
+    this._hub.sendTerminate(this);
+    const err = new Error(message);
+    process.nextTick(() => this._emit('error', err));
+  }
+
+  // ------------------------------------------------------ hub callbacks
+
+  _emit(name, a, b) {
+    if (this._silent) return;
+    if (this._held !== null) {
+      this._held.push([name, a, b]);
+      return;
+    }
+    this.emit(name, a, b);
+  }
+
+  _release() {
+    const held = this._held;
+    this._held = null;
+    if (held !== null) for (const [name, a, b] of held) this.emit(name, a, b);
+  }
+
+  _onOpen(peer, path, protocol, headers) {
+    if (this._aborted) return;
+    this._readyState = OPEN;
+    this._protocol = protocol;
+    this._peer = parsePeer(peer);
+    const res = { statusCode: 101, statusMessage: 'Switching Protocols', ...parseHeaders(headers) };
+    this._upgradeHeaders = res.headers;
+    this._emit('upgrade', res);
+    this._emit('open');
+  }
+
+  _onMessage(data, isBinary) {
+    if (isBinary && this._binaryType !== 'nodebuffer') {
+      data = this._binaryType === 'arraybuffer' ? toArrayBuffer(data) : [data];
+    }
+    if (this._held !== null || this._silent) this._emit('message', data, isBinary);
+    else this.emit('message', data, isBinary);
+  }
+
+  _onPing(data) {
+    this._emit('ping', data);
+  }
+
+  _onPong(data) {
+    this._emit('pong', data);
+  }
+
+  _onError(code, message) {
+    if (code !== 0) this._errCode = code;
+    if (this._aborted) return;
+    if (this._readyState === CONNECTING || code !== 0) this._readyState = CLOSING;
+    this._emit('error', connectionError(code, message));
+  }
+
+  _onClose(code, reason) {
+    if (code === 1006 && this._errCode !== 0) code = this._errCode;
+    this._readyState = CLOSED;
+    this._closeCode = code;
+    this._closeReason = reason;
+    this._hubBuffered = 0;
+    if (this._server !== null) this._server._removeClient(this);
+    this._emit('close', code, reason);
+  }
+
+  // ------------------------------------------------------- event target
+
+  addEventListener(type, handler, options = {}) {
+    if (typeof handler !== 'function' && !(handler && typeof handler.handleEvent === 'function')) return;
+    if (!options[kForOnEventAttribute]) {
+      for (const l of this.listeners(type)) {
+        if (!l[kForOnEventAttribute] && l[kListener] === handler) return;
+      }
+    }
+    const wrapped = wrapListener(this, type, handler);
+    wrapped[kForOnEventAttribute] = !!options[kForOnEventAttribute];
+    if (options.once) this.once(type, wrapped);
+    else this.on(type, wrapped);
+  }
+
+  removeEventListener(type, handler) {
+    for (const l of this.listeners(type)) {
+      if (l[kListener] === handler && !l[kForOnEventAttribute]) {
+        this.removeListener(type, l);
+        break;
+      }
+    }
+  }
+}
+
+for (const [name, value] of [['CONNECTING', CONNECTING], ['OPEN', OPEN], ['CLOSING', CLOSING], ['CLOSED', CLOSED]]) {
+  Object.defineProperty(WebSocket, name, { enumerable: true, value });
+  Object.defineProperty(WebSocket.prototype, name, { enumerable: true, value });
+}
+
+for (const type of ['open', 'error', 'close', 'message']) {
+  Object.defineProperty(WebSocket.prototype, `on${type}`, {
+    enumerable: true,
+    get() {
+      for (const l of this.listeners(type)) if (l[kForOnEventAttribute]) return l[kListener];
+      return null;
+    },
+    set(handler) {
+      for (const l of this.listeners(type)) {
+        if (l[kForOnEventAttribute]) {
+          this.removeListener(type, l);
+          break;
+        }
+      }
+      if (typeof handler !== 'function') return;
+      this.addEventListener(type, handler, { [kForOnEventAttribute]: true });
+    },
+  });
+}
+
+function setId(ws, hub, id) {
+  ws._hub = hub;
+  ws._id = id;
+  ws._idLo = id >>> 0;
+  ws._idHi = Math.floor(id / 4294967296);
+}
+
+function headerLines(headers) {
+  let s = '';
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) s += `${name}: ${v}\r\n`;
+  }
+  return s;
+}
+
+function initAsClient(ws, address, protocols, options) {
+  const opts = {
+    autoPong: true,
+    protocolVersion: 13,
+    maxPayload: 100 * 1024 * 1024,
+    handshakeTimeout: undefined,
+    rejectUnauthorized: true,
+    ...options,
+  };
+  if (opts.protocolVersion !== 13 && opts.protocolVersion !== 8) {
+    throw new RangeError(`Unsupported protocol version: ${opts.protocolVersion} (supported versions: 8, 13)`);
+  }
+  let url;
+  if (address instanceof URL) {
+    url = new URL(address.href);
+  } else {
+    try {
+      url = new URL(address);
+    } catch {
+      throw new SyntaxError(`Invalid URL: ${address}`);
+    }
+  }
+  if (url.protocol === 'http:') url.protocol = 'ws:';
+  else if (url.protocol === 'https:') url.protocol = 'wss:';
+  ws._url = url.href;
+  if (url.protocol === 'ws+unix:') {
+    throw new SyntaxError('libws: ws+unix: URLs are not supported');
+  }
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+    throw new SyntaxError('The URL\'s protocol must be one of "ws:", "wss:", "http:", "https:", or "ws+unix:"');
+  }
+  if (url.hash) throw new SyntaxError('The URL contains a fragment identifier');
+  const seen = new Set();
+  for (const p of protocols) {
+    if (typeof p !== 'string' || !subprotocolRegex.test(p) || seen.has(p)) {
+      throw new SyntaxError('An invalid or duplicated subprotocol was specified');
+    }
+    seen.add(p);
+  }
+
+  const spec = [];
+  if (opts.maxPayload !== 100 * 1024 * 1024) {
+    spec.push([K.OPT_MAX_MESSAGE_SIZE, opts.maxPayload > 0 ? opts.maxPayload : Number.MAX_SAFE_INTEGER]);
+  }
+  if (opts.handshakeTimeout !== undefined) spec.push([K.OPT_TIMEOUT_MS, Math.max(1, Math.ceil(opts.handshakeTimeout))]);
+  if (protocols.length) spec.push([K.OPT_SUBPROTOCOLS, protocols.join(',')]);
+  const headers = { ...(opts.headers || {}) };
+  if (opts.origin !== undefined) {
+    if (opts.protocolVersion === 13) headers.Origin = opts.origin;
+    else headers['Sec-WebSocket-Origin'] = opts.origin;
+  }
+  const lines = headerLines(headers);
+  if (lines) spec.push([K.OPT_HEADERS, lines]);
+  if (opts.rejectUnauthorized === false) spec.push([K.OPT_TLS_VERIFY, 0]);
+  if (opts.servername) spec.push([K.OPT_TLS_SERVER_NAME, String(opts.servername)]);
+  if (opts.caFile) spec.push([K.OPT_TLS_CA_FILE, String(opts.caFile)]);
+  if (opts.autoPong === false) spec.push([K.OPT_AUTO_PONG, 0]);
+  if (opts.closeTimeout !== undefined) spec.push([K.OPT_CLOSE_TIMEOUT_MS, Math.max(1, Math.ceil(opts.closeTimeout))]);
+  if (spec.length) spec.push([K.OPT_HUB_MAX_BUFFERED, 1024 * 1024 * 1024]);
+
+  const hub = getClientHub();
+  const handle = optionsHandle(spec);
+  const out = [0];
+  const rc = C.hub_connect(hub.ptr, url.href, handle, out);
+  if (rc !== 0) throw libwsError(rc, C.hub_errmsg(hub.ptr) || 'ws_hub_connect');
+  setId(ws, hub, Number(out[0]));
+  hub.add(ws._id, ws);
+}
+
+module.exports = {
+  WebSocket,
+  kServerSide,
+  setId,
+  parsePeer,
+  parseHeaders,
+  isValidStatusCode,
+  CONNECTING,
+  OPEN,
+  CLOSING,
+  CLOSED,
+};

@@ -1,0 +1,548 @@
+'use strict';
+// The binding's WebSocketServer, driven by clients of the ws package (and a
+// few raw TCP clients for what ws will not do).
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const net = require('net');
+const {
+  WebSocket, WebSocketServer, WS, once, within, until, libwsEchoServer, closeServer, pattern, rawClient, clientFrame,
+} = require('../testing/helpers');
+
+async function wsClient(url, ...args) {
+  const c = new WS(url, ...args);
+  c.on('error', () => {});
+  await once(c, 'open');
+  return c;
+}
+
+test('constructor options are checked like ws', () => {
+  assert.throws(() => new WebSocketServer({}), /One and only one of the "port", "server", or "noServer"/);
+  assert.throws(() => new WebSocketServer({ port: 1, noServer: true }), TypeError);
+  assert.throws(() => new WebSocketServer({ noServer: true }), /not supported/);
+  assert.throws(() => new WebSocketServer({ port: 70000 }), RangeError);
+  assert.throws(() => new WebSocketServer({ port: 0, handleProtocols: ['ok', 'bad proto'] }), SyntaxError);
+});
+
+test("'listening', address(), 'connection' with an IncomingMessage-like request", async () => {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  let listened = false;
+  wss.on('listening', () => { listened = true; });
+  await once(wss, 'listening');
+  assert.ok(listened);
+  const addr = wss.address();
+  assert.equal(addr.address, '127.0.0.1');
+  assert.equal(addr.family, 'IPv4');
+  assert.ok(addr.port > 0);
+  const conn = once(wss, 'connection');
+  const c = await wsClient(`ws://127.0.0.1:${addr.port}/chat?room=1`, { headers: { 'X-Test': 'yes' } });
+  const [ws, req] = await conn;
+  assert.ok(ws instanceof WebSocket);
+  assert.equal(ws.readyState, WebSocket.OPEN);
+  assert.equal(ws.readyState, ws.OPEN);
+  assert.equal(req.url, '/chat?room=1');
+  assert.equal(req.method, 'GET');
+  assert.equal(req.headers['x-test'], 'yes');
+  assert.equal(req.headers.upgrade.toLowerCase(), 'websocket');
+  assert.equal(req.headers.host, `127.0.0.1:${addr.port}`);
+  assert.equal(req.socket.remoteAddress, '127.0.0.1');
+  assert.equal(req.socket.remotePort, c._socket.localPort);
+  assert.equal(req.socket.remoteFamily, 'IPv4');
+  assert.equal(ws.protocol, '');
+  assert.equal(ws.extensions, '');
+  assert.equal(ws.url, undefined);
+  assert.ok(wss.clients.has(ws));
+  c.close();
+  await once(ws, 'close');
+  assert.equal(wss.clients.size, 0);
+  await closeServer(wss);
+  assert.equal(wss.address(), null);
+});
+
+test('the constructor callback is a listening listener', async () => {
+  await within(new Promise((resolve) => {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 }, () => wss.close(resolve));
+  }), 5000, 'listening callback');
+});
+
+test("a port in use gives 'error' with EADDRINUSE", async () => {
+  const { wss, port } = await libwsEchoServer();
+  const other = new WebSocketServer({ host: '127.0.0.1', port });
+  const [err] = await once(other, 'error');
+  assert.equal(err.code, 'EADDRINUSE');
+  assert.equal(other.address(), null);
+  await closeServer(wss);
+});
+
+test('echo of text, binary, empty and fragmented messages from ws', async () => {
+  const { wss, url } = await libwsEchoServer();
+  const c = await wsClient(url);
+  const got = [];
+  c.on('message', (data, isBinary) => got.push([data, isBinary]));
+  c.send('hello');
+  c.send('héllo wörld ✓');
+  c.send(Buffer.from([0, 1, 2, 255]));
+  c.send('');
+  c.send(Buffer.alloc(0));
+  c.send('frag', { fin: false });
+  c.send('men', { fin: false });
+  c.send('ted', { fin: true });
+  c.send(Buffer.from([1]), { binary: true, fin: false });
+  c.send(Buffer.from([2]), { fin: true });
+  await until(() => got.length === 7, 5000, 'echoes');
+  assert.deepEqual(got.map(([d, b]) => [d.toString('hex'), b]), [
+    [Buffer.from('hello').toString('hex'), false],
+    [Buffer.from('héllo wörld ✓').toString('hex'), false],
+    ['000102ff', true],
+    ['', false],
+    ['', true],
+    [Buffer.from('fragmented').toString('hex'), false],
+    ['0102', true],
+  ]);
+  assert.ok(got.every(([d]) => Buffer.isBuffer(d)));
+  c.close();
+  await closeServer(wss);
+});
+
+test('several-MiB messages both ways, every byte checked', async () => {
+  const { wss, url } = await libwsEchoServer();
+  const c = await wsClient(url, { maxPayload: 0 });
+  const sizes = [3 << 20, 8 << 20 | 5, 300 * 1024];
+  const msgs = sizes.map((n, i) => pattern(n, i + 7));
+  const got = [];
+  c.on('message', (data) => got.push(data));
+  for (const m of msgs) c.send(m);
+  c.send(msgs[1].toString('latin1').slice(0, 5 << 20)); // big text too (latin1 -> UTF-8 grows it)
+  await until(() => got.length === 4, 20000, 'big echoes');
+  for (let i = 0; i < 3; i++) assert.ok(got[i].equals(msgs[i]), `message ${i}`);
+  assert.equal(got[3].toString(), msgs[1].toString('latin1').slice(0, 5 << 20));
+  c.close();
+  await closeServer(wss);
+});
+
+test("send options, callbacks, binaryType and the 'ping'/'pong' events", async () => {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(wss, 'listening');
+  const conn = once(wss, 'connection');
+  const c = await wsClient(`ws://127.0.0.1:${wss.address().port}/`);
+  const [ws] = await conn;
+  const received = [];
+  c.on('message', (d, b) => received.push([d.toString(), b]));
+  // send(data, cb), send(data, options, cb), numbers, typed arrays, text as binary
+  const cbs = [];
+  ws.send('a', (err) => cbs.push(err));
+  ws.send('b', { binary: true }, (err) => cbs.push(err));
+  ws.send(42);
+  ws.send(new Uint16Array([0x6968]));
+  ws.send(new Uint8Array([0x6f, 0x6b]).buffer);
+  ws.send(new DataView(new Uint8Array([0x64, 0x76]).buffer));
+  await until(() => received.length === 6 && cbs.length === 2, 5000, 'messages');
+  assert.deepEqual(cbs, [undefined, undefined]);
+  assert.deepEqual(received, [['a', false], ['b', true], ['42', false], ['hi', true], ['ok', true], ['dv', true]]);
+
+  // pings both ways; libws answers pings by itself
+  const pong = once(ws, 'pong');
+  ws.ping('are you there');
+  assert.equal((await pong)[0].toString(), 'are you there');
+  const ping = once(ws, 'ping');
+  const cpong = once(c, 'pong');
+  c.ping(Buffer.from('p1'));
+  assert.equal((await ping)[0].toString(), 'p1');
+  assert.equal((await cpong)[0].toString(), 'p1');
+  ws.pong('unsolicited');
+  assert.equal((await once(c, 'pong'))[0].toString(), 'unsolicited');
+  assert.throws(() => ws.ping(Buffer.alloc(126)), RangeError);
+
+  // binaryType
+  const msgs = [];
+  ws.on('message', (d, isBinary) => msgs.push([d, isBinary]));
+  ws.binaryType = 'arraybuffer';
+  c.send(Buffer.from([9, 8]));
+  await until(() => msgs.length === 1);
+  assert.ok(msgs[0][0] instanceof ArrayBuffer);
+  assert.deepEqual([...new Uint8Array(msgs[0][0])], [9, 8]);
+  ws.binaryType = 'fragments';
+  c.send(Buffer.from([7]));
+  c.send('text stays a Buffer');
+  await until(() => msgs.length === 3);
+  assert.ok(Array.isArray(msgs[1][0]) && msgs[1][0][0].equals(Buffer.from([7])));
+  assert.ok(Buffer.isBuffer(msgs[2][0]) && msgs[2][1] === false);
+  ws.binaryType = 'bogus';
+  assert.equal(ws.binaryType, 'fragments');
+  c.close();
+  await closeServer(wss);
+});
+
+test('bufferedAmount counts queued bytes and the hub backpressure report', async () => {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, highWaterMark: 256 * 1024 });
+  await once(wss, 'listening');
+  const conn = once(wss, 'connection');
+  // A raw client that never reads.
+  const { sock } = await rawClient(wss.address().port);
+  sock.pause();
+  const [ws] = await conn;
+  assert.equal(ws.bufferedAmount, 0);
+  ws.send(Buffer.alloc(1000));
+  ws.send('abc');
+  assert.equal(ws.bufferedAmount, 1003); // queued this turn
+  await new Promise((r) => setImmediate(r));
+  assert.equal(ws.bufferedAmount, 0); // handed to the hub, no backpressure
+  const chunk = Buffer.alloc(128 * 1024);
+  for (let i = 0; i < 64; i++) ws.send(chunk); // 8 MiB to a peer that does not read
+  await until(() => ws.bufferedAmount > 256 * 1024, 10000, 'backpressure report');
+  sock.resume();
+  sock.on('data', () => {});
+  await until(() => ws.bufferedAmount === 0, 10000, 'drain report');
+  sock.destroy();
+  await once(ws, 'close');
+  await closeServer(wss);
+});
+
+test('client close, server close, terminate both ways: codes and reasons', async () => {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(wss, 'listening');
+  const url = `ws://127.0.0.1:${wss.address().port}/`;
+
+  // 1. the client closes with a code and reason
+  let conn = once(wss, 'connection');
+  let c = await wsClient(url);
+  let [ws] = await conn;
+  let sclose = once(ws, 'close');
+  c.close(4001, 'client says bye');
+  let [code, reason] = await sclose;
+  assert.equal(code, 4001);
+  assert.ok(Buffer.isBuffer(reason));
+  assert.equal(reason.toString(), 'client says bye');
+  assert.equal(ws.readyState, WebSocket.CLOSED);
+
+  // 2. the server closes; the client sees the code and reason
+  conn = once(wss, 'connection');
+  c = await wsClient(url);
+  [ws] = await conn;
+  let cclose = once(c, 'close');
+  sclose = once(ws, 'close');
+  ws.close(1000, 'server says bye');
+  assert.equal(ws.readyState, WebSocket.CLOSING);
+  [code, reason] = await cclose;
+  assert.equal(code, 1000);
+  assert.equal(reason.toString(), 'server says bye');
+  [code] = await sclose;
+  assert.equal(code, 1000);
+  ws.close(); // closing a closed socket is a no-op
+  assert.equal(ws.readyState, WebSocket.CLOSED);
+
+  // 3. close without a code
+  conn = once(wss, 'connection');
+  c = await wsClient(url);
+  [ws] = await conn;
+  cclose = once(c, 'close');
+  ws.close();
+  assert.equal((await cclose)[0], 1005);
+
+  // 4. the server terminates: the client sees 1006
+  conn = once(wss, 'connection');
+  c = await wsClient(url);
+  [ws] = await conn;
+  cclose = once(c, 'close');
+  sclose = once(ws, 'close');
+  ws.terminate();
+  assert.equal((await cclose)[0], 1006);
+  assert.equal((await sclose)[0], 1006);
+
+  // 5. the client terminates: the server sees 1006
+  conn = once(wss, 'connection');
+  c = await wsClient(url);
+  [ws] = await conn;
+  sclose = once(ws, 'close');
+  c.terminate();
+  [code, reason] = await sclose;
+  assert.equal(code, 1006);
+  assert.equal(reason.length, 0);
+
+  // bad arguments
+  conn = once(wss, 'connection');
+  c = await wsClient(url);
+  [ws] = await conn;
+  assert.throws(() => ws.close(1005), /valid error code/);
+  assert.throws(() => ws.close(999), TypeError);
+  assert.throws(() => ws.close(1000, 'x'.repeat(124)), RangeError);
+  assert.equal(ws.readyState, WebSocket.OPEN);
+  c.close();
+  await once(ws, 'close');
+  await closeServer(wss);
+});
+
+test('send after close: callback error, no throw; send before open throws', async () => {
+  const { wss, url } = await libwsEchoServer();
+  const conn = once(wss, 'connection');
+  const c = await wsClient(url);
+  const [ws] = await conn;
+  c.close();
+  await once(ws, 'close');
+  const [err] = await new Promise((resolve) => ws.send('late', (e) => resolve([e])));
+  assert.match(err.message, /WebSocket is not open: readyState 3 \(CLOSED\)/);
+  ws.send('late, no callback'); // no throw
+  ws.ping();
+  assert.ok(ws.bufferedAmount > 0); // ws counts bytes sent after close
+  const client = new WebSocket(url);
+  assert.throws(() => client.send('x'), /readyState 0 \(CONNECTING\)/);
+  assert.throws(() => client.ping(), /CONNECTING/);
+  client.on('error', () => {});
+  client.close();
+  await once(client, 'close');
+  await closeServer(wss);
+});
+
+test('invalid UTF-8 from the peer: error WS_ERR_INVALID_UTF8, close 1007 on both ends', async () => {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(wss, 'listening');
+  const conn = once(wss, 'connection');
+  const c = await wsClient(`ws://127.0.0.1:${wss.address().port}/`);
+  const [ws] = await conn;
+  const err = once(ws, 'error');
+  const sclose = once(ws, 'close');
+  const cclose = once(c, 'close');
+  c.send(Buffer.from([0x68, 0xff, 0xfe]), { binary: false });
+  const [e] = await err;
+  assert.equal(e.code, 'WS_ERR_INVALID_UTF8');
+  assert.equal(e.closeCode, 1007);
+  assert.equal((await sclose)[0], 1007);
+  assert.equal((await cclose)[0], 1007);
+  await closeServer(wss);
+});
+
+test('oversize message: maxPayload gives close 1009', async () => {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, maxPayload: 1024 });
+  await once(wss, 'listening');
+  const conn = once(wss, 'connection');
+  const c = await wsClient(`ws://127.0.0.1:${wss.address().port}/`);
+  const [ws] = await conn;
+  const msgs = [];
+  ws.on('message', (d) => msgs.push(d));
+  const err = once(ws, 'error');
+  const cclose = once(c, 'close');
+  c.send(Buffer.alloc(1024)); // at the limit: fine
+  c.send(Buffer.alloc(1025));
+  const [e] = await err;
+  assert.equal(e.code, 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH');
+  assert.equal((await cclose)[0], 1009);
+  assert.equal(msgs.length, 1);
+  await closeServer(wss);
+});
+
+test('a protocol violation (unmasked frame) gives close 1002', async () => {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(wss, 'listening');
+  const conn = once(wss, 'connection');
+  const { sock } = await rawClient(wss.address().port);
+  const [ws] = await conn;
+  const err = once(ws, 'error');
+  const close = once(ws, 'close');
+  sock.write(Buffer.from([0x81, 0x02, 0x68, 0x69])); // unmasked text from a client
+  assert.equal((await err)[0].closeCode, 1002);
+  assert.equal((await close)[0], 1002);
+  sock.destroy();
+  await closeServer(wss);
+});
+
+test('a raw client: fragments interleaved with a ping, and an abrupt drop (1006)', async () => {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(wss, 'listening');
+  const conn = once(wss, 'connection');
+  const { sock } = await rawClient(wss.address().port);
+  const [ws] = await conn;
+  const got = [];
+  ws.on('message', (d, b) => got.push([d.toString(), b]));
+  const ping = once(ws, 'ping');
+  sock.write(Buffer.concat([
+    clientFrame(0x1, Buffer.from('one '), false),
+    clientFrame(0x9, Buffer.from('mid')),
+    clientFrame(0x0, Buffer.from('two '), false),
+    clientFrame(0x0, Buffer.from('three'), true),
+  ]));
+  assert.equal((await ping)[0].toString(), 'mid');
+  await until(() => got.length === 1);
+  assert.deepEqual(got, [['one two three', false]]);
+  const close = once(ws, 'close');
+  sock.write(clientFrame(0x2, Buffer.alloc(100)).subarray(0, 20)); // half a frame
+  sock.destroy();
+  assert.equal((await close)[0], 1006);
+  await closeServer(wss);
+});
+
+test('server.close() with clients open: each gets 1001, then the server closes', async () => {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(wss, 'listening');
+  const url = `ws://127.0.0.1:${wss.address().port}/`;
+  const clients = [];
+  const serverSide = [];
+  wss.on('connection', (ws) => {
+    serverSide.push(ws);
+    ws.on('error', () => {});
+  });
+  for (let i = 0; i < 5; i++) clients.push(await wsClient(url));
+  await until(() => serverSide.length === 5);
+  const closes = clients.map((c) => once(c, 'close'));
+  const sCloses = serverSide.map((ws) => once(ws, 'close'));
+  const order = [];
+  serverSide[0].on('close', () => order.push('ws close'));
+  const closed = within(new Promise((resolve) => wss.close((err) => {
+    order.push('server close');
+    resolve(err);
+  })), 5000, 'server.close');
+  assert.equal(await closed, undefined);
+  for (const p of closes) assert.equal((await p)[0], 1001);
+  for (const p of sCloses) assert.equal((await p)[0], 1001);
+  assert.deepEqual(order, ['ws close', 'server close']);
+  assert.equal(wss.clients.size, 0);
+  // The port is free again.
+  const port = Number(new URL(url).port);
+  await new Promise((resolve, reject) => {
+    const s = net.createServer().listen(port, '127.0.0.1', () => s.close(resolve)).on('error', reject);
+  });
+  // Closing again: the callback gets an error, as in ws.
+  const again = await within(new Promise((resolve) => wss.close(resolve)), 5000, 'second close');
+  assert.match(again.message, /The server is not running/);
+  // Nobody can connect any more.
+  const late = new WS(url);
+  const [lateErr] = await once(late, 'error');
+  assert.equal(lateErr.code, 'ECONNREFUSED');
+});
+
+test('verifyClient (sync and async) and path: refused clients get close 1008', async () => {
+  const seen = [];
+  const wss = new WebSocketServer({
+    host: '127.0.0.1',
+    port: 0,
+    path: '/ok',
+    verifyClient: (info) => {
+      seen.push(info);
+      return info.req.headers['x-token'] === 'good';
+    },
+  });
+  await once(wss, 'listening');
+  const base = `ws://127.0.0.1:${wss.address().port}`;
+  let connections = 0;
+  wss.on('connection', () => connections++);
+  const bad = new WS(`${base}/ok`, { headers: { 'x-token': 'bad' }, origin: 'http://example.com' });
+  bad.on('error', () => {});
+  const [code, reason] = await once(bad, 'close');
+  assert.equal(code, 1008);
+  assert.equal(reason.toString(), 'Unauthorized');
+  assert.equal(seen[0].origin, 'http://example.com');
+  assert.equal(seen[0].secure, false);
+  const wrongPath = new WS(`${base}/nope`, { headers: { 'x-token': 'good' } });
+  wrongPath.on('error', () => {});
+  assert.equal((await once(wrongPath, 'close'))[0], 1008);
+  const good = await wsClient(`${base}/ok?x=1`, { headers: { 'x-token': 'good' } });
+  await until(() => connections === 1);
+  good.close();
+  await closeServer(wss);
+
+  // async verifyClient: messages sent meanwhile are held, then delivered
+  const pending = [];
+  const wss2 = new WebSocketServer({
+    host: '127.0.0.1',
+    port: 0,
+    verifyClient: (info, cb) => pending.push(cb),
+  });
+  await once(wss2, 'listening');
+  const got = [];
+  wss2.on('connection', (ws) => ws.on('message', (d) => got.push(d.toString())));
+  const c = await wsClient(`ws://127.0.0.1:${wss2.address().port}/`);
+  c.send('early');
+  await until(() => pending.length === 1);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(got, []);
+  pending[0](true);
+  await until(() => got.length === 1);
+  assert.deepEqual(got, ['early']);
+  const c2 = new WS(`ws://127.0.0.1:${wss2.address().port}/`);
+  c2.on('error', () => {});
+  await until(() => pending.length === 2);
+  pending[1](false, 403, 'go away');
+  const [code2, reason2] = await once(c2, 'close');
+  assert.equal(code2, 1008);
+  assert.equal(reason2.toString(), 'go away');
+  c.close();
+  await closeServer(wss2);
+});
+
+test('subprotocols: handleProtocols as a list, and as a function (a veto after the handshake)', async () => {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: ['chat.v2', 'chat.v1'] });
+  await once(wss, 'listening');
+  const url = `ws://127.0.0.1:${wss.address().port}/`;
+  const conn = once(wss, 'connection');
+  const c = await wsClient(url, ['chat.v1', 'chat.v2']);
+  const [ws] = await conn;
+  assert.equal(c.protocol, 'chat.v2');
+  assert.equal(ws.protocol, 'chat.v2');
+  const c1 = await wsClient(url, ['chat.v1']);
+  assert.equal(c1.protocol, 'chat.v1');
+  c.close();
+  c1.close();
+  await closeServer(wss);
+
+  const calls = [];
+  const wss2 = new WebSocketServer({
+    host: '127.0.0.1',
+    port: 0,
+    protocols: ['a', 'b'],
+    handleProtocols: (set, req) => {
+      calls.push([[...set], req.url]);
+      return set.has('b') ? false : 'a';
+    },
+  });
+  await once(wss2, 'listening');
+  const url2 = `ws://127.0.0.1:${wss2.address().port}/`;
+  const okc = await wsClient(url2, ['a']);
+  assert.equal(okc.protocol, 'a');
+  const vetoed = new WS(url2, ['b']);
+  vetoed.on('error', () => {});
+  assert.equal((await once(vetoed, 'close'))[0], 1008);
+  assert.deepEqual(calls, [[['a'], '/'], [['b'], '/']]);
+  okc.close();
+  await closeServer(wss2);
+});
+
+test('clientTracking: false leaves clients undefined', async () => {
+  const { wss, url } = await libwsEchoServer({ clientTracking: false });
+  assert.equal(wss.clients, undefined);
+  const c = await wsClient(url);
+  c.send('x');
+  await once(c, 'message');
+  c.close();
+  await closeServer(wss);
+});
+
+test('a throwing listener does not lose the events after it', async () => {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(wss, 'listening');
+  const conn = once(wss, 'connection');
+  const c = await wsClient(`ws://127.0.0.1:${wss.address().port}/`);
+  const [ws] = await conn;
+  const got = [];
+  ws.on('message', (d) => {
+    got.push(d.toString());
+    if (d.toString() === 'boom') throw new Error('listener failure');
+  });
+  const errors = [];
+  const onUncaught = (err) => errors.push(err.message);
+  const saved = process.listeners('uncaughtException');
+  process.removeAllListeners('uncaughtException');
+  process.on('uncaughtException', onUncaught);
+  try {
+    c.send('a');
+    c.send('boom');
+    c.send('b');
+    c.send('c');
+    await until(() => got.length === 4, 5000, 'messages after the throw');
+  } finally {
+    process.removeListener('uncaughtException', onUncaught);
+    for (const l of saved) process.on('uncaughtException', l);
+  }
+  assert.deepEqual(got, ['a', 'boom', 'b', 'c']);
+  assert.deepEqual(errors, ['listener failure']);
+  c.close();
+  await closeServer(wss);
+});

@@ -1,0 +1,162 @@
+'use strict';
+// Test helpers: every wait is bounded.
+
+const net = require('net');
+const crypto = require('crypto');
+const WebSocket = require('..');
+const WS = require('ws');
+
+const { WebSocketServer } = WebSocket;
+
+/** Resolves with the event's arguments (an array), rejects after ms. */
+function once(emitter, event, ms = 5000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      emitter.removeListener(event, on);
+      reject(new Error(`timed out after ${ms} ms waiting for '${event}'`));
+    }, ms);
+    function on(...args) {
+      clearTimeout(timer);
+      resolve(args);
+    }
+    emitter.once(event, on);
+  });
+}
+
+/** Rejects if the promise has not settled within ms. */
+function within(promise, ms, what = 'operation') {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Polls cond every 5 ms until it is true; rejects after ms. */
+async function until(cond, ms = 5000, what = 'condition') {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** A libws echo server on 127.0.0.1, port 0. */
+async function libwsEchoServer(options = {}) {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, ...options });
+  wss.on('connection', (ws) => {
+    ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+    ws.on('error', () => {});
+  });
+  await once(wss, 'listening');
+  return { wss, url: `ws://127.0.0.1:${wss.address().port}/`, port: wss.address().port };
+}
+
+/** A ws echo server on 127.0.0.1, port 0. */
+async function wsEchoServer(options = {}) {
+  const wss = new WS.WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, ...options });
+  wss.on('connection', (ws) => {
+    ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+    ws.on('error', () => {});
+  });
+  await once(wss, 'listening');
+  return { wss, url: `ws://127.0.0.1:${wss.address().port}/`, port: wss.address().port };
+}
+
+function closeServer(wss, ms = 5000) {
+  return within(new Promise((resolve) => wss.close(() => resolve())), ms, 'server.close');
+}
+
+/** Closes a ws server after terminating its clients (ws's close() waits for them). */
+function closeWsServer(wss, ms = 5000) {
+  for (const c of wss.clients) c.terminate();
+  return closeServer(wss, ms);
+}
+
+/** Deterministic pseudo-random bytes. */
+function pattern(len, seed) {
+  const b = Buffer.allocUnsafe(len);
+  let x = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < len; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    b[i] = x & 0xff;
+  }
+  return b;
+}
+
+/** Raw TCP client that completes an opening handshake; resolves with the socket
+ * and any bytes that followed the 101 response. */
+function rawClient(port, path = '/') {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1');
+    const key = crypto.randomBytes(16).toString('base64');
+    let buf = Buffer.alloc(0);
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error('raw handshake timed out'));
+    }, 5000);
+    sock.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    sock.on('connect', () => {
+      sock.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${key}\r\n\r\n`);
+    });
+    function onData(d) {
+      buf = Buffer.concat([buf, d]);
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      clearTimeout(timer);
+      sock.removeListener('data', onData);
+      const head = buf.subarray(0, end).toString();
+      if (!head.startsWith('HTTP/1.1 101')) {
+        sock.destroy();
+        reject(new Error(`handshake refused: ${head.split('\r\n')[0]}`));
+        return;
+      }
+      resolve({ sock, rest: buf.subarray(end + 4) });
+    }
+    sock.on('data', onData);
+  });
+}
+
+/** A masked client frame. */
+function clientFrame(opcode, payload, fin = true) {
+  const key = crypto.randomBytes(4);
+  const len = payload.length;
+  let head;
+  if (len < 126) {
+    head = Buffer.from([(fin ? 0x80 : 0) | opcode, 0x80 | len]);
+  } else if (len < 65536) {
+    head = Buffer.from([(fin ? 0x80 : 0) | opcode, 0x80 | 126, len >> 8, len & 255]);
+  } else {
+    head = Buffer.alloc(10);
+    head[0] = (fin ? 0x80 : 0) | opcode;
+    head[1] = 0x80 | 127;
+    head.writeBigUInt64BE(BigInt(len), 2);
+  }
+  const body = Buffer.from(payload);
+  for (let i = 0; i < len; i++) body[i] ^= key[i & 3];
+  return Buffer.concat([head, key, body]);
+}
+
+module.exports = {
+  WebSocket,
+  WebSocketServer,
+  WS,
+  once,
+  within,
+  until,
+  libwsEchoServer,
+  wsEchoServer,
+  closeServer,
+  closeWsServer,
+  pattern,
+  rawClient,
+  clientFrame,
+};

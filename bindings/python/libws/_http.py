@@ -1,0 +1,92 @@
+"""Small read-only views of what the opening handshake carried."""
+
+from __future__ import annotations
+
+from typing import Iterator, List, Mapping, Optional, Tuple
+
+__all__ = ["Headers", "Request", "Response", "parse_peer"]
+
+
+class Headers(Mapping[str, str]):
+    """HTTP headers: case-insensitive lookup; a repeated header maps to its
+    values joined with ", " (all of them: :meth:`get_all`)."""
+
+    __slots__ = ("_items", "_index")
+
+    def __init__(self, items: Optional[List[Tuple[str, str]]] = None) -> None:
+        self._items: List[Tuple[str, str]] = list(items or [])
+        self._index: dict = {}
+        for k, v in self._items:
+            self._index.setdefault(k.lower(), []).append(v)
+
+    @classmethod
+    def parse(cls, raw: bytes) -> "Headers":
+        """From "Name: value\\r\\n" lines (the format of libws's open events)."""
+        items = []
+        for line in raw.decode("latin-1").split("\r\n"):
+            if not line:
+                continue
+            name, _, value = line.partition(":")
+            items.append((name.strip(), value.strip()))
+        return cls(items)
+
+    def __getitem__(self, key: str) -> str:
+        return ", ".join(self._index[key.lower()])
+
+    def get_all(self, key: str) -> List[str]:
+        return list(self._index.get(key.lower(), ()))
+
+    def raw_items(self) -> List[Tuple[str, str]]:
+        return list(self._items)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.lower() in self._index
+
+    def __iter__(self) -> Iterator[str]:
+        seen = set()
+        for k, _ in self._items:
+            if k.lower() not in seen:
+                seen.add(k.lower())
+                yield k
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __repr__(self) -> str:
+        return f"Headers({self._items!r})"
+
+
+class Request:
+    """The opening request a server connection was made with."""
+
+    __slots__ = ("path", "headers")
+
+    def __init__(self, path: str, headers: Headers) -> None:
+        #: the request target, e.g. "/chat?room=1"
+        self.path = path
+        self.headers = headers
+
+    def __repr__(self) -> str:
+        return f"Request(path={self.path!r})"
+
+
+class Response:
+    """The server's 101 response a client connection was made with."""
+
+    __slots__ = ("headers",)
+
+    def __init__(self, headers: Headers) -> None:
+        self.headers = headers
+
+    def __repr__(self) -> str:
+        return f"Response(headers={self.headers!r})"
+
+
+def parse_peer(peer: str) -> Optional[Tuple[str, int]]:
+    """"ip:port" / "[ip6]:port" as (host, port)."""
+    host, sep, port = peer.rpartition(":")
+    if not sep or not port.isdigit():
+        return None
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port)

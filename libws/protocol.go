@@ -326,7 +326,8 @@ func (p *Protocol) readFrame() (Frame, bool, error) {
 			if code == StatusNoStatusReceived {
 				code = 0
 			}
-			if err := p.WriteClose(code, ""); err != nil {
+			// Echo the reason too, as the browsers' peers (ws, websockets) do.
+			if err := p.WriteClose(code, reason); err != nil {
 				return Frame{}, false, err
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -177,4 +178,42 @@ func TestHubStaticFiles(t *testing.T) {
 		t.Fatalf("echo after static: %q %v", got, err)
 	}
 	c.Close(1000, "")
+}
+
+func TestHubStaticRefusesSpecialFiles(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a b.txt"), []byte("spaced"), 0o644)
+	os.WriteFile(filepath.Join(dir, ".secret"), []byte("hidden"), 0o644)
+	if err := syscall.Mkfifo(filepath.Join(dir, "pipe"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Symlink("/etc/hostname", filepath.Join(dir, "escape"))
+	_, port, _ := startEcho(t, &Options{StaticDir: dir})
+	client := &http.Client{Timeout: 5 * time.Second}
+	for _, tc := range []struct {
+		path   string
+		status int
+		body   string
+	}{
+		{"/a%20b.txt", 200, "spaced"},
+		{"/pipe", 404, ""},
+		{"/.secret", 404, ""},
+		{"/escape", 404, ""},
+	} {
+		resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, tc.path))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || (tc.body != "" && string(body) != tc.body) {
+			t.Errorf("%s: %d %q", tc.path, resp.StatusCode, body)
+		}
+	}
+	// The loop still serves after all of that.
+	resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/a%%20b.txt", port))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("loop stalled: %v", err)
+	}
+	resp.Body.Close()
 }

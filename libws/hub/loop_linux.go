@@ -3,6 +3,7 @@ package hub
 import (
 	"errors"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -33,16 +34,14 @@ type conn struct {
 	state     uint8
 	pressured bool
 	writable  bool // EPOLLOUT is registered
-	// closeAfterFlush ends a plain HTTP answer once its bytes are out.
-	closeAfterFlush bool
-	opts            *Options
-	p               *libws.Protocol
-	hs              []byte
-	out             []byte
-	peer            string
-	lastInput       time.Time
-	pinged          bool
-	deadline        time.Time // handshake or close deadline; zero when none
+	opts      *Options
+	p         *libws.Protocol
+	hs        []byte
+	out       []byte
+	peer      string
+	lastInput time.Time
+	pinged    bool
+	deadline  time.Time // handshake or close deadline; zero when none
 }
 
 type listener struct {
@@ -358,12 +357,7 @@ func (l *loop) handshake(c *conn, data []byte) {
 		return
 	}
 	if c.opts.StaticDir != "" && !isUpgrade(req) {
-		l.write(c, staticResponse(c.opts.StaticDir, req))
-		if c.fd >= 0 && len(c.out) > 0 {
-			c.closeAfterFlush = true
-			return
-		}
-		l.remove(c, false, 0, "")
+		l.handOff(c, func(nc net.Conn) { serveStatic(nc, c.opts.StaticDir, req) })
 		return
 	}
 	resp, n, err := req.Accept(&libws.UpgradeOptions{Subprotocols: c.opts.Subprotocols, CheckOrigin: c.opts.CheckOrigin, Header: c.opts.Header, Compression: c.opts.Compression})
@@ -489,6 +483,24 @@ func (l *loop) fail(c *conn, code uint16, reason string) {
 	l.linger(c, uint16(libws.StatusAbnormalClosure), reason)
 }
 
+// handOff takes a connection out of the loop and gives its socket, as a
+// blocking net.Conn, to serve on a goroutine of its own.
+func (l *loop) handOff(c *conn, serve func(net.Conn)) {
+	dup, err := unix.Dup(c.fd)
+	l.remove(c, false, 0, "")
+	if err != nil {
+		return
+	}
+	unix.CloseOnExec(dup)
+	f := os.NewFile(uintptr(dup), "")
+	nc, err := net.FileConn(f) // a descriptor of its own, in Go's poller
+	f.Close()
+	if err != nil {
+		return
+	}
+	go serve(nc)
+}
+
 // linger ends a connection we failed: the host gets its close event now,
 // but the socket stays open until our close frame is out and the peer's
 // remaining input is read, because closing with unread input sends a
@@ -544,10 +556,6 @@ func (l *loop) flushOut(c *conn) {
 			return
 		}
 		c.out = c.out[:copy(c.out, c.out[n:])]
-	}
-	if len(c.out) == 0 && c.closeAfterFlush {
-		l.remove(c, false, 0, "")
-		return
 	}
 	if len(c.out) == 0 && c.state == stDraining {
 		unix.Shutdown(c.fd, unix.SHUT_WR)

@@ -19,6 +19,7 @@
 #define CMD_SEND 1
 #define CMD_CLOSE 2
 #define CMD_TERMINATE 3
+#define CMD_CLOSE_ACK 4 /* internal: queued by poll, never by hosts */
 
 /* Live hubs, so that a freed or made-up pointer gives WS_EBADHANDLE
  * instead of a crash. A handful of hubs per process is the norm. */
@@ -115,6 +116,7 @@ void ws__hub_release(struct ws_hub *h) {
     free(h->ev_out.data);
     free(h->cmd_in.data);
     free(h->cmd_taken.data);
+    free(h->acks);
     free(h->errmsg);
     pthread_mutex_destroy(&h->mu);
     free(h);
@@ -191,6 +193,34 @@ static void wr32(uint8_t *p, uint32_t v) {
 
 static size_t padded(size_t n) { return (n + 7) & ~(size_t)7; }
 
+static int append_cmd_locked(struct ws_hub *h, int kind, int opcode, int code, uint64_t conn, const void *data, size_t len);
+static void wake_loop_unlock(struct ws_hub *h);
+
+/* Must hold h->mu. Remembers a delivered close event for the next poll. */
+static void note_close_locked(struct ws_hub *h, uint64_t conn) {
+    if (h->acks_len == h->acks_cap) {
+        size_t cap = h->acks_cap ? h->acks_cap * 2 : 64;
+        uint64_t *a = realloc(h->acks, cap * sizeof *a);
+        if (a == NULL) return; /* the hub's close timeout answers instead */
+        h->acks = a;
+        h->acks_cap = cap;
+    }
+    h->acks[h->acks_len++] = conn;
+}
+
+/* Takes h->mu. The host is back for more, so it has acted on every event
+ * of the previous poll: acknowledge that poll's close events now. */
+static void ack_previous_poll(struct ws_hub *h) {
+    pthread_mutex_lock(&h->mu);
+    if (h->acks_len == 0) {
+        pthread_mutex_unlock(&h->mu);
+        return;
+    }
+    for (size_t i = 0; i < h->acks_len; i++) append_cmd_locked(h, CMD_CLOSE_ACK, 0, 0, h->acks[i], NULL, 0);
+    h->acks_len = 0;
+    wake_loop_unlock(h);
+}
+
 /* Decodes one record into ev; returns its size, 0 if incomplete. */
 static size_t decode_event(const uint8_t *p, size_t avail, ws_event_t *ev) {
     if (avail < REC_HEADER) return 0;
@@ -243,6 +273,7 @@ static int drain_locked(struct ws_hub *h, ws_event_t *events, int max) {
         size_t used = decode_event(h->ev_out.data + h->ev_pos, h->ev_out.len - h->ev_pos, &events[n]);
         if (used == 0) break;
         h->ev_pos += used;
+        if (events[n].type == WS_EVENT_CLOSE) note_close_locked(h, events[n].conn);
         n++;
     }
     /* Keep the fd readable while anything is left, so a host that polls
@@ -258,6 +289,7 @@ static int drain_locked(struct ws_hub *h, ws_event_t *events, int max) {
 int ws_hub_poll(ws_hub_t *hub, ws_event_t *events, int max, int timeout_ms) {
     if (!ws__hub_live(hub)) return WS_EBADHANDLE;
     if (events == NULL || max < 1) return WS_EINVAL;
+    ack_previous_poll(hub);
     for (;;) {
         pthread_mutex_lock(&hub->mu);
         int n = drain_locked(hub, events, max);
@@ -277,6 +309,7 @@ int ws_hub_poll(ws_hub_t *hub, ws_event_t *events, int max, int timeout_ms) {
 int ws_hub_poll_raw(ws_hub_t *hub, uint8_t *buf, size_t cap, int timeout_ms) {
     if (!ws__hub_live(hub)) return WS_EBADHANDLE;
     if (buf == NULL || cap < REC_HEADER) return WS_EINVAL;
+    ack_previous_poll(hub);
     for (;;) {
         pthread_mutex_lock(&hub->mu);
         ws_event_t ev;
@@ -288,6 +321,7 @@ int ws_hub_poll_raw(ws_hub_t *hub, uint8_t *buf, size_t cap, int timeout_ms) {
         while (used < avail) {
             size_t size = REC_HEADER + padded(rd32(p + used + 4));
             if (used + size > cap) break;
+            if (p[used] == WS_EVENT_CLOSE) note_close_locked(hub, rd64(p + used + 8));
             used += size;
         }
         int too_small = used == 0 && avail > 0;

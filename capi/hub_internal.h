@@ -29,6 +29,11 @@ struct ws_hub {
     ws__buf cmd_in, cmd_taken;
     int cmd_signaled;      /* the loop's eventfd was written and not yet served */
     int wakefd;
+    /* Connections whose close event the last poll returned. The next poll
+     * acknowledges them after whatever the host sent in between, so the
+     * hub's close reply follows the host's replies to earlier messages. */
+    uint64_t *acks;
+    size_t acks_len, acks_cap;
     void *go_hub;          /* go-pointer token (C memory) naming the Go side */
     char *errmsg;
 };

@@ -27,13 +27,24 @@ type goConn struct {
 	ready     chan struct{}
 	done      chan struct{}
 	dead      bool
+	closing   bool          // we sent the first close frame
+	acked     chan struct{} // closed when the host acknowledged our close event
+	ackOnce   sync.Once
 	pressured bool
 	buffered  atomic.Int64
 	ev        []byte
 }
 
 func newGoConn(h *Hub, id uint64, listener uint32, o *Options) *goConn {
-	return &goConn{h: h, id: id, listener: listener, opts: *o, ready: make(chan struct{}, 1), done: make(chan struct{})}
+	return &goConn{h: h, id: id, listener: listener, opts: *o, ready: make(chan struct{}, 1), done: make(chan struct{}), acked: make(chan struct{})}
+}
+
+// connOptions are the Conn settings; the close reply is ours to send (see
+// serve), not the Conn's, so that it can wait for the host's replies.
+func (g *goConn) connOptions() libws.ConnOptions {
+	o := libws.ConnOptions{Options: g.opts.Options, CloseTimeout: g.opts.CloseTimeout}
+	o.DisableAutoClose = true
+	return o
 }
 
 func (g *goConn) publish(kind, opcode uint8, code uint16, aux uint32, payload ...[]byte) {
@@ -52,7 +63,7 @@ func (g *goConn) dial(url string) {
 		}
 	}()
 	c, resp, err := libws.Dial(ctx, url, &libws.DialOptions{
-		ConnOptions:  libws.ConnOptions{Options: g.opts.Options, CloseTimeout: g.opts.CloseTimeout},
+		ConnOptions:  g.connOptions(),
 		Header:       g.opts.Header,
 		Subprotocols: g.opts.Subprotocols,
 		TLSConfig:    g.opts.TLS,
@@ -90,12 +101,37 @@ func (g *goConn) serve(c *libws.Conn, peer, path string, header map[string][]str
 	writerDone := make(chan struct{})
 	go g.writer(c, writerDone)
 	code, reason := g.reader(c)
+	g.mu.Lock()
+	peerClosed := !g.closing && code != uint16(libws.StatusAbnormalClosure)
+	g.mu.Unlock()
+	if peerClosed {
+		// The peer closed first: tell the host now, answer once the host has
+		// acted on it (its replies to earlier messages go out first).
+		g.publish(EventClose, 0, code, 0, []byte(reason))
+		timer := time.NewTimer(g.opts.CloseTimeout)
+		select {
+		case <-g.acked:
+		case <-timer.C:
+		}
+		timer.Stop()
+		if !g.opts.DisableAutoClose {
+			echo, echoReason := libws.StatusCode(code), reason
+			if echo == libws.StatusNoStatusReceived {
+				echo, echoReason = 0, ""
+			}
+			c.Close(echo, echoReason)
+		}
+	}
 	c.CloseNow()
 	g.mu.Lock()
 	g.dead = true
 	g.mu.Unlock()
 	close(g.done)
 	<-writerDone
+	if peerClosed {
+		g.h.removeGoConn(g.id)
+		return
+	}
 	g.finish(code, reason)
 }
 
@@ -144,9 +180,14 @@ func (g *goConn) writer(c *libws.Conn, writerDone chan struct{}) {
 			case CmdSend:
 				err = c.WriteFrame(true, libws.Opcode(r.Opcode), r.Payload)
 			case CmdClose:
+				g.mu.Lock()
+				g.closing = true
+				g.mu.Unlock()
 				err = c.Close(libws.StatusCode(r.Code), string(r.Payload))
 			case CmdTerminate:
 				c.CloseNow()
+			case CmdCloseAck:
+				g.ackOnce.Do(func() { close(g.acked) })
 			}
 			if err != nil && !errors.Is(err, libws.ErrClosed) && !errors.Is(err, net.ErrClosed) {
 				g.publish(EventError, 0, 0, 0, []byte(err.Error()))
@@ -253,7 +294,7 @@ func (g *goConn) accept(nc net.Conn) {
 	defer g.h.goWG.Done()
 	nc.SetDeadline(time.Now().Add(g.opts.HandshakeTimeout))
 	c, req, err := libws.UpgradeConn(nc, &libws.UpgradeOptions{
-		ConnOptions:  libws.ConnOptions{Options: g.opts.Options, CloseTimeout: g.opts.CloseTimeout},
+		ConnOptions:  g.connOptions(),
 		Subprotocols: g.opts.Subprotocols,
 		CheckOrigin:  g.opts.CheckOrigin,
 		Header:       g.opts.Header,

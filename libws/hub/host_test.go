@@ -15,6 +15,7 @@ type testHost struct {
 	taken   []byte
 	hub     *Hub
 	waiting bool
+	acks    []uint64 // close events handed out by the last next()
 }
 
 func newTestHost() *testHost { return &testHost{signal: make(chan struct{}, 1)} }
@@ -51,8 +52,13 @@ func (t *testHost) send(kind, op uint8, code uint16, conn uint64, payload []byte
 	t.hub.Wake()
 }
 
-// next waits for the next event, up to d.
+// next waits for the next event, up to d. Like the C host, it
+// acknowledges the close events it handed out once it is called again.
 func (t *testHost) next(d time.Duration) (Record, bool) {
+	for _, id := range t.acks {
+		t.send(CmdCloseAck, 0, 0, id, nil)
+	}
+	t.acks = t.acks[:0]
 	deadline := time.After(d)
 	for {
 		t.mu.Lock()
@@ -60,6 +66,9 @@ func (t *testHost) next(d time.Duration) (Record, bool) {
 			r := t.events[0]
 			t.events = t.events[1:]
 			t.mu.Unlock()
+			if r.Kind == EventClose {
+				t.acks = append(t.acks, r.Conn)
+			}
 			return r, true
 		}
 		t.mu.Unlock()

@@ -217,3 +217,51 @@ func TestHubStaticRefusesSpecialFiles(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// A message and the close frame in one write: the host's reply to the
+// message must reach the peer before the close reply, which echoes the
+// code and reason.
+func TestHubReplyBeforeCloseReply(t *testing.T) {
+	_, port, _ := startEcho(t, nil)
+	for i := 0; i < 20; i++ {
+		nc, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(nc, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+		br := make([]byte, 4096)
+		n, _ := nc.Read(br)
+		if !bytes.HasPrefix(br[:n], []byte("HTTP/1.1 101")) {
+			t.Fatalf("handshake: %q", br[:n])
+		}
+		p := libws.NewProtocol(libws.RoleClient, nil)
+		p.WriteMessage(libws.OpText, []byte("last words"))
+		p.WriteClose(4001, "bye")
+		nc.Write(p.Output())
+		p.Sent(len(p.Output()))
+		var got []libws.Frame
+		for len(got) < 2 {
+			n, err := nc.Read(br)
+			if err != nil {
+				break
+			}
+			p.Feed(br[:n])
+			for {
+				f, ok, err := p.NextFrame()
+				if err != nil || !ok {
+					break
+				}
+				f.Payload = append([]byte(nil), f.Payload...)
+				got = append(got, f)
+			}
+		}
+		nc.Close()
+		if len(got) != 2 || got[0].OpCode != libws.OpText || string(got[0].Payload) != "last words" || got[1].OpCode != libws.OpClose {
+			t.Fatalf("round %d: got %d frames %+v", i, len(got), got)
+		}
+		if code, reason, _ := p.CloseStatus(); code != 4001 || reason != "bye" {
+			t.Fatalf("close reply %d %q", code, reason)
+		}
+	}
+}

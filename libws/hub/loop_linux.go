@@ -18,8 +18,12 @@ const (
 	stHandshake = iota
 	stOpen
 	stClosing
-	stDraining // failed by us: close frame sent, input discarded until EOF
+	stPeerClosed // the peer's close is in and published; our reply waits for the host's ack
+	stDraining   // done: our output is flushed, then input is discarded until EOF
 )
+
+// hostKnows reports whether the host still expects a close event.
+func (c *conn) hostKnows() bool { return c.state == stOpen || c.state == stClosing }
 
 // lingerDrain bounds how long a failed connection's input is discarded.
 const lingerDrain = 2 * time.Second
@@ -218,9 +222,12 @@ func (l *loop) tick() {
 	for _, c := range l.byID {
 		switch {
 		case !c.deadline.IsZero() && now.After(c.deadline):
-			if c.state == stHandshake {
+			switch c.state {
+			case stHandshake:
 				l.remove(c, false, 0, "")
-			} else {
+			case stPeerClosed:
+				l.answerClose(c, 0, "")
+			default:
 				l.remove(c, true, uint16(libws.StatusAbnormalClosure), "close handshake timed out")
 			}
 		case c.state != stOpen:
@@ -328,7 +335,7 @@ func (l *loop) read(c *conn) {
 		return
 	}
 	if n <= 0 {
-		l.remove(c, c.state != stHandshake && c.state != stDraining, uint16(libws.StatusAbnormalClosure), "")
+		l.remove(c, c.hostKnows(), uint16(libws.StatusAbnormalClosure), "")
 		return
 	}
 	if c.state == stDraining {
@@ -370,7 +377,11 @@ func (l *loop) handshake(c *conn, data []byte) {
 	c.hs = nil
 	c.state = stOpen
 	c.deadline = time.Time{}
-	c.p = libws.NewProtocol(libws.RoleServer, &c.opts.Options)
+	// The close reply is the loop's to send (see stPeerClosed), not the
+	// protocol's, so it can wait for the host's replies.
+	popts := c.opts.Options
+	popts.DisableAutoClose = true
+	c.p = libws.NewProtocol(libws.RoleServer, &popts)
 	c.p.EnableCompression(n.Compression, c.opts.Compression)
 	l.ev = appendOpen(l.ev, c.id, c.listener, c.peer, req.RequestURI, n.Subprotocol, req.Header)
 	if len(rest) > 0 {
@@ -408,7 +419,14 @@ func (l *loop) feed(c *conn, data []byte) {
 		case libws.OpClose:
 			l.flushProtocol(c)
 			code, reason, _ := c.p.CloseStatus()
-			l.remove(c, true, uint16(code), reason)
+			l.ev = AppendRecord(l.ev, EventClose, 0, uint16(code), c.id, 0, []byte(reason))
+			if c.state == stClosing {
+				// It answers ours: the handshake is complete.
+				l.finish(c)
+				return
+			}
+			c.state = stPeerClosed
+			c.deadline = time.Now().Add(c.opts.CloseTimeout)
 			return
 		}
 	}
@@ -439,9 +457,45 @@ func (l *loop) command(r Record) bool {
 	case CmdClose:
 		l.closeConn(c, r.Code, string(r.Payload))
 	case CmdTerminate:
-		l.remove(c, true, uint16(libws.StatusAbnormalClosure), "terminated")
+		l.remove(c, c.hostKnows(), uint16(libws.StatusAbnormalClosure), "terminated")
+	case CmdCloseAck:
+		if c.state == stPeerClosed && !c.opts.DisableAutoClose {
+			l.answerClose(c, 0, "")
+		}
 	}
 	return true
+}
+
+// answerClose replies to the peer's close frame, echoing its code and
+// reason unless code is given, and ends the connection.
+func (l *loop) answerClose(c *conn, code uint16, reason string) {
+	if code == 0 {
+		peer, peerReason, _ := c.p.CloseStatus()
+		if peer != libws.StatusNoStatusReceived {
+			code, reason = uint16(peer), peerReason
+		}
+	}
+	if c.p.WriteClose(libws.StatusCode(code), reason) == nil {
+		l.flushProtocol(c)
+	}
+	l.finish(c)
+}
+
+// finish ends a connection whose close event is out: once our output is
+// flushed the write side is shut and the peer's last bytes are drained.
+func (l *loop) finish(c *conn) {
+	if c.fd < 0 {
+		return
+	}
+	l.mu.Lock()
+	delete(l.byID, c.id)
+	l.mu.Unlock()
+	c.state = stDraining
+	c.deadline = time.Now().Add(lingerDrain)
+	l.draining = append(l.draining, c)
+	if len(c.out) == 0 {
+		unix.Shutdown(c.fd, unix.SHUT_WR)
+	}
 }
 
 func (l *loop) sendFrame(c *conn, op libws.Opcode, payload []byte) {
@@ -459,6 +513,10 @@ func (l *loop) sendFrame(c *conn, op libws.Opcode, payload []byte) {
 }
 
 func (l *loop) closeConn(c *conn, code uint16, reason string) {
+	if c.state == stPeerClosed {
+		l.answerClose(c, code, reason)
+		return
+	}
 	if c.state != stOpen {
 		return
 	}
@@ -510,15 +568,7 @@ func (l *loop) linger(c *conn, code uint16, reason string) {
 		return
 	}
 	l.ev = AppendRecord(l.ev, EventClose, 0, code, c.id, 0, []byte(reason))
-	l.mu.Lock()
-	delete(l.byID, c.id)
-	l.mu.Unlock()
-	c.state = stDraining
-	c.deadline = time.Now().Add(lingerDrain)
-	l.draining = append(l.draining, c)
-	if len(c.out) == 0 {
-		unix.Shutdown(c.fd, unix.SHUT_WR)
-	}
+	l.finish(c)
 }
 
 // write sends b, queueing what the socket does not take now.
@@ -526,7 +576,7 @@ func (l *loop) write(c *conn, b []byte) {
 	if len(c.out) == 0 {
 		n, err := unix.Write(c.fd, b)
 		if err != nil && err != unix.EAGAIN && err != unix.EINTR {
-			l.remove(c, c.state != stHandshake, uint16(libws.StatusAbnormalClosure), "")
+			l.remove(c, c.hostKnows(), uint16(libws.StatusAbnormalClosure), "")
 			return
 		}
 		if n < 0 {
@@ -552,7 +602,7 @@ func (l *loop) flushOut(c *conn) {
 			break
 		}
 		if err != nil {
-			l.remove(c, c.state != stHandshake, uint16(libws.StatusAbnormalClosure), "")
+			l.remove(c, c.hostKnows(), uint16(libws.StatusAbnormalClosure), "")
 			return
 		}
 		c.out = c.out[:copy(c.out, c.out[n:])]
@@ -577,7 +627,7 @@ func (l *loop) checkPressure(c *conn) {
 		// The peer is not reading, so a close frame would never reach it.
 		c.out = nil
 		l.ev = AppendRecord(l.ev, EventError, 0, uint16(libws.StatusPolicyViolation), c.id, 0, []byte("send buffer limit reached: peer is not reading"))
-		l.remove(c, true, uint16(libws.StatusAbnormalClosure), "send buffer limit reached")
+		l.remove(c, c.hostKnows(), uint16(libws.StatusAbnormalClosure), "send buffer limit reached")
 	case !c.pressured && n > c.opts.HighWater:
 		c.pressured = true
 		l.ev = AppendRecord(l.ev, EventBackpressure, 0, 0, c.id, uint32(n))
@@ -644,11 +694,14 @@ func (l *loop) shutdown(timeout time.Duration) {
 		}
 		l.listeners = map[int]*listener{}
 		for _, c := range l.byID {
-			if c.state == stHandshake {
+			switch c.state {
+			case stHandshake:
 				l.remove(c, false, 0, "")
-				continue
+			case stPeerClosed:
+				l.answerClose(c, 0, "")
+			default:
+				l.closeConn(c, uint16(libws.StatusGoingAway), "server shutting down")
 			}
-			l.closeConn(c, uint16(libws.StatusGoingAway), "server shutting down")
 		}
 		l.stopping = true
 		l.stopAt = time.Now().Add(timeout)
@@ -658,7 +711,7 @@ func (l *loop) shutdown(timeout time.Duration) {
 
 func (l *loop) dropAll() {
 	for _, c := range l.byID {
-		l.remove(c, c.state != stHandshake, uint16(libws.StatusAbnormalClosure), "shut down")
+		l.remove(c, c.hostKnows(), uint16(libws.StatusAbnormalClosure), "shut down")
 	}
 	for _, c := range l.draining {
 		l.remove(c, false, 0, "")

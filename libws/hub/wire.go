@@ -43,6 +43,10 @@ const (
 	CmdSend      = 1 // opcode text, binary, ping or pong; payload
 	CmdClose     = 2 // code, payload: reason
 	CmdTerminate = 3 // drop the TCP connection at once
+	// CmdCloseAck says the host has acted on a close event (it polled
+	// again). The hub answers the peer's close only then, so replies the
+	// host queued to earlier messages go out before the close frame.
+	CmdCloseAck = 4
 )
 
 // Record is one decoded event or command. Payload aliases the buffer.

@@ -214,7 +214,7 @@ test('typing into the page: Echo and Chat buttons; screenshot', { timeout: 60000
     await page.click(button);
   };
   // Only characters the default Debian fonts (DejaVu) draw: no emoji/CJK.
-  await page.setViewportSize({ width: 860, height: 560 });
+  await page.setViewportSize({ width: 960, height: 600 });
   await say('Hello, libws! ✓', '#echo');
   await page.waitForSelector('#log .echo:has-text("echo: Hello, libws! ✓")', { timeout: 5000 });
   await say('grüße — привет — γειά σου', '#echo');

@@ -247,8 +247,17 @@ async function browserScript([url, steps, utf8]) {
 }
 
 let browser = null;
+let browserError = null;
 async function runBrowserClient(client, url) {
-  if (!browser) browser = await launchChromium();
+  if (browserError) throw browserError;
+  if (!browser) {
+    try {
+      browser = await launchChromium();
+    } catch (e) {
+      browserError = new Error(`Chromium did not start: ${String(e.message || e).split('\n')[0]}`);
+      throw browserError;
+    }
+  }
   const page = await browser.context.newPage();
   try {
     const r = await withTimeout(page.evaluate(browserScript, [url, client.steps, UTF8]), CELL_TIMEOUT, 'Chromium cell');
@@ -402,7 +411,9 @@ async function main() {
   for (const [key, c] of cells) {
     if (c.status !== 'fail') continue;
     const [cl, sv] = key.split('|');
-    for (const f of c.failures) failLines.push(`  ${cl} -> ${sv}: ${f.step}: ${f.detail}`);
+    const details = new Set(c.failures.map((f) => f.detail));
+    if (c.failures.length > 1 && details.size === 1) failLines.push(`  ${cl} -> ${sv}: all ${c.failures.length} failed steps: ${c.failures[0].detail}`);
+    else for (const f of c.failures) failLines.push(`  ${cl} -> ${sv}: ${f.step}: ${f.detail}`);
   }
   if (failLines.length) console.log(`\nfailures:\n${failLines.join('\n')}`);
   console.log(`\ncells: ${passed} pass, ${failed} fail, ${na} n/a${absent.length ? ` (not present yet: ${absent.join(', ')})` : ''}; ${((Date.now() - t0) / 1000).toFixed(1)} s`);

@@ -82,7 +82,7 @@ command -v cc >/dev/null || pkgs+=(gcc libc6-dev)
 [ ${#pkgs[@]} -eq 0 ] || apt_install "${pkgs[@]}"
 
 node_major=$(node -p 'process.versions.node.split(".")[0]')
-[ "$node_major" -ge 20 ] || say "warning: Node $node_major; playwright-core needs Node 20 or newer"
+[ "$node_major" -ge 20 ] || die "Node $node_major is too old: playwright-core needs Node 20 or newer"
 
 # websockets >= 15: the sync client with send(text=...) and proxy=None.
 py_ws_ok() {

@@ -10,7 +10,8 @@
 #   ./build.sh bench    build, then bench/run.sh (if present)
 #
 # Environment: CI=true makes fuzzing longer (20 s per target instead of 5 s);
-# JOBS sets build parallelism (default: number of CPUs).
+# JOBS sets build parallelism (default: number of CPUs); SUITE_TIMEOUT bounds
+# each bindings suite (seconds, default 900).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -98,7 +99,7 @@ build() {
 # ---------------------------------------------------------------- test suites
 # One function per suite; a suite returns 0 (pass), 77 (skipped) or other
 # (fail). Adding a suite is one line in SUITES.
-SUITES=(gofmt govet gotest gofuzz ctest python node)
+SUITES=(gofmt govet gotest gofuzz ctest python node interop)
 
 suite_gofmt() {
   local files bad
@@ -148,10 +149,15 @@ suite_ctest() {
   ctest --test-dir "$dir" --output-on-failure -j 2
 }
 
+# The bindings' suites are bounded (SUITE_TIMEOUT seconds, 900 by default)
+# so that a hang fails the suite instead of eating CI's time budget.
+SUITE_TIMEOUT=${SUITE_TIMEOUT:-900}
+bounded() { timeout --kill-after=10 "$SUITE_TIMEOUT" "$@"; }
+
 suite_python() {
   [ -d bindings/python/tests ] || return 77
   local rc=0
-  (cd bindings/python && python3 -m pytest -q tests) || rc=$?
+  (cd bindings/python && bounded python3 -m pytest -q tests) || rc=$?
   [ $rc = 5 ] && { echo "no Python tests collected"; return 77; }
   return $rc
 }
@@ -160,10 +166,17 @@ suite_node() {
   [ -f bindings/node/package.json ] || return 77
   local out rc=0
   out=$(mktemp)
-  (cd bindings/node && npm ci --no-audit --no-fund && node --test) 2>&1 | tee "$out" || rc=$?
+  (cd bindings/node && npm ci --no-audit --no-fund && bounded node --test) 2>&1 | tee "$out" || rc=$?
   if [ $rc = 0 ] && grep -q '^# tests 0$' "$out"; then rc=77; fi
   rm -f "$out"
   return $rc
+}
+
+# Real peers: Chromium on the demo page, nginx as a reverse proxy, raw edge
+# cases, and every client against every server (tests/interop/README.md).
+# It installs Chromium, nginx and its npm packages when they are missing.
+suite_interop() {
+  LIBWS_EXPECT_DEFLATE=1 bounded bash tests/interop/run.sh
 }
 
 run_tests() {
@@ -193,9 +206,9 @@ case "${1:-}" in
   test) build; run_tests ;;
   run)
     build
-    say "demo echo server: ws://127.0.0.1:9001/ (the browser page at http://127.0.0.1:9001/ comes later)"
-    say "try: $BUILD/examples/echo_client ws://127.0.0.1:9001/ hello    (Ctrl-C stops the server)"
-    exec "$BUILD/examples/echo_server" 9001
+    say "demo: open http://127.0.0.1:9001/ in a browser (echo and chat; WebSocket at ws://127.0.0.1:9001/)"
+    say "or: $BUILD/examples/echo_client ws://127.0.0.1:9001/ hello    (Ctrl-C stops the server)"
+    exec "$BUILD/examples/demo_server" 9001 "$ROOT/examples/web"
     ;;
   bench)
     build

@@ -44,7 +44,12 @@ int main(int argc, char **argv) {
     }
 
     ws_listener_t *l;
-    int rc = ws_listen(&l, "127.0.0.1", (int)port, NULL);
+    ws_options_t *opts;
+    /* Accept everything a browser may negotiate: permessage-deflate. */
+    int rc = ws_options_new(&opts);
+    if (rc == WS_OK) rc = ws_options_set_int(opts, WS_OPT_COMPRESSION, 1);
+    if (rc == WS_OK) rc = ws_listen(&l, "127.0.0.1", (int)port, opts);
+    ws_options_free(opts);
     if (rc != WS_OK) {
         fprintf(stderr, "echo_server: %s\n", ws_errmsg());
         return 1;

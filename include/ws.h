@@ -682,7 +682,7 @@ void ws_conn_free(ws_conn_t *c);
  * the host calls ws_hub_poll() (or ws_hub_poll_raw()) again, or after the
  * close timeout: messages the host sends in reply to earlier events of
  * that batch therefore reach the peer before the close reply, which echoes
- * the peer's code and reason. After that the id is dead and sends to it
+ * the peer's code. After that the id is dead and sends to it
  * are dropped silently.
  *
  * Threads: ws_hub_poll() may be called by one thread at a time (it is the

@@ -326,8 +326,9 @@ func (p *Protocol) readFrame() (Frame, bool, error) {
 			if code == StatusNoStatusReceived {
 				code = 0
 			}
-			// Echo the reason too, as the browsers' peers (ws, websockets) do.
-			if err := p.WriteClose(code, reason); err != nil {
+			// The reply echoes the code (RFC 6455 §5.5.1); the reason is the
+			// peer's to give, not ours to repeat.
+			if err := p.WriteClose(code, ""); err != nil {
 				return Frame{}, false, err
 			}
 		}

@@ -115,11 +115,11 @@ func (g *goConn) serve(c *libws.Conn, peer, path string, header map[string][]str
 		}
 		timer.Stop()
 		if !g.opts.DisableAutoClose {
-			echo, echoReason := libws.StatusCode(code), reason
+			echo := libws.StatusCode(code)
 			if echo == libws.StatusNoStatusReceived {
-				echo, echoReason = 0, ""
+				echo = 0
 			}
-			c.Close(echo, echoReason)
+			c.Close(echo, "")
 		}
 	}
 	c.CloseNow()

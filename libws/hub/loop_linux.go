@@ -466,13 +466,13 @@ func (l *loop) command(r Record) bool {
 	return true
 }
 
-// answerClose replies to the peer's close frame, echoing its code and
-// reason unless code is given, and ends the connection.
+// answerClose replies to the peer's close frame, echoing its code (as the
+// engine's automatic reply does) unless the host gave one, and ends the
+// connection.
 func (l *loop) answerClose(c *conn, code uint16, reason string) {
 	if code == 0 {
-		peer, peerReason, _ := c.p.CloseStatus()
-		if peer != libws.StatusNoStatusReceived {
-			code, reason = uint16(peer), peerReason
+		if peer, _, _ := c.p.CloseStatus(); peer != libws.StatusNoStatusReceived {
+			code = uint16(peer)
 		}
 	}
 	if c.p.WriteClose(libws.StatusCode(code), reason) == nil {

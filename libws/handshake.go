@@ -60,6 +60,11 @@ type Request struct {
 // without net/http. It returns the request and its length; a length of 0
 // with a nil error means the request is not complete yet.
 func ParseRequest(b []byte) (*Request, int, error) {
+	if len(b) > 0 && b[0] == 0x16 {
+		// A TLS ClientHello on a plain port would otherwise wait out the
+		// handshake timeout for a "\r\n\r\n" that never comes.
+		return nil, 0, &HandshakeError{400, "TLS handshake on a plain WebSocket port (use ws://, or enable TLS on the server)"}
+	}
 	end := bytes.Index(b, []byte("\r\n\r\n"))
 	if end < 0 {
 		if len(b) >= MaxRequestSize {

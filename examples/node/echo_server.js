@@ -27,7 +27,8 @@ if (process.argv.length !== 3 || arg === '' || !Number.isInteger(port) || port <
   process.exit(2);
 }
 
-const wss = new WebSocketServer({ host: '127.0.0.1', port, path: '/', clientTracking: false, maxPayload: 0 });
+// Like the C server, every request path is served.
+const wss = new WebSocketServer({ host: '127.0.0.1', port, clientTracking: false, maxPayload: 0 });
 
 wss.on('connection', (ws) => {
   ws.on('message', (data, isBinary) => {

@@ -7,6 +7,7 @@
 
 const { C } = require('./native');
 const { libwsError } = require('./errors');
+const K = require('./constants');
 
 const cache = new Map();
 const MAX_CACHED = 64;
@@ -39,4 +40,33 @@ function optionsHandle(spec) {
   return h;
 }
 
-module.exports = { optionsHandle };
+// permessage-deflate (ws's perMessageDeflate option) -> compression options.
+// Libraries built before compression existed reject WS_OPT_COMPRESSION:
+// the option is then ignored, as the documentation says.
+let compression = null;
+function compressionSupported() {
+  if (compression === null) {
+    const out = [null];
+    compression = false;
+    if (C.options_new(out) === 0) {
+      compression = C.options_set_int(out[0], K.OPT_COMPRESSION, 1) === 0;
+      C.options_free(out[0]);
+    }
+  }
+  return compression;
+}
+
+function deflateSpec(pmd, isServer) {
+  if (!pmd || !compressionSupported()) return [];
+  const o = typeof pmd === 'object' ? pmd : {};
+  const spec = [[K.OPT_COMPRESSION, 1]];
+  spec.push([K.OPT_COMPRESSION_THRESHOLD, Number.isInteger(o.threshold) && o.threshold >= 0 ? o.threshold : 1024]);
+  const level = o.zlibDeflateOptions && o.zlibDeflateOptions.level;
+  if (Number.isInteger(level) && level >= 1 && level <= 9) spec.push([K.OPT_COMPRESSION_LEVEL, level]);
+  if (o.contextTakeover === true) spec.push([K.OPT_COMPRESSION_TAKEOVER, 1]);
+  const bits = isServer ? o.clientMaxWindowBits : o.serverMaxWindowBits;
+  if (Number.isInteger(bits) && bits >= 8 && bits <= 15) spec.push([K.OPT_COMPRESSION_MAX_WINDOW_BITS, bits]);
+  return spec;
+}
+
+module.exports = { optionsHandle, deflateSpec, compressionSupported };

@@ -10,7 +10,7 @@ const K = require('./constants');
 const { Hub } = require('./hub');
 const { C } = require('./native');
 const { libwsError } = require('./errors');
-const { optionsHandle } = require('./options');
+const { optionsHandle, deflateSpec } = require('./options');
 const { WebSocket, kServerSide, setId, parsePeer, parseHeaders, OPEN } = require('./websocket');
 
 const RUNNING = 0;
@@ -115,6 +115,9 @@ class WebSocketServer extends EventEmitter {
       if (options.tls.key) spec.push([K.OPT_TLS_KEY_FILE, String(options.tls.key)]);
       if (options.tls.ca) spec.push([K.OPT_TLS_CA_FILE, String(options.tls.ca)]);
     }
+    const deflate = deflateSpec(options.perMessageDeflate, true);
+    this._deflate = deflate.length > 0;
+    spec.push(...deflate);
     const handle = optionsHandle(spec);
 
     this._hub = new Hub(handle, this);
@@ -215,6 +218,11 @@ class WebSocketServer extends EventEmitter {
       return;
     }
     const req = new UpgradeRequest(path, headers, ws._peer, this._host, this._port, this._secure);
+    // libws accepts permessage-deflate whenever the client offers it and the
+    // server enabled it (the open event does not carry the parameters).
+    if (this._deflate && /permessage-deflate/i.test(String(req.headers['sec-websocket-extensions'] || ''))) {
+      ws._extensions = 'permessage-deflate';
+    }
     if (!this.shouldHandle(req)) {
       this._refuse(ws, 1008, http.STATUS_CODES[400]);
       return;

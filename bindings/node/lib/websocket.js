@@ -5,7 +5,7 @@
 const EventEmitter = require('events');
 const K = require('./constants');
 const { connectionError, libwsError } = require('./errors');
-const { optionsHandle } = require('./options');
+const { optionsHandle, deflateSpec } = require('./options');
 const { C } = require('./native');
 
 const CONNECTING = 0;
@@ -408,6 +408,8 @@ class WebSocket extends EventEmitter {
     this._peer = parsePeer(peer);
     const res = { statusCode: 101, statusMessage: 'Switching Protocols', ...parseHeaders(headers) };
     this._upgradeHeaders = res.headers;
+    const ext = res.headers['sec-websocket-extensions'];
+    if (typeof ext === 'string') this._extensions = ext;
     this._emit('upgrade', res);
     this._emit('open');
   }
@@ -518,6 +520,7 @@ function initAsClient(ws, address, protocols, options) {
     maxPayload: 100 * 1024 * 1024,
     handshakeTimeout: undefined,
     rejectUnauthorized: true,
+    perMessageDeflate: true,
     ...options,
   };
   if (opts.protocolVersion !== 13 && opts.protocolVersion !== 8) {
@@ -569,6 +572,7 @@ function initAsClient(ws, address, protocols, options) {
   if (opts.caFile) spec.push([K.OPT_TLS_CA_FILE, String(opts.caFile)]);
   if (opts.autoPong === false) spec.push([K.OPT_AUTO_PONG, 0]);
   if (opts.closeTimeout !== undefined) spec.push([K.OPT_CLOSE_TIMEOUT_MS, Math.max(1, Math.ceil(opts.closeTimeout))]);
+  spec.push(...deflateSpec(opts.perMessageDeflate, false));
   if (spec.length) spec.push([K.OPT_HUB_MAX_BUFFERED, 1024 * 1024 * 1024]);
 
   const hub = getClientHub();

@@ -5,7 +5,9 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const WebSocket = require('..');
-const { pattern } = require('../testing/helpers');
+const { pattern, exitWatchdog } = require('../testing/helpers');
+
+exitWatchdog();
 
 const { parseHeader, mask, unmask, native } = WebSocket;
 

@@ -6,8 +6,11 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const net = require('net');
 const {
-  WebSocket, WebSocketServer, WS, once, within, until, libwsEchoServer, closeServer, pattern, rawClient, clientFrame,
+  WebSocket, WebSocketServer, WS, once, errorThenClose, within, until, libwsEchoServer, closeServer, pattern, rawClient, clientFrame,
+  exitWatchdog,
 } = require('../testing/helpers');
+
+exitWatchdog();
 
 async function wsClient(url, ...args) {
   const c = new WS(url, ...args);
@@ -544,5 +547,66 @@ test('a throwing listener does not lose the events after it', async () => {
   assert.deepEqual(got, ['a', 'boom', 'b', 'c']);
   assert.deepEqual(errors, ['listener failure']);
   c.close();
+  await closeServer(wss);
+});
+
+test('perMessageDeflate: negotiated with ws clients, big messages compressed on the wire', async (t) => {
+  if (!require('../lib/options').compressionSupported()) {
+    t.skip('this libws.so has no compression option');
+    return;
+  }
+  const { wss, url } = await libwsEchoServer({ perMessageDeflate: { threshold: 0 } });
+  const conn = once(wss, 'connection');
+  const c = await wsClient(url, { perMessageDeflate: { threshold: 0 } });
+  const [ws] = await conn;
+  assert.equal(c.extensions, 'permessage-deflate');
+  assert.equal(ws.extensions, 'permessage-deflate');
+  let wire = 0;
+  c._socket.on('data', (d) => { wire += d.length; });
+  const text = 'compress me '.repeat(100000);
+  c.send(text);
+  const [d, isBinary] = await once(c, 'message');
+  assert.equal(isBinary, false);
+  assert.equal(d.toString(), text);
+  assert.ok(wire < text.length / 20, `echo took ${wire} bytes on the wire`);
+  c.close();
+  await closeServer(wss);
+
+  // Off by default on the server, as in ws.
+  const plain = await libwsEchoServer();
+  const c2 = await wsClient(plain.url);
+  assert.equal(c2.extensions, '');
+  c2.close();
+  await closeServer(plain.wss);
+});
+
+test('wss:// with tls: { cert, key }, against ws and libws clients (caFile, rejectUnauthorized)', async (t) => {
+  const data = require('path').join(__dirname, '..', '..', '..', 'tests', 'c', 'data');
+  const fs = require('fs');
+  if (!fs.existsSync(`${data}/server.pem`)) {
+    t.skip('tests/c/data (test certificates) not found');
+    return;
+  }
+  const { wss, port } = await libwsEchoServer({ tls: { cert: `${data}/server.pem`, key: `${data}/server.key` } });
+  const encrypted = [];
+  wss.on('connection', (ws, req) => encrypted.push(req.socket.encrypted));
+  const url = `wss://localhost:${port}/`;
+  const w = await wsClient(url, { ca: fs.readFileSync(`${data}/ca.pem`) });
+  w.send('ws over tls');
+  assert.equal((await once(w, 'message'))[0].toString(), 'ws over tls');
+  w.close();
+  const c = new WebSocket(url, { caFile: `${data}/ca.pem` });
+  await once(c, 'open');
+  c.send('libws over tls');
+  assert.equal((await once(c, 'message'))[0].toString(), 'libws over tls');
+  c.close();
+  const loose = new WebSocket(url, { rejectUnauthorized: false });
+  await once(loose, 'open');
+  loose.close();
+  const strict = new WebSocket(url);
+  const { err, code } = await errorThenClose(strict);
+  assert.match(err.message, /certificate/);
+  assert.equal(code, 1006);
+  assert.deepEqual(encrypted, [true, true, true]);
   await closeServer(wss);
 });

@@ -8,6 +8,18 @@ const WS = require('ws');
 
 const { WebSocketServer } = WebSocket;
 
+/** Fails the file if its process still has work (open handles) 3 s after
+ * its last test: every test file calls this. */
+function exitWatchdog() {
+  require('node:test').after(() => {
+    const t = setTimeout(() => {
+      console.error('# the process did not exit 3 s after its tests: something was left open');
+      process.exit(1);
+    }, 3000);
+    t.unref();
+  });
+}
+
 /** Resolves with the event's arguments (an array), rejects after ms. */
 function once(emitter, event, ms = 5000) {
   return new Promise((resolve, reject) => {
@@ -21,6 +33,17 @@ function once(emitter, event, ms = 5000) {
     }
     emitter.once(event, on);
   });
+}
+
+/** Waits for 'error' then 'close' (listeners attached at once: libws may
+ * deliver both in one batch). Resolves with { err, code, reason }. */
+async function errorThenClose(ws, ms = 5000) {
+  const order = [];
+  ws.once('error', () => order.push('error'));
+  ws.once('close', () => order.push('close'));
+  const [[err], [code, reason]] = await Promise.all([once(ws, 'error', ms), once(ws, 'close', ms)]);
+  if (order[0] !== 'error') throw new Error(`'close' came before 'error'`);
+  return { err, code, reason };
 }
 
 /** Rejects if the promise has not settled within ms. */
@@ -149,7 +172,9 @@ module.exports = {
   WebSocket,
   WebSocketServer,
   WS,
+  exitWatchdog,
   once,
+  errorThenClose,
   within,
   until,
   libwsEchoServer,

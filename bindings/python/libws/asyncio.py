@@ -138,9 +138,6 @@ _BUF_SIZE = 1 << 20
 #: Messages at least this large bypass the record batch (ws_hub_send:
 #: one copy fewer).
 _BIG = 64 << 10
-#: Bytes queued in one loop iteration after which sends flush and yield,
-#: so that a sender that never waits cannot starve the loop.
-_FLUSH_LIMIT = 1 << 20
 
 _FAIL_CODES = {1002: _ffi.WS_EPROTO, 1007: _ffi.WS_EUTF8, 1009: _ffi.WS_ETOOBIG}
 
@@ -160,12 +157,15 @@ class _Hub:
         self.conns: Dict[int, WebSocket] = {}
         self.server: Optional[Server] = None
         self._out: List[bytes] = []
-        #: bytes sent since the loop last ran the end-of-iteration flush
-        self.burst = 0
+        #: counts loop iterations in which something was sent
+        self.iteration = 0
         #: the high-water mark of the hub's server connections
         self.high_water = 1 << 20
         self._flush_handle: Optional[asyncio.Handle] = None
         self._shut = False  # poll reported WS_ECLOSED
+        # Set while ws_hub_shutdown runs in another thread: no commands then
+        # (the hub closes its loop's eventfd before it refuses commands).
+        self.stopping = False
         self.on_idle: Optional[Callable[[], None]] = None
         loop.add_reader(self._fd, self._on_readable)
 
@@ -308,8 +308,9 @@ class _Hub:
     # -- commands -----------------------------------------------------------
 
     def send(self, cid: int, opcode: int, data: bytes) -> None:
+        if self.stopping:
+            return
         n = len(data)
-        self.burst += n
         if self._flush_handle is None:
             self._flush_handle = self._loop.call_soon(self._end_of_iteration)
         if n >= _BIG:
@@ -328,13 +329,16 @@ class _Hub:
     def _end_of_iteration(self) -> None:
         # Runs once per loop iteration in which something was sent.
         self._flush_handle = None
-        self.burst = 0
+        self.iteration += 1
         self.flush()
 
     def flush(self) -> None:
         """Hand every queued command record to the hub: one crossing."""
         out = self._out
         if not out or self._h is None:
+            return
+        if self.stopping:
+            out.clear()
             return
         data = b"".join(out)
         out.clear()
@@ -344,18 +348,24 @@ class _Hub:
 
     def control(self, cid: int, opcode: int, data: bytes) -> None:
         """A ping or pong (checked by libws: at most 125 bytes)."""
+        if self.stopping:
+            return
         self.flush()
         rc = lib.ws_hub_send(self._h, cid, opcode, data, len(data))
         if rc < 0 and rc != _ffi.WS_ECLOSED:
             raise _error(rc, "ping and pong payloads have at most 125 bytes" if rc == _ffi.WS_EINVAL else "")
 
     def close(self, cid: int, code: int, reason: str) -> None:
+        if self.stopping:
+            return
         self.flush()
         rc = fastlib.ws_hub_close(self._h, cid, code, reason.encode() if reason else None)
         if rc < 0 and rc != _ffi.WS_ECLOSED:
             raise _error(rc, "ws_hub_close failed")
 
     def terminate(self, cid: int) -> None:
+        if self.stopping:
+            return
         self.flush()
         fastlib.ws_hub_terminate(self._h, cid)
 
@@ -417,6 +427,8 @@ class WebSocket:
         self._waiter: Optional[asyncio.Future] = None
         self._paused = False
         self._high_water = hub.high_water
+        self._burst = 0
+        self._burst_iteration = -1
         self._drain_waiter: Optional[asyncio.Future] = None
         self._pings: "collections.OrderedDict[bytes, Tuple[asyncio.Future, float]]" = collections.OrderedDict()
         self._closed = self._loop.create_future()
@@ -514,14 +526,25 @@ class WebSocket:
         """``async for message in ws``: ends when the connection closes
         normally (1000, 1001, 1005), raises ConnectionClosedError otherwise."""
         messages = self._messages
-        try:
-            while True:
-                if messages:
-                    yield messages.popleft()
-                else:
-                    yield await self.recv()
-        except ConnectionClosedOK:
-            return
+        loop = self._loop
+        while True:
+            if messages:
+                yield messages.popleft()
+                continue
+            if self.state == CLOSED:
+                exc = self._closed_exc()
+                if isinstance(exc, ConnectionClosedOK):
+                    return
+                raise exc
+            if self._waiter is not None:
+                raise RuntimeError("another coroutine is already waiting for the next message")
+            # recv() inlined: one coroutine less per message on the hot path
+            w = self._waiter = loop.create_future()
+            try:
+                await w
+            finally:
+                if self._waiter is w:
+                    self._waiter = None
 
     # -- sending ------------------------------------------------------------
 
@@ -531,11 +554,14 @@ class WebSocket:
         message (the hub sends whole messages). Raises ConnectionClosed once
         the closing handshake started. Waits while the connection is over its
         high-water mark (see the module's notes on backpressure)."""
-        if isinstance(message, str):
-            op, data = _OP_TEXT, message.encode()
-        elif isinstance(message, bytes):
+        t = type(message)
+        if t is str:
+            op, data = _OP_TEXT, message.encode()  # type: ignore[union-attr]
+        elif t is bytes:
             op, data = _OP_BINARY, message
-        elif isinstance(message, (bytearray, memoryview)):
+        elif isinstance(message, str):
+            op, data = _OP_TEXT, message.encode()
+        elif isinstance(message, (bytes, bytearray, memoryview)):
             op, data = _OP_BINARY, bytes(message)
         elif isinstance(message, Iterable) or hasattr(message, "__aiter__"):
             op, data = await _join_fragments(message)
@@ -546,18 +572,26 @@ class WebSocket:
                 raise RuntimeError("the connection is not open yet")
             raise self._closed_exc()
         hub = self._hub
-        hub.send(self.id, op, data)
-        if self._paused or hub.burst > _FLUSH_LIMIT:
+        n = len(data)  # type: ignore[arg-type]
+        hub.send(self.id, op, data)  # type: ignore[arg-type]
+        # Bytes this connection sent in this loop iteration: a sender that
+        # never waits must still let the loop see backpressure events.
+        if self._burst_iteration != hub.iteration:
+            self._burst_iteration = hub.iteration
+            self._burst = n
+        else:
+            self._burst += n
+        if self._paused or self._burst > self._high_water:
             await self._wait_drain()
 
     async def _wait_drain(self) -> None:
         hub = self._hub
-        if hub.burst > _FLUSH_LIMIT:
-            # A sender that never waits: hand the batch over, let the loop
-            # run once (events, other tasks), and ask the hub how much is
-            # still unsent -- the backpressure event may still be on its way.
+        if self._burst > self._high_water:
+            # Hand the batch over, let the loop run once (events, other
+            # tasks), then ask the hub how much is still unsent: its
+            # backpressure event may still be on its way.
+            self._burst = 0
             hub.flush()
-            hub.burst = 0
             await asyncio.sleep(0)
             if self.state == OPEN and not self._paused and hub._h is not None:
                 if hub.buffered_amount(self.id) > self._high_water:
@@ -604,6 +638,10 @@ class WebSocket:
         it to finish (the peer's reply, or the hub's ``close_timeout``).
         Idempotent. Raises WebSocketError (EINVAL) for codes that may not be
         sent or invalid reasons."""
+        self._start_close(code, reason)
+        await self.wait_closed()
+
+    def _start_close(self, code: int, reason: str = "") -> None:
         _check_close_args(code, reason)
         if self.state == OPEN:
             self.state = CLOSING
@@ -611,7 +649,6 @@ class WebSocket:
         elif self.state == CONNECTING:
             self.state = CLOSING
             self._hub.terminate(self.id)
-        await self.wait_closed()
 
     async def wait_closed(self) -> None:
         """Wait until the connection is closed."""
@@ -863,15 +900,17 @@ class Server:
         except ConnectionClosed:
             pass
         except asyncio.CancelledError:
-            code = 1001
+            # Cancelled (the loop is ending): start the close handshake
+            # without waiting for it.
+            self.connections.discard(ws)
+            ws._start_close(1001)
+            raise
         except Exception:
             logger.error("connection handler failed", exc_info=True)
             code = 1011
+        try:
+            await ws.close(code)
         finally:
-            try:
-                await ws.close(code)
-            except Exception:  # pragma: no cover
-                pass
             self.connections.discard(ws)
 
     def is_serving(self) -> bool:
@@ -889,6 +928,7 @@ class Server:
         if hub is None:
             return
         hub.flush()
+        hub.stopping = True
         await self._loop.run_in_executor(None, lib.ws_hub_shutdown, hub._h, self._close_timeout_ms)
         hub.drain_events()
         # Every close event is delivered: handlers see ConnectionClosed.

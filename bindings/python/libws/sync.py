@@ -402,10 +402,13 @@ class Server:
                 return
             t = threading.Thread(target=self._run, args=(ws,), daemon=True, name="libws-handler")
             with self._lock:
+                if self._h is None:  # shut down meanwhile
+                    ws.free()
+                    return
                 self._conns.add(ws)
                 self._threads = [x for x in self._threads if x.is_alive()]
                 self._threads.append(t)
-            t.start()
+                t.start()
 
     def _run(self, ws: ServerConnection) -> None:
         code = 1000

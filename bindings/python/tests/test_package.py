@@ -87,7 +87,9 @@ def _python(path, code, env_extra):
     env = {k: v for k, v in os.environ.items() if k not in ("LIBWS_LIBRARY", "LD_LIBRARY_PATH", "PYTHONPATH")}
     env.update(env_extra)
     env["PYTHONPATH"] = str(path)
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30)
+    # cwd: "python -c" puts the working directory first on sys.path.
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30,
+                          cwd=str(path))
 
 
 def test_load_error_names_all_three_places(tmp_path):

@@ -1,0 +1,425 @@
+// Command chart draws the benchmark results (bench/results/latest.json, as
+// bench/report writes it) as an SVG: grouped bars of messages/s per server
+// in each scenario (log scale), and bytes per idle connection per server.
+// libws's own servers are drawn in warm colours with a dark outline, the
+// peers in cool, muted ones. Standard library only.
+//
+// Usage: chart -in bench/results/latest.json -out bench/results/latest.svg
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"strings"
+	"time"
+)
+
+type scenario struct {
+	ID       string `json:"id"`
+	Label    string `json:"label"`
+	Conns    int    `json:"conns"`
+	Size     int    `json:"size"`
+	Inflight int    `json:"inflight"`
+}
+
+type result struct {
+	MsgsPerSec       float64 `json:"msgs_per_sec"`
+	LoadgenSaturated bool    `json:"loadgen_saturated"`
+	Error            string  `json:"error"`
+}
+
+type idle struct {
+	Conns        int     `json:"conns"`
+	BytesPerConn float64 `json:"bytes_per_conn"`
+	Error        string  `json:"error"`
+}
+
+type server struct {
+	Name     string             `json:"name"`
+	Label    string             `json:"label"`
+	Language string             `json:"language"`
+	Libws    bool               `json:"libws"`
+	Status   string             `json:"status"`
+	Note     string             `json:"note"`
+	Results  map[string]*result `json:"results"`
+	Idle     *idle              `json:"idle"`
+}
+
+type report struct {
+	Date      string            `json:"date"`
+	Machine   map[string]any    `json:"machine"`
+	Pinning   string            `json:"pinning"`
+	Method    map[string]any    `json:"method"`
+	Load      map[string]string `json:"load_average"`
+	Scenarios []scenario        `json:"scenarios"`
+	Servers   []*server         `json:"servers"`
+}
+
+var (
+	libwsColors = []string{"#d62728", "#ff7f0e", "#f2b701", "#a0522d", "#e377c2", "#8c1d40"}
+	peerColors  = []string{"#1f77b4", "#6baed6", "#17becf", "#2ca02c", "#9467bd", "#7f7f7f", "#98df8a"}
+)
+
+const font = `font-family="DejaVu Sans, Helvetica, Arial, sans-serif"`
+
+func main() {
+	in := flag.String("in", "bench/results/latest.json", "results JSON")
+	out := flag.String("out", "bench/results/latest.svg", "SVG to write")
+	flag.Parse()
+	b, err := os.ReadFile(*in)
+	if err != nil {
+		fatal(err)
+	}
+	var rep report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		fatal(fmt.Errorf("%s: %w", *in, err))
+	}
+	if err := os.WriteFile(*out, []byte(draw(&rep)), 0o644); err != nil {
+		fatal(err)
+	}
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "chart:", err)
+	os.Exit(1)
+}
+
+func esc(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(s)
+}
+
+type svg struct{ strings.Builder }
+
+func (s *svg) f(format string, args ...any) { fmt.Fprintf(&s.Builder, format+"\n", args...) }
+
+func (s *svg) text(x, y float64, size int, anchor, attrs, txt string) {
+	s.f(`<text x="%.1f" y="%.1f" font-size="%d" text-anchor="%s" %s>%s</text>`, x, y, size, anchor, attrs, esc(txt))
+}
+
+func rateLabel(v float64) string {
+	switch {
+	case v >= 1e6:
+		return trimZero(fmt.Sprintf("%.1f", v/1e6)) + "M"
+	case v >= 1e3:
+		if v >= 1e4 {
+			return fmt.Sprintf("%.0fk", v/1e3)
+		}
+		return trimZero(fmt.Sprintf("%.1f", v/1e3)) + "k"
+	default:
+		return fmt.Sprintf("%.0f", v)
+	}
+}
+
+func trimZero(s string) string { return strings.TrimSuffix(s, ".0") }
+
+func bytesLabel(b float64) string {
+	switch {
+	case b >= 1<<20:
+		return trimZero(fmt.Sprintf("%.1f", b/(1<<20))) + " MiB"
+	case b >= 1024:
+		return trimZero(fmt.Sprintf("%.1f", b/1024)) + " KiB"
+	default:
+		return fmt.Sprintf("%.0f B", b)
+	}
+}
+
+func title(rep *report) string {
+	date := rep.Date
+	if t, err := time.Parse(time.RFC3339, rep.Date); err == nil {
+		date = t.UTC().Format("2006-01-02 15:04 UTC")
+	}
+	cpu, _ := rep.Machine["cpu"].(string)
+	cores := fmt.Sprint(rep.Machine["cores"])
+	return fmt.Sprintf("libws echo benchmark, %s: %s, %s cores", date, cpu, cores)
+}
+
+func draw(rep *report) string {
+	const (
+		width   = 1400.0
+		left    = 90.0
+		right   = 30.0
+		top1    = 118.0 // panel 1 plot area top
+		plot1H  = 420.0
+		legendH = 100.0
+	)
+	servers := rep.Servers
+	colors := map[string]string{}
+	nl, np := 0, 0
+	for _, s := range servers {
+		if s.Libws {
+			colors[s.Name] = libwsColors[nl%len(libwsColors)]
+			nl++
+		} else {
+			colors[s.Name] = peerColors[np%len(peerColors)]
+			np++
+		}
+	}
+
+	// Panel 2 geometry (bytes per idle connection: one horizontal bar each).
+	rowH := 24.0
+	top2 := top1 + plot1H + 88 + legendH + 60
+	plot2H := rowH * float64(len(servers))
+	height := top2 + plot2H + 70
+
+	var s svg
+	s.f(`<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f" %s>`, width, height, width, height, font)
+	s.f(`<rect x="0" y="0" width="%.0f" height="%.0f" fill="#ffffff"/>`, width, height)
+	s.text(width/2, 32, 22, "middle", `font-weight="bold" fill="#222"`, title(rep))
+	sub := fmt.Sprintf("%s. Each bar: median of %v runs of %vs after %vs warm-up (bench/loadgen, binary messages, one in flight per connection unless noted).",
+		rep.Pinning, rep.Method["runs"], rep.Method["duration_s"], rep.Method["warmup_s"])
+	s.text(width/2, 56, 13, "middle", `fill="#444"`, sub)
+	load := "Load average " + rep.Load["start"] + " at start, " + rep.Load["end"] + " at end (a shared machine: other work adds noise)."
+	s.text(width/2, 75, 13, "middle", `fill="#444"`, load)
+
+	// ---------------------------------------------------------- panel 1
+	s.text(left, top1-14, 16, "start", `font-weight="bold" fill="#222"`, "Throughput: messages echoed per second, higher is better (log scale)")
+	lo, hi := math.Inf(1), 0.0
+	for _, sv := range servers {
+		for _, r := range sv.Results {
+			if r != nil && r.Error == "" && r.MsgsPerSec > 0 {
+				lo, hi = math.Min(lo, r.MsgsPerSec), math.Max(hi, r.MsgsPerSec)
+			}
+		}
+	}
+	if hi == 0 {
+		lo, hi = 1e3, 1e5
+	}
+	// The axis runs between round values (1, 2 or 5 × 10^k) around the
+	// data, with headroom above the tallest bar for its value label.
+	yMin := roundDown125(lo / 1.3)
+	yMax := roundUp125(hi * 1.7)
+	plotW := width - left - right
+	bottom1 := top1 + plot1H
+	y := func(v float64) float64 {
+		return bottom1 - (math.Log10(v)-math.Log10(yMin))/(math.Log10(yMax)-math.Log10(yMin))*plot1H
+	}
+	// Grid: 1, 2, 5 per decade.
+	for d := math.Pow(10, math.Floor(math.Log10(yMin)+1e-9)); d < yMax*1.001; d *= 10 {
+		for _, m := range []float64{1, 2, 5} {
+			v := d * m
+			if v < yMin*0.999 {
+				continue
+			}
+			if v > yMax*1.001 {
+				break
+			}
+			gy := y(v)
+			stroke, sw := "#e4e4e4", 1.0
+			if m == 1 {
+				stroke, sw = "#bbbbbb", 1.2
+			}
+			s.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="%.1f"/>`, left, gy, left+plotW, gy, stroke, sw)
+			s.text(left-8, gy+4, 12, "end", `fill="#444"`, rateLabel(v))
+		}
+	}
+	s.f(`<text x="%.1f" y="%.1f" font-size="13" text-anchor="middle" fill="#333" transform="rotate(-90 %.1f %.1f)">messages/s (log scale)</text>`,
+		24.0, top1+plot1H/2, 24.0, top1+plot1H/2)
+	s.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#333"/>`, left, top1, left, bottom1)
+	s.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#333"/>`, left, bottom1, left+plotW, bottom1)
+
+	groupW := plotW / float64(len(rep.Scenarios))
+	barW := groupW * 0.86 / float64(max(len(servers), 1))
+	anySat, anyFail := false, false
+	for gi, sc := range rep.Scenarios {
+		gx := left + float64(gi)*groupW + groupW*0.07
+		if gi > 0 {
+			sepX := left + float64(gi)*groupW
+			s.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#cccccc" stroke-dasharray="4 4"/>`, sepX, top1, sepX, bottom1)
+		}
+		cx := left + float64(gi)*groupW + groupW/2
+		s.text(cx, bottom1+19, 13, "middle", `font-weight="bold" fill="#222"`, fmt.Sprintf("%d conns × %s", sc.Conns, sizeLabel(sc.Size)))
+		inflight := "1 message in flight"
+		if sc.Inflight > 1 {
+			inflight = fmt.Sprintf("%d messages in flight", sc.Inflight)
+		}
+		s.text(cx, bottom1+35, 12, "middle", `fill="#444"`, inflight)
+		for si, sv := range servers {
+			bx := gx + float64(si)*barW
+			cx := bx + barW/2
+			var r *result
+			if sv.Results != nil {
+				r = sv.Results[sc.ID]
+			}
+			switch {
+			case sv.Status != "ok" || r == nil:
+				s.text(cx+3, bottom1-6, 9, "start", fmt.Sprintf(`fill="#999" transform="rotate(-90 %.1f %.1f)"`, cx+3, bottom1-6), "n/a")
+			case r.Error != "" || r.MsgsPerSec <= 0:
+				anyFail = true
+				s.text(cx+4, bottom1-6, 10, "start", fmt.Sprintf(`fill="#c00" font-weight="bold" transform="rotate(-90 %.1f %.1f)"`, cx+4, bottom1-6), "FAILED")
+			default:
+				by := y(r.MsgsPerSec)
+				stroke := ""
+				if sv.Libws {
+					stroke = ` stroke="#222" stroke-width="1.2"`
+				}
+				s.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"%s><title>%s, %s: %.0f msgs/s</title></rect>`,
+					bx+1, by, barW-2, bottom1-by, colors[sv.Name], stroke, esc(sv.Label), esc(sc.Label), r.MsgsPerSec)
+				lbl := rateLabel(r.MsgsPerSec)
+				fill, weight := "#333", "normal"
+				if r.LoadgenSaturated {
+					lbl += " !"
+					fill, weight = "#b00", "bold"
+					anySat = true
+				}
+				if sv.Libws {
+					weight = "bold"
+				}
+				attrs := fmt.Sprintf(`fill="%s" font-weight="%s"`, fill, weight)
+				s.text(cx+3.5, by-4, 10, "start", fmt.Sprintf(`%s transform="rotate(-90 %.1f %.1f)"`, attrs, cx+3.5, by-4), lbl)
+			}
+		}
+	}
+
+	// Legend: libws servers, then peers.
+	ly := bottom1 + 62
+	legendRow := func(x, y float64, sv *server) {
+		stroke := ""
+		if sv.Libws {
+			stroke = ` stroke="#222" stroke-width="1.2"`
+		}
+		s.f(`<rect x="%.1f" y="%.1f" width="16" height="12" fill="%s"%s/>`, x, y-10, colors[sv.Name], stroke)
+		lbl := sv.Label
+		if sv.Status != "ok" {
+			lbl += " (n/a)"
+		}
+		attrs := `fill="#222"`
+		if sv.Libws {
+			attrs += ` font-weight="bold"`
+		}
+		s.text(x+22, y, 13, "start", attrs, lbl)
+	}
+	s.text(left, ly, 13, "start", `font-weight="bold" fill="#222"`, "libws:")
+	s.text(left, ly+48, 13, "start", `font-weight="bold" fill="#222"`, "peers:")
+	colW := (plotW - 60) / 3
+	var li, pi int
+	for _, sv := range servers {
+		if sv.Libws {
+			legendRow(left+60+float64(li%3)*colW, ly+float64(li/3)*20, sv)
+			li++
+		} else {
+			legendRow(left+60+float64(pi%3)*colW, ly+48+float64(pi/3)*20, sv)
+			pi++
+		}
+	}
+	notes := []string{}
+	if anySat {
+		notes = append(notes, "red \"!\": loadgen saturated its core (> 0.95), so the server may do more than shown")
+	}
+	if anyFail {
+		notes = append(notes, "FAILED: loadgen reported an error (see latest.json)")
+	}
+	notes = append(notes, "n/a: not available on this machine")
+	s.text(left, ly+96, 12, "start", `fill="#555"`, strings.Join(notes, "; ")+".")
+
+	// ---------------------------------------------------------- panel 2
+	idleConns := 0
+	maxB := 0.0
+	for _, sv := range servers {
+		if sv.Idle != nil && sv.Idle.Error == "" {
+			maxB = math.Max(maxB, sv.Idle.BytesPerConn)
+			idleConns = max(idleConns, sv.Idle.Conns)
+		}
+	}
+	if idleConns == 0 {
+		if v, ok := rep.Method["idle_conns"].(float64); ok {
+			idleConns = int(v)
+		}
+	}
+	s.text(left, top2-30, 16, "start", `font-weight="bold" fill="#222"`,
+		fmt.Sprintf("Memory: bytes of server RSS per idle connection, lower is better (linear scale; (RSS with %d idle connections − RSS before) / %d)", idleConns, idleConns))
+	labelW := 300.0
+	x0 := left + labelW
+	barMaxW := width - right - x0 - 90
+	if maxB <= 0 {
+		maxB = 1
+	}
+	// Ticks: a round step giving about 6 of them, in KiB past 1 KiB.
+	step := niceStep(maxB / 6)
+	if maxB/6 >= 1024 {
+		step = niceStep(maxB/6/1024) * 1024
+	}
+	if maxB == 1 { // no data
+		step = 2
+	}
+	for v := 0.0; v <= maxB*1.0001; v += step {
+		gx := x0 + v/maxB*barMaxW
+		s.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#e4e4e4"/>`, gx, top2-8, gx, top2+plot2H)
+		s.text(gx, top2+plot2H+16, 12, "middle", `fill="#444"`, bytesLabel(v))
+	}
+	s.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#333"/>`, x0, top2-8, x0, top2+plot2H)
+	for i, sv := range servers {
+		ry := top2 + float64(i)*rowH
+		attrs := `fill="#222"`
+		if sv.Libws {
+			attrs += ` font-weight="bold"`
+		}
+		s.text(x0-10, ry+rowH/2+4, 13, "end", attrs, sv.Label)
+		switch {
+		case sv.Status != "ok" || sv.Idle == nil:
+			s.text(x0+6, ry+rowH/2+4, 12, "start", `fill="#999"`, "n/a")
+		case sv.Idle.Error != "":
+			s.text(x0+6, ry+rowH/2+4, 12, "start", `fill="#c00" font-weight="bold"`, "FAILED")
+		default:
+			bw := math.Max(sv.Idle.BytesPerConn/maxB*barMaxW, 1)
+			stroke := ""
+			if sv.Libws {
+				stroke = ` stroke="#222" stroke-width="1.2"`
+			}
+			s.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"%s/>`, x0, ry+3, bw, rowH-6, colors[sv.Name], stroke)
+			s.text(x0+bw+6, ry+rowH/2+4, 12, "start", attrs, bytesLabel(sv.Idle.BytesPerConn))
+		}
+	}
+	s.text(x0+barMaxW/2, top2+plot2H+40, 13, "middle", `fill="#333"`, "bytes per idle connection")
+	s.f(`</svg>`)
+	return s.String()
+}
+
+func sizeLabel(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1024 && n%1024 == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	default:
+		return fmt.Sprintf("%d B", n)
+	}
+}
+
+// roundUp125 is the smallest 1, 2 or 5 × 10^k at or above x (x > 0).
+func roundUp125(x float64) float64 {
+	p := math.Pow(10, math.Floor(math.Log10(x)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*p >= x*0.9999 {
+			return m * p
+		}
+	}
+	return 10 * p
+}
+
+// roundDown125 is the largest 1, 2 or 5 × 10^k at or below x (x > 0).
+func roundDown125(x float64) float64 {
+	p := math.Pow(10, math.Floor(math.Log10(x)))
+	for _, m := range []float64{5, 2, 1} {
+		if m*p <= x*1.0001 {
+			return m * p
+		}
+	}
+	return p
+}
+
+// niceStep rounds x up to 1, 2 or 5 times a power of ten.
+func niceStep(x float64) float64 {
+	if x <= 0 {
+		return 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(x)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*p >= x {
+			return m * p
+		}
+	}
+	return 10 * p
+}

@@ -1,0 +1,664 @@
+// Command report turns the raw output of bench/run.sh (build/bench/raw/)
+// into bench/results/latest.json and prints the results table, the libws
+// servers' ratios to the fastest peer of their language, and anything that
+// went wrong.
+//
+// Usage: report -raw build/bench/raw -out bench/results/latest.json
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Scenario is one loadgen configuration.
+type Scenario struct {
+	ID       string `json:"id"`
+	Label    string `json:"label"`
+	Conns    int    `json:"conns"`
+	Size     int    `json:"size"`
+	Inflight int    `json:"inflight"`
+}
+
+// The scenarios, in bench/run.sh's order (ids must match its SCENARIOS).
+var scenarios = []Scenario{
+	{"c100-s20", "100 conns × 20 B", 100, 20, 1},
+	{"c10-s1k", "10 conns × 1 KiB", 10, 1024, 1},
+	{"c10-s16k", "10 conns × 16 KiB", 10, 16384, 1},
+	{"c200-s16k", "200 conns × 16 KiB", 200, 16384, 1},
+	{"c1000-s20", "1000 conns × 20 B", 1000, 20, 1},
+	{"c100-s20-if4", "100 conns × 20 B, 4 in flight", 100, 20, 4},
+}
+
+// Saturated is the loadgen_cpu (cores) above which loadgen, not the server,
+// may have been the limit.
+const Saturated = 0.95
+
+// Result is one server in one scenario.
+type Result struct {
+	MsgsPerSec float64 `json:"msgs_per_sec"`
+	P50us      float64 `json:"p50_us"`
+	P99us      float64 `json:"p99_us"`
+	MBPerSec   float64 `json:"mb_per_sec"`
+	LoadgenCPU float64 `json:"loadgen_cpu"`
+	// LoadgenSaturated: loadgen_cpu > 0.95, so the rate is a lower bound
+	// of what the server can do.
+	LoadgenSaturated bool `json:"loadgen_saturated"`
+	// ServerCPU is the cores the server used over the whole loadgen run,
+	// connecting, warm-up and closing included (so a little low).
+	ServerCPU float64   `json:"server_cpu"`
+	RunsRate  []float64 `json:"runs_msgs_per_sec,omitempty"`
+	Note      string    `json:"note,omitempty"`
+	// Retried says what went wrong the first time, when the scenario was
+	// run again (the result is the second attempt's).
+	Retried string `json:"retried,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// Idle is the memory test.
+type Idle struct {
+	Conns          int     `json:"conns"`
+	RSSBeforeBytes int64   `json:"rss_before_bytes,omitempty"`
+	RSSLoadedBytes int64   `json:"rss_loaded_bytes,omitempty"`
+	BytesPerConn   float64 `json:"bytes_per_conn,omitempty"`
+	Error          string  `json:"error,omitempty"`
+}
+
+// Server is one server's results.
+type Server struct {
+	Name     string `json:"name"`
+	Label    string `json:"label"`
+	Language string `json:"language"`
+	// Libws is true for libws's own servers, false for the peers.
+	Libws   bool   `json:"libws"`
+	Command string `json:"command"`
+	// Status is "ok" or "n/a"; Note says why for n/a.
+	Status      string             `json:"status"`
+	Note        string             `json:"note,omitempty"`
+	LoadAverage string             `json:"load_average_before,omitempty"`
+	Results     map[string]*Result `json:"results,omitempty"`
+	Idle        *Idle              `json:"idle,omitempty"`
+	Problems    []string           `json:"problems,omitempty"`
+	// LogTail is the end of what the server printed beyond its start line,
+	// when it printed more (errors, warnings).
+	LogLines int      `json:"log_lines,omitempty"`
+	LogTail  []string `json:"log_tail,omitempty"`
+}
+
+// Ratio is a libws server against the fastest peer of its language.
+type Ratio struct {
+	Scenario    string  `json:"scenario"`
+	Ratio       float64 `json:"ratio"`
+	FastestPeer string  `json:"fastest_peer"`
+}
+
+// Ratios is one libws server's ratios.
+type Ratios struct {
+	Server   string   `json:"server"`
+	Language string   `json:"language"`
+	Peers    []string `json:"peers"`
+	Ratios   []Ratio  `json:"throughput"`
+	// IdleRatio is bytes per idle connection over the leanest peer's.
+	IdleRatio   float64 `json:"idle_bytes_ratio,omitempty"`
+	LeanestPeer string  `json:"leanest_peer,omitempty"`
+}
+
+// Report is latest.json.
+type Report struct {
+	Date      string            `json:"date"`
+	Machine   map[string]any    `json:"machine"`
+	Pinning   string            `json:"pinning"`
+	Method    map[string]any    `json:"method"`
+	Versions  map[string]string `json:"versions"`
+	Load      map[string]string `json:"load_average"`
+	WallS     float64           `json:"wall_s"`
+	Scenarios []Scenario        `json:"scenarios"`
+	Servers   []*Server         `json:"servers"`
+	Ratios    []Ratios          `json:"ratios"`
+}
+
+func main() {
+	raw := flag.String("raw", "build/bench/raw", "bench/run.sh's raw output")
+	out := flag.String("out", "bench/results/latest.json", "JSON file to write")
+	flag.Parse()
+	rep, err := load(*raw)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "report:", err)
+		os.Exit(1)
+	}
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err == nil {
+		err = os.WriteFile(*out, append(b, '\n'), 0o644)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "report:", err)
+		os.Exit(1)
+	}
+	printReport(os.Stdout, rep)
+}
+
+func readKV(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	kv := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+			kv[k] = v
+		}
+	}
+	return kv, sc.Err()
+}
+
+func readTrim(path string) string {
+	b, _ := os.ReadFile(path)
+	return strings.TrimSpace(string(b))
+}
+
+func lines(path string) []string {
+	s := readTrim(path)
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+func atof(s string) float64 {
+	f, _ := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	return f
+}
+
+func load(raw string) (*Report, error) {
+	meta, err := readKV(filepath.Join(raw, "meta.txt"))
+	if err != nil {
+		return nil, err
+	}
+	cores, _ := strconv.Atoi(meta["cores"])
+	memKB, _ := strconv.Atoi(meta["mem_total_kb"])
+	idleConns, _ := strconv.Atoi(meta["idle_conns"])
+	runs, _ := strconv.Atoi(meta["runs"])
+	rep := &Report{
+		Date: meta["date"],
+		Machine: map[string]any{
+			"cpu": meta["cpu"], "cores": cores, "kernel": meta["kernel"],
+			"mem_total_mib": memKB / 1024,
+		},
+		Pinning: meta["pinning"],
+		Method: map[string]any{
+			"loadgen":        "bench/loadgen (raw TCP, no WebSocket library), binary messages, every echo checked",
+			"warmup_s":       atof(meta["warmup_s"]),
+			"duration_s":     atof(meta["duration_s"]),
+			"runs":           runs,
+			"statistic":      "median over the runs",
+			"idle_conns":     idleConns,
+			"hold_s":         atof(meta["hold_s"]),
+			"bytes_per_conn": "(VmRSS loaded - VmRSS before) / idle_conns, VmRSS from /proc/PID/status, fresh server",
+			"quick":          meta["quick"] == "1",
+		},
+		Versions:  map[string]string{},
+		Load:      map[string]string{"start": meta["loadavg_start"], "end": meta["loadavg_end"]},
+		WallS:     atof(meta["wall_s"]),
+		Scenarios: scenarios,
+	}
+	for _, k := range []string{"go", "node", "python", "python_websockets", "node_ws", "libwebsockets", "gorilla", "gws", "gobwas", "libws", "libws_commit", "cc"} {
+		if v := meta[k]; v != "" {
+			rep.Versions[k] = v
+		}
+	}
+
+	for _, line := range lines(filepath.Join(raw, "servers.txt")) {
+		f := strings.Split(line, "\t")
+		if len(f) < 5 {
+			continue
+		}
+		s := &Server{Name: f[0], Label: f[1], Language: f[2], Libws: f[3] == "libws", Command: strings.TrimSpace(f[4])}
+		dir := filepath.Join(raw, s.Name)
+		st := readTrim(filepath.Join(dir, "status.txt"))
+		if st == "ok" {
+			s.Status = "ok"
+		} else {
+			s.Status = "n/a"
+			s.Note = strings.TrimSpace(strings.TrimPrefix(st, "n/a:"))
+			if s.Note == "" {
+				s.Note = "not measured"
+			}
+		}
+		s.LoadAverage = readTrim(filepath.Join(dir, "loadavg.txt"))
+		s.Problems = append(lines(filepath.Join(dir, "problems.txt")), lines(filepath.Join(dir, "stop.txt"))...)
+		if s.Status == "ok" {
+			s.Results = map[string]*Result{}
+			for _, sc := range scenarios {
+				if r := loadResult(dir, sc.ID); r != nil {
+					s.Results[sc.ID] = r
+				}
+			}
+			s.Idle = loadIdle(dir, idleConns)
+			s.LogLines, s.LogTail = logTail(filepath.Join(dir, "server.log"))
+		}
+		rep.Servers = append(rep.Servers, s)
+	}
+	rep.Ratios = ratios(rep.Servers)
+	return rep, nil
+}
+
+func loadResult(dir, id string) *Result {
+	rcs := readTrim(filepath.Join(dir, id+".rc"))
+	if rcs == "" {
+		return nil // not run (the server died and could not be restarted)
+	}
+	var lg struct {
+		MsgsPerSec float64 `json:"msgs_per_sec"`
+		P50us      float64 `json:"p50_us"`
+		P99us      float64 `json:"p99_us"`
+		MBPerSec   float64 `json:"mb_per_sec"`
+		LoadgenCPU float64 `json:"loadgen_cpu"`
+		Error      string  `json:"error"`
+		Runs       []struct {
+			MsgsPerSec float64 `json:"msgs_per_sec"`
+		} `json:"runs"`
+	}
+	r := &Result{
+		ServerCPU: atof(readTrim(filepath.Join(dir, id+".srvcpu"))),
+		Retried:   readTrim(filepath.Join(dir, id+".retry")),
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, id+".json"))
+	jsonErr := json.Unmarshal(b, &lg)
+	switch {
+	case rcs == "124" || rcs == "137":
+		r.Error = "loadgen timed out"
+	case lg.Error != "":
+		r.Error = lg.Error
+	case rcs != "0" || jsonErr != nil:
+		r.Error = "loadgen exit status " + rcs
+		if t := lines(filepath.Join(dir, id+".err")); len(t) > 0 {
+			r.Error += ": " + t[len(t)-1]
+		}
+	}
+	if r.Error != "" {
+		return r
+	}
+	r.MsgsPerSec, r.P50us, r.P99us, r.MBPerSec, r.LoadgenCPU = lg.MsgsPerSec, lg.P50us, lg.P99us, lg.MBPerSec, lg.LoadgenCPU
+	r.LoadgenSaturated = lg.LoadgenCPU > Saturated
+	stalls := 0
+	for _, x := range lg.Runs {
+		r.RunsRate = append(r.RunsRate, x.MsgsPerSec)
+		if x.MsgsPerSec == 0 {
+			stalls++
+		}
+	}
+	switch {
+	case r.MsgsPerSec == 0:
+		// loadgen saw no error, yet no echo came back in the window(s).
+		r.Error = "no message echoed in the measured window(s): the server stalled"
+	case stalls > 0:
+		r.Note = fmt.Sprintf("%d of %d windows had no echo at all (a stall)", stalls, len(lg.Runs))
+	}
+	return r
+}
+
+func loadIdle(dir string, conns int) *Idle {
+	idle := &Idle{Conns: conns}
+	f := strings.Fields(readTrim(filepath.Join(dir, "idle.txt")))
+	if len(f) == 2 {
+		before, _ := strconv.ParseInt(f[0], 10, 64)
+		loaded, _ := strconv.ParseInt(f[1], 10, 64)
+		idle.RSSBeforeBytes, idle.RSSLoadedBytes = before*1024, loaded*1024
+		if conns > 0 && loaded > 0 {
+			idle.BytesPerConn = float64(idle.RSSLoadedBytes-idle.RSSBeforeBytes) / float64(conns)
+			return idle
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "idle.err")); errors.Is(err, os.ErrNotExist) {
+		return nil // not run (--no-memory)
+	}
+	idle.Error = "idle test failed"
+	if t := lines(filepath.Join(dir, "idle.err")); len(t) > 0 {
+		idle.Error += ": " + t[len(t)-1]
+	}
+	return idle
+}
+
+// logTail returns how many lines the server printed beyond the suite's own
+// "--- start" markers and its first (listening) line after each, and the
+// last few of them.
+func logTail(path string) (int, []string) {
+	var extra []string
+	afterStart := false
+	for _, l := range lines(path) {
+		switch {
+		case strings.HasPrefix(l, "--- ") && strings.Contains(l, " start: "):
+			afterStart = true
+		case afterStart && strings.Contains(strings.ToLower(l), "listening"):
+			afterStart = false
+		case strings.Contains(l, "echo server on ws://"): // the Python binding's start line
+			afterStart = false
+		default:
+			afterStart = false
+			extra = append(extra, l)
+		}
+	}
+	tail := extra
+	if len(tail) > 5 {
+		tail = tail[len(tail)-5:]
+	}
+	for i, l := range tail {
+		if len(l) > 300 {
+			tail[i] = l[:300] + "…"
+		}
+	}
+	return len(extra), tail
+}
+
+func ok(s *Server, id string) (*Result, bool) {
+	if s.Status != "ok" {
+		return nil, false
+	}
+	r := s.Results[id]
+	return r, r != nil && r.Error == "" && r.MsgsPerSec > 0
+}
+
+func ratios(servers []*Server) []Ratios {
+	var out []Ratios
+	for _, s := range servers {
+		if !s.Libws || s.Status != "ok" {
+			continue
+		}
+		rs := Ratios{Server: s.Name, Language: s.Language}
+		var peers []*Server
+		for _, p := range servers {
+			if !p.Libws && p.Language == s.Language {
+				peers = append(peers, p)
+				rs.Peers = append(rs.Peers, p.Name)
+			}
+		}
+		for _, sc := range scenarios {
+			r, good := ok(s, sc.ID)
+			if !good {
+				continue
+			}
+			var best *Server
+			var bestRate float64
+			for _, p := range peers {
+				if pr, pgood := ok(p, sc.ID); pgood && pr.MsgsPerSec > bestRate {
+					best, bestRate = p, pr.MsgsPerSec
+				}
+			}
+			if best != nil {
+				rs.Ratios = append(rs.Ratios, Ratio{sc.ID, r.MsgsPerSec / bestRate, best.Name})
+			}
+		}
+		if s.Idle != nil && s.Idle.Error == "" && s.Idle.BytesPerConn > 0 {
+			var lean *Server
+			for _, p := range peers {
+				if p.Status == "ok" && p.Idle != nil && p.Idle.Error == "" && p.Idle.BytesPerConn > 0 &&
+					(lean == nil || p.Idle.BytesPerConn < lean.Idle.BytesPerConn) {
+					lean = p
+				}
+			}
+			if lean != nil {
+				rs.IdleRatio, rs.LeanestPeer = s.Idle.BytesPerConn/lean.Idle.BytesPerConn, lean.Name
+			}
+		}
+		out = append(out, rs)
+	}
+	return out
+}
+
+// ---------------------------------------------------------------- text
+
+var shortScenario = map[string]string{
+	"c100-s20":     "100×20B",
+	"c10-s1k":      "10×1KiB",
+	"c10-s16k":     "10×16KiB",
+	"c200-s16k":    "200×16KiB",
+	"c1000-s20":    "1000×20B",
+	"c100-s20-if4": "100×20B if4",
+}
+
+func rate(v float64) string {
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.2fM", v/1e6)
+	case v >= 1e4:
+		return fmt.Sprintf("%.1fk", v/1e3)
+	default:
+		return fmt.Sprintf("%.2fk", v/1e3)
+	}
+}
+
+func dur(us float64) string {
+	switch {
+	case us >= 1e5:
+		return fmt.Sprintf("%.0fms", us/1e3)
+	case us >= 1e3:
+		return fmt.Sprintf("%.1fms", us/1e3)
+	default:
+		return fmt.Sprintf("%.0fµs", us)
+	}
+}
+
+func bytesStr(b float64) string {
+	switch {
+	case b >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", b/(1<<20))
+	case b >= 10*1024:
+		return fmt.Sprintf("%.1f KiB", b/1024)
+	default:
+		return fmt.Sprintf("%.0f B", b)
+	}
+}
+
+// pad right-aligns s in w columns, counting runes (× and µ are one wide).
+func pad(s string, w int) string {
+	n := len([]rune(s))
+	if n >= w {
+		return s
+	}
+	return strings.Repeat(" ", w-n) + s
+}
+
+func padLeft(s string, w int) string {
+	n := len([]rune(s))
+	if n >= w {
+		return s
+	}
+	return s + strings.Repeat(" ", w-n)
+}
+
+func printReport(w io.Writer, rep *Report) {
+	nameW := len("server")
+	for _, s := range rep.Servers {
+		nameW = max(nameW, len([]rune(s.Label))+2)
+	}
+	const colW = 12
+	fmt.Fprintf(w, "libws benchmark, %s: %s, %v cores; %s\n", rep.Date, rep.Machine["cpu"], rep.Machine["cores"], rep.Pinning)
+	fmt.Fprintf(w, "each cell: median of %v runs of %vs after %vs warm-up; load average %s at start, %s at end\n\n",
+		rep.Method["runs"], rep.Method["duration_s"], rep.Method["warmup_s"], rep.Load["start"], rep.Load["end"])
+
+	header := func(title string, last string) {
+		fmt.Fprintln(w, title)
+		fmt.Fprint(w, padLeft("server", nameW))
+		for _, sc := range scenarios {
+			fmt.Fprint(w, pad(shortScenario[sc.ID], colW))
+		}
+		if last != "" {
+			fmt.Fprint(w, pad(last, 14))
+		}
+		fmt.Fprintln(w)
+	}
+	name := func(s *Server) string {
+		if s.Libws {
+			return "* " + s.Label
+		}
+		return "  " + s.Label
+	}
+
+	saturated := false
+	header("Throughput, messages/s echoed (* = libws; ! = loadgen saturated its core, a lower bound)", "B/idle conn")
+	for _, s := range rep.Servers {
+		fmt.Fprint(w, padLeft(name(s), nameW))
+		for _, sc := range scenarios {
+			cell := "n/a"
+			if s.Status == "ok" {
+				r := s.Results[sc.ID]
+				switch {
+				case r == nil:
+					cell = "-"
+				case r.Error != "":
+					cell = "FAIL"
+				default:
+					cell = rate(r.MsgsPerSec)
+					if r.LoadgenSaturated {
+						cell += "!"
+						saturated = true
+					}
+				}
+			}
+			fmt.Fprint(w, pad(cell, colW))
+		}
+		cell := "n/a"
+		if s.Idle != nil {
+			if s.Idle.Error != "" {
+				cell = "FAIL"
+			} else {
+				cell = bytesStr(s.Idle.BytesPerConn)
+			}
+		} else if s.Status == "ok" {
+			cell = "-"
+		}
+		fmt.Fprint(w, pad(cell, 14))
+		if s.Status != "ok" {
+			fmt.Fprintf(w, "  (%s)", s.Note)
+		}
+		fmt.Fprintln(w)
+	}
+	if saturated {
+		fmt.Fprintln(w, "! loadgen used more than 0.95 of its core: the server may do more than shown (see the 4-in-flight column)")
+	}
+
+	fmt.Fprintln(w)
+	header("Latency, p50 / p99 round trip", "")
+	for _, s := range rep.Servers {
+		if s.Status != "ok" {
+			continue
+		}
+		fmt.Fprint(w, padLeft(name(s), nameW))
+		for _, sc := range scenarios {
+			cell := "-"
+			if r, good := ok(s, sc.ID); good {
+				cell = dur(r.P50us) + "/" + dur(r.P99us)
+			}
+			fmt.Fprint(w, pad(cell, colW+2))
+		}
+		fmt.Fprintln(w)
+	}
+
+	fmt.Fprintln(w)
+	header("CPU, cores used: loadgen (core 1, measured windows) / server (core 0, whole run)", "")
+	for _, s := range rep.Servers {
+		if s.Status != "ok" {
+			continue
+		}
+		fmt.Fprint(w, padLeft(name(s), nameW))
+		for _, sc := range scenarios {
+			cell := "-"
+			if r, good := ok(s, sc.ID); good {
+				cell = fmt.Sprintf("%.2f/%.2f", r.LoadgenCPU, r.ServerCPU)
+			}
+			fmt.Fprint(w, pad(cell, colW))
+		}
+		fmt.Fprintln(w)
+	}
+
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "libws vs the fastest peer of its language (msgs/s ratio; >1 = libws faster), and bytes per idle connection vs the leanest peer (<1 = libws leaner)")
+	byName := map[string]*Server{}
+	for _, s := range rep.Servers {
+		byName[s.Name] = s
+	}
+	fmt.Fprint(w, padLeft("libws server", nameW))
+	for _, sc := range scenarios {
+		fmt.Fprint(w, pad(shortScenario[sc.ID], colW+3))
+	}
+	fmt.Fprintln(w, pad("idle bytes", 16))
+	for _, s := range rep.Servers {
+		if !s.Libws || s.Status != "ok" {
+			continue
+		}
+		var rs *Ratios
+		for i := range rep.Ratios {
+			if rep.Ratios[i].Server == s.Name {
+				rs = &rep.Ratios[i]
+			}
+		}
+		fmt.Fprint(w, padLeft("  "+s.Label, nameW))
+		for _, sc := range scenarios {
+			cell := "-"
+			if rs != nil {
+				for _, r := range rs.Ratios {
+					if r.Scenario == sc.ID {
+						cell = fmt.Sprintf("%.2f %s", r.Ratio, r.FastestPeer)
+					}
+				}
+			}
+			fmt.Fprint(w, pad(cell, colW+3))
+		}
+		cell := "-"
+		if rs != nil && rs.LeanestPeer != "" {
+			cell = fmt.Sprintf("%.2f %s", rs.IdleRatio, rs.LeanestPeer)
+		}
+		fmt.Fprint(w, pad(cell, 16))
+		if rs != nil && len(rs.Ratios) == 0 {
+			if len(rs.Peers) == 0 {
+				fmt.Fprintf(w, "  (no %s peer in this run)", s.Language)
+			} else {
+				fmt.Fprintf(w, "  (no %s peer measured: %s)", s.Language, strings.Join(rs.Peers, ", "))
+			}
+		}
+		fmt.Fprintln(w)
+	}
+
+	var notes []string
+	for _, s := range rep.Servers {
+		if s.Status != "ok" {
+			continue
+		}
+		for _, sc := range scenarios {
+			if r := s.Results[sc.ID]; r != nil && r.Error != "" {
+				notes = append(notes, fmt.Sprintf("%s, %s: %s", s.Name, sc.ID, r.Error))
+			} else if r != nil && r.Note != "" {
+				notes = append(notes, fmt.Sprintf("%s, %s: %s", s.Name, sc.ID, r.Note))
+			}
+			if r := s.Results[sc.ID]; r != nil && r.Retried != "" {
+				notes = append(notes, fmt.Sprintf("%s, %s: run twice; %s", s.Name, sc.ID, r.Retried))
+			}
+		}
+		if s.Idle != nil && s.Idle.Error != "" {
+			notes = append(notes, fmt.Sprintf("%s, idle: %s", s.Name, s.Idle.Error))
+		}
+		for _, p := range s.Problems {
+			notes = append(notes, fmt.Sprintf("%s: %s", s.Name, p))
+		}
+		if s.LogLines > 0 {
+			notes = append(notes, fmt.Sprintf("%s printed %d line(s) beyond its start line, last: %q", s.Name, s.LogLines, s.LogTail[len(s.LogTail)-1]))
+		}
+	}
+	if len(notes) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Problems:")
+		for _, n := range notes {
+			fmt.Fprintln(w, "  "+n)
+		}
+	}
+}

@@ -1,0 +1,475 @@
+#!/usr/bin/env bash
+# The libws benchmark suite: one command, every server side by side.
+#
+#   bench/run.sh                 full run (./build.sh bench calls this)
+#   bench/run.sh --only A,B      only these servers (names as in the table)
+#   bench/run.sh --quick         short windows, 2,000 idle connections
+#   bench/run.sh --no-memory     skip the idle-connection memory test
+#
+# It builds what it needs into build/bench/ (loadgen, the Go peers, the
+# libwebsockets peer, the chart and report tools; `npm ci` for the Node
+# peer; the libws examples through ./build.sh if they are missing),
+# installing only what is missing (libwebsockets-dev, a Python websockets,
+# as root). Then, one server at a time, each started and stopped here, it
+# runs loadgen against it in every scenario and measures the server's RSS
+# holding 10,000 idle connections. Server and loadgen are pinned apart
+# (server on core 0, loadgen on core 1) since this machine has two cores.
+#
+# Output: a table on stdout, bench/results/latest.json and
+# bench/results/latest.svg (a run with --only or --quick writes to
+# build/bench/results/ instead, to keep the committed results whole).
+# Server logs and loadgen's raw output stay in build/bench/raw/.
+#
+# Server and loadgen also run at nice -10 (as root) so that other work on a
+# shared machine disturbs them less; a scenario that fails or has a window
+# with no echo at all (the server starved of CPU) is run once more.
+#
+# Environment: WARMUP, DURATION (seconds, default 0.5 and 1.5), RUNS
+# (windows per scenario, median reported, default 3), IDLE_CONNS (10000),
+# HOLD (seconds idle before measuring RSS, default 2), NICE (default -10 as
+# root, 0 otherwise).
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+OUT=$ROOT/build/bench
+RAW=$OUT/raw
+T0=$SECONDS
+
+say() { printf '==> %s\n' "$*"; }
+warn() { printf 'bench: warning: %s\n' "$*" >&2; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+ONLY= QUICK=0 MEMORY=1
+while [ $# -gt 0 ]; do
+  case $1 in
+    --only) ONLY=${2:-}; shift ;;
+    --only=*) ONLY=${1#--only=} ;;
+    --quick) QUICK=1 ;;
+    --no-memory) MEMORY=0 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    *) die "unknown argument '$1' (see bench/run.sh --help)" ;;
+  esac
+  shift
+done
+if [ $QUICK = 1 ]; then
+  WARMUP=${WARMUP:-0.2} DURATION=${DURATION:-0.5} RUNS=${RUNS:-1} IDLE_CONNS=${IDLE_CONNS:-2000} HOLD=${HOLD:-1}
+fi
+WARMUP=${WARMUP:-0.5} DURATION=${DURATION:-1.5} RUNS=${RUNS:-3} IDLE_CONNS=${IDLE_CONNS:-10000} HOLD=${HOLD:-2}
+if [ -z "${NICE:-}" ]; then
+  NICE=0
+  [ "$(id -u)" = 0 ] && NICE=-10
+fi
+RESULTS=$ROOT/bench/results
+if [ -n "$ONLY" ] || [ $QUICK = 1 ] || [ $MEMORY = 0 ]; then
+  RESULTS=$OUT/results # a partial run must not replace the committed results
+fi
+
+# ---------------------------------------------------------------- installs
+apt_updated=0
+apt_install() { # apt_install PKG...: as root with apt-get, else fail
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    return 1
+  fi
+  say "installing missing packages: $*"
+  if [ $apt_updated = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq || return 1
+    apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+command -v go >/dev/null || die "Go is missing (run ./build.sh for what it needs)"
+missing=()
+command -v cc >/dev/null || missing+=(gcc libc6-dev)
+command -v pkg-config >/dev/null || missing+=(pkg-config)
+command -v taskset >/dev/null || missing+=(util-linux)
+command -v timeout >/dev/null || missing+=(coreutils)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt_install "${missing[@]}" || die "missing: ${missing[*]} (install them, then run again)"
+fi
+if ! pkg-config --exists libwebsockets 2>/dev/null; then
+  apt_install libwebsockets-dev || warn "libwebsockets-dev could not be installed: lws will be n/a"
+fi
+
+mkdir -p "$OUT" "$RESULTS"
+rm -rf "$RAW"
+mkdir -p "$RAW"
+
+# The libws servers come from ./build.sh (which runs before this under
+# ./build.sh bench); build them if this runs on its own on a fresh tree.
+if [ ! -x build/examples/go-echo ] || [ ! -x build/examples/echo_server ] ||
+   [ ! -x build/examples/hub_echo_server ] || [ ! -f build/lib/libws.so ]; then
+  say "libws examples missing: ./build.sh"
+  ./build.sh || die "./build.sh failed"
+fi
+
+say "building loadgen, Go peers, report and chart into build/bench/"
+go build -trimpath -o "$OUT/" ./bench/loadgen ./bench/peers/gorilla ./bench/peers/gws \
+  ./bench/peers/gobwas ./bench/report ./bench/chart || die "go build failed"
+
+LWS_NA=
+if pkg-config --exists libwebsockets 2>/dev/null; then
+  say "building the libwebsockets peer (build/bench/lws-echo)"
+  # shellcheck disable=SC2046
+  if ! cc -O2 -o "$OUT/lws-echo" bench/peers/lws/echo.c $(pkg-config --cflags --libs libwebsockets) \
+       2>"$OUT/lws-build.log"; then
+    LWS_NA="build failed (build/bench/lws-build.log)"
+    warn "lws: $LWS_NA"
+  fi
+else
+  LWS_NA="libwebsockets-dev not installed"
+fi
+
+# Node: the ws peer's packages, and the binding's (koffi) if it exists.
+NODE=$(command -v node || true)
+node_can() { (cd "$1" && "$NODE" -e "$2") >/dev/null 2>&1; }
+if [ -n "$NODE" ]; then
+  if ! node_can bench/peers/node-ws "require('ws'); require('bufferutil')"; then
+    say "npm ci in bench/peers/node-ws"
+    (cd bench/peers/node-ws && npm ci --no-audit --no-fund >/dev/null) || warn "npm ci failed in bench/peers/node-ws"
+  fi
+  if [ -f bindings/node/package.json ] && ! node_can bindings/node "require('koffi')"; then
+    say "npm ci in bindings/node"
+    (cd bindings/node && npm ci --no-audit --no-fund >/dev/null) || warn "npm ci failed in bindings/node"
+  fi
+fi
+
+# Python: the binding runs on python3; the websockets peer on Debian's
+# python3-websockets through /usr/bin/python3 when installed, else on
+# python3 with PyPI's websockets (installed if missing).
+PY=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null || true)
+PYWS=
+if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import websockets' 2>/dev/null &&
+   /usr/bin/python3 -c 'import websockets, sys; sys.exit("dist-packages" not in websockets.__file__)' 2>/dev/null; then
+  PYWS=/usr/bin/python3
+elif [ -n "$PY" ]; then
+  if ! "$PY" -c 'import websockets' 2>/dev/null; then
+    say "installing the Python package websockets"
+    "$PY" -m pip install -q websockets >/dev/null 2>&1 || apt_install python3-websockets || true
+  fi
+  if "$PY" -c 'import websockets' 2>/dev/null; then
+    PYWS=$PY
+  elif [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import websockets' 2>/dev/null; then
+    PYWS=/usr/bin/python3
+  fi
+fi
+
+# Open files: 10,000 idle connections need more than the usual 1,024
+# descriptors in every server (Go raises its own limit, the others don't).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((IDLE_CONNS + 100)) ]; then
+  warn "open-file limit $(ulimit -n) is below $((IDLE_CONNS + 100)): the memory test may fail"
+fi
+
+# ---------------------------------------------------------------- metadata
+ver() { "$@" 2>/dev/null | head -n 1; }
+modver() { go list -m -f '{{.Version}}' "$1" 2>/dev/null; }
+{
+  echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+  echo "cores=$(nproc)"
+  echo "kernel=$(uname -sr)"
+  echo "mem_total_kb=$(sed -n 's/^MemTotal:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/meminfo)"
+  echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "pinning=server on core 0 (taskset -c 0), loadgen on core 1 (taskset -c 1), both at nice $NICE"
+  echo "warmup_s=$WARMUP"
+  echo "duration_s=$DURATION"
+  echo "runs=$RUNS"
+  echo "idle_conns=$IDLE_CONNS"
+  echo "hold_s=$HOLD"
+  echo "quick=$QUICK"
+  echo "go=$(go env GOVERSION)"
+  [ -n "$NODE" ] && echo "node=$("$NODE" --version)"
+  [ -n "$PY" ] && echo "python=$("$PY" -c 'import sys; print(sys.version.split()[0])') ($PY)"
+  [ -n "$PYWS" ] && echo "python_websockets=websockets $("$PYWS" -c 'import websockets; print(websockets.__version__)') on Python $("$PYWS" -c 'import sys; print(sys.version.split()[0])') ($PYWS)"
+  [ -n "$NODE" ] && echo "node_ws=ws $(cd bench/peers/node-ws && "$NODE" -p "require('ws/package.json').version" 2>/dev/null), bufferutil $(cd bench/peers/node-ws && "$NODE" -p "require('bufferutil/package.json').version" 2>/dev/null || echo none)"
+  pkg-config --exists libwebsockets 2>/dev/null && echo "libwebsockets=$(pkg-config --modversion libwebsockets | sed 's/-$//')"
+  echo "gorilla=$(modver github.com/gorilla/websocket)"
+  echo "gws=$(modver github.com/lxzan/gws)"
+  echo "gobwas=$(modver github.com/gobwas/ws)"
+  echo "libws=$(sed -n 's/^#define WS_VERSION_STRING "\(.*\)"/\1/p' include/ws.h)"
+  echo "libws_commit=$(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- capi libws bindings examples 2>/dev/null || echo '+local changes')"
+  echo "cc=$(ver cc --version)"
+} > "$RAW/meta.txt"
+
+# ---------------------------------------------------------------- servers
+# name|label|language|kind|command (the port is appended)
+SERVERS=(
+  "libws-go|libws Go (go-echo)|go|libws|$ROOT/build/examples/go-echo"
+  "libws-c|libws C echo_server (thread/conn)|c|libws|$ROOT/build/examples/echo_server"
+  "libws-c-hub|libws C hub_echo_server (epoll)|c|libws|$ROOT/build/examples/hub_echo_server"
+  "libws-python|libws Python binding|python|libws|$PY $ROOT/examples/python/echo_server.py"
+  "libws-node|libws Node binding|node|libws|$NODE $ROOT/examples/node/echo_server.js"
+  "gorilla|gorilla/websocket|go|peer|$OUT/gorilla"
+  "gws|lxzan/gws|go|peer|$OUT/gws"
+  "gobwas|gobwas/ws|go|peer|$OUT/gobwas"
+  "lws|libwebsockets|c|peer|$OUT/lws-echo"
+  "node-ws|ws + bufferutil (Node)|node|peer|$NODE $ROOT/bench/peers/node-ws/server.js"
+  "python-websockets|websockets (Python)|python|peer|$PYWS $ROOT/bench/peers/python-websockets/server.py"
+)
+
+# unavailable NAME: why the server can't run here, or nothing.
+unavailable() {
+  case $1 in
+    libws-python)
+      [ -n "$PY" ] || { echo "python3 not found"; return; }
+      [ -f examples/python/echo_server.py ] && [ -f bindings/python/libws/asyncio.py ] ||
+        { echo "Python binding not present"; return; }
+      (cd bindings/python && "$PY" -c 'import libws.asyncio') 2>/dev/null ||
+        echo "Python binding does not import" ;;
+    libws-node)
+      [ -n "$NODE" ] || { echo "node not found"; return; }
+      [ -f examples/node/echo_server.js ] && [ -f bindings/node/index.js ] ||
+        { echo "Node binding not present"; return; }
+      node_can bindings/node "require('./')" || echo "Node binding does not load" ;;
+    lws) [ -z "$LWS_NA" ] || echo "$LWS_NA" ;;
+    node-ws)
+      [ -n "$NODE" ] || { echo "node not found"; return; }
+      node_can bench/peers/node-ws "require('ws')" || echo "ws not installed (npm ci failed)" ;;
+    python-websockets) [ -n "$PYWS" ] || echo "no Python websockets package" ;;
+  esac
+}
+
+# scenario id|conns|size|inflight
+SCENARIOS=(
+  "c100-s20|100|20|1"
+  "c10-s1k|10|1024|1"
+  "c10-s16k|10|16384|1"
+  "c200-s16k|200|16384|1"
+  "c1000-s20|1000|20|1"
+  "c100-s20-if4|100|20|4"
+)
+
+# A port below the ephemeral range (32768+) that nothing listens on.
+free_port() {
+  local p
+  for _ in $(seq 200); do
+    p=$((20000 + RANDOM % 12000))
+    if ! listening "$p" && ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# listening PORT: a TCP socket listens on PORT (any address, IPv4 or IPv6:
+# lws binds 127.0.0.1 on an IPv6 socket), as /proc/net/tcp* says; this asks
+# without connecting, which some servers would log as a failed handshake.
+listening() {
+  local hex
+  hex=$(printf ':%04X' "$1")
+  awk -v p="$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { found = 1 } END { exit !found }' \
+    /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+srv_pid=
+# start_server DIR PORT CMD...: start it on core 0, wait until it listens.
+start_server() {
+  local dir=$1 port=$2
+  shift 2
+  echo "--- $(date -u +%T) start: $* $port" >>"$dir/server.log"
+  # nice and taskset exec the server: $! is the server itself, whose RSS
+  # and CPU time are read from /proc.
+  nice -n "$NICE" taskset -c 0 "$@" "$port" >>"$dir/server.log" 2>&1 &
+  srv_pid=$!
+  for _ in $(seq 300); do
+    if listening "$port"; then
+      [ "$(readlink "/proc/$srv_pid/exe")" != "$(readlink -f "$BASH")" ] && return 0
+      echo "bench: internal error: pid $srv_pid is a shell, not the server" >&2
+      return 1
+    fi
+    kill -0 "$srv_pid" 2>/dev/null || { wait "$srv_pid" 2>/dev/null; srv_pid=; return 1; }
+    sleep 0.05
+  done
+  return 1
+}
+
+# stop_server DIR: SIGTERM, then SIGKILL after 3 s; notes what happened.
+stop_server() {
+  local dir=$1 rc
+  [ -n "$srv_pid" ] || return 0
+  if ! kill -0 "$srv_pid" 2>/dev/null; then
+    wait "$srv_pid" 2>/dev/null; rc=$?
+    echo "server had exited by itself (status $rc)" >>"$dir/problems.txt"
+    srv_pid=
+    return 0
+  fi
+  kill -TERM "$srv_pid" 2>/dev/null
+  for _ in $(seq 30); do
+    kill -0 "$srv_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$srv_pid" 2>/dev/null; then
+    kill -KILL "$srv_pid" 2>/dev/null
+    echo "did not exit within 3 s of SIGTERM (killed)" >>"$dir/stop.txt"
+  fi
+  wait "$srv_pid" 2>/dev/null
+  srv_pid=
+  if [ -n "${2:-}" ] && listening "$2"; then
+    echo "port $2 still listened on after the server was stopped" >>"$dir/problems.txt"
+  fi
+}
+
+cputicks() { # user+system clock ticks of a process (all its threads)
+  local s
+  s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+  s=${s##*) } # fields after "(comm) "
+  set -- $s
+  echo $((${12} + ${13}))
+}
+rss_kb() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status" 2>/dev/null; }
+
+idle_pid=
+cleanup() {
+  [ -n "$idle_pid" ] && kill "$idle_pid" 2>/dev/null
+  [ -n "$srv_pid" ] && kill -KILL "$srv_pid" 2>/dev/null
+  exec 7>&- 2>/dev/null
+  true
+}
+trap cleanup EXIT
+trap 'echo; echo "bench: interrupted"; exit 130' INT TERM
+
+CLK_TCK=$(getconf CLK_TCK)
+per_scenario=$(awk -v w="$WARMUP" -v d="$DURATION" -v r="$RUNS" 'BEGIN { printf "%d", w + d * r + 40 }')
+
+# measure NAME: every scenario, then (fresh server) the idle-memory test.
+measure() {
+  local name=$1 label=$2 cmdline=$3 dir=$RAW/$1 port s id conns size inflight c0 c1 t0 t1 rc
+  local -a cmd
+  read -r -a cmd <<<"$cmdline"
+  mkdir -p "$dir"
+  cut -d' ' -f1-3 /proc/loadavg >"$dir/loadavg.txt"
+  port=$(free_port) || { echo "n/a: no free port" >"$dir/status.txt"; return; }
+  if ! start_server "$dir" "$port" "${cmd[@]}"; then
+    echo "n/a: did not start (see build/bench/raw/$name/server.log)" >"$dir/status.txt"
+    stop_server "$dir"
+    return
+  fi
+  echo ok >"$dir/status.txt"
+  for s in "${SCENARIOS[@]}"; do
+    IFS='|' read -r id conns size inflight <<<"$s"
+    if ! kill -0 "$srv_pid" 2>/dev/null; then
+      wait "$srv_pid" 2>/dev/null; rc=$?
+      echo "server died (status $rc) before scenario $id; restarted" >>"$dir/problems.txt"
+      srv_pid=
+      start_server "$dir" "$port" "${cmd[@]}" || { echo "could not restart" >>"$dir/problems.txt"; break; }
+    fi
+    for attempt in 1 2; do
+      c0=$(cputicks "$srv_pid") t0=$(date +%s.%N)
+      timeout -k 5 "$per_scenario" nice -n "$NICE" taskset -c 1 "$OUT/loadgen" -url "ws://127.0.0.1:$port/" \
+        -conns "$conns" -size "$size" -inflight "$inflight" \
+        -warmup "${WARMUP}s" -duration "${DURATION}s" -runs "$RUNS" -json \
+        >"$dir/$id.json" 2>"$dir/$id.err"
+      rc=$?
+      c1=$(cputicks "$srv_pid") t1=$(date +%s.%N)
+      echo "$rc" >"$dir/$id.rc"
+      # Server CPU over the whole loadgen run (dial, warm-up and close included).
+      awk -v a="$c0" -v b="$c1" -v t0="$t0" -v t1="$t1" -v hz="$CLK_TCK" \
+        'BEGIN { printf "%.3f\n", (b - a) / hz / (t1 - t0) }' >"$dir/$id.srvcpu"
+      # Again once if it failed or a window saw no echo at all.
+      if [ $attempt = 1 ] && { [ $rc != 0 ] || grep -q '"messages":0,' "$dir/$id.json"; }; then
+        echo "first attempt: $(summary "$dir/$id.json" "$rc" "$dir/$id.err") (load average $(cut -d' ' -f1-3 /proc/loadavg))" >"$dir/$id.retry"
+        printf '   %-14s %s; again\n' "$id" "$(summary "$dir/$id.json" "$rc" "$dir/$id.err")"
+        if ! kill -0 "$srv_pid" 2>/dev/null; then
+          wait "$srv_pid" 2>/dev/null
+          echo "server died (status $?) during scenario $id; restarted" >>"$dir/problems.txt"
+          srv_pid=
+          start_server "$dir" "$port" "${cmd[@]}" || break
+        fi
+        continue
+      fi
+      break
+    done
+    printf '   %-14s %s\n' "$id" "$(summary "$dir/$id.json" "$rc" "$dir/$id.err")"
+  done
+  stop_server "$dir" "$port"
+
+  [ $MEMORY = 1 ] || return 0
+  port=$(free_port) || return 0
+  if ! start_server "$dir" "$port" "${cmd[@]}"; then
+    echo "idle test: server did not start" >"$dir/idle.err"
+    return
+  fi
+  sleep 0.5
+  local before loaded fifo=$OUT/idle.fifo line=
+  before=$(rss_kb "$srv_pid")
+  rm -f "$fifo"
+  mkfifo "$fifo"
+  nice -n "$NICE" taskset -c 1 "$OUT/loadgen" -url "ws://127.0.0.1:$port/" -idle "$IDLE_CONNS" -hold "${HOLD}s" \
+    <"$fifo" >"$dir/idle.out" 2>"$dir/idle.err" &
+  idle_pid=$!
+  exec 7>"$fifo" # loadgen's stdin stays open until this closes
+  for _ in $(seq 1200); do # up to 120 s
+    line=$(head -n 1 "$dir/idle.out" 2>/dev/null)
+    [ "$line" = ready ] && break
+    kill -0 "$idle_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ "$line" = ready ]; then
+    loaded=$(rss_kb "$srv_pid")
+    echo "$before $loaded" >"$dir/idle.txt"
+    printf '   %-14s %d idle conns: RSS %d -> %d KiB\n' idle "$IDLE_CONNS" "$before" "${loaded:-0}"
+  else
+    printf '   %-14s failed: %s\n' idle "$(tail -n 1 "$dir/idle.err")"
+  fi
+  exec 7>&-
+  rm -f "$fifo"
+  # loadgen closes every connection (bounded by 2 s) once its stdin ends.
+  for _ in $(seq 150); do
+    kill -0 "$idle_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$idle_pid" 2>/dev/null
+  wait "$idle_pid" 2>/dev/null
+  idle_pid=
+  stop_server "$dir" "$port"
+}
+
+# summary FILE RC ERRFILE: one line for the progress log.
+summary() {
+  local rate cpu p99
+  if [ "$2" != 0 ]; then
+    if [ "$2" = 124 ] || [ "$2" = 137 ]; then echo "FAILED: timed out"; return; fi
+    echo "FAILED: $(sed -n 's/.*"error":"\([^"]*\)".*/\1/p' "$1" | head -c 160)$(tail -n 1 "$3" | head -c 160)"
+    return
+  fi
+  rate=$(sed -n 's/.*"msgs_per_sec":\([0-9.eE+-]*\).*/\1/p' "$1")
+  p99=$(sed -n 's/.*"p99_us":\([0-9.eE+-]*\).*/\1/p' "$1")
+  cpu=$(sed -n 's/.*"loadgen_cpu":\([0-9.eE+-]*\),.*/\1/p' "$1")
+  awk -v r="$rate" -v p="$p99" -v c="$cpu" 'BEGIN { printf "%9.0f msgs/s  p99 %8.0f µs  loadgen cpu %.2f\n", r, p, c }'
+}
+
+n_servers=${#SERVERS[@]}
+say "measuring $n_servers servers: ${#SCENARIOS[@]} scenarios each (${WARMUP}s warm-up + ${RUNS} × ${DURATION}s, median), then RSS with $IDLE_CONNS idle connections"
+say "pinning: server on core 0 (taskset -c 0), loadgen on core 1 (taskset -c 1); load average now $(cut -d' ' -f1-3 /proc/loadavg)"
+: >"$RAW/servers.txt"
+for entry in "${SERVERS[@]}"; do
+  IFS='|' read -r name label lang kind cmdline <<<"$entry"
+  if [ -n "$ONLY" ] && [[ ",$ONLY," != *",$name,"* ]]; then
+    continue
+  fi
+  printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$label" "$lang" "$kind" "$cmdline" >>"$RAW/servers.txt"
+  mkdir -p "$RAW/$name"
+  why=$(unavailable "$name")
+  if [ -n "$why" ]; then
+    echo "n/a: $why" >"$RAW/$name/status.txt"
+    say "$name: n/a ($why)"
+    continue
+  fi
+  say "$name ($label) [$((SECONDS - T0)) s]"
+  measure "$name" "$label" "$cmdline"
+done
+echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$RAW/meta.txt"
+echo "wall_s=$((SECONDS - T0))" >>"$RAW/meta.txt"
+
+echo
+"$OUT/report" -raw "$RAW" -out "$RESULTS/latest.json" || die "report failed"
+"$OUT/chart" -in "$RESULTS/latest.json" -out "$RESULTS/latest.svg" || die "chart failed"
+if command -v rsvg-convert >/dev/null; then
+  # A check that the chart renders (and a PNG to look at), not a result.
+  rsvg-convert -o "$OUT/latest.png" "$RESULTS/latest.svg" || warn "rsvg-convert could not render latest.svg"
+fi
+echo
+say "wrote $RESULTS/latest.json and $RESULTS/latest.svg ($((SECONDS - T0)) s)"

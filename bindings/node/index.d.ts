@@ -1,0 +1,409 @@
+// Type definitions for libws, the Node binding of the libws WebSocket engine.
+//
+// The API is that of the `ws` package (version 8): code written for ws works
+// by changing `require('ws')` into `require('libws')`, within the limits
+// documented here (look for "libws:" in the comments). The sockets, the
+// opening handshake and the protocol run in libws (Go) inside libws.so; events
+// reach JavaScript in batches, one crossing per event-loop turn, and sends
+// made during one turn leave in one crossing.
+
+/// <reference types="node" />
+
+import { EventEmitter } from 'events';
+import { URL } from 'url';
+
+type RawData = Buffer | ArrayBuffer | Buffer[];
+type Data = string | Buffer | ArrayBuffer | ArrayBufferView | number;
+
+declare namespace WebSocket {
+  type BinaryType = 'nodebuffer' | 'arraybuffer' | 'fragments';
+
+  interface ClientOptions {
+    /** Sec-WebSocket-Version: 13 (default) or 8. */
+    protocolVersion?: number;
+    /** Bound on connect + TLS + opening handshake, in ms (libws default 10000). */
+    handshakeTimeout?: number;
+    /** Largest message accepted, in bytes; 0 = no limit. Default 100 MiB. A larger
+     * message fails the connection with close 1009. */
+    maxPayload?: number;
+    /** Extra request headers. */
+    headers?: { [name: string]: string | string[] };
+    /** Value of the Origin header (Sec-WebSocket-Origin with protocolVersion 8). */
+    origin?: string;
+    /** false accepts any TLS certificate (testing only). Default true. */
+    rejectUnauthorized?: boolean;
+    /** TLS server name to verify and send as SNI. */
+    servername?: string;
+    /** libws: a PEM CA bundle file to trust instead of the system's roots
+     * (ws takes `ca` contents; libws needs a file). */
+    caFile?: string;
+    /** Answer pings automatically (default true). */
+    autoPong?: boolean;
+    /** libws: how long close() waits for the peer's close reply, ms (default 5000). */
+    closeTimeout?: number;
+    /** permessage-deflate, offered by default as in ws. See PerMessageDeflateOptions
+     * for what libws maps; with a libws.so built before compression existed
+     * the option is accepted and ignored. */
+    perMessageDeflate?: boolean | PerMessageDeflateOptions;
+    /** libws: ignored (the ws package's redirects are not supported). */
+    followRedirects?: boolean;
+    maxRedirects?: number;
+    /** libws: ignored, libws always validates UTF-8. */
+    skipUTF8Validation?: boolean;
+  }
+
+  /** What libws takes from ws's perMessageDeflate object (anything else is ignored). */
+  interface PerMessageDeflateOptions {
+    /** Messages shorter than this are sent uncompressed (default 1024, as in ws). */
+    threshold?: number;
+    /** Only `level` (1-9) is used; libws's default is 1. */
+    zlibDeflateOptions?: { level?: number };
+    /** Client: ask the server for server_max_window_bits (8-15). */
+    serverMaxWindowBits?: number;
+    /** Server: ask the client for client_max_window_bits (8-15). */
+    clientMaxWindowBits?: number;
+    /** libws: keep the compression context across messages where the peer
+     * agrees (~560 KiB per connection). Default false: libws always asks for
+     * *_no_context_takeover, whatever serverNoContextTakeover and
+     * clientNoContextTakeover say. */
+    contextTakeover?: boolean;
+    serverNoContextTakeover?: boolean;
+    clientNoContextTakeover?: boolean;
+  }
+
+  interface SendOptions {
+    /** Send as binary (default: true unless data is a string). */
+    binary?: boolean;
+    /** false: more fragments of this message follow. libws: the fragments are
+     * gathered in JavaScript and leave as one message when `fin: true` comes
+     * (the hub sends whole messages); the peer sees the same message. */
+    fin?: boolean;
+    /** libws: ignored (libws compresses every message over the threshold when
+     * permessage-deflate was negotiated). */
+    compress?: boolean;
+    /** libws: ignored (clients always mask, servers never do). */
+    mask?: boolean;
+  }
+
+  /** What the 'upgrade' event gives a client (not an http.IncomingMessage). */
+  interface UpgradeResponse {
+    statusCode: 101;
+    statusMessage: string;
+    headers: { [name: string]: string | string[] };
+    rawHeaders: string[];
+  }
+
+  /** Errors of a connection. `code` follows ws where a code fits:
+   * 'WS_ERR_INVALID_UTF8' (close 1007), 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' (1009),
+   * 'WS_ERR_PROTOCOL' (1002), 'WS_ERR_POLICY_VIOLATION' (1008), 'ECONNREFUSED',
+   * 'ENOTFOUND', 'ETIMEDOUT', 'WS_ERR_UNEXPECTED_RESPONSE' (the server refused the
+   * handshake: message "Unexpected server response: 401"), else 'WS_ERR_LIBWS'. */
+  interface WebSocketError extends Error {
+    code: string;
+    /** The close code libws sent to the peer because of this error. */
+    closeCode?: number;
+    /** HTTP status of a refused handshake. */
+    statusCode?: number;
+    /** libws's own message when `message` was rewritten to match ws. */
+    libwsMessage?: string;
+  }
+
+  interface Event {
+    type: string;
+    target: WebSocket;
+  }
+  interface MessageEvent extends Event {
+    /** A string for text messages, else per binaryType. */
+    data: string | RawData;
+  }
+  interface CloseEvent extends Event {
+    code: number;
+    reason: string;
+    wasClean: boolean;
+  }
+  interface ErrorEvent extends Event {
+    error: any;
+    message: string;
+  }
+  interface EventListenerOptions {
+    once?: boolean;
+  }
+
+  interface ServerOptions {
+    /** Address to listen on; default: every interface. */
+    host?: string;
+    /** Port to listen on; 0 picks a free one (see address()). Required. */
+    port: number;
+    /** libws: accepted for ws compatibility; not used (Go's listen backlog applies). */
+    backlog?: number;
+    /** libws: not supported, libws owns its listening socket (throws). */
+    server?: never;
+    /** libws: not supported (throws). */
+    noServer?: never;
+    /** Accept only this path (query ignored). libws: the handshake has already
+     * completed when the path is checked, so other paths get close 1008
+     * "Bad Request" instead of an HTTP 400. */
+    path?: string;
+    /** Largest message accepted, bytes; 0 = no limit. Default 100 MiB. */
+    maxPayload?: number;
+    /** Keep `server.clients` (default true). */
+    clientTracking?: boolean;
+    /** permessage-deflate, off by default as in ws: when on, libws accepts it
+     * whenever a client offers it. See PerMessageDeflateOptions; with a libws.so
+     * built before compression existed the option is accepted and ignored. */
+    perMessageDeflate?: boolean | PerMessageDeflateOptions;
+    /** libws: ignored, libws always validates UTF-8. */
+    skipUTF8Validation?: boolean;
+    /** Answer pings automatically (default true). */
+    autoPong?: boolean;
+    /**
+     * Subprotocol selection. libws negotiates in Go during the handshake, so
+     * it needs a fixed list, most preferred first: pass an array (or a
+     * comma-separated string) and the first protocol of the list that the
+     * client offers is chosen. A function (as in ws) cannot run during the
+     * handshake: with libws it is called after the handshake with the offered
+     * protocols and the request, as a veto only: if it returns false, or
+     * (when the client offered any) a protocol other than the one negotiated
+     * from `protocols`, the connection is closed with 1008.
+     */
+    handleProtocols?: string[] | string | ((protocols: Set<string>, request: UpgradeRequest) => string | false);
+    /** libws: the list of subprotocols to negotiate when handleProtocols is a function. */
+    protocols?: string[] | string;
+    /**
+     * Vet a client. libws: called after the handshake (which libws completes in
+     * Go before JavaScript hears of the client), with the same arguments as in
+     * ws; a refused client is closed with code 1008 and the HTTP status text
+     * (or the message given to the callback) as reason, instead of getting an
+     * HTTP error response, and no 'connection' is emitted for it. Messages that
+     * arrive while an asynchronous verifyClient decides are held and delivered
+     * after 'connection'.
+     */
+    verifyClient?: (
+      info: { origin: string | undefined; secure: boolean; req: UpgradeRequest },
+      /** Present (and to be called) only when the function declares two parameters. */
+      callback: (result: boolean, code?: number, message?: string, headers?: object) => void,
+    ) => boolean | void;
+    /** libws: how long server.close() and ws.close() wait for close replies, ms
+     * (server.close() default 2000, ws.close() default 5000). */
+    closeTimeout?: number;
+    /** libws: bound on each opening handshake, ms (default 10000). */
+    handshakeTimeout?: number;
+    /** libws: unsent bytes above which a connection reports backpressure (its
+     * bufferedAmount then includes them). Default 1 MiB. */
+    highWaterMark?: number;
+    /** libws: unsent bytes at which a connection whose peer does not read is
+     * failed with close 1008. Default 1 GiB. */
+    maxBufferedAmount?: number;
+    /** libws: ping a connection that was quiet this long, ms (0: never). */
+    pingInterval?: number;
+    /** libws: drop a connection quiet this long, ms (0: never). */
+    idleTimeout?: number;
+    /** libws: serve wss:// with this PEM certificate chain and key (file paths). */
+    tls?: { cert: string; key: string; ca?: string };
+  }
+
+  /** The subset of http.IncomingMessage libws fills in for 'connection'. */
+  interface UpgradeRequest {
+    method: 'GET';
+    /** Request target, e.g. "/chat?room=1". */
+    url: string;
+    httpVersion: string;
+    httpVersionMajor: number;
+    httpVersionMinor: number;
+    /** Lower-case names; repeated headers joined with ", " (set-cookie: array). */
+    headers: { [name: string]: string | string[] | undefined };
+    rawHeaders: string[];
+    socket: {
+      remoteAddress: string;
+      remotePort: number;
+      remoteFamily: 'IPv4' | 'IPv6';
+      localAddress: string;
+      localPort: number;
+      encrypted: boolean;
+    };
+    connection: UpgradeRequest['socket'];
+  }
+
+  interface AddressInfo {
+    address: string;
+    family: string;
+    port: number;
+  }
+
+  class Server extends EventEmitter {
+    constructor(options: ServerOptions, callback?: () => void);
+    options: ServerOptions;
+    /** The open connections (undefined with clientTracking: false). */
+    clients: Set<WebSocket>;
+    /** { address, family, port }; null once closed or if listening failed. */
+    address(): AddressInfo | null;
+    /**
+     * Stop listening and end the server; the callback runs on 'close' (with an
+     * Error if the server was not running). libws: unlike ws, which leaves open
+     * connections alone (and calls back only once they are gone), every
+     * connection of this server is closed with 1001 Going Away, waiting up to
+     * closeTimeout for their close replies: the C ABI can stop a listener only
+     * by shutting down its hub. The connections' 'close' events come before
+     * the server's.
+     */
+    close(cb?: (err?: Error) => void): void;
+    /** ws's path check. */
+    shouldHandle(request: UpgradeRequest): boolean;
+    /** libws: not supported (throws): libws does the handshake itself. */
+    handleUpgrade(...args: any[]): never;
+
+    on(event: 'connection', listener: (socket: WebSocket, request: UpgradeRequest) => void): this;
+    on(event: 'listening', listener: () => void): this;
+    on(event: 'close', listener: () => void): this;
+    /** Listening failed (err.code 'EADDRINUSE' ...) or a hub error. */
+    on(event: 'error', listener: (err: Error & { code?: string }) => void): this;
+    on(event: string | symbol, listener: (...args: any[]) => void): this;
+    once(event: 'connection', listener: (socket: WebSocket, request: UpgradeRequest) => void): this;
+    once(event: 'listening' | 'close', listener: () => void): this;
+    once(event: 'error', listener: (err: Error & { code?: string }) => void): this;
+    once(event: string | symbol, listener: (...args: any[]) => void): this;
+  }
+}
+
+declare class WebSocket extends EventEmitter {
+  static readonly CONNECTING: 0;
+  static readonly OPEN: 1;
+  static readonly CLOSING: 2;
+  static readonly CLOSED: 3;
+  readonly CONNECTING: 0;
+  readonly OPEN: 1;
+  readonly CLOSING: 2;
+  readonly CLOSED: 3;
+
+  /**
+   * Decodes the frame header at the start of buf, with the rules of
+   * ws_parse_header (implemented in JavaScript: a call into the Go export
+   * costs ~100 us from the main thread). Returns null when buf does not hold
+   * the whole header yet; throws an Error with code 'WS_EPROTO' for a reserved
+   * opcode, a fragmented control frame, a control payload over 125 bytes or a
+   * 64-bit length with its top bit set. `length` is a bigint above 2^53 - 1.
+   */
+  static parseHeader(buf: ArrayBufferView | ArrayBuffer): WebSocket.FrameHeader | null;
+  /**
+   * XORs buf in place with the 4-byte key from key byte `offset & 3` on and
+   * returns the key offset for the byte after buf. JavaScript below 512 KiB
+   * (~2 GB/s), the ws_mask Go export (AVX2) above, where it pays for the
+   * ~100 us crossing; not meant for a per-message hot path on the main thread.
+   */
+  static mask(buf: ArrayBufferView | ArrayBuffer, key: ArrayBufferView | ArrayBuffer, offset?: number): number;
+  static unmask: typeof WebSocket.mask;
+  /** The C ABI functions themselves (Go exports: ~100-290 us per call from the main thread). */
+  static native: {
+    parseHeader: typeof WebSocket.parseHeader;
+    mask: typeof WebSocket.mask;
+  };
+  /** The libws.so this process loaded. */
+  static libraryPath: string;
+  /** ws_version(): "MAJOR.MINOR.PATCH" of the loaded library. */
+  static version(): string;
+
+  /** A client connection. The URL may be ws:, wss:, http: or https: (ws+unix: is
+   * not supported). Errors in the URL or subprotocols throw a SyntaxError. */
+  constructor(address: string | URL, options?: WebSocket.ClientOptions);
+  constructor(address: string | URL, protocols?: string | string[], options?: WebSocket.ClientOptions);
+
+  binaryType: WebSocket.BinaryType;
+  /**
+   * Bytes sent but not known to have left: what was queued in JavaScript during
+   * this loop turn (not yet handed to libws), plus, while libws reports the
+   * connection over its high-water mark, the count it reported (libws reports
+   * crossings, not every byte, so below the mark this part is 0), plus, as in
+   * ws, bytes passed to send() after the connection closed.
+   */
+  readonly bufferedAmount: number;
+  /** Negotiated extensions: a client has the server's Sec-WebSocket-Extensions
+   * value; a server connection has 'permessage-deflate' when it was accepted
+   * (libws does not report the parameters), else ''. */
+  readonly extensions: string;
+  /** libws: always false; pause() and resume() do nothing (libws reads on its own). */
+  readonly isPaused: boolean;
+  readonly protocol: string;
+  readonly readyState: 0 | 1 | 2 | 3;
+  /** The URL of a client connection; undefined on the server side. */
+  readonly url: string;
+  /** libws: the peer's IP address. */
+  readonly remoteAddress: string | undefined;
+
+  onopen: ((event: WebSocket.Event) => void) | null;
+  onerror: ((event: WebSocket.ErrorEvent) => void) | null;
+  onclose: ((event: WebSocket.CloseEvent) => void) | null;
+  onmessage: ((event: WebSocket.MessageEvent) => void) | null;
+
+  /**
+   * Queue a message. Throws while CONNECTING; after closing, the callback (if
+   * any) gets an Error and nothing is sent. The callback runs once the message
+   * was handed to libws (not once it reached the network). Blob data is not
+   * supported.
+   */
+  send(data: Data, cb?: (err?: Error) => void): void;
+  send(data: Data, options: WebSocket.SendOptions, cb?: (err?: Error) => void): void;
+  /** Ping with up to 125 bytes (RangeError above). `mask` is ignored. */
+  ping(data?: Data, mask?: boolean, cb?: (err?: Error) => void): void;
+  pong(data?: Data, mask?: boolean, cb?: (err?: Error) => void): void;
+  /**
+   * Start the closing handshake; 'close' follows when the peer answered (or
+   * after the close timeout). code: 1000-1014 (not 1004-1006) or 3000-4999,
+   * else TypeError; reason at most 123 bytes, else RangeError. While
+   * CONNECTING, aborts the handshake ('error', then 'close' 1006).
+   */
+  close(code?: number, reason?: string | Buffer): void;
+  /** Drop the connection without a closing handshake ('close' 1006 follows). */
+  terminate(): void;
+  /** libws: does nothing (see isPaused). */
+  pause(): void;
+  /** libws: does nothing (see isPaused). */
+  resume(): void;
+
+  addEventListener(type: 'open' | 'close' | 'error' | 'message', listener: ((event: any) => void) | { handleEvent(event: any): void }, options?: WebSocket.EventListenerOptions): void;
+  removeEventListener(type: 'open' | 'close' | 'error' | 'message', listener: ((event: any) => void) | { handleEvent(event: any): void }): void;
+
+  on(event: 'open', listener: () => void): this;
+  /** Data is a Buffer for text (isBinary false) and, by default, binary messages. */
+  on(event: 'message', listener: (data: RawData, isBinary: boolean) => void): this;
+  /** code: the peer's close code (1005 none, 1006 dropped, or the code libws sent
+   * when the peer broke the protocol, e.g. 1007); reason: a Buffer. */
+  on(event: 'close', listener: (code: number, reason: Buffer) => void): this;
+  on(event: 'error', listener: (err: WebSocket.WebSocketError) => void): this;
+  /** libws answered the ping already unless autoPong is false. */
+  on(event: 'ping' | 'pong', listener: (data: Buffer) => void): this;
+  /** Client: the handshake response (headers only). */
+  on(event: 'upgrade', listener: (response: WebSocket.UpgradeResponse) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once(event: 'open', listener: () => void): this;
+  once(event: 'message', listener: (data: RawData, isBinary: boolean) => void): this;
+  once(event: 'close', listener: (code: number, reason: Buffer) => void): this;
+  once(event: 'error', listener: (err: WebSocket.WebSocketError) => void): this;
+  once(event: 'ping' | 'pong', listener: (data: Buffer) => void): this;
+  once(event: 'upgrade', listener: (response: WebSocket.UpgradeResponse) => void): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
+}
+
+declare const WebSocketAlias: typeof WebSocket;
+interface WebSocketAlias extends WebSocket {}
+
+declare namespace WebSocket {
+  const WebSocketServer: typeof Server;
+  interface WebSocketServer extends Server {}
+  const WebSocket: typeof WebSocketAlias;
+  interface WebSocket extends WebSocketAlias {}
+
+  interface FrameHeader {
+    fin: boolean;
+    /** Reserved bits as a number: RSV1 = 4, RSV2 = 2, RSV3 = 1. */
+    rsv: number;
+    opcode: number;
+    masked: boolean;
+    /** The 4-byte masking key, or null. */
+    mask: Buffer | null;
+    length: number | bigint;
+    /** Size of the encoded header (2..14). */
+    headerLength: number;
+  }
+}
+
+export = WebSocket;

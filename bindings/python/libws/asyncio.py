@@ -31,12 +31,18 @@ Python from Go.
 Hubs per event loop
 -------------------
 * Client connections (:func:`connect`) of one event loop share one hub,
-  created on the first connection and freed when the last one has closed.
-* Each server (:func:`serve`) has a hub of its own. libws's hub has no call
-  to stop a single listener, so stopping a server is a shutdown of its hub
-  (``ws_hub_shutdown``: stop listening, close every connection with 1001,
-  wait for the handshakes) -- run in the loop's default executor so the
-  loop keeps serving the close handshakes meanwhile.
+  created on the first connection and freed shortly (0.25 s) after the last
+  one has closed.
+* Each server (:func:`serve`) has a hub of its own: libws's hub has no call
+  to stop a single listener, so stopping a server means closing its
+  connections (1001), waiting for their close handshakes (bounded by
+  ``close_timeout``) and then shutting its hub down, which closes the
+  listening socket.
+
+When the peer closes first, the hub answers its close frame at the next
+poll, so that what the handlers send in reply to the messages before it
+still goes out first: after a batch with close events the binding polls
+again once the woken tasks have run (``loop.call_soon``).
 
 All of a hub's calls are made on its event loop's thread; connections must
 be used from that loop only.
@@ -167,6 +173,11 @@ class _Hub:
         # (the hub closes its loop's eventfd before it refuses commands).
         self.stopping = False
         self.on_idle: Optional[Callable[[], None]] = None
+        self._closes = False
+        self._ack_handle: Optional[asyncio.Handle] = None
+        #: connections the peer closed whose close reply waits for our next
+        #: poll: until then they may still send (replies to earlier messages)
+        self.late: List[WebSocket] = []
         loop.add_reader(self._fd, self._on_readable)
 
     def _alloc(self, cap: int) -> None:
@@ -185,10 +196,22 @@ class _Hub:
         while True:
             n = fastlib.ws_hub_poll_raw(h, self._cbuf, self._cap, 0)
             if n > 0:
+                self._closes = False
                 self._dispatch(n)
+                # Flush right after the tasks this batch woke (they were
+                # scheduled during dispatch), in the same loop iteration.
+                if self._flush_handle is None:
+                    self._flush_handle = self._loop.call_soon(self._end_of_iteration)
                 if self._cap > _BUF_SIZE:
                     self._release_buf()
                 polls += 1
+                if self._closes:
+                    # The hub answers a peer's close frame at our next poll
+                    # (so that replies to the messages before it go first):
+                    # poll again once the handlers have run on this batch.
+                    if self._ack_handle is None:
+                        self._ack_handle = self._loop.call_soon(self._ack)
+                    break
                 # A buffer not even half full holds everything that was
                 # waiting; otherwise poll again (a few times: the pipe stays
                 # readable while records are left, so nothing is lost).
@@ -208,6 +231,18 @@ class _Hub:
                 logger.error("ws_hub_poll_raw failed: %s", _ffi.strerror(n))
                 self._loop.remove_reader(self._fd)
                 break
+
+    def _ack(self) -> None:
+        # Runs after the tasks woken by the last batch: send their replies,
+        # then poll, which acknowledges that batch's close events.
+        self._ack_handle = None
+        late, self.late = self.late, []
+        self.flush()
+        self._on_readable()
+        for ws in late:
+            ws._late_send = False
+        if not self.conns and self.on_idle is not None:
+            self.on_idle()
 
     def _grow(self) -> None:
         # The size of the waiting record is not reported: double until it
@@ -249,11 +284,10 @@ class _Hub:
             elif kind == _EV_OPEN:
                 self._on_open(cid, aux, mv[p : p + ln].tobytes())
             elif kind == _EV_CLOSE:
+                self._closes = True
                 ws = conns.pop(cid, None)
                 if ws is not None:
                     ws._on_close(code, str(mv[p : p + ln], "utf-8", "replace"))
-                    if not conns and self.on_idle is not None:
-                        self._loop.call_soon(self.on_idle)
             elif kind == _EV_ERROR:
                 ws = conns.get(cid)
                 msg_s = str(mv[p : p + ln], "utf-8", "replace")
@@ -290,6 +324,30 @@ class _Hub:
         self.conns[cid] = ws
         ws._on_open(peer.decode(), path.decode(), proto.decode(), Headers.parse(headers))
         server._start(ws)
+
+    def poll_now(self) -> None:
+        """Poll at once (this also acknowledges the close events of the
+        previous poll)."""
+        if self._ack_handle is not None:
+            self._ack_handle.cancel()
+            self._ack_handle = None
+        late, self.late = self.late, []
+        self.flush()
+        self._on_readable()
+        for ws in late:
+            ws._late_send = False
+
+    def release(self) -> None:
+        """Shut the hub down (it has no connection left: this returns at
+        once), deliver what it still reports, and free it. Listeners stop."""
+        h = self._h
+        if h is None:
+            return
+        self.flush()
+        self.stopping = True
+        lib.ws_hub_shutdown(h, 0)
+        self.drain_events()
+        self.free()
 
     def drain_events(self) -> None:
         """Deliver every event still queued (after a shutdown)."""
@@ -379,9 +437,10 @@ class _Hub:
         h, self._h = self._h, None
         if h is None:
             return
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
+        for handle in (self._flush_handle, self._ack_handle):
+            if handle is not None:
+                handle.cancel()
+        self._flush_handle = self._ack_handle = None
         if not self._shut:
             self._loop.remove_reader(self._fd)
         lib.ws_hub_free(h)
@@ -396,6 +455,11 @@ def _error(rc: int, message: str = "") -> WebSocketError:
 # Client hubs, one per event loop.
 _client_hubs: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Hub]" = weakref.WeakKeyDictionary()
 
+#: How long an idle client hub is kept before it is freed: the hub answers a
+#: peer's close frame after the poll that acknowledges the close event, and
+#: freeing it at once could cut that reply short.
+_IDLE_GRACE = 0.25
+
 
 def _client_hub(loop: asyncio.AbstractEventLoop) -> _Hub:
     hub = _client_hubs.get(loop)
@@ -403,11 +467,15 @@ def _client_hub(loop: asyncio.AbstractEventLoop) -> _Hub:
         hub = _Hub(loop, None)
         _client_hubs[loop] = hub
 
-        def idle() -> None:
+        def release() -> None:
             if not hub.conns and hub._h is not None:
                 if _client_hubs.get(loop) is hub:
                     del _client_hubs[loop]
-                hub.free()
+                hub.release()
+
+        def idle() -> None:
+            if not hub.conns and hub._h is not None:
+                loop.call_later(_IDLE_GRACE, release)
 
         hub.on_idle = idle
     return hub
@@ -434,6 +502,7 @@ class WebSocket:
         self._closed = self._loop.create_future()
         self._fail_code: Optional[int] = None
         self._error: str = ""
+        self._late_send = False
         #: how the connection closed (see :attr:`close_code`); None while open
         self.close_code: Optional[int] = None
         #: the peer's close reason ("" if none)
@@ -456,6 +525,10 @@ class WebSocket:
             self._fail_code = code
 
     def _on_close(self, code: int, reason: str) -> None:
+        if self.state == OPEN and code != 1006 and self._fail_code is None:
+            # The peer closed first; its close reply waits for our next poll.
+            self._late_send = True
+            self._hub.late.append(self)
         if code == 1006 and self._fail_code is not None:
             code = self._fail_code
         self.close_code = code
@@ -552,8 +625,11 @@ class WebSocket:
         """Send a message: ``str`` as text, bytes-like as binary. An
         iterable (or async iterable) of fragments is joined and sent as one
         message (the hub sends whole messages). Raises ConnectionClosed once
-        the closing handshake started. Waits while the connection is over its
-        high-water mark (see the module's notes on backpressure)."""
+        the closing handshake started -- except right after the peer's close
+        frame arrived, when replies to the messages before it still go out
+        (until the binding's next poll lets the hub answer the close). Waits
+        while the connection is over its high-water mark (see the module's
+        notes on backpressure)."""
         t = type(message)
         if t is str:
             op, data = _OP_TEXT, message.encode()  # type: ignore[union-attr]
@@ -568,6 +644,11 @@ class WebSocket:
         else:
             raise TypeError(f"message must be str, bytes-like or an iterable, not {type(message).__name__}")
         if self.state != OPEN:
+            if self._late_send:
+                # Closed by the peer, but the close reply waits for the
+                # next poll: a reply to an earlier message still goes out.
+                self._hub.send(self.id, op, data)  # type: ignore[arg-type]
+                return
             if self.state == CONNECTING:
                 raise RuntimeError("the connection is not open yet")
             raise self._closed_exc()
@@ -855,6 +936,7 @@ class Server:
         self._tasks: Set[asyncio.Task] = set()
         self._close_task: Optional[asyncio.Task] = None
         self._close_started: asyncio.Future = loop.create_future()
+        self._idle: Optional[asyncio.Future] = None
         self._close_timeout_ms = 5000
         #: the bound port (useful with port 0)
         self.port: int = 0
@@ -868,6 +950,7 @@ class Server:
             hub = _Hub(self._loop, o.handle)
             hub.high_water = o.get_int(_ffi.WS_OPT_HUB_HIGH_WATER)
         hub.server = self
+        hub.on_idle = self._on_idle
         self._hub = hub
         out_port = ctypes.c_int()
         rc = lib.ws_hub_listen(hub._h, (host or "").encode(), port, None, ctypes.byref(out_port))
@@ -886,7 +969,7 @@ class Server:
 
     def _start(self, ws: ServerConnection) -> None:
         if self._close_task is not None:
-            ws.terminate()
+            ws._start_close(1001, "server shutting down")
             return
         self.connections.add(ws)
         t = self._loop.create_task(self._run(ws))
@@ -927,15 +1010,30 @@ class Server:
         hub = self._hub
         if hub is None:
             return
-        hub.flush()
-        hub.stopping = True
-        await self._loop.run_in_executor(None, lib.ws_hub_shutdown, hub._h, self._close_timeout_ms)
-        hub.drain_events()
-        # Every close event is delivered: handlers see ConnectionClosed.
+        # Close every connection with 1001 and wait for their close events
+        # (the hub's close timeout bounds each handshake). Connections that
+        # open meanwhile are closed at once by _start().
+        for ws in list(hub.conns.values()):
+            ws._start_close(1001, "server shutting down")
+        deadline = self._loop.time() + self._close_timeout_ms / 1000.0 + 2.0
+        while hub.conns and self._loop.time() < deadline:
+            self._idle = self._loop.create_future()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._idle), deadline - self._loop.time())
+            except asyncio.TimeoutError:  # pragma: no cover - the hub's own timeout comes first
+                break
+        # Every handler has seen its ConnectionClosed by now.
         if self._tasks:
             await asyncio.wait(list(self._tasks))
-        hub.free()
+        hub.flush()
+        hub.poll_now()  # acknowledge the last close events
+        hub.release()
         self._hub = None
+
+    def _on_idle(self) -> None:
+        idle = self._idle
+        if idle is not None and not idle.done():
+            idle.set_result(None)
 
     async def wait_closed(self) -> None:
         """Wait until :meth:`close` finished: listener and connections

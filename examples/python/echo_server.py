@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Echo server on libws's asyncio API: the Python twin of examples/c/echo_server.c.
 
-Listens on 127.0.0.1:PORT and echoes every message on every path, text as
-text and binary as binary, until killed (SIGINT / SIGTERM close it cleanly).
+Listens on 127.0.0.1:PORT (0 picks a free port; the first line printed says
+which) and echoes every message, text as text and binary as binary (fragments
+joined), until killed; SIGINT / SIGTERM close the connections cleanly (1001).
+Pings are answered and closes completed by libws. permessage-deflate is
+accepted when a client offers it, as browsers do.
 
 Usage: python3 examples/python/echo_server.py PORT
 """
@@ -29,13 +32,12 @@ async def main(port: int) -> None:
     stop = loop.create_future()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
-    async with libws.asyncio.serve(echo, "127.0.0.1", port, max_size=None) as server:
-        print(f"libws {libws.__version__} (Python): echo server on ws://127.0.0.1:{server.port}/",
-              file=sys.stderr, flush=True)
+    async with libws.asyncio.serve(echo, "127.0.0.1", port, compression="deflate") as server:
+        print(f"echo_server: listening on ws://127.0.0.1:{server.port}/", flush=True)
         await stop
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2 or not sys.argv[1].isdigit():
+    if len(sys.argv) != 2 or not sys.argv[1].isdigit() or int(sys.argv[1]) > 65535:
         sys.exit("usage: echo_server.py PORT")
     asyncio.run(main(int(sys.argv[1])))

@@ -115,9 +115,12 @@ def build(
     max_buffered: Optional[int] = None,
     ping_interval: Optional[float] = None,
     idle_timeout: Optional[float] = None,
+    compression: Optional[str] = None,
 ) -> Options:
     """An Options handle from keyword arguments (None / defaults = libws's
-    defaults). ``max_size=None`` lifts the message size limit (2**63-1)."""
+    defaults). ``max_size=None`` lifts the message size limit (2**63-1).
+    ``compression="deflate"`` enables permessage-deflate (RFC 7692): a
+    server accepts it when the client offers it, a client offers it."""
     o = Options()
     try:
         if max_size is None:
@@ -166,6 +169,10 @@ def build(
             o.set_int(_ffi.WS_OPT_HUB_PING_INTERVAL_MS, _ms(ping_interval))
         if idle_timeout is not None:
             o.set_int(_ffi.WS_OPT_HUB_IDLE_TIMEOUT_MS, _ms(idle_timeout))
+        if compression is not None:
+            if compression != "deflate":
+                raise ValueError(f"compression must be None or 'deflate', not {compression!r}")
+            o.set_int(_ffi.WS_OPT_COMPRESSION, 1)
     except BaseException:
         o.free()
         raise

@@ -169,8 +169,8 @@ class _Hub:
         self.high_water = 1 << 20
         self._flush_handle: Optional[asyncio.Handle] = None
         self._shut = False  # poll reported WS_ECLOSED
-        # Set while ws_hub_shutdown runs in another thread: no commands then
-        # (the hub closes its loop's eventfd before it refuses commands).
+        # Set once the hub is being shut down: commands are dropped from then
+        # on (every connection is closed anyway).
         self.stopping = False
         self.on_idle: Optional[Callable[[], None]] = None
         self._closes = False
@@ -441,7 +441,7 @@ class _Hub:
             if handle is not None:
                 handle.cancel()
         self._flush_handle = self._ack_handle = None
-        if not self._shut:
+        if not self._shut and not self._loop.is_closed():
             self._loop.remove_reader(self._fd)
         lib.ws_hub_free(h)
 
@@ -843,7 +843,8 @@ class connect:
     (largest incoming message, default 64 MiB; None = no limit),
     ``high_water`` / ``max_buffered`` (send backpressure), ``tls_verify``,
     ``tls_ca_file``, ``tls_cert_file``, ``tls_key_file``,
-    ``tls_server_name``.
+    ``tls_server_name``, ``compression`` ("deflate" offers permessage-deflate;
+    None, the default, does not).
 
     Raises :class:`libws.WebSocketError` with code EINVAL (bad URL), EIO
     (refused, unresolvable), ETIMEDOUT (:class:`libws.WebSocketTimeout`),
@@ -867,6 +868,7 @@ class connect:
         tls_cert_file: Optional[str] = None,
         tls_key_file: Optional[str] = None,
         tls_server_name: Optional[str] = None,
+        compression: Optional[str] = None,
     ) -> None:
         self.url = url
         self._kw = dict(
@@ -883,6 +885,7 @@ class connect:
             tls_cert_file=tls_cert_file,
             tls_key_file=tls_key_file,
             tls_server_name=tls_server_name,
+            compression=compression,
         )
         self._ws: Optional[ClientConnection] = None
 
@@ -964,7 +967,8 @@ class Server:
 
     @property
     def sockets(self) -> List[Tuple[str, int]]:
-        """(host, port) of the listening socket (Go owns the socket itself)."""
+        """[(host, port)] of the listening socket while serving (Go owns the
+        socket itself, so these are addresses, not socket objects)."""
         return [] if self._hub is None or self._close_task else [(self.host or "", self.port)]
 
     def _start(self, ws: ServerConnection) -> None:
@@ -1000,8 +1004,10 @@ class Server:
         return self._hub is not None and self._close_task is None
 
     def close(self) -> None:
-        """Stop listening and close every connection with 1001 (Going Away);
-        :meth:`wait_closed` waits for the end."""
+        """Close every connection with 1001 (Going Away), wait for the close
+        handshakes and the handlers, then stop listening (the hub's shutdown
+        closes the socket); :meth:`wait_closed` waits for the end.
+        Connections that open meanwhile are closed with 1001 at once."""
         if self._close_task is None:
             self._close_task = self._loop.create_task(self._shutdown())
             self._close_started.set_result(None)
@@ -1074,7 +1080,8 @@ class serve:
     so many seconds), ``idle_timeout`` (drop connections quiet that long),
     ``high_water`` (1 MiB) / ``max_buffered`` (64 MiB) for backpressure,
     ``tls_cert_file`` + ``tls_key_file`` (wss), ``tls_ca_file`` (require
-    client certificates).
+    client certificates), ``compression`` ("deflate": accept
+    permessage-deflate when the client offers it; None, the default: never).
     """
 
     def __init__(
@@ -1095,6 +1102,7 @@ class serve:
         tls_cert_file: Optional[str] = None,
         tls_key_file: Optional[str] = None,
         tls_ca_file: Optional[str] = None,
+        compression: Optional[str] = None,
     ) -> None:
         self.handler = handler
         self.host = host
@@ -1112,6 +1120,7 @@ class serve:
             tls_cert_file=tls_cert_file,
             tls_key_file=tls_key_file,
             tls_ca_file=tls_ca_file,
+            compression=compression,
         )
         self._server: Optional[Server] = None
 

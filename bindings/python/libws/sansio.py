@@ -286,7 +286,7 @@ class Connection:
         n = self._out_n.value
         if n == 0:
             return b""
-        out = ctypes.string_at(self._out_p.value, n)
+        out = ctypes.string_at(self._out_p.value or 0, n)
         rc = lib.ws_parser_consume(h, n)
         if rc < 0:
             self._raise(rc)

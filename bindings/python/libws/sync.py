@@ -289,12 +289,14 @@ def connect(
     tls_cert_file: Optional[str] = None,
     tls_key_file: Optional[str] = None,
     tls_server_name: Optional[str] = None,
+    compression: Optional[str] = None,
 ) -> ClientConnection:
     """Open a WebSocket to a ``ws://`` or ``wss://`` URL (``ws_connect``),
     blocking until the handshake completed (bounded by ``open_timeout``
     seconds; None = no bound). ``max_size`` bounds incoming messages (libws
-    default 64 MiB; None = no limit). Raises WebSocketError: EINVAL (bad
-    URL), EIO (refused, unresolvable), ETIMEDOUT, ETLS, InvalidHandshake."""
+    default 64 MiB; None = no limit). ``compression="deflate"`` offers
+    permessage-deflate. Raises WebSocketError: EINVAL (bad URL), EIO
+    (refused, unresolvable), ETIMEDOUT, ETLS, InvalidHandshake."""
     with build(
         subprotocols=subprotocols,
         headers=additional_headers,
@@ -309,6 +311,7 @@ def connect(
         tls_cert_file=tls_cert_file,
         tls_key_file=tls_key_file,
         tls_server_name=tls_server_name,
+        compression=compression,
     ) as opts:
         h = ctypes.c_void_p()
         rc = lib.ws_connect(ctypes.byref(h), url.encode(), opts.handle)
@@ -342,6 +345,7 @@ class Server:
         tls_cert_file: Optional[str] = None,
         tls_key_file: Optional[str] = None,
         tls_ca_file: Optional[str] = None,
+        compression: Optional[str] = None,
     ) -> None:
         self.handler = handler
         self._h: Optional[int] = None
@@ -357,6 +361,7 @@ class Server:
             tls_cert_file=tls_cert_file,
             tls_key_file=tls_key_file,
             tls_ca_file=tls_ca_file,
+            compression=compression,
         ) as opts:
             h = ctypes.c_void_p()
             rc = lib.ws_listen(ctypes.byref(h), host.encode() if host else None, port, opts.handle)

@@ -473,3 +473,69 @@ def test_sync_websockets_client_against_libws_server():
     finally:
         server.shutdown()
         join(t)
+
+
+# ============================================================================
+# permessage-deflate both ways
+
+
+def test_compression_websockets_client_libws_server():
+    seen = {}
+
+    async def handler(ws):
+        seen["ext"] = ws.request.headers.get("Sec-WebSocket-Extensions", "")
+        await echo(ws)
+
+    async def main():
+        async with lwa.serve(handler, "127.0.0.1", 0, compression="deflate", max_size=None) as server:
+            async with ws_connect(libws_url(server), compression="deflate", max_size=None, close_timeout=2) as c:
+                assert c.protocol.extensions, "not negotiated"
+                for msg in ["compressible " * 5000, BIG, b"\x00" * 300000, "short"]:
+                    await c.send(msg)
+                    assert await wait_for(c.recv(), 15) == msg
+
+    run(main(), 40)
+    assert "permessage-deflate" in seen["ext"]
+
+
+def test_compression_libws_client_websockets_server():
+    async def handler(c):
+        assert c.protocol.extensions, "not negotiated"
+        async for m in c:
+            await c.send(m)
+
+    async def main():
+        async with ws_serve(handler, "127.0.0.1", 0, compression="deflate", max_size=None) as server:
+            async with lwa.connect(ws_url(server), compression="deflate", max_size=None) as ws:
+                assert "permessage-deflate" in ws.response.headers.get("Sec-WebSocket-Extensions", "")
+                for msg in ["compressible " * 5000, BIG, b"\x00" * 300000, "short"]:
+                    await ws.send(msg)
+                    assert await wait_for(ws.recv(), 15) == msg
+
+    run(main(), 40)
+
+
+def test_compression_sync_both_ways():
+    from websockets.sync.client import connect as sync_connect
+
+    def handler(ws):
+        for m in ws:
+            ws.send(m)
+
+    server = libws.serve(handler, "127.0.0.1", 0, compression="deflate")
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        url = f"ws://127.0.0.1:{server.port}/"
+        with sync_connect(url, close_timeout=2) as c:  # websockets offers deflate by default
+            assert c.protocol.extensions
+            c.send("z" * 50000)
+            assert c.recv(timeout=5) == "z" * 50000
+        with libws.connect(url, compression="deflate") as ws:
+            ws.send(b"y" * 50000)
+            assert ws.recv() == b"y" * 50000
+    finally:
+        server.shutdown()
+        join(t)
+    with pytest.raises(ValueError):
+        libws.connect(url, compression="gzip")

@@ -144,3 +144,20 @@ def test_build_backend_makes_a_wheel_with_the_library(tmp_path):
     r = _python(unpacked, "import libws, libws.asyncio; print(libws.library_path)", {})
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == str(unpacked / "libws" / "libws.so")
+
+
+def test_pip_install_offline(tmp_path):
+    if not os.path.exists(os.path.join(PKG_ROOT, "libws", "libws.so")):
+        pytest.skip("libws.so is not in the package directory (run ./build.sh)")
+    target = tmp_path / "site"
+    r = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-index", "--disable-pip-version-check", "-q",
+         "--target", str(target), PKG_ROOT],
+        capture_output=True, text=True, timeout=120, cwd=str(tmp_path),
+    )
+    if r.returncode != 0 and "No module named pip" in r.stderr:
+        pytest.skip("pip is not available")
+    assert r.returncode == 0, r.stderr
+    out = _python(target, "import libws, libws.asyncio; print(libws.library_path, libws.__version__)", {})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(target / "libws" / "libws.so"), libws.__version__]

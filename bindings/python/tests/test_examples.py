@@ -1,0 +1,80 @@
+"""examples/python: echo_server.py and client.py."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from conftest import PKG_ROOT, run, wait_for
+
+EXAMPLES = os.path.join(PKG_ROOT, "..", "..", "examples", "python")
+pytestmark = pytest.mark.skipif(not os.path.isdir(EXAMPLES), reason="examples/python not found")
+
+
+def env():
+    e = dict(os.environ)
+    e["PYTHONPATH"] = PKG_ROOT + os.pathsep + e.get("PYTHONPATH", "")
+    return e
+
+
+@pytest.fixture
+def echo_server():
+    proc = subprocess.Popen([sys.executable, os.path.join(EXAMPLES, "echo_server.py"), "0"], env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()  # "echo_server: listening on ws://127.0.0.1:PORT/"
+        assert line.startswith("echo_server: listening on ws://127.0.0.1:"), line + proc.stderr.read()
+        yield proc, line.split()[-1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_client_against_echo_server(echo_server):
+    _, url = echo_server
+    r = subprocess.run([sys.executable, os.path.join(EXAMPLES, "client.py"), url, "héllo"], env=env(),
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "héllo\n"
+    r = subprocess.run([sys.executable, os.path.join(EXAMPLES, "client.py"), url], env=env(),
+                       capture_output=True, text=True, timeout=30)
+    assert r.stdout == "Hello, libws!\n"
+
+
+def test_client_errors():
+    r = subprocess.run([sys.executable, os.path.join(EXAMPLES, "client.py")], env=env(),
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "usage" in r.stderr
+    r = subprocess.run([sys.executable, os.path.join(EXAMPLES, "client.py"), "http://nope/"], env=env(),
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "URL" in r.stderr
+
+
+def test_echo_server_with_websockets_and_signals(echo_server):
+    websockets = pytest.importorskip("websockets")
+    from websockets.asyncio.client import connect
+
+    proc, url = echo_server
+
+    async def main():
+        # websockets offers permessage-deflate by default: the server accepts it
+        async with connect(url, close_timeout=2) as c:
+            assert c.protocol.extensions, "permessage-deflate was not negotiated"
+            for msg in ["text é", b"\x00binary", "x" * 100000, ["frag", "ments"]]:
+                await c.send(msg)
+                want = "fragments" if isinstance(msg, list) else msg
+                assert await wait_for(c.recv()) == want
+            # SIGTERM: the connection is closed with 1001 and the server exits 0
+            proc.send_signal(signal.SIGTERM)
+            with pytest.raises(websockets.exceptions.ConnectionClosedOK) as e:
+                await wait_for(c.recv())
+            assert e.value.rcvd.code == 1001
+
+    run(main())
+    assert proc.wait(10) == 0

@@ -91,8 +91,12 @@ build() {
   cmake --build "$BUILD/cmake" -j "$JOBS"
 
   mkdir -p bindings/python/libws bindings/node
-  cp "$BUILD/lib/libws.so" bindings/python/libws/libws.so
-  cp "$BUILD/lib/libws.so" bindings/node/libws.so
+  # Copy then rename: overwriting a mapped library in place crashes the
+  # processes that have it loaded.
+  local dest
+  for dest in bindings/python/libws/libws.so bindings/node/libws.so; do
+    cp "$BUILD/lib/libws.so" "$dest.tmp" && mv -f "$dest.tmp" "$dest"
+  done
   say "built libws $version: $BUILD/lib/libws.so, $BUILD/include/ws.h, $BUILD/examples/"
 }
 

@@ -156,6 +156,7 @@ void ws__hub_publish(struct ws_hub *h, const uint8_t *data, size_t len) {
 void ws__hub_mark_shut(struct ws_hub *h) {
     pthread_mutex_lock(&h->mu);
     h->shut = 1;
+    h->wakefd = -1;
     notify_locked(h);
     pthread_mutex_unlock(&h->mu);
 }

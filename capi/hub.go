@@ -9,7 +9,6 @@ import "C"
 import (
 	"math"
 	"net"
-	"net/http"
 	"strconv"
 	"time"
 	"unsafe"
@@ -66,8 +65,8 @@ func hubOptions(h *C.ws_options_t, server bool) (*hub.Options, C.int) {
 		CloseTimeout:     v.ms(C.WS_OPT_CLOSE_TIMEOUT_MS),
 		StaticDir:        v.Str(C.WS_OPT_HUB_STATIC_DIR),
 	}
-	if origin := v.Str(C.WS_OPT_ORIGIN); origin != "" && server {
-		o.CheckOrigin = func(got string, _ http.Header) bool { return got == origin }
+	if server {
+		o.CheckOrigin = v.originCheck()
 	}
 	var err error
 	if o.Compression, err = v.compression(); err != nil {
@@ -120,6 +119,9 @@ func ws_hub_new(out **C.ws_hub_t, opts *C.ws_options_t) (rc C.int) {
 	if c == nil {
 		return C.WS_EIO
 	}
+	// The loop's eventfd is closed once the loop stops; C must stop writing
+	// to it first, under its lock, or a late send could hit a reused fd.
+	o.OnStopped = func() { C.ws__hub_mark_shut(c) }
 	h, err := hub.New(cHost{c}, o)
 	if err != nil {
 		C.ws__hub_release(c)

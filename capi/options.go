@@ -421,20 +421,29 @@ func (v optValues) upgrade() (*libws.UpgradeOptions, error) {
 		Header:       hdr,
 		Compression:  comp,
 	}
-	if allowed := splitList(v.Str(C.WS_OPT_ORIGIN)); len(allowed) > 0 {
-		o.CheckOrigin = func(origin string, _ http.Header) bool {
-			if origin == "" {
+	o.CheckOrigin = v.originCheck()
+	return o, nil
+}
+
+// originCheck is the server's WS_OPT_ORIGIN test, nil when unset: a
+// comma-separated list, case-insensitive; requests without an Origin (not
+// from a browser) pass.
+func (v optValues) originCheck() func(string, http.Header) bool {
+	allowed := splitList(v.Str(C.WS_OPT_ORIGIN))
+	if len(allowed) == 0 {
+		return nil
+	}
+	return func(origin string, _ http.Header) bool {
+		if origin == "" {
+			return true
+		}
+		for _, a := range allowed {
+			if strings.EqualFold(a, origin) {
 				return true
 			}
-			for _, a := range allowed {
-				if strings.EqualFold(a, origin) {
-					return true
-				}
-			}
-			return false
 		}
+		return false
 	}
-	return o, nil
 }
 
 // dial gives the client options; the TLS settings are read only for wss.

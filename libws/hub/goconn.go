@@ -187,7 +187,7 @@ func (g *goConn) writer(c *libws.Conn, writerDone chan struct{}) {
 			case CmdTerminate:
 				c.CloseNow()
 			case CmdCloseAck:
-				g.ackOnce.Do(func() { close(g.acked) })
+				g.ack()
 			}
 			if err != nil && !errors.Is(err, libws.ErrClosed) && !errors.Is(err, net.ErrClosed) {
 				g.publish(EventError, 0, 0, 0, []byte(err.Error()))
@@ -236,8 +236,11 @@ func (g *goConn) account(delta int64) {
 	}
 }
 
+func (g *goConn) ack() { g.ackOnce.Do(func() { close(g.acked) }) }
+
 // terminate drops the connection at once (shutdown past its timeout).
 func (g *goConn) terminate() {
+	g.ack()
 	g.mu.Lock()
 	c := g.c
 	g.dead = true

@@ -59,6 +59,10 @@ type Options struct {
 	// wait for the peer's close reply (5 s).
 	HandshakeTimeout time.Duration
 	CloseTimeout     time.Duration
+	// OnStopped, on the hub's options, runs once Shutdown has delivered
+	// every event and before the wake eventfd is closed: a host that writes
+	// that fd stops doing so here.
+	OnStopped func()
 }
 
 func (o *Options) withDefaults() Options {
@@ -212,6 +216,7 @@ func (h *Hub) Shutdown(timeout time.Duration) {
 			ln.close()
 		}
 		for _, gc := range gcs {
+			gc.ack() // a close the peer started is answered now, not after the timeout
 			gc.enqueue(CmdClose, 0, uint16(libws.StatusGoingAway), []byte("server shutting down"))
 		}
 		h.loop.shutdown(timeout)
@@ -224,6 +229,9 @@ func (h *Hub) Shutdown(timeout time.Duration) {
 				gc.terminate()
 			}
 			<-waited
+		}
+		if h.opts.OnStopped != nil {
+			h.opts.OnStopped()
 		}
 		h.loop.release()
 	})

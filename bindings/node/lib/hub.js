@@ -115,7 +115,13 @@ class Hub {
 
   drain() {
     if (this.ptr === null) return;
-    if (this.pos < this.end) this.dispatch(); // what a throwing listener left
+    if (this.pos < this.end) {
+      this.dispatch(); // what a throwing listener left
+      if (this.bufDonated) {
+        this.buf = Buffer.allocUnsafe(POLL_SIZE);
+        this.bufDonated = false;
+      }
+    }
     for (let round = 0; round < MAX_ROUNDS && this.ptr !== null; round++) {
       const n = C.hub_poll_raw(this.ptr, this.buf, this.buf.length, 0);
       if (n > 0) {
@@ -137,7 +143,7 @@ class Hub {
         // The next record is bigger than the buffer. ws_hub_poll_raw does not
         // say how big: grow until it fits. The big buffer is used once and its
         // payloads are handed out without copying.
-        this.buf = Buffer.allocUnsafe(this.buf.length * 4);
+        this.buf = Buffer.allocUnsafe(this.buf.length * 2);
         this.bufDonated = true;
       } else if (n === K.WS_ECLOSED) {
         break; // the hub shut down and everything was delivered

@@ -329,6 +329,9 @@ int ws_hub_poll_raw(ws_hub_t *hub, uint8_t *buf, size_t cap, int timeout_ms) {
             used += size;
         }
         int too_small = used == 0 && avail > 0;
+        /* Hand over the header of the record that does not fit, so the host
+         * can read its size (len at offset 4) and retry with room for it. */
+        if (too_small) memcpy(buf, p, REC_HEADER);
         if (used > 0) {
             memcpy(buf, p, used);
             hub->ev_pos += used;

@@ -835,9 +835,10 @@ int ws_hub_close(ws_hub_t *hub, uint64_t conn, int code, const char *reason);
 /*
  * ws_hub_poll() that copies whole event records into buf (as many as fit)
  * and returns the bytes written; 0 and WS_ECLOSED as ws_hub_poll().
- * WS_ENOSPACE when the next record alone is larger than cap (it stays
- * queued: call again with a larger buffer; its size is 24 + len rounded up
- * to 8, len being at offset 4 of the queued header). Plain C.
+ * WS_ENOSPACE when the next record alone is larger than cap: it stays
+ * queued, and its 24-byte header is copied into buf, so its size is
+ * 24 + len rounded up to 8, len being the u32 at offset 4 of buf; call
+ * again with a buffer that large. Plain C.
  */
 int ws_hub_poll_raw(ws_hub_t *hub, uint8_t *buf, size_t cap, int timeout_ms);
 

@@ -312,6 +312,15 @@ static void test_raw(int port) {
     int got_open = 0, echoes = 0, closed = 0;
     double deadline = now_s() + 10;
     CHECK(ws_hub_poll_raw(cli, buf, 8, 0) == WS_EINVAL, "cap below a header");
+    /* An open event (peer, path, headers) does not fit in 32 bytes: the
+     * header arrives so the host can size its buffer. */
+    {
+        double until = now_s() + 10;
+        int rc;
+        while ((rc = ws_hub_poll_raw(cli, buf, 32, 100)) == 0 && now_s() < until) {
+        }
+        CHECK(rc == WS_ENOSPACE && buf[0] == WS_EVENT_OPEN && le32(buf + 4) > 8, "ENOSPACE with the header: rc %d kind %d", rc, buf[0]);
+    }
     while (!closed && now_s() < deadline) {
         int n = ws_hub_poll_raw(cli, buf, sizeof buf, 100);
         CHECK(n >= 0, "poll_raw %d", n);

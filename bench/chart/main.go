@@ -28,6 +28,7 @@ type scenario struct {
 type result struct {
 	MsgsPerSec       float64 `json:"msgs_per_sec"`
 	LoadgenSaturated bool    `json:"loadgen_saturated"`
+	Disturbed        string  `json:"disturbed"`
 	Error            string  `json:"error"`
 }
 
@@ -60,7 +61,8 @@ type report struct {
 
 var (
 	libwsColors = []string{"#d62728", "#ff7f0e", "#f2b701", "#a0522d", "#e377c2", "#8c1d40"}
-	peerColors  = []string{"#1f77b4", "#6baed6", "#17becf", "#2ca02c", "#9467bd", "#7f7f7f", "#98df8a"}
+	// Peers: cooler and lighter, so that libws's bars stand out.
+	peerColors = []string{"#4f7fb0", "#8fb3d9", "#7fc4cf", "#8fbf8f", "#a99ccf", "#b5b5b5", "#c9d9a0"}
 )
 
 const font = `font-family="DejaVu Sans, Helvetica, Arial, sans-serif"`
@@ -168,10 +170,10 @@ func draw(rep *report) string {
 	s.f(`<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f" %s>`, width, height, width, height, font)
 	s.f(`<rect x="0" y="0" width="%.0f" height="%.0f" fill="#ffffff"/>`, width, height)
 	s.text(width/2, 32, 22, "middle", `font-weight="bold" fill="#222"`, title(rep))
-	sub := fmt.Sprintf("%s. Each bar: median of %v runs of %vs after %vs warm-up (bench/loadgen, binary messages, one in flight per connection unless noted).",
-		rep.Pinning, rep.Method["runs"], rep.Method["duration_s"], rep.Method["warmup_s"])
+	sub := fmt.Sprintf("Each bar: median of %v runs of %vs after %vs warm-up; bench/loadgen, binary messages, every echo checked.",
+		rep.Method["runs"], rep.Method["duration_s"], rep.Method["warmup_s"])
 	s.text(width/2, 56, 13, "middle", `fill="#444"`, sub)
-	load := "Load average " + rep.Load["start"] + " at start, " + rep.Load["end"] + " at end (a shared machine: other work adds noise)."
+	load := "Pinning: " + rep.Pinning + ". Load average " + rep.Load["start"] + " at start, " + rep.Load["end"] + " at end."
 	s.text(width/2, 75, 13, "middle", `fill="#444"`, load)
 
 	// ---------------------------------------------------------- panel 1
@@ -187,10 +189,10 @@ func draw(rep *report) string {
 	if hi == 0 {
 		lo, hi = 1e3, 1e5
 	}
-	// The axis runs between round values (1, 2 or 5 × 10^k) around the
-	// data, with headroom above the tallest bar for its value label.
+	// The axis starts at a round value (1, 2 or 5 × 10^k) below the data and
+	// leaves headroom above the tallest bar for its value label.
 	yMin := roundDown125(lo / 1.3)
-	yMax := roundUp125(hi * 1.7)
+	yMax := hi * 1.8
 	plotW := width - left - right
 	bottom1 := top1 + plot1H
 	y := func(v float64) float64 {
@@ -222,7 +224,7 @@ func draw(rep *report) string {
 
 	groupW := plotW / float64(len(rep.Scenarios))
 	barW := groupW * 0.86 / float64(max(len(servers), 1))
-	anySat, anyFail := false, false
+	anySat, anyFail, anyDist := false, false, false
 	for gi, sc := range rep.Scenarios {
 		gx := left + float64(gi)*groupW + groupW*0.07
 		if gi > 0 {
@@ -236,6 +238,20 @@ func draw(rep *report) string {
 			inflight = fmt.Sprintf("%d messages in flight", sc.Inflight)
 		}
 		s.text(cx, bottom1+35, 12, "middle", `fill="#444"`, inflight)
+		// A pale band behind libws's own bars.
+		first, last := -1, -1
+		for si, sv := range servers {
+			if sv.Libws {
+				if first < 0 {
+					first = si
+				}
+				last = si
+			}
+		}
+		if first >= 0 {
+			s.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#fdf0e0"/>`,
+				gx+float64(first)*barW-1, top1, float64(last-first+1)*barW+2, plot1H)
+		}
 		for si, sv := range servers {
 			bx := gx + float64(si)*barW
 			cx := bx + barW/2
@@ -264,6 +280,10 @@ func draw(rep *report) string {
 					fill, weight = "#b00", "bold"
 					anySat = true
 				}
+				if r.Disturbed != "" {
+					lbl += " ?"
+					anyDist = true
+				}
 				if sv.Libws {
 					weight = "bold"
 				}
@@ -291,6 +311,7 @@ func draw(rep *report) string {
 		}
 		s.text(x+22, y, 13, "start", attrs, lbl)
 	}
+	s.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#fdf0e0"/>`, left-6, ly-16, plotW+12, 42.0)
 	s.text(left, ly, 13, "start", `font-weight="bold" fill="#222"`, "libws:")
 	s.text(left, ly+48, 13, "start", `font-weight="bold" fill="#222"`, "peers:")
 	colW := (plotW - 60) / 3
@@ -307,6 +328,9 @@ func draw(rep *report) string {
 	notes := []string{}
 	if anySat {
 		notes = append(notes, "red \"!\": loadgen saturated its core (> 0.95), so the server may do more than shown")
+	}
+	if anyDist {
+		notes = append(notes, "\"?\": disturbed by other work on the machine in every attempt (low confidence)")
 	}
 	if anyFail {
 		notes = append(notes, "FAILED: loadgen reported an error (see latest.json)")

@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -54,13 +55,26 @@ type Result struct {
 	LoadgenSaturated bool `json:"loadgen_saturated"`
 	// ServerCPU is the cores the server used over the whole loadgen run,
 	// connecting, warm-up and closing included (so a little low).
-	ServerCPU float64   `json:"server_cpu"`
-	RunsRate  []float64 `json:"runs_msgs_per_sec,omitempty"`
-	Note      string    `json:"note,omitempty"`
-	// Retried says what went wrong the first time, when the scenario was
-	// run again (the result is the second attempt's).
-	Retried string `json:"retried,omitempty"`
-	Error   string `json:"error,omitempty"`
+	ServerCPU float64 `json:"server_cpu"`
+	// Over the same span: the idle fraction of core 0 (server) and core 1
+	// (loadgen), and the cores' time stolen by the hypervisor. Idle time on
+	// a core while its process ran slowly points at outside disturbance.
+	Core0Idle float64 `json:"core0_idle"`
+	Core1Idle float64 `json:"core1_idle"`
+	Steal     float64 `json:"steal"`
+	// Other work's share of each core: busy time less the server's (core
+	// 0) or loadgen's (core 1; loadgen_cpu, so a little high).
+	OtherCore0 float64   `json:"other_work_core0"`
+	OtherCore1 float64   `json:"other_work_core1"`
+	RunsRate   []float64 `json:"runs_msgs_per_sec,omitempty"`
+	Note       string    `json:"note,omitempty"`
+	// Retries lists the attempts that were run again (a failure, a stall,
+	// or loadgen and server both mostly idle); the result is the best clean
+	// attempt.
+	Retries []string `json:"retries,omitempty"`
+	// Disturbed: even the kept attempt was not clean; why.
+	Disturbed string `json:"disturbed,omitempty"`
+	Error     string `json:"error,omitempty"`
 }
 
 // Idle is the memory test.
@@ -98,6 +112,9 @@ type Ratio struct {
 	Scenario    string  `json:"scenario"`
 	Ratio       float64 `json:"ratio"`
 	FastestPeer string  `json:"fastest_peer"`
+	// LoadgenBound: loadgen saturated its core for the libws server or the
+	// peer, so the ratio compares loadgen's limit more than the servers.
+	LoadgenBound bool `json:"loadgen_bound,omitempty"`
 }
 
 // Ratios is one libws server's ratios.
@@ -113,16 +130,17 @@ type Ratios struct {
 
 // Report is latest.json.
 type Report struct {
-	Date      string            `json:"date"`
-	Machine   map[string]any    `json:"machine"`
-	Pinning   string            `json:"pinning"`
-	Method    map[string]any    `json:"method"`
-	Versions  map[string]string `json:"versions"`
-	Load      map[string]string `json:"load_average"`
-	WallS     float64           `json:"wall_s"`
-	Scenarios []Scenario        `json:"scenarios"`
-	Servers   []*Server         `json:"servers"`
-	Ratios    []Ratios          `json:"ratios"`
+	Date     string            `json:"date"`
+	Machine  map[string]any    `json:"machine"`
+	Pinning  string            `json:"pinning"`
+	Method   map[string]any    `json:"method"`
+	Versions map[string]string `json:"versions"`
+	Load     map[string]string `json:"load_average"`
+	// WallS is the suite's own time after building (bench/run.sh), seconds.
+	WallS     float64    `json:"suite_wall_s"`
+	Scenarios []Scenario `json:"scenarios"`
+	Servers   []*Server  `json:"servers"`
+	Ratios    []Ratios   `json:"ratios"`
 }
 
 func main() {
@@ -269,8 +287,11 @@ func loadResult(dir, id string) *Result {
 		} `json:"runs"`
 	}
 	r := &Result{
-		ServerCPU: atof(readTrim(filepath.Join(dir, id+".srvcpu"))),
-		Retried:   readTrim(filepath.Join(dir, id+".retry")),
+		Retries:   lines(filepath.Join(dir, id+".retry")),
+		Disturbed: readTrim(filepath.Join(dir, id+".disturbed")),
+	}
+	if f := strings.Fields(readTrim(filepath.Join(dir, id+".cpu"))); len(f) == 4 {
+		r.ServerCPU, r.Core0Idle, r.Core1Idle, r.Steal = atof(f[0]), atof(f[1]), atof(f[2]), atof(f[3])
 	}
 	b, _ := os.ReadFile(filepath.Join(dir, id+".json"))
 	jsonErr := json.Unmarshal(b, &lg)
@@ -290,6 +311,10 @@ func loadResult(dir, id string) *Result {
 	}
 	r.MsgsPerSec, r.P50us, r.P99us, r.MBPerSec, r.LoadgenCPU = lg.MsgsPerSec, lg.P50us, lg.P99us, lg.MBPerSec, lg.LoadgenCPU
 	r.LoadgenSaturated = lg.LoadgenCPU > Saturated
+	if r.Core0Idle+r.Core1Idle > 0 {
+		r.OtherCore0 = math.Round(max(0, 1-r.Core0Idle-r.ServerCPU)*1000) / 1000
+		r.OtherCore1 = math.Round(max(0, 1-r.Core1Idle-r.LoadgenCPU)*1000) / 1000
+	}
 	stalls := 0
 	for _, x := range lg.Runs {
 		r.RunsRate = append(r.RunsRate, x.MsgsPerSec)
@@ -395,7 +420,8 @@ func ratios(servers []*Server) []Ratios {
 				}
 			}
 			if best != nil {
-				rs.Ratios = append(rs.Ratios, Ratio{sc.ID, r.MsgsPerSec / bestRate, best.Name})
+				rs.Ratios = append(rs.Ratios, Ratio{sc.ID, r.MsgsPerSec / bestRate, best.Name,
+					r.LoadgenSaturated || best.Results[sc.ID].LoadgenSaturated})
 			}
 		}
 		if s.Idle != nil && s.Idle.Error == "" && s.Idle.BytesPerConn > 0 {
@@ -424,6 +450,17 @@ var shortScenario = map[string]string{
 	"c200-s16k":    "200×16KiB",
 	"c1000-s20":    "1000×20B",
 	"c100-s20-if4": "100×20B if4",
+}
+
+// shortName keeps the ratio table narrow.
+func shortName(name string) string {
+	switch name {
+	case "python-websockets":
+		return "websockets"
+	case "node-ws":
+		return "ws"
+	}
+	return name
 }
 
 func rate(v float64) string {
@@ -504,8 +541,8 @@ func printReport(w io.Writer, rep *Report) {
 		return "  " + s.Label
 	}
 
-	saturated := false
-	header("Throughput, messages/s echoed (* = libws; ! = loadgen saturated its core, a lower bound)", "B/idle conn")
+	saturated, disturbed := false, false
+	header("Throughput, messages/s echoed (* = libws; ! = loadgen saturated its core, a lower bound; ? = disturbed)", "B/idle conn")
 	for _, s := range rep.Servers {
 		fmt.Fprint(w, padLeft(name(s), nameW))
 		for _, sc := range scenarios {
@@ -522,6 +559,10 @@ func printReport(w io.Writer, rep *Report) {
 					if r.LoadgenSaturated {
 						cell += "!"
 						saturated = true
+					}
+					if r.Disturbed != "" {
+						cell += "?"
+						disturbed = true
 					}
 				}
 			}
@@ -545,6 +586,9 @@ func printReport(w io.Writer, rep *Report) {
 	}
 	if saturated {
 		fmt.Fprintln(w, "! loadgen used more than 0.95 of its core: the server may do more than shown (see the 4-in-flight column)")
+	}
+	if disturbed {
+		fmt.Fprintln(w, "? disturbed in every attempt (stall, or server and loadgen both mostly idle): other work on the machine, low confidence")
 	}
 
 	fmt.Fprintln(w)
@@ -582,18 +626,23 @@ func printReport(w io.Writer, rep *Report) {
 	}
 
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "libws vs the fastest peer of its language (msgs/s ratio; >1 = libws faster), and bytes per idle connection vs the leanest peer (<1 = libws leaner)")
+	fmt.Fprintln(w, "libws vs the fastest peer of its language: msgs/s ratio (>1 = libws faster; ! = loadgen saturated for one of the two, so")
+	fmt.Fprintln(w, "loadgen's limit more than the servers'), and bytes per idle connection vs the leanest peer (<1 = libws leaner)")
 	byName := map[string]*Server{}
 	for _, s := range rep.Servers {
 		byName[s.Name] = s
 	}
 	fmt.Fprint(w, padLeft("libws server", nameW))
 	for _, sc := range scenarios {
-		fmt.Fprint(w, pad(shortScenario[sc.ID], colW+3))
+		fmt.Fprint(w, pad(shortScenario[sc.ID], colW+5))
 	}
 	fmt.Fprintln(w, pad("idle bytes", 16))
 	for _, s := range rep.Servers {
-		if !s.Libws || s.Status != "ok" {
+		if !s.Libws {
+			continue
+		}
+		if s.Status != "ok" {
+			fmt.Fprintf(w, "%s  n/a (%s)\n", padLeft("  "+s.Label, nameW), s.Note)
 			continue
 		}
 		var rs *Ratios
@@ -608,15 +657,19 @@ func printReport(w io.Writer, rep *Report) {
 			if rs != nil {
 				for _, r := range rs.Ratios {
 					if r.Scenario == sc.ID {
-						cell = fmt.Sprintf("%.2f %s", r.Ratio, r.FastestPeer)
+						bound := " "
+						if r.LoadgenBound {
+							bound = "!"
+						}
+						cell = fmt.Sprintf("%.2f%s %s", r.Ratio, bound, shortName(r.FastestPeer))
 					}
 				}
 			}
-			fmt.Fprint(w, pad(cell, colW+3))
+			fmt.Fprint(w, pad(cell, colW+5))
 		}
 		cell := "-"
 		if rs != nil && rs.LeanestPeer != "" {
-			cell = fmt.Sprintf("%.2f %s", rs.IdleRatio, rs.LeanestPeer)
+			cell = fmt.Sprintf("%.2f %s", rs.IdleRatio, shortName(rs.LeanestPeer))
 		}
 		fmt.Fprint(w, pad(cell, 16))
 		if rs != nil && len(rs.Ratios) == 0 {
@@ -640,8 +693,10 @@ func printReport(w io.Writer, rep *Report) {
 			} else if r != nil && r.Note != "" {
 				notes = append(notes, fmt.Sprintf("%s, %s: %s", s.Name, sc.ID, r.Note))
 			}
-			if r := s.Results[sc.ID]; r != nil && r.Retried != "" {
-				notes = append(notes, fmt.Sprintf("%s, %s: run twice; %s", s.Name, sc.ID, r.Retried))
+			if r := s.Results[sc.ID]; r != nil && r.Error == "" && r.Disturbed != "" {
+				notes = append(notes, fmt.Sprintf("%s, %s: all attempts disturbed (kept the best): %s", s.Name, sc.ID, r.Disturbed))
+			} else if r != nil && len(r.Retries) > 0 {
+				notes = append(notes, fmt.Sprintf("%s, %s: %d attempt(s) disturbed and run again", s.Name, sc.ID, len(r.Retries)))
 			}
 		}
 		if s.Idle != nil && s.Idle.Error != "" {

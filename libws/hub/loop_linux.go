@@ -190,16 +190,12 @@ func (l *loop) runCommands() {
 	}
 }
 
+// needsTimer says whether the loop must wake by itself: any connection may
+// have a deadline, an idle timeout or a ping due. Scanning them to find out
+// would cost O(connections) per wake-up; tick does that scan instead, at
+// most five times a second.
 func (l *loop) needsTimer() bool {
-	if l.stopping || len(l.draining) > 0 {
-		return true
-	}
-	for _, c := range l.byID {
-		if c.opts.PingInterval > 0 || c.opts.IdleTimeout > 0 || !c.deadline.IsZero() {
-			return true
-		}
-	}
-	return false
+	return l.stopping || len(l.draining) > 0 || len(l.byID) > 0
 }
 
 // tick enforces handshake and close deadlines, idle timeouts and pings.

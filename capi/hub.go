@@ -217,8 +217,8 @@ func ws_hub_shutdown(c *C.ws_hub_t, timeoutMs C.int) (rc C.int) {
 	if timeoutMs < 0 {
 		return C.WS_EINVAL
 	}
+	// Shutdown marks the C side shut through OnStopped (see ws_hub_new).
 	h.Shutdown(time.Duration(timeoutMs) * time.Millisecond)
-	C.ws__hub_mark_shut(c)
 	return C.WS_OK
 }
 

@@ -46,14 +46,19 @@ func (t *testHost) Commands() []byte {
 }
 
 func (t *testHost) send(kind, op uint8, code uint16, conn uint64, payload []byte) {
+	if t.hub.opts.Inline {
+		t.hub.Exec(AppendRecord(nil, kind, op, code, conn, 0, payload))
+		return
+	}
 	t.mu.Lock()
 	t.cmds = AppendRecord(t.cmds, kind, op, code, conn, 0, payload)
 	t.mu.Unlock()
 	t.hub.Wake()
 }
 
-// next waits for the next event, up to d. Like the C host, it
-// acknowledges the close events it handed out once it is called again.
+// next waits for the next event, up to d, running an inline hub while it
+// waits. Like the C host, it acknowledges the close events it handed out
+// once it is called again.
 func (t *testHost) next(d time.Duration) (Record, bool) {
 	for _, id := range t.acks {
 		t.send(CmdCloseAck, 0, 0, id, nil)
@@ -72,6 +77,17 @@ func (t *testHost) next(d time.Duration) (Record, bool) {
 			return r, true
 		}
 		t.mu.Unlock()
+		if t.hub.opts.Inline {
+			select {
+			case <-deadline:
+				return Record{}, false
+			default:
+			}
+			if t.hub.Run(10 * time.Millisecond) {
+				return Record{}, false
+			}
+			continue
+		}
 		select {
 		case <-t.signal:
 		case <-deadline:

@@ -24,6 +24,17 @@ type Host interface {
 	Commands() []byte
 }
 
+// InlineHost is a Host of an inline hub (Options.Inline) that has a
+// wake-up fd of its own, signalled by Publish. The loop watches that fd,
+// so the hub's PollFD also wakes for events of goroutine connections, and
+// hands over the events of the iterations the host itself runs with
+// PublishQuiet, which must not signal it.
+type InlineHost interface {
+	Host
+	NotifyFD() int
+	PublishQuiet(events []byte)
+}
+
 // Options tune the connections of a hub or of one listener or client.
 type Options struct {
 	// Limits of each connection (KeepBuffer is ignored: idle epoll
@@ -59,6 +70,13 @@ type Options struct {
 	// wait for the peer's close reply (5 s).
 	HandshakeTimeout time.Duration
 	CloseTimeout     time.Duration
+	// Inline, on the hub's options, starts no loop goroutine: the host
+	// drives the hub by calling Run (when PollFD is readable, or with a
+	// timeout) and sends with Exec, on its own thread, so that an echo
+	// costs no hand-over between threads. Plain-TCP server connections are
+	// served only while the host runs the hub; TLS and client connections
+	// still have goroutines of their own.
+	Inline bool
 	// OnStopped, on the hub's options, runs once Shutdown has delivered
 	// every event and before the wake eventfd is closed: a host that writes
 	// that fd stops doing so here.
@@ -118,13 +136,37 @@ func New(host Host, opts *Options) (*Hub, error) {
 		return nil, err
 	}
 	h.loop = l
-	go l.run()
+	if !h.opts.Inline {
+		go l.run()
+	}
 	return h, nil
 }
 
 // WakeFD is the eventfd a host writes (an 8-byte count) after queueing
 // commands, to wake the loop.
 func (h *Hub) WakeFD() int { return h.loop.wakefd }
+
+// PollFD, for an inline hub, is readable when Run has work: sockets are
+// ready, commands are queued, a timer is due or (with an InlineHost)
+// goroutines published events. Wake-ups may be spurious.
+func (h *Hub) PollFD() int { return h.loop.epfd }
+
+// Run, for an inline hub, carries out queued commands, waits up to
+// timeout (negative: no limit) for readiness and serves it, publishing the
+// events that came of it. One caller at a time runs; others wait their
+// turn. It reports whether the hub has stopped.
+func (h *Hub) Run(timeout time.Duration) (stopped bool) {
+	ms := -1
+	if timeout >= 0 {
+		ms = int((timeout + time.Millisecond - 1) / time.Millisecond)
+	}
+	return h.loop.iterate(ms)
+}
+
+// Exec carries out a batch of command records at once on the caller's
+// goroutine, the way an inline hub's host sends; events that come of it
+// (errors, backpressure) are published. Any hub accepts it.
+func (h *Hub) Exec(records []byte) { h.loop.exec(records) }
 
 // Wake wakes the loop so that it fetches commands, for hosts written in Go.
 func (h *Hub) Wake() { h.loop.wake() }

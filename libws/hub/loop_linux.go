@@ -55,11 +55,26 @@ type listener struct {
 }
 
 type loop struct {
-	h      *Hub
-	epfd   int
-	wakefd int
+	h       *Hub
+	epfd    int
+	wakefd  int
+	timerfd int
+	// notifyfd is an InlineHost's wake-up fd, watched so that a host
+	// waiting on epfd also sees events published by goroutines; -1 if none.
+	notifyfd int
+	inline   bool
+	quiet    InlineHost // the host, when inline and able to take events quietly
 
-	// Owned by the loop goroutine.
+	// pollMu admits one waiter in epoll_wait at a time; it is held across
+	// the wait, runMu is not.
+	pollMu sync.Mutex
+	events []unix.EpollEvent
+
+	// runMu guards everything below: the loop's state is touched by
+	// whichever thread runs an iteration, a host command or a control call.
+	runMu     sync.Mutex
+	stopped   bool
+	timerOn   bool
 	fds       []*conn
 	listeners map[int]*listener
 	rbuf      []byte
@@ -68,40 +83,56 @@ type loop struct {
 	draining  []*conn
 	stopping  bool
 	stopAt    time.Time
-	lastTick  time.Time
 
-	// byID is written by the loop goroutine only, under mu; other
-	// goroutines read it under mu.
+	// byID is written under runMu and mu; BufferedAmount reads it under mu
+	// alone, so that asking about a goroutine connection does not wait for
+	// the loop.
 	mu   sync.Mutex
 	byID map[uint64]*conn
 
-	ctlMu sync.Mutex
-	ctl   []func()
-	done  chan struct{}
+	done chan struct{}
 }
 
 func newLoop(h *Hub) (*loop, error) {
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
-	if err != nil {
-		return nil, err
-	}
-	wakefd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
-	if err != nil {
-		unix.Close(epfd)
-		return nil, err
-	}
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wakefd)}); err != nil {
-		unix.Close(epfd)
-		unix.Close(wakefd)
-		return nil, err
-	}
-	return &loop{
-		h: h, epfd: epfd, wakefd: wakefd,
+	l := &loop{
+		h: h, epfd: -1, wakefd: -1, timerfd: -1, notifyfd: -1,
+		inline:    h.opts.Inline,
+		events:    make([]unix.EpollEvent, 512),
 		listeners: map[int]*listener{},
 		rbuf:      make([]byte, 64<<10),
 		byID:      map[uint64]*conn{},
 		done:      make(chan struct{}),
-	}, nil
+	}
+	var err error
+	if l.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err == nil {
+		if l.wakefd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err == nil {
+			l.timerfd, err = unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+		}
+	}
+	watch := []int{l.wakefd, l.timerfd}
+	if ih, ok := h.host.(InlineHost); ok && l.inline {
+		l.quiet = ih
+		l.notifyfd = ih.NotifyFD()
+		watch = append(watch, l.notifyfd)
+	}
+	for _, fd := range watch {
+		if err == nil {
+			err = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)})
+		}
+	}
+	if err != nil {
+		l.closeFDs()
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *loop) closeFDs() {
+	for _, fd := range []int{l.epfd, l.wakefd, l.timerfd} {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
 }
 
 func (l *loop) wake() {
@@ -109,77 +140,119 @@ func (l *loop) wake() {
 	unix.Write(l.wakefd, one[:])
 }
 
-// do runs f on the loop goroutine and waits for it.
+// do runs f with the loop's state to itself. A loop waiting for
+// readiness does not hold it, so f runs at once.
 func (l *loop) do(f func()) {
-	ran := make(chan struct{})
-	l.ctlMu.Lock()
-	l.ctl = append(l.ctl, func() { f(); close(ran) })
-	l.ctlMu.Unlock()
-	l.wake()
-	select {
-	case <-ran:
-	case <-l.done:
+	l.runMu.Lock()
+	defer l.runMu.Unlock()
+	f()
+}
+
+// run is the loop goroutine of a hub that is not inline.
+func (l *loop) run() {
+	for !l.iterate(-1) {
 	}
 }
 
-func (l *loop) run() {
-	defer close(l.done)
-	events := make([]unix.EpollEvent, 512)
-	for {
-		timeout := -1
-		if l.needsTimer() {
-			timeout = 250
-		}
-		n, err := unix.EpollWait(l.epfd, events, timeout)
-		if err != nil && !errors.Is(err, unix.EINTR) {
-			l.publishError(0, "epoll_wait: "+err.Error())
-			return
-		}
-		woken := false
-		for i := 0; i < n; i++ {
-			fd := int(events[i].Fd)
-			ev := events[i].Events
-			switch {
-			case fd == l.wakefd:
-				woken = true
-			case l.listeners[fd] != nil:
-				l.accept(l.listeners[fd])
-			default:
-				if fd < len(l.fds) && l.fds[fd] != nil {
-					l.ready(l.fds[fd], ev)
-				}
-			}
-		}
-		if woken {
+// iterate runs one turn of the loop: it carries out queued commands, waits
+// up to timeout milliseconds (-1: no limit) for readiness, serves what is
+// ready and publishes the events that came of it. It reports whether the
+// loop has stopped.
+func (l *loop) iterate(timeout int) bool {
+	l.pollMu.Lock()
+	defer l.pollMu.Unlock()
+	l.runMu.Lock()
+	if l.stopped {
+		l.runMu.Unlock()
+		return true
+	}
+	l.runCommands()
+	l.armTimer()
+	if len(l.ev) > 0 {
+		timeout = 0 // the host has events to take: do not keep them waiting
+	}
+	l.publish()
+	l.runMu.Unlock()
+
+	n, err := unix.EpollWait(l.epfd, l.events, timeout)
+	if err != nil && !errors.Is(err, unix.EINTR) {
+		n = 0
+		time.Sleep(10 * time.Millisecond) // cannot happen with a valid epfd; do not spin if it does
+	}
+
+	l.runMu.Lock()
+	defer l.runMu.Unlock()
+	for i := 0; i < n; i++ {
+		fd := int(l.events[i].Fd)
+		ev := l.events[i].Events
+		switch {
+		case fd == l.wakefd:
+			// Read before taking the queue: a command queued after the take
+			// writes the eventfd again, so none is left behind.
 			var buf [8]byte
 			unix.Read(l.wakefd, buf[:])
-			l.runControl()
 			l.runCommands()
-		}
-		if timeout >= 0 {
+		case fd == l.timerfd:
+			var buf [8]byte
+			unix.Read(l.timerfd, buf[:])
 			l.tick()
+		case fd == l.notifyfd:
+			// Events of goroutine connections: the host's poll takes them.
+		case l.listeners[fd] != nil:
+			l.accept(l.listeners[fd])
+		default:
+			if fd < len(l.fds) && l.fds[fd] != nil {
+				l.ready(l.fds[fd], ev)
+			}
 		}
+	}
+	l.publish()
+	if l.stopping && (len(l.byID) == 0 || time.Now().After(l.stopAt)) {
+		l.dropAll()
 		l.publish()
-		if l.stopping && (len(l.byID) == 0 || time.Now().After(l.stopAt)) {
-			l.dropAll()
-			l.publish()
-			return
-		}
+		l.stopped = true
+		close(l.done)
+		return true
+	}
+	return false
+}
+
+// exec carries out host commands at once, on the caller's thread; an
+// inline hub's host sends this way instead of queueing.
+func (l *loop) exec(records []byte) {
+	l.runMu.Lock()
+	defer l.runMu.Unlock()
+	if l.stopped {
+		return
+	}
+	l.dispatchAll(records)
+	if len(l.ev) > 0 {
+		// Outside an iteration: the host may be waiting on its fd.
+		l.h.host.Publish(l.ev)
+		l.ev = l.ev[:0]
 	}
 }
 
-func (l *loop) runControl() {
-	l.ctlMu.Lock()
-	fs := l.ctl
-	l.ctl = nil
-	l.ctlMu.Unlock()
-	for _, f := range fs {
-		f()
+// armTimer runs the tick timer while any connection may need it.
+func (l *loop) armTimer() {
+	want := l.needsTimer()
+	if want == l.timerOn {
+		return
 	}
+	l.timerOn = want
+	var spec unix.ItimerSpec
+	if want {
+		spec.Interval = unix.NsecToTimespec(int64(tickEvery))
+		spec.Value = spec.Interval
+	}
+	unix.TimerfdSettime(l.timerfd, 0, &spec, nil)
 }
 
 func (l *loop) runCommands() {
-	cmds := l.h.host.Commands()
+	l.dispatchAll(l.h.host.Commands())
+}
+
+func (l *loop) dispatchAll(cmds []byte) {
 	for {
 		r, rest, ok := NextRecord(cmds)
 		if !ok {
@@ -190,10 +263,14 @@ func (l *loop) runCommands() {
 	}
 }
 
+// tickEvery is the period of the tick that enforces deadlines, idle
+// timeouts and pings.
+const tickEvery = 200 * time.Millisecond
+
 // needsTimer says whether the loop must wake by itself: any connection may
 // have a deadline, an idle timeout or a ping due. Scanning them to find out
-// would cost O(connections) per wake-up; tick does that scan instead, at
-// most five times a second.
+// would cost O(connections) per wake-up; tick does that scan instead, five
+// times a second.
 func (l *loop) needsTimer() bool {
 	return l.stopping || len(l.draining) > 0 || len(l.byID) > 0
 }
@@ -201,10 +278,6 @@ func (l *loop) needsTimer() bool {
 // tick enforces handshake and close deadlines, idle timeouts and pings.
 func (l *loop) tick() {
 	now := time.Now()
-	if now.Sub(l.lastTick) < 200*time.Millisecond {
-		return
-	}
-	l.lastTick = now
 	kept := l.draining[:0]
 	for _, c := range l.draining {
 		if c.fd >= 0 && now.After(c.deadline) {
@@ -663,21 +736,23 @@ func (l *loop) buffered(id uint64) (int64, bool) {
 	return n, true
 }
 
+// publish hands the events of an iteration to the host. An inline host is
+// the caller of the iteration and takes them when it returns, so it needs
+// no wake-up for them.
 func (l *loop) publish() {
 	if len(l.ev) == 0 {
 		return
 	}
-	l.h.host.Publish(l.ev)
+	if l.quiet != nil {
+		l.quiet.PublishQuiet(l.ev)
+	} else {
+		l.h.host.Publish(l.ev)
+	}
 	if cap(l.ev) > 4<<20 {
 		l.ev = nil
 	} else {
 		l.ev = l.ev[:0]
 	}
-}
-
-func (l *loop) publishError(id uint64, msg string) {
-	l.ev = AppendRecord(l.ev, EventError, 0, 0, id, 0, []byte(msg))
-	l.publish()
 }
 
 // shutdown stops accepting and starts the close handshake of every
@@ -702,7 +777,16 @@ func (l *loop) shutdown(timeout time.Duration) {
 		l.stopping = true
 		l.stopAt = time.Now().Add(timeout)
 	})
-	<-l.done
+	if !l.inline {
+		l.wake() // its wait has no timeout: make it see stopping
+		<-l.done
+		return
+	}
+	// Nobody else drives an inline loop to its end. A host thread waiting
+	// in it wakes up and finds it stopped.
+	l.wake()
+	for !l.iterate(10) {
+	}
 }
 
 func (l *loop) dropAll() {
@@ -718,8 +802,9 @@ func (l *loop) dropAll() {
 // release frees the loop's descriptors once it has stopped.
 func (l *loop) release() {
 	<-l.done
-	unix.Close(l.epfd)
-	unix.Close(l.wakefd)
+	l.pollMu.Lock() // an inline host thread may still be leaving epoll_wait
+	defer l.pollMu.Unlock()
+	l.closeFDs()
 }
 
 // appendOpen encodes an open event: peer, path and subprotocol separated

@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Record header, as in libws/hub/wire.go. */
@@ -98,6 +99,7 @@ struct ws_hub *ws__hub_alloc(void) {
     h->pipe_r = p[0];
     h->pipe_w = p[1];
     h->wakefd = -1;
+    h->inline_fd = -1;
     pthread_mutex_init(&h->mu, NULL);
     if (registry_add(h) != 0) {
         close(p[0]);
@@ -112,6 +114,7 @@ void ws__hub_release(struct ws_hub *h) {
     registry_remove(h);
     close(h->pipe_r);
     close(h->pipe_w);
+    if (h->inline_fd >= 0) close(h->inline_fd);
     free(h->ev_in.data);
     free(h->ev_out.data);
     free(h->cmd_in.data);
@@ -143,13 +146,16 @@ static void notify_locked(struct ws_hub *h) {
     }
 }
 
-void ws__hub_publish(struct ws_hub *h, const uint8_t *data, size_t len) {
+/* notify is 0 for events an inline hub's own poll produced: the thread
+ * that will take them is the caller, so waking it costs two syscalls for
+ * nothing. */
+void ws__hub_publish(struct ws_hub *h, const uint8_t *data, size_t len, int notify) {
     pthread_mutex_lock(&h->mu);
     if (buf_reserve(&h->ev_in, len) == 0) {
         memcpy(h->ev_in.data + h->ev_in.len, data, len);
         h->ev_in.len += len;
     }
-    notify_locked(h);
+    if (notify) notify_locked(h);
     pthread_mutex_unlock(&h->mu);
 }
 
@@ -176,7 +182,9 @@ void ws__hub_take(struct ws_hub *h, uint8_t **data, size_t *len) {
 
 int ws_hub_fd(ws_hub_t *hub) {
     if (!ws__hub_live(hub)) return WS_EBADHANDLE;
-    return hub->pipe_r;
+    /* An inline hub's epoll fd also covers the pipe (the loop watches it),
+     * and stays open after shutdown until ws_hub_free, like the pipe. */
+    return hub->inline_mode ? hub->inline_fd : hub->pipe_r;
 }
 
 static uint32_t rd32(const uint8_t *p) {
@@ -290,23 +298,50 @@ static int drain_locked(struct ws_hub *h, ws_event_t *events, int max) {
     return n;
 }
 
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits for events once nothing is queued. An inline hub runs its loop
+ * here, on the caller's thread: that is where its sockets are served. Returns
+ * 1 to look at the queue again, 0 once timeout_ms (from start) has passed,
+ * or an error. */
+static int wait_events(ws_hub_t *hub, int timeout_ms, int64_t start, int *waited) {
+    int left = timeout_ms;
+    if (timeout_ms > 0) {
+        int64_t gone = now_ms() - start;
+        left = gone >= timeout_ms ? 0 : (int)(timeout_ms - gone);
+    }
+    if (*waited && left == 0) return 0;
+    *waited = 1;
+    if (hub->inline_mode) {
+        ws__hub_run(hub->go_hub, left);
+        return 1;
+    }
+    if (left == 0) return 0;
+    struct pollfd pfd = {.fd = hub->pipe_r, .events = POLLIN};
+    int r = poll(&pfd, 1, left);
+    if (r < 0 && errno != EINTR) return WS_EIO;
+    return 1;
+}
+
 int ws_hub_poll(ws_hub_t *hub, ws_event_t *events, int max, int timeout_ms) {
     if (!ws__hub_live(hub)) return WS_EBADHANDLE;
     if (events == NULL || max < 1) return WS_EINVAL;
     ack_previous_poll(hub);
+    int64_t start = timeout_ms > 0 ? now_ms() : 0;
+    int waited = 0;
     for (;;) {
         pthread_mutex_lock(&hub->mu);
         int n = drain_locked(hub, events, max);
         int shut = hub->shut && n == 0 && hub->ev_in.len == 0 && hub->ev_pos >= hub->ev_out.len;
-        int fd = hub->pipe_r;
         pthread_mutex_unlock(&hub->mu);
         if (n > 0) return n;
         if (shut) return WS_ECLOSED;
-        if (timeout_ms == 0) return 0;
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        int r = poll(&pfd, 1, timeout_ms);
-        if (r == 0) return 0;
-        if (r < 0 && errno != EINTR) return WS_EIO;
+        int r = wait_events(hub, timeout_ms, start, &waited);
+        if (r <= 0) return r;
     }
 }
 
@@ -314,6 +349,8 @@ int ws_hub_poll_raw(ws_hub_t *hub, uint8_t *buf, size_t cap, int timeout_ms) {
     if (!ws__hub_live(hub)) return WS_EBADHANDLE;
     if (buf == NULL || cap < REC_HEADER) return WS_EINVAL;
     ack_previous_poll(hub);
+    int64_t start = timeout_ms > 0 ? now_ms() : 0;
+    int waited = 0;
     for (;;) {
         pthread_mutex_lock(&hub->mu);
         ws_event_t ev;
@@ -338,16 +375,12 @@ int ws_hub_poll_raw(ws_hub_t *hub, uint8_t *buf, size_t cap, int timeout_ms) {
             if (hub->ev_pos < hub->ev_out.len || hub->ev_in.len > 0) notify_locked(hub);
         }
         int shut = hub->shut && used == 0 && avail == 0 && hub->ev_in.len == 0;
-        int fd = hub->pipe_r;
         pthread_mutex_unlock(&hub->mu);
         if (too_small) return WS_ENOSPACE;
         if (used > 0) return (int)used;
         if (shut) return WS_ECLOSED;
-        if (timeout_ms == 0) return 0;
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        int r = poll(&pfd, 1, timeout_ms);
-        if (r == 0) return 0;
-        if (r < 0 && errno != EINTR) return WS_EIO;
+        int r = wait_events(hub, timeout_ms, start, &waited);
+        if (r <= 0) return r;
     }
 }
 
@@ -397,14 +430,29 @@ static int check_send(int opcode, const void *data, size_t len) {
     return WS_EINVAL;
 }
 
-static int queue_cmd(ws_hub_t *hub, int kind, int opcode, int code, uint64_t conn, const void *data, size_t len) {
+/* Takes h->mu and keeps it unless it fails: WS_OK when the hub is live,
+ * and tells whether it is inline (its commands run at once, unlocked). */
+static int lock_open_hub(ws_hub_t *hub, int *inline_mode) {
     if (!ws__hub_live(hub)) return WS_EBADHANDLE;
     pthread_mutex_lock(&hub->mu);
     if (hub->shut) {
         pthread_mutex_unlock(&hub->mu);
         return WS_ECLOSED;
     }
-    int rc = append_cmd_locked(hub, kind, opcode, code, conn, data, len);
+    *inline_mode = hub->inline_mode;
+    if (*inline_mode) pthread_mutex_unlock(&hub->mu);
+    return WS_OK;
+}
+
+static int queue_cmd(ws_hub_t *hub, int kind, int opcode, int code, uint64_t conn, const void *data, size_t len) {
+    int inline_mode;
+    int rc = lock_open_hub(hub, &inline_mode);
+    if (rc != WS_OK) return rc;
+    if (inline_mode) {
+        ws__hub_exec_one(hub->go_hub, kind, opcode, code, conn, (uint8_t *)data, len);
+        return WS_OK;
+    }
+    rc = append_cmd_locked(hub, kind, opcode, code, conn, data, len);
     wake_loop_unlock(hub);
     return rc;
 }
@@ -422,10 +470,12 @@ int ws_hub_send_batch(ws_hub_t *hub, const ws_send_t *items, int n) {
         int rc = check_send(items[i].opcode, items[i].data, items[i].len);
         if (rc != WS_OK) return rc;
     }
-    pthread_mutex_lock(&hub->mu);
-    if (hub->shut) {
-        pthread_mutex_unlock(&hub->mu);
-        return WS_ECLOSED;
+    int inline_mode;
+    int rc = lock_open_hub(hub, &inline_mode);
+    if (rc != WS_OK) return rc;
+    if (inline_mode) {
+        for (int i = 0; i < n; i++) ws__hub_exec_one(hub->go_hub, CMD_SEND, items[i].opcode, 0, items[i].conn, (uint8_t *)items[i].data, items[i].len);
+        return n;
     }
     size_t mark = hub->cmd_in.len;
     for (int i = 0; i < n; i++) {
@@ -461,10 +511,12 @@ int ws_hub_send_raw(ws_hub_t *hub, const uint8_t *records, size_t len) {
         if (rc != WS_OK) return rc;
         off += size;
     }
-    pthread_mutex_lock(&hub->mu);
-    if (hub->shut) {
-        pthread_mutex_unlock(&hub->mu);
-        return WS_ECLOSED;
+    int inline_mode;
+    int rc = lock_open_hub(hub, &inline_mode);
+    if (rc != WS_OK) return rc;
+    if (inline_mode) {
+        if (len > 0) ws__hub_exec(hub->go_hub, (uint8_t *)records, len);
+        return n;
     }
     if (buf_reserve(&hub->cmd_in, len) != 0) {
         pthread_mutex_unlock(&hub->mu);

@@ -15,17 +15,26 @@ import (
 
 	pointer "github.com/mattn/go-pointer"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/libws/libws/libws/hub"
 )
 
 // cHost connects a Go hub to the C queues of its ws_hub_t.
 type cHost struct{ c *C.struct_ws_hub }
 
-func (h cHost) Publish(b []byte) {
+func (h cHost) Publish(b []byte) { h.publish(b, 1) }
+
+// PublishQuiet and NotifyFD make cHost a hub.InlineHost.
+func (h cHost) PublishQuiet(b []byte) { h.publish(b, 0) }
+
+func (h cHost) NotifyFD() int { return int(h.c.pipe_r) }
+
+func (h cHost) publish(b []byte, notify C.int) {
 	if len(b) == 0 {
 		return
 	}
-	C.ws__hub_publish(h.c, (*C.uint8_t)(unsafe.Pointer(&b[0])), C.size_t(len(b)))
+	C.ws__hub_publish(h.c, (*C.uint8_t)(unsafe.Pointer(&b[0])), C.size_t(len(b)), notify)
 }
 
 func (h cHost) Commands() []byte {
@@ -44,6 +53,7 @@ func init() {
 	defineInt(C.WS_OPT_HUB_PING_INTERVAL_MS, "WS_OPT_HUB_PING_INTERVAL_MS", 0, 0, math.MaxInt32)
 	defineInt(C.WS_OPT_HUB_IDLE_TIMEOUT_MS, "WS_OPT_HUB_IDLE_TIMEOUT_MS", 0, 0, math.MaxInt32)
 	defineStr(C.WS_OPT_HUB_STATIC_DIR, "WS_OPT_HUB_STATIC_DIR", nil)
+	defineInt(C.WS_OPT_HUB_THREADED, "WS_OPT_HUB_THREADED", 0, 0, 1)
 }
 
 // hubOptions converts an options handle into the hub's options; server
@@ -122,15 +132,66 @@ func ws_hub_new(out **C.ws_hub_t, opts *C.ws_options_t) (rc C.int) {
 	// The loop's eventfd is closed once the loop stops; C must stop writing
 	// to it first, under its lock, or a late send could hit a reused fd.
 	o.OnStopped = func() { C.ws__hub_mark_shut(c) }
+	v, _ := optionsOf(opts)
+	o.Inline = v.Int(C.WS_OPT_HUB_THREADED) == 0
 	h, err := hub.New(cHost{c}, o)
 	if err != nil {
 		C.ws__hub_release(c)
 		return C.WS_EIO
 	}
+	if o.Inline {
+		fd, err := unix.FcntlInt(uintptr(h.PollFD()), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			h.Shutdown(0)
+			C.ws__hub_release(c)
+			return C.WS_EIO
+		}
+		c.inline_fd = C.int(fd)
+		c.inline_mode = 1
+	}
 	c.wakefd = C.int(h.WakeFD())
 	c.go_hub = pointer.Save(h)
 	*out = c
 	return C.WS_OK
+}
+
+// The three exports below serve hub.c on an inline hub's hot path; their
+// ws__ names keep them out of the public ABI.
+
+//export ws__hub_run
+func ws__hub_run(token unsafe.Pointer, timeoutMs C.int) (stopped C.int) {
+	defer func() {
+		if recover() != nil {
+			stopped = 1
+		}
+	}()
+	h, _ := pointer.Restore(token).(*hub.Hub)
+	if h == nil || h.Run(time.Duration(timeoutMs)*time.Millisecond) {
+		return 1
+	}
+	return 0
+}
+
+//export ws__hub_exec
+func ws__hub_exec(token unsafe.Pointer, records *C.uint8_t, n C.size_t) {
+	defer recoverTo(new(C.int))
+	if h, _ := pointer.Restore(token).(*hub.Hub); h != nil {
+		h.Exec(unsafe.Slice((*byte)(unsafe.Pointer(records)), int(n)))
+	}
+}
+
+//export ws__hub_exec_one
+func ws__hub_exec_one(token unsafe.Pointer, kind, opcode, code C.int, conn C.uint64_t, data *C.uint8_t, n C.size_t) {
+	defer recoverTo(new(C.int))
+	h, _ := pointer.Restore(token).(*hub.Hub)
+	if h == nil {
+		return
+	}
+	var payload []byte
+	if n > 0 {
+		payload = unsafe.Slice((*byte)(unsafe.Pointer(data)), int(n))
+	}
+	h.ExecRecord(hub.Record{Kind: uint8(kind), Opcode: uint8(opcode), Code: uint16(code), Conn: uint64(conn), Payload: payload})
 }
 
 //export ws_hub_listen

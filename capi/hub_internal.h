@@ -35,15 +35,28 @@ struct ws_hub {
     uint64_t *acks;
     size_t acks_len, acks_cap;
     void *go_hub;          /* go-pointer token (C memory) naming the Go side */
+    /* Inline hubs (the default) have no loop goroutine: ws_hub_poll runs
+     * the loop on the host's thread and sends are carried out at once. */
+    int inline_mode;
+    /* Inline: a dup of the loop's epoll fd, handed out by ws_hub_fd. The
+     * loop closes its own at shutdown; this one keeps the number valid
+     * (and still watching the pipe) until ws_hub_free. */
+    int inline_fd;
     char *errmsg;
 };
 
 struct ws_hub *ws__hub_alloc(void);
 void ws__hub_release(struct ws_hub *h);
 int ws__hub_live(struct ws_hub *h);
-void ws__hub_publish(struct ws_hub *h, const uint8_t *data, size_t len);
+void ws__hub_publish(struct ws_hub *h, const uint8_t *data, size_t len, int notify);
 void ws__hub_take(struct ws_hub *h, uint8_t **data, size_t *len);
 void ws__hub_mark_shut(struct ws_hub *h);
 void ws__hub_set_errmsg(struct ws_hub *h, const char *msg, size_t len);
+
+/* Go exports of capi/hub.go that this C code calls (the prototypes are
+ * the ones cgo generates, so the two declarations agree). */
+extern int ws__hub_run(void *go_hub, int timeout_ms);
+extern void ws__hub_exec(void *go_hub, uint8_t *records, size_t len);
+extern void ws__hub_exec_one(void *go_hub, int kind, int opcode, int code, uint64_t conn, uint8_t *data, size_t len);
 
 #endif

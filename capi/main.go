@@ -22,4 +22,20 @@ package main
 */
 import "C"
 
+import (
+	"os"
+	"runtime"
+)
+
 func main() {}
+
+// With one P, the runtime takes it back from a thread that spent 20 us in
+// C or in a syscall and starts another thread to look for work: a host
+// thread that waits in epoll (an inline hub) or in a blocking read would
+// cause two context switches per wait. With a second P idle neither
+// happens. The host's own GOMAXPROCS setting wins.
+func init() {
+	if os.Getenv("GOMAXPROCS") == "" && runtime.GOMAXPROCS(0) < 2 {
+		runtime.GOMAXPROCS(2)
+	}
+}

@@ -660,20 +660,33 @@ void ws_conn_free(ws_conn_t *c);
  * Event hub (ws_hub_*): see below.
  * ====================================================================== */
 /*
- * The hub serves many connections from Go (an epoll loop for plain-TCP
- * server connections, goroutines for TLS and client connections) and hands
- * the host their events in batches. It is made for hosts with their own
- * event loop (asyncio, Node, libuv, a C poll loop):
+ * The hub serves many connections (an epoll loop for plain-TCP server
+ * connections, goroutines for TLS and client connections) and hands the
+ * host their events in batches. It is made for hosts with their own event
+ * loop (asyncio, Node/libuv, a C poll loop). It runs in one of two modes:
  *
- *   - ws_hub_poll() and the send functions are plain C: no Go code runs in
- *     them, so they cost a few tens of nanoseconds from any FFI (that
- *     matters for Node, where a call into Go costs ~100 us on the main
- *     thread). Events are copied by Go into C memory; sends are queued in C
- *     memory and picked up by the Go loop.
- *   - ws_hub_fd() is a pipe's read end that is readable whenever events are
- *     waiting: watch it with poll/epoll, asyncio's loop.add_reader or a
- *     libuv/Node handle, then call ws_hub_poll(hub, ..., 0). Wake-ups may be
- *     spurious (poll returns 0); they are never lost.
+ *   - Inline (the default): the hub has no thread of its own for its epoll
+ *     loop. ws_hub_poll() runs it on the calling thread (reads the sockets
+ *     that are ready, answers handshakes, pings and closes, and returns the
+ *     events), and the send functions write to the socket at once from the
+ *     calling thread. An echo costs no hand-over between threads, which is
+ *     what makes a one-thread host as fast as a native server. The price:
+ *     plain-TCP server connections make progress only while some thread is
+ *     in ws_hub_poll(), so a host must poll whenever ws_hub_fd() is
+ *     readable (and TLS and client connections, served by goroutines, still
+ *     make progress on their own).
+ *   - Threaded (WS_OPT_HUB_THREADED = 1): a thread of the hub serves the
+ *     sockets whether the host polls or not; events are copied into a queue
+ *     in C memory and sends are queued for that thread. ws_hub_poll() and
+ *     the send functions are then plain C calls that never touch a socket.
+ *
+ *   - ws_hub_fd() is readable whenever ws_hub_poll() has something to do
+ *     (inline: the loop's epoll fd, readable when a socket is ready, an
+ *     event is queued or a timer is due; threaded: a pipe's read end,
+ *     readable when events are queued). Watch it with poll/epoll, asyncio's
+ *     loop.add_reader or a libuv poll handle, then call
+ *     ws_hub_poll(hub, ..., 0). Wake-ups may be spurious (poll returns 0);
+ *     they are never lost.
  *   - No callbacks into the host, ever.
  *
  * Connection ids are unique within a hub, never 0 and never reused. Events
@@ -687,8 +700,9 @@ void ws_conn_free(ws_conn_t *c);
  *
  * Threads: ws_hub_poll() may be called by one thread at a time (it is the
  * consumer of the event queue). The send functions may be called from any
- * thread, concurrently with poll. ws_hub_free() must not race with any
- * other call on the same hub.
+ * thread, concurrently with poll (on an inline hub a send may then wait
+ * for the poller to finish serving what was ready, never for the network).
+ * ws_hub_free() must not race with any other call on the same hub.
  */
 typedef struct ws_hub ws_hub_t;
 
@@ -699,6 +713,7 @@ typedef struct ws_hub ws_hub_t;
 #define WS_OPT_HUB_PING_INTERVAL_MS 102 /* int: ping a connection quiet for this long (0: never) */
 #define WS_OPT_HUB_IDLE_TIMEOUT_MS  103 /* int: drop a connection quiet for this long (0: never) */
 #define WS_OPT_HUB_STATIC_DIR       104 /* str: answer plain HTTP GETs from this directory (listeners) */
+#define WS_OPT_HUB_THREADED         105 /* int, hub only: 1 = serve sockets on a thread of the hub's own (see above); 0 = inline (default) */
 
 /* Event types (ws_event_t.type). */
 #define WS_EVENT_OPEN         1 /* peer, path, protocol set; data/len: request headers ("Name: value\r\n" lines) */
@@ -741,7 +756,8 @@ typedef struct ws_send {
 #ifndef WS_NO_PROTOTYPES
 
 /*
- * Creates a hub and starts its loop. opts (may be NULL, copied) gives the
+ * Creates a hub (inline unless opts sets WS_OPT_HUB_THREADED, which then
+ * starts its loop thread). opts (may be NULL, copied) gives the
  * defaults for its listeners and client connections: WS_OPT_MAX_MESSAGE_SIZE,
  * WS_OPT_MAX_FRAME_SIZE, WS_OPT_AUTO_PONG, WS_OPT_SUBPROTOCOLS, WS_OPT_ORIGIN,
  * WS_OPT_CLOSE_TIMEOUT_MS, WS_OPT_TIMEOUT_MS (handshake), and the hub's own
@@ -772,8 +788,9 @@ int ws_hub_listen(ws_hub_t *hub, const char *host, int port, const ws_options_t 
 int ws_hub_connect(ws_hub_t *hub, const char *url, const ws_options_t *opts, uint64_t *out_conn);
 
 /*
- * The file descriptor to watch for readability; owned by the hub (do not
- * close or read it). Returns WS_EBADHANDLE for a bad hub. Plain C.
+ * The file descriptor to watch for readability (see above); owned by the
+ * hub (do not close or read it), valid until ws_hub_free(). Returns
+ * WS_EBADHANDLE for a bad hub. Plain C.
  */
 int ws_hub_fd(ws_hub_t *hub);
 
@@ -783,30 +800,34 @@ int ws_hub_fd(ws_hub_t *hub);
  * arrives or the hub shuts down). Pointers in the events stay valid until
  * the next ws_hub_poll() on this hub. Once the hub has shut down and every
  * event was delivered, returns WS_ECLOSED. Errors: WS_EINVAL (NULL events,
- * max < 1), WS_EBADHANDLE. Plain C; blocks only when timeout_ms != 0.
+ * max < 1), WS_EBADHANDLE. On an inline hub this is where the sockets are
+ * served (see above); it waits only when timeout_ms != 0.
  */
 int ws_hub_poll(ws_hub_t *hub, ws_event_t *events, int max, int timeout_ms);
 
 /*
- * Queues one message (text, binary, ping or pong; control payloads at most
- * 125 bytes) for connection conn. data is copied before the call returns.
+ * Sends one message (text, binary, ping or pong; control payloads at most
+ * 125 bytes) to connection conn: an inline hub writes what the socket
+ * takes at once and buffers the rest, a threaded hub queues it for its
+ * thread. data is copied or written before the call returns.
  * Returns WS_OK, WS_EINVAL (bad opcode or length, NULL data with len > 0),
  * WS_EBADHANDLE, WS_ECLOSED (hub shut down), WS_ENOMEM. A message for a
- * connection that is gone is dropped: its close event tells the host. Plain
- * C, never blocks on the network; any thread.
+ * connection that is gone is dropped: its close event tells the host. Never
+ * blocks on the network; any thread. The send functions below share these
+ * rules.
  */
 int ws_hub_send(ws_hub_t *hub, uint64_t conn, int opcode, const void *data, size_t len);
 
 /*
- * Queues n messages at once (one lock, one wake-up). Returns n, or an error
- * as ws_hub_send() (nothing is queued then). Plain C; any thread.
+ * Sends n messages at once (threaded: one lock, one wake-up). Returns n,
+ * or an error as ws_hub_send() (nothing is sent then). Any thread.
  */
 int ws_hub_send_batch(ws_hub_t *hub, const ws_send_t *items, int n);
 
 /*
  * Starts the close handshake of conn with code (0: no status) and reason
  * (may be NULL; at most 123 bytes are sent). The WS_EVENT_CLOSE follows
- * when the peer replied or the close timeout passed. Plain C; any thread.
+ * when the peer replied or the close timeout passed. Any thread.
  */
 int ws_hub_close(ws_hub_t *hub, uint64_t conn, int code, const char *reason);
 
@@ -838,19 +859,19 @@ int ws_hub_close(ws_hub_t *hub, uint64_t conn, int code, const char *reason);
  * WS_ENOSPACE when the next record alone is larger than cap: it stays
  * queued, and its 24-byte header is copied into buf, so its size is
  * 24 + len rounded up to 8, len being the u32 at offset 4 of buf; call
- * again with a buffer that large. Plain C.
+ * again with a buffer that large.
  */
 int ws_hub_poll_raw(ws_hub_t *hub, uint8_t *buf, size_t cap, int timeout_ms);
 
 /*
- * Queues a batch of command records (WS_CMD_*) from records[0..len) with
- * one lock and one wake-up. The batch is checked whole first: on
- * WS_EINVAL (malformed record, bad opcode, control payload over 125 bytes)
- * nothing is queued. Returns the number of records queued. Plain C.
+ * Carries out a batch of command records (WS_CMD_*) from records[0..len)
+ * with one call (threaded: one lock and one wake-up). The batch is checked
+ * whole first: on WS_EINVAL (malformed record, bad opcode, control payload
+ * over 125 bytes) nothing is done. Returns the number of records.
  */
 int ws_hub_send_raw(ws_hub_t *hub, const uint8_t *records, size_t len);
 
-/* Drops conn's TCP connection at once, without a close handshake. Plain C. */
+/* Drops conn's TCP connection at once, without a close handshake. */
 int ws_hub_terminate(ws_hub_t *hub, uint64_t conn);
 
 /*

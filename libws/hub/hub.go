@@ -166,7 +166,11 @@ func (h *Hub) Run(timeout time.Duration) (stopped bool) {
 // Exec carries out a batch of command records at once on the caller's
 // goroutine, the way an inline hub's host sends; events that come of it
 // (errors, backpressure) are published. Any hub accepts it.
-func (h *Hub) Exec(records []byte) { h.loop.exec(records) }
+func (h *Hub) Exec(records []byte) { h.loop.exec(records, nil) }
+
+// ExecRecord is Exec for one command. Its payload is copied or sent before
+// ExecRecord returns.
+func (h *Hub) ExecRecord(r Record) { h.loop.exec(nil, &r) }
 
 // Wake wakes the loop so that it fetches commands, for hosts written in Go.
 func (h *Hub) Wake() { h.loop.wake() }

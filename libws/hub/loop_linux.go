@@ -219,11 +219,14 @@ func (l *loop) iterate(timeout int) bool {
 
 // exec carries out host commands at once, on the caller's thread; an
 // inline hub's host sends this way instead of queueing.
-func (l *loop) exec(records []byte) {
+func (l *loop) exec(records []byte, one *Record) {
 	l.runMu.Lock()
 	defer l.runMu.Unlock()
 	if l.stopped {
 		return
+	}
+	if one != nil {
+		l.h.dispatch(*one)
 	}
 	l.dispatchAll(records)
 	if len(l.ev) > 0 {

@@ -32,6 +32,19 @@ static double now_s(void) {
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* The suite runs twice: on inline hubs (the default: the polling thread
+ * serves the sockets) and on threaded ones (WS_OPT_HUB_THREADED). */
+static int threaded;
+
+static int new_hub(ws_hub_t **hub) {
+    ws_options_t *o;
+    if (ws_options_new(&o) != WS_OK) return WS_ENOMEM;
+    int rc = ws_options_set_int(o, WS_OPT_HUB_THREADED, threaded);
+    if (rc == WS_OK) rc = ws_hub_new(hub, o);
+    ws_options_free(o);
+    return rc;
+}
+
 /* Serves echo on the server hub and nothing else, until *stop. */
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_SEQ_CST)
 
@@ -75,7 +88,7 @@ static void *echo_loop(void *arg) {
 
 static int start_server(echo_server *s, pthread_t *t) {
     memset(s, 0, sizeof *s);
-    if (ws_hub_new(&s->hub, NULL) != WS_OK) return -1;
+    if (new_hub(&s->hub) != WS_OK) return -1;
     int port = 0;
     if (ws_hub_listen(s->hub, "127.0.0.1", 0, NULL, &port) <= 0) return -1;
     pthread_create(t, NULL, echo_loop, s);
@@ -96,7 +109,7 @@ static void fill(uint8_t *buf, size_t len, uint64_t seed) {
  * check every byte of every echo and the order. */
 static void test_many_clients(int port, int nclients, int rounds) {
     ws_hub_t *cli;
-    CHECK(ws_hub_new(&cli, NULL) == WS_OK, "client hub");
+    CHECK(new_hub(&cli) == WS_OK, "client hub");
     char url[64];
     snprintf(url, sizeof url, "ws://127.0.0.1:%d/", port);
     uint64_t *ids = calloc((size_t)nclients, sizeof *ids);
@@ -205,9 +218,9 @@ static void test_abrupt(echo_server *s, int port) {
 static void test_shutdown(void) {
     ws_hub_t *srv, *cli;
     int port = 0;
-    CHECK(ws_hub_new(&srv, NULL) == WS_OK, "server hub");
+    CHECK(new_hub(&srv) == WS_OK, "server hub");
     CHECK(ws_hub_listen(srv, "127.0.0.1", 0, NULL, &port) > 0, "listen");
-    CHECK(ws_hub_new(&cli, NULL) == WS_OK, "client hub");
+    CHECK(new_hub(&cli) == WS_OK, "client hub");
     char url[64];
     snprintf(url, sizeof url, "ws://127.0.0.1:%d/", port);
     enum { N = 10 };
@@ -216,11 +229,15 @@ static void test_shutdown(void) {
     ws_event_t ev[64];
     int opens = 0, closes = 0, srv_closes = 0, code1001 = 0;
     double deadline = now_s() + 10;
-    while (opens < N && now_s() < deadline) {
-        int n = ws_hub_poll(cli, ev, 64, 100);
+    int srv_opens = 0;
+    while ((opens < N || srv_opens < N) && now_s() < deadline) {
+        int n = ws_hub_poll(cli, ev, 64, 10);
         for (int i = 0; i < n; i++) opens += ev[i].type == WS_EVENT_OPEN;
+        /* An inline server hub answers handshakes only while polled. */
+        n = ws_hub_poll(srv, ev, 64, 10);
+        for (int i = 0; i < n; i++) srv_opens += ev[i].type == WS_EVENT_OPEN;
     }
-    CHECK(opens == N, "opens %d", opens);
+    CHECK(opens == N && srv_opens == N, "opens %d, server opens %d", opens, srv_opens);
     /* Server events must have been seen for shutdown to close them. */
     CHECK(ws_hub_shutdown(srv, 3000) == WS_OK, "shutdown");
     for (;;) {
@@ -303,7 +320,7 @@ static void put_record(uint8_t *p, int kind, int opcode, int code, uint64_t conn
  * batch, and reads the echoes as raw records. */
 static void test_raw(int port) {
     ws_hub_t *cli;
-    CHECK(ws_hub_new(&cli, NULL) == WS_OK, "client hub");
+    CHECK(new_hub(&cli) == WS_OK, "client hub");
     char url[64];
     snprintf(url, sizeof url, "ws://127.0.0.1:%d/raw", port);
     uint64_t id;
@@ -365,17 +382,19 @@ static void test_raw(int port) {
 }
 
 int main(void) {
-    echo_server s;
-    pthread_t t;
-    int port = start_server(&s, &t);
-    CHECK(port > 0, "server start");
-    test_errors();
-    test_many_clients(port, 1000, 5);
-    test_raw(port);
-    test_abrupt(&s, port);
-    test_backpressure(&s, port);
-    stop_server(&s, t);
-    test_shutdown();
+    for (threaded = 0; threaded <= 1; threaded++) {
+        echo_server s;
+        pthread_t t;
+        int port = start_server(&s, &t);
+        CHECK(port > 0, "server start");
+        test_errors();
+        test_many_clients(port, 1000, 5);
+        test_raw(port);
+        test_abrupt(&s, port);
+        test_backpressure(&s, port);
+        stop_server(&s, t);
+        test_shutdown();
+    }
     printf("test_hub: %d passed, %d failed\n", passed, failed);
     return failed != 0;
 }

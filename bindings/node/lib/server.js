@@ -118,6 +118,9 @@ class WebSocketServer extends EventEmitter {
     const deflate = deflateSpec(options.perMessageDeflate, true);
     this._deflate = deflate.length > 0;
     spec.push(...deflate);
+    // The hub serves its sockets on a thread of its own: Node watches its
+    // pipe fd, which net.Socket accepts (an inline hub's epoll fd it does not).
+    spec.push([K.OPT_HUB_THREADED, 1]);
     const handle = optionsHandle(spec);
 
     this._hub = new Hub(handle, this);

@@ -29,6 +29,7 @@ function getClientHub() {
     const opts = optionsHandle([
       [K.OPT_MAX_MESSAGE_SIZE, 100 * 1024 * 1024],
       [K.OPT_HUB_MAX_BUFFERED, 1024 * 1024 * 1024],
+      [K.OPT_HUB_THREADED, 1], // see WebSocketServer
     ]);
     clientHub = new Hub(opts, {
       onHubError(err) {

@@ -268,6 +268,21 @@ static size_t decode_event(const uint8_t *p, size_t avail, ws_event_t *ev) {
     return size;
 }
 
+/* Must hold h->mu. Leaves the pipe readable exactly while events are
+ * left (so a host that polls with a small max is woken again) with no
+ * syscall while a backlog is being taken. 'notified' keeps at most one
+ * byte in the pipe, so one read empties it. */
+static void settle_pipe_locked(struct ws_hub *h) {
+    if (h->ev_pos < h->ev_out.len || h->ev_in.len > 0 || h->shut) {
+        notify_locked(h);
+    } else if (h->notified) {
+        char sink[8];
+        ssize_t r = read(h->pipe_r, sink, sizeof sink);
+        (void)r;
+        h->notified = 0;
+    }
+}
+
 static int drain_locked(struct ws_hub *h, ws_event_t *events, int max) {
     if (h->ev_pos >= h->ev_out.len && h->ev_in.len > 0) {
         ws__buf t = h->ev_out;
@@ -285,16 +300,7 @@ static int drain_locked(struct ws_hub *h, ws_event_t *events, int max) {
         if (events[n].type == WS_EVENT_CLOSE) note_close_locked(h, events[n].conn);
         n++;
     }
-    /* Keep the fd readable while anything is left, so a host that polls
-     * with a small max is woken again. */
-    /* 'notified' keeps at most one byte in the pipe, so one read empties it. */
-    char sink[8];
-    if (h->notified) {
-        ssize_t r = read(h->pipe_r, sink, sizeof sink);
-        (void)r;
-    }
-    h->notified = 0;
-    if (h->ev_pos < h->ev_out.len || h->ev_in.len > 0 || h->shut) notify_locked(h);
+    settle_pipe_locked(h);
     return n;
 }
 
@@ -372,7 +378,7 @@ int ws_hub_poll_raw(ws_hub_t *hub, uint8_t *buf, size_t cap, int timeout_ms) {
         if (used > 0) {
             memcpy(buf, p, used);
             hub->ev_pos += used;
-            if (hub->ev_pos < hub->ev_out.len || hub->ev_in.len > 0) notify_locked(hub);
+            settle_pipe_locked(hub);
         }
         int shut = hub->shut && used == 0 && avail == 0 && hub->ev_in.len == 0;
         pthread_mutex_unlock(&hub->mu);

@@ -14,10 +14,12 @@ Only the first library that loads is used: loading two Go c-shared
 libraries (two copies of libws.so) into one process is unsupported by Go.
 
 Functions that may block (the Go exports that wait for the network) are
-called through a :class:`ctypes.CDLL`, which releases the GIL. The plain C
-functions of the event hub that never block (``ws_hub_poll_raw`` with a zero
-timeout, ``ws_hub_send_raw`` ...) are called through a :class:`ctypes.PyDLL`
-view of the same library, which keeps the GIL and is cheaper per call.
+called through a :class:`ctypes.CDLL`, which releases the GIL. The event
+hub's calls that never wait (``ws_hub_poll_raw`` with a zero timeout, which
+on an inline hub serves the sockets that are ready; ``ws_hub_send_raw``,
+which writes what the sockets take) are called through a
+:class:`ctypes.PyDLL` view of the same library, which keeps the GIL and is
+cheaper per call.
 """
 
 from __future__ import annotations

@@ -16,10 +16,13 @@
 
 How it runs
 -----------
-Go serves the sockets (an epoll loop for server connections, goroutines for
-client connections) inside a *hub* (``ws_hub_t``). The hub is woken through
-one pollable file descriptor, watched with ``loop.add_reader``; when it is
-readable, one ``ws_hub_poll_raw`` call copies every waiting event (opens,
+Connections live in a *hub* (``ws_hub_t``, an inline one: see ws.h). Its
+epoll loop has no thread of its own: it runs on the event loop's thread,
+inside ``ws_hub_poll_raw``, so that an echo costs no hand-over between
+threads (client connections are served by goroutines of the hub). The hub's
+one pollable file descriptor is watched with ``loop.add_reader``; when it is
+readable, one ``ws_hub_poll_raw`` call serves the sockets that are ready
+and copies every waiting event (opens,
 messages, pings, pongs, closes, errors, backpressure) into one preallocated
 buffer, decoded here with ``struct.unpack_from``. Messages sent during one
 loop iteration are encoded as command records and handed over with a single
@@ -213,15 +216,15 @@ class _Hub:
                         self._ack_handle = self._loop.call_soon(self._ack)
                     break
                 # A buffer not even half full holds everything that was
-                # waiting; otherwise poll again (a few times: the pipe stays
+                # waiting; otherwise poll again (a few times: the fd stays
                 # readable while records are left, so nothing is lost).
                 if n < self._cap >> 1 or polls >= 8:
                     break
             elif n == 0:
                 break
             elif n == _ffi.WS_ENOSPACE:
-                # The next record is larger than the buffer; it stays queued
-                # (and the pipe was drained: retry now, not on a wake-up).
+                # The next record is larger than the buffer; it stays queued:
+                # retry now rather than on the next wake-up.
                 self._grow()
             elif n == _ffi.WS_ECLOSED:
                 self._shut = True

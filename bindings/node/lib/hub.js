@@ -1,26 +1,36 @@
 'use strict';
 // One libws event hub, seen from Node's event loop.
 //
-// Events: the hub's pipe (ws_hub_fd) is watched by a net.Socket. When it
-// becomes readable, drain() calls ws_hub_poll_raw (plain C, no Go) into one
-// preallocated Buffer and decodes the records in JavaScript: every event
-// that is waiting reaches JavaScript in this one loop turn.
+// Mode: inline (ws_hub_poll_raw runs the hub's epoll loop on Node's main
+// thread, sends write to the sockets at once) whenever Node exports its
+// libuv symbols; threaded (a thread of the hub serves the sockets) as a
+// fallback. See watcher.js.
+//
+// Events: the hub's fd (inline: its epoll fd; threaded: its pipe) is watched
+// from Node's event loop. When it becomes readable, drain() calls
+// ws_hub_poll_raw into one preallocated Buffer and decodes the records in
+// JavaScript: every event that is waiting reaches JavaScript in this one
+// loop turn.
 //
 // Commands: sends, closes and terminates are encoded as command records into
-// one Buffer and handed over with a single ws_hub_send_raw (plain C) per loop
-// turn: at the end of drain() for what event handlers sent, else from a
-// setImmediate. Messages of DIRECT_SEND bytes or more skip the copy into the
-// batch and go through ws_hub_send right away (after the batch, to keep the
-// order).
+// one Buffer and handed over with a single ws_hub_send_raw per loop turn: at
+// the end of drain() for what event handlers sent (so replies leave before
+// control goes back to libuv), else from a setImmediate. Messages of
+// DIRECT_SEND bytes or more skip the copy into the batch and go through
+// ws_hub_send right away (after the batch, to keep the order).
 //
-// The socket is ref'd only while something that should keep the process
+// The watcher is ref'd only while something that should keep the process
 // alive exists (a listening server, a connection not yet closed).
 
-const net = require('net');
-const fs = require('fs');
-const { C, dupCloexec } = require('./native');
+const { C } = require('./native');
 const K = require('./constants');
 const { libwsError, connectionError } = require('./errors');
+const { UvWatcher, SocketWatcher, uvAvailable } = require('./watcher');
+
+/** True when hubs are inline (see above). */
+const INLINE = uvAvailable();
+/** The option that picks the mode, for the option list of ws_hub_new. */
+const MODE_OPTION = [K.OPT_HUB_THREADED, INLINE ? 0 : 1];
 
 const POLL_SIZE = 1 << 20; // events per crossing: up to 1 MiB of records
 const CMD_SIZE = 64 * 1024;
@@ -78,24 +88,33 @@ class Hub {
       this.flushScheduled = false;
       this.flush();
     };
-    this.resumeBound = () => this.drain();
+    // What a throwing listener left: its error first, then the rest of the
+    // batch, each from a setImmediate (see onReadable).
+    this.thrown = null;
+    this.resumeScheduled = false;
+    this.resumeBound = () => {
+      this.resumeScheduled = false;
+      const err = this.thrown;
+      if (err !== null) {
+        this.thrown = null;
+        this.scheduleResume();
+        throw err;
+      }
+      this.drain();
+    };
 
     const fd = C.hub_fd(this.ptr);
-    if (fd < 0) throw libwsError(fd, 'ws_hub_fd');
-    // Watch a duplicate: the socket closes its descriptor when destroyed,
-    // ws_hub_free closes the hub's own.
-    let watchFd = dupCloexec ? dupCloexec(fd) : -1;
-    if (watchFd < 0) watchFd = fs.openSync(`/proc/self/fd/${fd}`, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-    this.socket = new net.Socket({
-      fd: watchFd,
-      readable: true,
-      writable: false,
-      onread: { buffer: Buffer.allocUnsafe(64), callback: () => { this.drain(); } },
-    });
-    this.socket.on('error', (err) => {
-      if (this.owner && this.owner.onHubError) this.owner.onHubError(err);
-    });
-    this.socket.unref();
+    if (fd < 0) {
+      C.hub_free(this.ptr);
+      throw libwsError(fd, 'ws_hub_fd');
+    }
+    try {
+      this.watcher = INLINE ? new UvWatcher(fd, this) : new SocketWatcher(fd, this);
+    } catch (err) {
+      C.hub_free(this.ptr);
+      throw err;
+    }
+    this.watcher.unref();
   }
 
   add(id, ws) {
@@ -104,14 +123,49 @@ class Hub {
   }
 
   ref() {
-    if (this.refs++ === 0 && this.socket !== null) this.socket.ref();
+    if (this.refs++ === 0 && this.watcher !== null) this.watcher.ref();
   }
 
   unref() {
-    if (--this.refs === 0 && this.socket !== null) this.socket.unref();
+    if (--this.refs === 0 && this.watcher !== null) this.watcher.unref();
   }
 
   // ------------------------------------------------------------------ events
+
+  // Watcher callbacks. On the libuv path they run outside any JavaScript
+  // callback scope: nothing may throw out of them (the watcher catches what
+  // does).
+  onReadable() {
+    try {
+      this.drain();
+    } catch (err) {
+      // A listener threw. Surface its error as an uncaught exception from a
+      // setImmediate, as if thrown there, then dispatch the rest.
+      if (this.thrown === null) {
+        this.thrown = err;
+        this.scheduleResume();
+      } else {
+        throw err;
+      }
+    }
+  }
+
+  afterTicks() {
+    // Sends made by nextTick callbacks and promise continuations of the
+    // listeners leave now rather than from the setImmediate.
+    if (this.cmdLen > 0) this.flush();
+  }
+
+  onWatchError(err) {
+    if (this.owner && this.owner.onHubError) this.owner.onHubError(err);
+  }
+
+  scheduleResume() {
+    if (!this.resumeScheduled) {
+      this.resumeScheduled = true;
+      setImmediate(this.resumeBound);
+    }
+  }
 
   drain() {
     if (this.ptr === null) return;
@@ -239,7 +293,7 @@ class Hub {
       this.dispatching = false;
       // A listener threw: the exception goes on up, the remaining records are
       // dispatched on the next turn.
-      if (this.pos < this.end) setImmediate(this.resumeBound);
+      if (this.pos < this.end) this.scheduleResume();
     }
   }
 
@@ -396,15 +450,22 @@ class Hub {
     this.flush();
     const ptr = this.ptr;
     this.ref(); // until the hub is freed
+    // An inline hub is driven to its end by ws_hub_shutdown on the worker
+    // thread; polling it meanwhile from here would wait for that thread.
+    // Everything it delivers is drained when it is done.
+    this.watcher.pause();
     C.hub_shutdown.async(ptr, timeoutMs, (err) => {
       if (err) {
         // The worker call itself failed: fall back to a synchronous shutdown
         // without waiting for close handshakes.
         C.hub_shutdown(ptr, 0);
       }
-      this.drain(); // every close event is queued by now
-      this.destroy();
-      done();
+      try {
+        this.drain(); // every close event is queued by now
+      } finally {
+        this.destroy();
+        done();
+      }
     });
   }
 
@@ -417,13 +478,12 @@ class Hub {
     this.conns.clear();
     this.ptr = null;
     this.cmdLen = 0;
-    if (this.socket !== null) {
-      this.socket.destroy();
-      this.socket = null;
-    }
+    // Stop watching before the fd goes away with the hub.
+    this.watcher.close();
+    this.watcher = null;
     C.hub_free(ptr);
     for (const ws of left) ws._onClose(1006, Buffer.alloc(0));
   }
 }
 
-module.exports = { Hub, POLL_SIZE, DIRECT_SEND };
+module.exports = { Hub, POLL_SIZE, DIRECT_SEND, INLINE, MODE_OPTION };

@@ -7,7 +7,7 @@
 const EventEmitter = require('events');
 const http = require('http');
 const K = require('./constants');
-const { Hub } = require('./hub');
+const { Hub, MODE_OPTION } = require('./hub');
 const { C } = require('./native');
 const { libwsError } = require('./errors');
 const { optionsHandle, deflateSpec } = require('./options');
@@ -118,9 +118,9 @@ class WebSocketServer extends EventEmitter {
     const deflate = deflateSpec(options.perMessageDeflate, true);
     this._deflate = deflate.length > 0;
     spec.push(...deflate);
-    // The hub serves its sockets on a thread of its own: Node watches its
-    // pipe fd, which net.Socket accepts (an inline hub's epoll fd it does not).
-    spec.push([K.OPT_HUB_THREADED, 1]);
+    // Inline hub (its sockets are served from Node's main thread) unless
+    // Node's libuv is out of reach: see hub.js.
+    spec.push(MODE_OPTION);
     const handle = optionsHandle(spec);
 
     this._hub = new Hub(handle, this);

@@ -23,13 +23,13 @@ const subprotocolRegex = /^[!#$%&'*+\-.0-9A-Z^_`|a-z~]+$/;
 let clientHub = null;
 function getClientHub() {
   if (clientHub === null) {
-    const { Hub } = require('./hub');
+    const { Hub, MODE_OPTION } = require('./hub');
     // Hub defaults for clients: ws's maxPayload (100 MiB) and a generous
     // send buffer limit (ws has none).
     const opts = optionsHandle([
       [K.OPT_MAX_MESSAGE_SIZE, 100 * 1024 * 1024],
       [K.OPT_HUB_MAX_BUFFERED, 1024 * 1024 * 1024],
-      [K.OPT_HUB_THREADED, 1], // see WebSocketServer
+      MODE_OPTION, // see WebSocketServer
     ]);
     clientHub = new Hub(opts, {
       onHubError(err) {

@@ -5,6 +5,8 @@
 #   bench/run.sh --only A,B      only these servers (names as in the table)
 #   bench/run.sh --quick         short windows, 2,000 idle connections
 #   bench/run.sh --no-memory     skip the idle-connection memory test
+#   bench/run.sh --compression-only   only the compression section (below)
+#   bench/run.sh --no-compression     skip the compression section
 #
 # It builds what it needs into build/bench/ (loadgen, the Go peers, the
 # libwebsockets peer, the chart and report tools; `npm ci` for the Node
@@ -14,6 +16,13 @@
 # runs loadgen against it in every scenario and measures the server's RSS
 # holding 10,000 idle connections. Server and loadgen are pinned apart
 # (server on core 0, loadgen on core 1) since this machine has two cores.
+#
+# Compression section: the servers that can negotiate permessage-deflate
+# (libws Go, libws C hub, libws Python binding, and ws with perMessageDeflate
+# at libws's settings) echo 1 KiB JSON-like text messages (loadgen
+# -json-payload) with loadgen offering permessage-deflate (-deflate: on) and
+# not (off); reported: msgs/s on and off, and the bytes on the wire over the
+# payload bytes. --only applies to it too.
 #
 # Output: a table on stdout, bench/results/latest.json and
 # bench/results/latest.svg (a run with --only or --quick writes to
@@ -43,14 +52,16 @@ say() { printf '==> %s\n' "$*"; }
 warn() { printf 'bench: warning: %s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
-ONLY= QUICK=0 MEMORY=1
+ONLY= QUICK=0 MEMORY=1 MAIN=1 COMPRESSION=1
 while [ $# -gt 0 ]; do
   case $1 in
     --only) ONLY=${2:-}; shift ;;
     --only=*) ONLY=${1#--only=} ;;
     --quick) QUICK=1 ;;
     --no-memory) MEMORY=0 ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    --compression-only) MAIN=0 COMPRESSION=1 ;;
+    --no-compression) COMPRESSION=0 ;;
+    -h|--help) sed -n '2,42p' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see bench/run.sh --help)" ;;
   esac
   shift
@@ -64,7 +75,7 @@ if [ -z "${NICE:-}" ]; then
   [ "$(id -u)" = 0 ] && NICE=-10
 fi
 RESULTS=$ROOT/bench/results
-if [ -n "$ONLY" ] || [ $QUICK = 1 ] || [ $MEMORY = 0 ]; then
+if [ -n "$ONLY" ] || [ $QUICK = 1 ] || [ $MEMORY = 0 ] || [ $MAIN = 0 ] || [ $COMPRESSION = 0 ]; then
   RESULTS=$OUT/results # a partial run must not replace the committed results
 fi
 
@@ -182,6 +193,8 @@ modver() { go list -m -f '{{.Version}}' "$1" 2>/dev/null; }
   echo "idle_conns=$IDLE_CONNS"
   echo "hold_s=$HOLD"
   echo "quick=$QUICK"
+  echo "main_section=$MAIN"
+  echo "compression_section=$COMPRESSION"
   echo "go=$(go env GOVERSION)"
   [ -n "$NODE" ] && echo "node=$("$NODE" --version)"
   [ -n "$PY" ] && echo "python=$("$PY" -c 'import sys; print(sys.version.split()[0])') ($PY)"
@@ -365,9 +378,69 @@ disturbed() {
 }
 per_scenario=$(awk -v w="$WARMUP" -v d="$DURATION" -v r="$RUNS" 'BEGIN { printf "%d", w + d * r + 40 }')
 
+# scenario DIR ID LOADGEN-ARGS...: one scenario against the running server
+# (port $port, restarted with "${cmd[@]}" if it died): loadgen with these
+# arguments, attempts as described at the top, the kept one in DIR/ID.*.
+# Fails if the server died and could not be restarted.
+scenario() {
+  local dir=$1 id=$2 c0 c1 t0 t1 rc sys0 sys1 best attempt why rate score f
+  shift 2
+  if ! kill -0 "$srv_pid" 2>/dev/null; then
+    wait "$srv_pid" 2>/dev/null; rc=$?
+    echo "server died (status $rc) before scenario $id; restarted" >>"$dir/problems.txt"
+    srv_pid=
+    start_server "$dir" "$port" "${cmd[@]}" || { echo "could not restart" >>"$dir/problems.txt"; return 1; }
+  fi
+  best=-1
+  for attempt in 1 2 3; do
+    c0=$(cputicks "$srv_pid") t0=$(date +%s.%N) sys0=$(sysstat)
+    timeout -k 5 "$per_scenario" nice -n "$NICE" taskset -c 1 "$OUT/loadgen" -url "ws://127.0.0.1:$port/" \
+      "$@" -warmup "${WARMUP}s" -duration "${DURATION}s" -runs "$RUNS" -json \
+      >"$dir/try.json" 2>"$dir/try.err"
+    rc=$?
+    c1=$(cputicks "$srv_pid") t1=$(date +%s.%N) sys1=$(sysstat)
+    # Server CPU over the whole loadgen run (dial, warm-up and close
+    # included), then how idle each core was and how much time the
+    # hypervisor stole, over the same span.
+    awk -v a="$c0" -v b="$c1" -v t0="$t0" -v t1="$t1" -v hz="$CLK_TCK" -v s0="$sys0" -v s1="$sys1" 'BEGIN {
+      split(s0, x); split(s1, y); dt = t1 - t0
+      printf "%.3f %.3f %.3f %.3f\n", (b - a) / hz / dt, (y[1] - x[1]) / hz / dt, (y[2] - x[2]) / hz / dt, (y[3] - x[3]) / hz / dt
+    }' >"$dir/try.cpu"
+    why=$(disturbed "$dir/try.json" "$rc" "$dir/try.cpu")
+    rate=$(sed -n 's/.*"msgs_per_sec":\([0-9.eE+-]*\).*/\1/p' "$dir/try.json")
+    # Keep the best clean attempt; failures and disturbed ones only when
+    # nothing better came.
+    score=${rate:-0}
+    [ -n "$why" ] && score=0
+    if [ "$best" = -1 ] || awk -v a="$score" -v b="$best" 'BEGIN { exit !(a > b) }'; then
+      best=$score
+      for f in json err cpu; do cp "$dir/try.$f" "$dir/$id.$f"; done
+      echo "$rc" >"$dir/$id.rc"
+      rm -f "$dir/$id.disturbed"
+      [ -n "$why" ] && echo "$why" >"$dir/$id.disturbed"
+    fi
+    [ -z "$why" ] && break
+    echo "attempt $attempt: $why; $(summary "$dir/try.json" "$rc" "$dir/try.err") (load average $(cut -d' ' -f1-3 /proc/loadavg))" >>"$dir/$id.retry"
+    if [ $attempt = 3 ] || [ "$retries_left" -le 0 ]; then
+      break
+    fi
+    retries_left=$((retries_left - 1))
+    printf '   %-14s %s; %s: again\n' "$id" "$(summary "$dir/try.json" "$rc" "$dir/try.err")" "$why"
+    if ! kill -0 "$srv_pid" 2>/dev/null; then
+      wait "$srv_pid" 2>/dev/null
+      echo "server died (status $?) during scenario $id; restarted" >>"$dir/problems.txt"
+      srv_pid=
+      start_server "$dir" "$port" "${cmd[@]}" || break
+    fi
+    sleep 1
+  done
+  rm -f "$dir"/try.*
+  printf '   %-14s %s\n' "$id" "$(summary "$dir/$id.json" "$(cat "$dir/$id.rc")" "$dir/$id.err")"
+}
+
 # measure NAME: every scenario, then (fresh server) the idle-memory test.
 measure() {
-  local name=$1 label=$2 cmdline=$3 dir=$RAW/$1 port s id conns size inflight c0 c1 t0 t1 rc
+  local name=$1 label=$2 cmdline=$3 dir=$RAW/$1 port s id conns size inflight
   local -a cmd
   read -r -a cmd <<<"$cmdline"
   mkdir -p "$dir"
@@ -381,58 +454,7 @@ measure() {
   echo ok >"$dir/status.txt"
   for s in "${SCENARIOS[@]}"; do
     IFS='|' read -r id conns size inflight <<<"$s"
-    if ! kill -0 "$srv_pid" 2>/dev/null; then
-      wait "$srv_pid" 2>/dev/null; rc=$?
-      echo "server died (status $rc) before scenario $id; restarted" >>"$dir/problems.txt"
-      srv_pid=
-      start_server "$dir" "$port" "${cmd[@]}" || { echo "could not restart" >>"$dir/problems.txt"; break; }
-    fi
-    best=-1
-    for attempt in 1 2 3; do
-      c0=$(cputicks "$srv_pid") t0=$(date +%s.%N) sys0=$(sysstat)
-      timeout -k 5 "$per_scenario" nice -n "$NICE" taskset -c 1 "$OUT/loadgen" -url "ws://127.0.0.1:$port/" \
-        -conns "$conns" -size "$size" -inflight "$inflight" \
-        -warmup "${WARMUP}s" -duration "${DURATION}s" -runs "$RUNS" -json \
-        >"$dir/try.json" 2>"$dir/try.err"
-      rc=$?
-      c1=$(cputicks "$srv_pid") t1=$(date +%s.%N) sys1=$(sysstat)
-      # Server CPU over the whole loadgen run (dial, warm-up and close
-      # included), then how idle each core was and how much time the
-      # hypervisor stole, over the same span.
-      awk -v a="$c0" -v b="$c1" -v t0="$t0" -v t1="$t1" -v hz="$CLK_TCK" -v s0="$sys0" -v s1="$sys1" 'BEGIN {
-        split(s0, x); split(s1, y); dt = t1 - t0
-        printf "%.3f %.3f %.3f %.3f\n", (b - a) / hz / dt, (y[1] - x[1]) / hz / dt, (y[2] - x[2]) / hz / dt, (y[3] - x[3]) / hz / dt
-      }' >"$dir/try.cpu"
-      why=$(disturbed "$dir/try.json" "$rc" "$dir/try.cpu")
-      rate=$(sed -n 's/.*"msgs_per_sec":\([0-9.eE+-]*\).*/\1/p' "$dir/try.json")
-      # Keep the best clean attempt; failures and disturbed ones only when
-      # nothing better came.
-      score=${rate:-0}
-      [ -n "$why" ] && score=0
-      if [ "$best" = -1 ] || awk -v a="$score" -v b="$best" 'BEGIN { exit !(a > b) }'; then
-        best=$score
-        for f in json err cpu; do cp "$dir/try.$f" "$dir/$id.$f"; done
-        echo "$rc" >"$dir/$id.rc"
-        rm -f "$dir/$id.disturbed"
-        [ -n "$why" ] && echo "$why" >"$dir/$id.disturbed"
-      fi
-      [ -z "$why" ] && break
-      echo "attempt $attempt: $why; $(summary "$dir/try.json" "$rc" "$dir/try.err") (load average $(cut -d' ' -f1-3 /proc/loadavg))" >>"$dir/$id.retry"
-      if [ $attempt = 3 ] || [ "$retries_left" -le 0 ]; then
-        break
-      fi
-      retries_left=$((retries_left - 1))
-      printf '   %-14s %s; %s: again\n' "$id" "$(summary "$dir/try.json" "$rc" "$dir/try.err")" "$why"
-      if ! kill -0 "$srv_pid" 2>/dev/null; then
-        wait "$srv_pid" 2>/dev/null
-        echo "server died (status $?) during scenario $id; restarted" >>"$dir/problems.txt"
-        srv_pid=
-        start_server "$dir" "$port" "${cmd[@]}" || break
-      fi
-      sleep 1
-    done
-    rm -f "$dir"/try.*
-    printf '   %-14s %s\n' "$id" "$(summary "$dir/$id.json" "$rc" "$dir/$id.err")"
+    scenario "$dir" "$id" -conns "$conns" -size "$size" -inflight "$inflight" || break
   done
   stop_server "$dir" "$port"
 
@@ -488,29 +510,104 @@ summary() {
   rate=$(sed -n 's/.*"msgs_per_sec":\([0-9.eE+-]*\).*/\1/p' "$1")
   p99=$(sed -n 's/.*"p99_us":\([0-9.eE+-]*\).*/\1/p' "$1")
   cpu=$(sed -n 's/.*"loadgen_cpu":\([0-9.eE+-]*\),.*/\1/p' "$1")
-  awk -v r="$rate" -v p="$p99" -v c="$cpu" 'BEGIN { printf "%9.0f msgs/s  p99 %8.0f µs  loadgen cpu %.2f\n", r, p, c }'
+  awk -v r="$rate" -v p="$p99" -v c="$cpu" 'BEGIN { printf "%9.0f msgs/s  p99 %8.0f µs  loadgen cpu %.2f", r, p, c }'
+  # loadgen -deflate: whether the server took it, and how much it saved.
+  if grep -q '"deflate":false' "$1"; then
+    printf '  DEFLATE DECLINED by the server'
+  elif grep -q '"deflate":true' "$1"; then
+    printf '  wire/payload %s' "$(sed -n 's/.*"wire_ratio":\([0-9.eE+-]*\).*/\1/p' "$1")"
+  fi
+  echo
 }
 
-n_servers=${#SERVERS[@]}
-say "measuring $n_servers servers: ${#SCENARIOS[@]} scenarios each (${WARMUP}s warm-up + ${RUNS} × ${DURATION}s, median), then RSS with $IDLE_CONNS idle connections"
+# ---------------------------------------------------------------- compression
+# name|label|language|kind|command: the servers that negotiate
+# permessage-deflate when a client offers it, all with libws's defaults
+# (level 1, messages of 128 bytes and more compressed, no context
+# takeover); node-ws is given the same through WS_PERMESSAGE_DEFLATE. The
+# libws Node binding's example server leaves perMessageDeflate off, as ws
+# does by default, so it is not here.
+COMP_SERVERS=(
+  "libws-go|libws Go (go-echo)|go|libws|$ROOT/build/examples/go-echo"
+  "libws-c-hub|libws C hub_echo_server (epoll)|c|libws|$ROOT/build/examples/hub_echo_server"
+  "libws-python|libws Python binding|python|libws|$PY $ROOT/examples/python/echo_server.py"
+  "node-ws|ws + perMessageDeflate (Node)|node|peer|env WS_PERMESSAGE_DEFLATE=1 $NODE $ROOT/bench/peers/node-ws/server.js"
+)
+# scenario id|conns|size: 1 KiB JSON-like text (loadgen -json-payload),
+# one message in flight, run without and with loadgen -deflate.
+COMP_SCENARIOS=(
+  "c10-json1k|10|1024"
+  "c100-json1k|100|1024"
+)
+
+# measure_compression NAME LABEL CMDLINE: every compression scenario, off
+# then on, against one server start.
+measure_compression() {
+  local name=$1 cmdline=$3 dir=$RAW/compression/$1 port s id conns size
+  local -a cmd
+  read -r -a cmd <<<"$cmdline"
+  mkdir -p "$dir"
+  cut -d' ' -f1-3 /proc/loadavg >"$dir/loadavg.txt"
+  port=$(free_port) || { echo "n/a: no free port" >"$dir/status.txt"; return; }
+  if ! start_server "$dir" "$port" "${cmd[@]}"; then
+    echo "n/a: did not start (see build/bench/raw/compression/$name/server.log)" >"$dir/status.txt"
+    stop_server "$dir"
+    return
+  fi
+  echo ok >"$dir/status.txt"
+  for s in "${COMP_SCENARIOS[@]}"; do
+    IFS='|' read -r id conns size <<<"$s"
+    # Back to back, so that the pair is measured under the same conditions.
+    scenario "$dir" "$id-off" -conns "$conns" -size "$size" -json-payload || break
+    scenario "$dir" "$id-on" -conns "$conns" -size "$size" -json-payload -deflate || break
+  done
+  stop_server "$dir" "$port"
+}
+
+if [ $MAIN = 1 ]; then
+  say "measuring ${#SERVERS[@]} servers: ${#SCENARIOS[@]} scenarios each (${WARMUP}s warm-up + ${RUNS} × ${DURATION}s, median), then RSS with $IDLE_CONNS idle connections"
+fi
 say "pinning: server on core 0 (taskset -c 0), loadgen on core 1 (taskset -c 1); load average now $(cut -d' ' -f1-3 /proc/loadavg)"
 : >"$RAW/servers.txt"
-for entry in "${SERVERS[@]}"; do
-  IFS='|' read -r name label lang kind cmdline <<<"$entry"
-  if [ -n "$ONLY" ] && [[ ",$ONLY," != *",$name,"* ]]; then
-    continue
-  fi
-  printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$label" "$lang" "$kind" "${cmdline//$ROOT\//}" >>"$RAW/servers.txt"
-  mkdir -p "$RAW/$name"
-  why=$(unavailable "$name")
-  if [ -n "$why" ]; then
-    echo "n/a: $why" >"$RAW/$name/status.txt"
-    say "$name: n/a ($why)"
-    continue
-  fi
-  say "$name ($label) [$((SECONDS - T0)) s]"
-  measure "$name" "$label" "$cmdline"
-done
+if [ $MAIN = 1 ]; then
+  for entry in "${SERVERS[@]}"; do
+    IFS='|' read -r name label lang kind cmdline <<<"$entry"
+    if [ -n "$ONLY" ] && [[ ",$ONLY," != *",$name,"* ]]; then
+      continue
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$label" "$lang" "$kind" "${cmdline//$ROOT\//}" >>"$RAW/servers.txt"
+    mkdir -p "$RAW/$name"
+    why=$(unavailable "$name")
+    if [ -n "$why" ]; then
+      echo "n/a: $why" >"$RAW/$name/status.txt"
+      say "$name: n/a ($why)"
+      continue
+    fi
+    say "$name ($label) [$((SECONDS - T0)) s]"
+    measure "$name" "$label" "$cmdline"
+  done
+fi
+if [ $COMPRESSION = 1 ]; then
+  mkdir -p "$RAW/compression"
+  : >"$RAW/compression/servers.txt"
+  say "compression: ${#COMP_SCENARIOS[@]} scenarios of 1 KiB JSON-like text, each with permessage-deflate off and on (loadgen -json-payload [-deflate]), ${WARMUP}s warm-up + ${RUNS} × ${DURATION}s"
+  for entry in "${COMP_SERVERS[@]}"; do
+    IFS='|' read -r name label lang kind cmdline <<<"$entry"
+    if [ -n "$ONLY" ] && [[ ",$ONLY," != *",$name,"* ]]; then
+      continue
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$label" "$lang" "$kind" "${cmdline//$ROOT\//}" >>"$RAW/compression/servers.txt"
+    mkdir -p "$RAW/compression/$name"
+    why=$(unavailable "$name")
+    if [ -n "$why" ]; then
+      echo "n/a: $why" >"$RAW/compression/$name/status.txt"
+      say "compression: $name: n/a ($why)"
+      continue
+    fi
+    say "compression: $name ($label) [$((SECONDS - T0)) s]"
+    measure_compression "$name" "$label" "$cmdline"
+  done
+fi
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$RAW/meta.txt"
 echo "wall_s=$((SECONDS - T0))" >>"$RAW/meta.txt"
 

@@ -2,7 +2,9 @@
 // bench/report writes it) as an SVG: grouped bars of messages/s per server
 // in each scenario (log scale), and bytes per idle connection per server.
 // libws's own servers are drawn in warm colours with a dark outline, the
-// peers in cool, muted ones. Standard library only.
+// peers in cool, muted ones. When the run had the compression section, a
+// third panel shows msgs/s with permessage-deflate off and on per server.
+// Standard library only.
 //
 // Usage: chart -in bench/results/latest.json -out bench/results/latest.svg
 package main
@@ -49,14 +51,36 @@ type server struct {
 	Idle     *idle              `json:"idle"`
 }
 
+type compResult struct {
+	Off       *result `json:"off"`
+	On        *result `json:"on"`
+	Deflate   bool    `json:"deflate"`
+	OnOff     float64 `json:"on_off_ratio"`
+	WireRatio float64 `json:"wire_ratio"`
+}
+
+type compServer struct {
+	Name    string                 `json:"name"`
+	Label   string                 `json:"label"`
+	Libws   bool                   `json:"libws"`
+	Status  string                 `json:"status"`
+	Results map[string]*compResult `json:"results"`
+}
+
+type compression struct {
+	Scenarios []scenario    `json:"scenarios"`
+	Servers   []*compServer `json:"servers"`
+}
+
 type report struct {
-	Date      string            `json:"date"`
-	Machine   map[string]any    `json:"machine"`
-	Pinning   string            `json:"pinning"`
-	Method    map[string]any    `json:"method"`
-	Load      map[string]string `json:"load_average"`
-	Scenarios []scenario        `json:"scenarios"`
-	Servers   []*server         `json:"servers"`
+	Date        string            `json:"date"`
+	Machine     map[string]any    `json:"machine"`
+	Pinning     string            `json:"pinning"`
+	Method      map[string]any    `json:"method"`
+	Load        map[string]string `json:"load_average"`
+	Scenarios   []scenario        `json:"scenarios"`
+	Servers     []*server         `json:"servers"`
+	Compression *compression      `json:"compression"`
 }
 
 var (
@@ -150,13 +174,25 @@ func draw(rep *report) string {
 	servers := rep.Servers
 	colors := map[string]string{}
 	nl, np := 0, 0
-	for _, s := range servers {
-		if s.Libws {
-			colors[s.Name] = libwsColors[nl%len(libwsColors)]
+	color := func(name string, libws bool) {
+		switch {
+		case colors[name] != "":
+		case libws:
+			colors[name] = libwsColors[nl%len(libwsColors)]
 			nl++
-		} else {
-			colors[s.Name] = peerColors[np%len(peerColors)]
+		default:
+			colors[name] = peerColors[np%len(peerColors)]
 			np++
+		}
+	}
+	for _, s := range servers {
+		color(s.Name, s.Libws)
+	}
+	var comp []*compServer
+	if rep.Compression != nil {
+		comp = rep.Compression.Servers
+		for _, s := range comp {
+			color(s.Name, s.Libws)
 		}
 	}
 
@@ -165,6 +201,13 @@ func draw(rep *report) string {
 	top2 := top1 + plot1H + 88 + legendH + 60
 	plot2H := rowH * float64(len(servers))
 	height := top2 + plot2H + 70
+	// Panel 3 (compression): per server, an off and an on bar per scenario.
+	const compBarH = 14.0
+	top3, compGroupH := height+50, 0.0
+	if len(comp) > 0 {
+		compGroupH = 20 + float64(2*len(rep.Compression.Scenarios))*compBarH + 10 // name row, bars, gap
+		height = top3 + compGroupH*float64(len(comp)) + 60
+	}
 
 	var s svg
 	s.f(`<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f" %s>`, width, height, width, height, font)
@@ -397,8 +440,105 @@ func draw(rep *report) string {
 		}
 	}
 	s.text(x0+barMaxW/2, top2+plot2H+40, 13, "middle", `fill="#333"`, "bytes per idle connection")
+	if len(comp) > 0 {
+		drawCompression(&s, rep.Compression, colors, top3, compGroupH, compBarH, left, x0, barMaxW)
+	}
 	s.f(`</svg>`)
 	return s.String()
+}
+
+// drawCompression draws panel 3: for each server and scenario, msgs/s with
+// permessage-deflate off (pale) and on (the server's colour), on one
+// linear scale, with the on/off ratio and the compressed size ratio.
+func drawCompression(s *svg, c *compression, colors map[string]string, top, groupH, barH, left, x0, barMaxW float64) {
+	s.text(left, top-30, 16, "start", `font-weight="bold" fill="#222"`,
+		"Compression: 1 KiB JSON-like text, msgs/s with permessage-deflate off (pale) and on (solid), higher is better (linear scale)")
+	maxR := 0.0
+	for _, sv := range c.Servers {
+		for _, r := range sv.Results {
+			for _, x := range []*result{r.Off, r.On} {
+				if x != nil && x.Error == "" {
+					maxR = math.Max(maxR, x.MsgsPerSec)
+				}
+			}
+		}
+	}
+	if maxR <= 0 {
+		maxR = 1
+	}
+	// Room on the right of the longest bar for its labels.
+	scale := barMaxW * 0.8 / maxR
+	plotH := groupH * float64(len(c.Servers))
+	step := niceStep(maxR / 6)
+	for v := 0.0; v <= maxR*1.0001; v += step {
+		gx := x0 + v*scale
+		s.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#e4e4e4"/>`, gx, top-8, gx, top+plotH)
+		s.text(gx, top+plotH+16, 12, "middle", `fill="#444"`, rateLabel(v))
+	}
+	s.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#333"/>`, x0, top-8, x0, top+plotH)
+	for i, sv := range c.Servers {
+		gy := top + float64(i)*groupH
+		attrs := `fill="#222"`
+		stroke := ""
+		if sv.Libws {
+			attrs += ` font-weight="bold"`
+			stroke = ` stroke="#222" stroke-width="1.2"`
+		}
+		name := sv.Label
+		if sv.Status != "ok" {
+			name += " (n/a)"
+		}
+		s.text(left, gy+14, 13, "start", attrs, name)
+		if sv.Status != "ok" {
+			continue
+		}
+		for j, sc := range c.Scenarios {
+			r := sv.Results[sc.ID]
+			for k, mode := range []string{"off", "on"} {
+				by := gy + 20 + float64(2*j+k)*barH
+				var x *result
+				if r != nil {
+					x = r.Off
+					if k == 1 {
+						x = r.On
+					}
+				}
+				lbl := fmt.Sprintf("%d conns, %s", sc.Conns, mode)
+				s.text(x0-10, by+barH-3, 11, "end", `fill="#555"`, lbl)
+				switch {
+				case x == nil:
+					s.text(x0+6, by+barH-3, 10, "start", `fill="#999"`, "n/a")
+				case x.Error != "" || x.MsgsPerSec <= 0:
+					s.text(x0+6, by+barH-3, 10, "start", `fill="#c00" font-weight="bold"`, "FAILED")
+				default:
+					bw := math.Max(x.MsgsPerSec*scale, 1)
+					opacity := ""
+					if k == 0 {
+						opacity = ` fill-opacity="0.35"`
+					}
+					s.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"%s%s><title>%s, %s, deflate %s: %.0f msgs/s</title></rect>`,
+						x0, by+1, bw, barH-2, colors[sv.Name], opacity, stroke, esc(sv.Label), esc(sc.Label), mode, x.MsgsPerSec)
+					txt := rateLabel(x.MsgsPerSec)
+					if x.LoadgenSaturated {
+						txt += " !"
+					}
+					if x.Disturbed != "" {
+						txt += " ?"
+					}
+					if k == 1 && r.OnOff > 0 {
+						if r.Deflate {
+							txt += fmt.Sprintf("  (%.2f× off; size %.2f of the payload)", r.OnOff, r.WireRatio)
+						} else {
+							txt += "  (server declined permessage-deflate)"
+						}
+					}
+					s.text(x0+bw+6, by+barH-3, 11, "start", attrs, txt)
+				}
+			}
+		}
+	}
+	s.text(x0+barMaxW/2, top+plotH+40, 13, "middle", `fill="#333"`,
+		"messages/s; size: bytes on the wire over payload bytes, both directions (bench/loadgen -json-payload, with and without -deflate)")
 }
 
 func sizeLabel(n int) string {

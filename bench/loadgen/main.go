@@ -15,24 +15,35 @@
 // server's memory. Give it a stdin the caller keeps open (a pipe or FIFO):
 // with /dev/null it closes the connections right after "ready".
 //
+// -deflate offers permessage-deflate (see deflate.go) and compresses the
+// messages when the server accepts; -json-payload sends JSON-like text
+// (see payload.go) instead of random bytes, something compression has a
+// use for.
+//
 // With -json the report is one JSON object: msgs_per_sec, p50_us, p99_us,
 // mb_per_sec and loadgen_cpu (cores used by loadgen itself) are medians
 // over the windows listed in runs; errors counts failed connections, and
-// error (then the exit status is 1) says what went wrong first.
+// error (then the exit status is 1) says what went wrong first. With
+// -deflate it also has deflate (true when every connection negotiated
+// permessage-deflate) and traffic: payload bytes as sent and received and
+// as they crossed the wire, over the whole run.
 //
 // Examples:
 //
 //	loadgen -url ws://127.0.0.1:9001/ -conns 100 -size 20 -duration 3s -runs 3
 //	loadgen -url ws://127.0.0.1:9001/ -conns 10 -size 1024 -inflight 8 -json
+//	loadgen -url ws://127.0.0.1:9001/ -conns 10 -size 1024 -json-payload -deflate -json
 //	loadgen -url ws://127.0.0.1:9001/ -idle 10000 -hold 2s < fifo
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -59,6 +70,9 @@ type options struct {
 	hold     time.Duration
 	timeout  time.Duration
 	dialers  int
+	deflate  bool
+	jsonMsgs bool
+	seed     uint64
 
 	// Derived from url.
 	addr, host, path string
@@ -80,6 +94,9 @@ func main() {
 	flag.DurationVar(&o.hold, "hold", time.Second, "idle mode: how long to hold the connections before printing \"ready\"")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Second, "bound on dialing + handshake, and on draining connections at the end")
 	flag.IntVar(&o.dialers, "dialers", 64, "connections being dialed at once")
+	flag.BoolVar(&o.deflate, "deflate", false, "offer permessage-deflate (no context takeover) and compress messages if the server accepts")
+	flag.BoolVar(&o.jsonMsgs, "json-payload", false, "send JSON-like text messages (records with repeated keys, varying values) of -size bytes")
+	flag.Uint64Var(&o.seed, "seed", 1, "-json-payload: seed of the messages' contents")
 	flag.Parse()
 	if flag.NArg() != 0 {
 		fatalf("unexpected arguments %q", flag.Args())
@@ -184,7 +201,7 @@ func dialAll(o *options, n, rbufSize int) ([]*conn, error) {
 				if i >= n {
 					return
 				}
-				c, err := dial(o.addr, o.host, o.path, o.timeout, rbufSize)
+				c, err := dial(o.addr, o.host, o.path, o.timeout, rbufSize, o.deflate)
 				if err != nil {
 					once.Do(func() { firstErr = fmt.Errorf("conn %d: %w", i, err) })
 					failed.Store(true)
@@ -245,11 +262,20 @@ func newPattern(size int, text bool) []byte {
 	return p
 }
 
+// maxPrecompressed bounds the message size up to which the patternPeriod
+// distinct messages are compressed once up front (at most ~16 MiB of
+// them); bigger ones are compressed on every send.
+const maxPrecompressed = 64 << 10
+
 // load is the shared state of a throughput run.
 type load struct {
 	o       *options
 	op      byte
 	pattern []byte
+	jsonMsg [][]byte // -json-payload: message seq is jsonMsg[seq%patternPeriod]
+	// zmsg[i] is message i (mod patternPeriod) compressed, with -deflate:
+	// without context takeover a message compresses the same every time.
+	zmsg    [][]byte
 	epoch   time.Time
 	current atomic.Pointer[window] // nil outside measurement windows
 	stop    atomic.Bool
@@ -259,7 +285,56 @@ type load struct {
 
 func (l *load) msg(seq uint64) []byte {
 	off := int(seq % patternPeriod)
+	if l.jsonMsg != nil {
+		return l.jsonMsg[off]
+	}
 	return l.pattern[off : off+l.o.size]
+}
+
+// prepare builds the messages: the pattern or the JSON ones, and their
+// compressed forms with -deflate.
+func (l *load) prepare() {
+	if l.o.jsonMsgs {
+		l.jsonMsg = make([][]byte, patternPeriod)
+		for i := range l.jsonMsg {
+			l.jsonMsg[i] = jsonMessage(l.o.size, l.o.seed, uint64(i))
+		}
+	} else {
+		l.pattern = newPattern(l.o.size, l.o.text)
+	}
+	if l.o.deflate && l.o.size <= maxPrecompressed {
+		z := newCompressor()
+		l.zmsg = make([][]byte, patternPeriod)
+		for i := range l.zmsg {
+			l.zmsg[i] = bytes.Clone(z.compress(l.msg(uint64(i))))
+		}
+	}
+}
+
+// send writes message seq on c, compressed if c negotiated
+// permessage-deflate. z is the connection's compressor for messages too big
+// to be compressed up front, created on first use. Call from the goroutine
+// that owns c.tx.
+func (l *load) send(c *conn, wbuf []byte, z **compressor, seq uint64) ([]byte, error) {
+	m := l.msg(seq)
+	c.tx.msgs++
+	c.tx.raw += uint64(len(m))
+	if !c.deflate {
+		c.tx.wire += uint64(len(m))
+		return c.send(wbuf, l.op, m)
+	}
+	var p []byte
+	if l.zmsg != nil {
+		p = l.zmsg[seq%patternPeriod]
+	} else {
+		if *z == nil {
+			*z = newCompressor()
+		}
+		p = (*z).compress(m)
+	}
+	c.tx.compressed++
+	c.tx.wire += uint64(len(p))
+	return c.send(wbuf, l.op|rsv1, p)
 }
 
 // now is a monotonic clock reading in nanoseconds.
@@ -291,15 +366,26 @@ func (l *load) verify(seq uint64, op byte, got []byte) error {
 }
 
 func runLoad(o *options) error {
+	rep, err := measure(o)
+	if rep != nil {
+		rep.print(o.json)
+	}
+	return err
+}
+
+// measure runs the load and returns its report (nil if no connection
+// could be opened) and the first failure.
+func measure(o *options) (*report, error) {
+	o.text = o.text || o.jsonMsgs // JSON goes in text messages
 	l := &load{o: o, op: opBinary, done: make(chan struct{}), fail: newFailure()}
 	if o.text {
 		l.op = opText
 	}
-	l.pattern = newPattern(o.size, o.text)
+	l.prepare()
 
 	conns, err := dialAll(o, o.conns, 4096)
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	l.epoch = time.Now()
@@ -364,6 +450,12 @@ func runLoad(o *options) error {
 	if o.text {
 		rep.Mode = "text"
 	}
+	if o.jsonMsgs {
+		rep.Payload = "json"
+	}
+	if o.deflate {
+		rep.addDeflate(conns)
+	}
 	if l.fail.err == nil {
 		for _, w := range windows {
 			rep.Runs = append(rep.Runs, w.summarize())
@@ -372,8 +464,7 @@ func runLoad(o *options) error {
 	} else {
 		rep.Error = l.fail.err.Error()
 	}
-	rep.print(o.json)
-	return l.fail.err
+	return &rep, l.fail.err
 }
 
 // cpuTime returns the user+system CPU time this process has used.
@@ -398,6 +489,7 @@ func isClosedAfterStop(err error) bool {
 func (l *load) pingPong(id int, c *conn) error {
 	wbuf := make([]byte, 0, maxHeader+l.o.size)
 	rbuf := make([]byte, l.o.size)
+	var z *compressor
 	for seq := uint64(0); ; seq++ {
 		if l.stop.Load() {
 			if err := c.sendClose(); err != nil {
@@ -410,7 +502,7 @@ func (l *load) pingPong(id int, c *conn) error {
 		}
 		t0 := l.now()
 		var err error
-		if wbuf, err = c.send(wbuf, l.op, l.msg(seq)); err != nil {
+		if wbuf, err = l.send(c, wbuf, &z, seq); err != nil {
 			return fmt.Errorf("message %d: write: %w", seq, err)
 		}
 		op, n, err := c.readMessage(rbuf)
@@ -447,6 +539,7 @@ func (l *load) pipelined(id int, c *conn) error {
 	defer leave()
 	go func() {
 		wbuf := make([]byte, 0, maxHeader+l.o.size)
+		var z *compressor
 		held := uint64(0) // credits taken but not spent on a message
 		for seq := uint64(0); ; seq++ {
 			select {
@@ -460,7 +553,7 @@ func (l *load) pipelined(id int, c *conn) error {
 			held = 0
 			sent[seq%k].Store(l.now())
 			var err error
-			if wbuf, err = c.send(wbuf, l.op, l.msg(seq)); err != nil {
+			if wbuf, err = l.send(c, wbuf, &z, seq); err != nil {
 				senderErr <- fmt.Errorf("message %d: write: %w", seq, err)
 				c.nc.Close() // unblock the reader
 				return
@@ -531,6 +624,64 @@ type report struct {
 	LoadgenCPU float64   `json:"loadgen_cpu"`  // median over runs, in cores
 	Errors     int64     `json:"errors"`
 	Error      string    `json:"error,omitempty"`
+
+	// Only with -json-payload or -deflate, so that the report is as before
+	// without them.
+	Payload string `json:"payload,omitempty"` // "json" with -json-payload
+	// Deflate: every connection negotiated permessage-deflate. False when
+	// the server declined (it then echoed uncompressed).
+	Deflate      *bool          `json:"deflate,omitempty"`
+	DeflateConns int            `json:"deflate_conns,omitempty"` // connections that negotiated it
+	Extensions   string         `json:"extensions,omitempty"`    // the server's Sec-WebSocket-Extensions (first connection)
+	Traffic      *trafficReport `json:"traffic,omitempty"`
+}
+
+// trafficReport is payload bytes over the whole run (warm-up included), all
+// connections: as the application sees them and on the wire (after
+// compression, frame headers not counted). The ratios are wire over raw:
+// sent, compressed by loadgen (compress/flate level 1); received,
+// compressed by the server; both directions together.
+type trafficReport struct {
+	SentMsgs           uint64  `json:"sent_msgs"`
+	SentCompressedMsgs uint64  `json:"sent_compressed_msgs"`
+	SentBytes          uint64  `json:"sent_bytes"`
+	SentWireBytes      uint64  `json:"sent_wire_bytes"`
+	RecvMsgs           uint64  `json:"recv_msgs"`
+	RecvCompressedMsgs uint64  `json:"recv_compressed_msgs"`
+	RecvBytes          uint64  `json:"recv_bytes"`
+	RecvWireBytes      uint64  `json:"recv_wire_bytes"`
+	SentRatio          float64 `json:"sent_ratio"`
+	RecvRatio          float64 `json:"recv_ratio"`
+	WireRatio          float64 `json:"wire_ratio"`
+}
+
+// addDeflate fills in the -deflate fields once every connection is done.
+func (r *report) addDeflate(conns []*conn) {
+	var tx, rx traffic
+	for _, c := range conns {
+		if c.deflate {
+			r.DeflateConns++
+		}
+		if r.Extensions == "" {
+			r.Extensions = c.extensions
+		}
+		tx.add(c.tx)
+		rx.add(c.rx)
+	}
+	all := r.DeflateConns == len(conns)
+	r.Deflate = &all
+	ratio := func(wire, raw uint64) float64 {
+		if raw == 0 {
+			return 0
+		}
+		return math.Round(float64(wire)/float64(raw)*1e4) / 1e4
+	}
+	r.Traffic = &trafficReport{
+		SentMsgs: tx.msgs, SentCompressedMsgs: tx.compressed, SentBytes: tx.raw, SentWireBytes: tx.wire,
+		RecvMsgs: rx.msgs, RecvCompressedMsgs: rx.compressed, RecvBytes: rx.raw, RecvWireBytes: rx.wire,
+		SentRatio: ratio(tx.wire, tx.raw), RecvRatio: ratio(rx.wire, rx.raw),
+		WireRatio: ratio(tx.wire+rx.wire, tx.raw+rx.raw),
+	}
 }
 
 func (r *report) median() {
@@ -561,7 +712,21 @@ func (r *report) print(asJSON bool) {
 		fmt.Println(string(b))
 		return
 	}
-	fmt.Printf("%s conns=%d size=%d inflight=%d %s\n", r.URL, r.Conns, r.Size, r.Inflight, r.Mode)
+	fmt.Printf("%s conns=%d size=%d inflight=%d %s", r.URL, r.Conns, r.Size, r.Inflight, r.Mode)
+	if r.Payload != "" {
+		fmt.Printf(" payload=%s", r.Payload)
+	}
+	fmt.Println()
+	if r.Deflate != nil {
+		t := r.Traffic
+		if *r.Deflate {
+			fmt.Printf("  deflate: on (%s)\n", r.Extensions)
+		} else {
+			fmt.Printf("  deflate: NOT NEGOTIATED on %d of %d connections: the server declined\n", r.Conns-r.DeflateConns, r.Conns)
+		}
+		fmt.Printf("  wire/payload bytes: sent %.3f, received %.3f (%d of %d echoes compressed), both %.3f\n",
+			t.SentRatio, t.RecvRatio, t.RecvCompressedMsgs, t.RecvMsgs, t.WireRatio)
+	}
 	for i, s := range r.Runs {
 		fmt.Printf("  run %d: %10.0f msgs/s  p50 %8.1f µs  p99 %8.1f µs  max %8.1f µs  loadgen cpu %.2f\n", i+1, s.MsgsPerSec, s.P50us, s.P99us, s.MaxUs, s.LoadgenCPU)
 	}

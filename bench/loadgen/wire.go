@@ -63,6 +63,32 @@ type conn struct {
 	ctlTx [maxHeader + 125]byte // outgoing control frames, guarded by wmu
 
 	ctlRx [125]byte // incoming control payloads, reader-owned
+
+	// deflate: permessage-deflate was negotiated (see deflate.go);
+	// extensions is the server's Sec-WebSocket-Extensions answer.
+	deflate    bool
+	extensions string
+	zin        []byte   // a compressed message being read, reader-owned
+	inf        inflater // reader-owned
+
+	// Payload bytes of data messages: tx is owned by the goroutine sending
+	// data frames, rx by the reader; read them once both are done.
+	tx, rx traffic
+}
+
+// traffic counts data messages and their payload bytes, as the
+// application sees them (raw) and as they cross the wire (after
+// compression, frame headers not included).
+type traffic struct {
+	msgs, compressed uint64 // compressed: messages sent or received with RSV1
+	raw, wire        uint64
+}
+
+func (t *traffic) add(o traffic) {
+	t.msgs += o.msgs
+	t.compressed += o.compressed
+	t.raw += o.raw
+	t.wire += o.wire
 }
 
 // acceptKey computes Sec-WebSocket-Accept for a Sec-WebSocket-Key.
@@ -73,13 +99,14 @@ func acceptKey(key string) string {
 
 // dial opens a TCP connection to addr and performs the opening handshake
 // for path on it. host is sent as the Host header. rbufSize sizes the read
-// buffer that outlives the handshake.
-func dial(addr, host, path string, timeout time.Duration, rbufSize int) (*conn, error) {
+// buffer that outlives the handshake. offerDeflate offers permessage-deflate
+// (deflateOffer); whether the server took it is in the conn's deflate.
+func dial(addr, host, path string, timeout time.Duration, rbufSize int, offerDeflate bool) (*conn, error) {
 	nc, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		return nil, err
 	}
-	c, err := handshake(nc, host, path, timeout, rbufSize)
+	c, err := handshake(nc, host, path, timeout, rbufSize, offerDeflate)
 	if err != nil {
 		nc.Close()
 		return nil, err
@@ -87,7 +114,7 @@ func dial(addr, host, path string, timeout time.Duration, rbufSize int) (*conn, 
 	return c, nil
 }
 
-func handshake(nc net.Conn, host, path string, timeout time.Duration, rbufSize int) (*conn, error) {
+func handshake(nc net.Conn, host, path string, timeout time.Duration, rbufSize int, offerDeflate bool) (*conn, error) {
 	var seed [8 + 16]byte
 	if _, err := rand.Read(seed[:]); err != nil {
 		return nil, err
@@ -96,14 +123,18 @@ func handshake(nc net.Conn, host, path string, timeout time.Duration, rbufSize i
 	if err := nc.SetDeadline(time.Now().Add(timeout)); err != nil {
 		return nil, err
 	}
-	// No Sec-WebSocket-Extensions: every peer is measured without
-	// permessage-deflate.
+	// Without -deflate, no Sec-WebSocket-Extensions: every peer is then
+	// measured without permessage-deflate.
+	ext := ""
+	if offerDeflate {
+		ext = "Sec-WebSocket-Extensions: " + deflateOffer + "\r\n"
+	}
 	req := "GET " + path + " HTTP/1.1\r\n" +
 		"Host: " + host + "\r\n" +
 		"Upgrade: websocket\r\n" +
 		"Connection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: " + key + "\r\n" +
-		"Sec-WebSocket-Version: 13\r\n\r\n"
+		"Sec-WebSocket-Version: 13\r\n" + ext + "\r\n"
 	if _, err := io.WriteString(nc, req); err != nil {
 		return nil, fmt.Errorf("handshake: write request: %w", err)
 	}
@@ -134,13 +165,19 @@ func handshake(nc net.Conn, host, path string, timeout time.Duration, rbufSize i
 	if got, want := hdr.Get("Sec-WebSocket-Accept"), acceptKey(key); got != want {
 		return nil, fmt.Errorf("handshake: Sec-WebSocket-Accept is %q, want %q", got, want)
 	}
-	if v := hdr.Get("Sec-WebSocket-Extensions"); v != "" {
+	c := &conn{nc: nc, br: br, rng: binary.LittleEndian.Uint64(seed[:8]) | 1}
+	if offerDeflate {
+		exts := hdr.Values("Sec-WebSocket-Extensions")
+		if _, c.deflate, err = parseDeflateResponse(exts); err != nil {
+			return nil, fmt.Errorf("handshake: %w", err)
+		}
+		c.extensions = strings.Join(exts, ", ")
+	} else if v := hdr.Get("Sec-WebSocket-Extensions"); v != "" {
 		return nil, fmt.Errorf("handshake: server negotiated extensions %q that were not offered", v)
 	}
 	if err := nc.SetDeadline(time.Time{}); err != nil {
 		return nil, err
 	}
-	c := &conn{nc: nc, br: br, rng: binary.LittleEndian.Uint64(seed[:8]) | 1}
 	return c, nil
 }
 
@@ -243,37 +280,44 @@ func (c *conn) sendClose() error {
 }
 
 // readHeader reads one server frame header and checks what RFC 6455 says a
-// client must check without extensions: no RSV bits, no mask, sane control
-// frames, known opcodes.
-func (c *conn) readHeader() (fin bool, op byte, n int64, err error) {
+// client must check: no RSV bits (but RSV1, compressed, on the first frame
+// of a data message once permessage-deflate is negotiated), no mask, sane
+// control frames, known opcodes.
+func (c *conn) readHeader() (fin bool, op byte, n int64, compressed bool, err error) {
 	b, err := c.br.Peek(2)
 	if err != nil {
-		return false, 0, 0, err
+		return false, 0, 0, false, err
 	}
 	b0, b1 := b[0], b[1]
 	c.br.Discard(2) // cannot fail: Peek returned the bytes
-	fin, op, n = b0&0x80 != 0, b0&0x0F, int64(b1&0x7F)
-	if b0&0x70 != 0 {
-		return fin, op, n, fmt.Errorf("protocol error: RSV bits set (%#x) without a negotiated extension", b0&0x70)
+	fin, op, n, compressed = b0&0x80 != 0, b0&0x0F, int64(b1&0x7F), b0&rsv1 != 0
+	switch rsv := b0 & 0x70; {
+	case rsv == 0:
+	case !c.deflate:
+		return fin, op, n, compressed, fmt.Errorf("protocol error: RSV bits set (%#x) without a negotiated extension", rsv)
+	case rsv != rsv1:
+		return fin, op, n, compressed, fmt.Errorf("protocol error: RSV bits set (%#x) beyond permessage-deflate's RSV1", rsv)
+	case op != opText && op != opBinary:
+		return fin, op, n, compressed, fmt.Errorf("protocol error: RSV1 set on a frame with opcode %#x, only allowed on a message's first frame", op)
 	}
 	if b1&0x80 != 0 {
-		return fin, op, n, errors.New("protocol error: server frame is masked")
+		return fin, op, n, compressed, errors.New("protocol error: server frame is masked")
 	}
 	switch n {
 	case 126:
 		if b, err = c.br.Peek(2); err != nil {
-			return fin, op, n, err
+			return fin, op, n, compressed, err
 		}
 		n = int64(binary.BigEndian.Uint16(b))
 		c.br.Discard(2)
 	case 127:
 		if b, err = c.br.Peek(8); err != nil {
-			return fin, op, n, err
+			return fin, op, n, compressed, err
 		}
 		u := binary.BigEndian.Uint64(b)
 		c.br.Discard(8)
 		if u>>63 != 0 {
-			return fin, op, n, errors.New("protocol error: 64-bit frame length has its top bit set")
+			return fin, op, n, compressed, errors.New("protocol error: 64-bit frame length has its top bit set")
 		}
 		n = int64(u)
 	}
@@ -281,12 +325,12 @@ func (c *conn) readHeader() (fin bool, op byte, n int64, err error) {
 	case opCont, opText, opBinary:
 	case opClose, opPing, opPong:
 		if !fin || n > 125 {
-			return fin, op, n, fmt.Errorf("protocol error: control frame %#x fragmented or longer than 125 bytes (%d)", op, n)
+			return fin, op, n, compressed, fmt.Errorf("protocol error: control frame %#x fragmented or longer than 125 bytes (%d)", op, n)
 		}
 	default:
-		return fin, op, n, fmt.Errorf("protocol error: reserved opcode %#x", op)
+		return fin, op, n, compressed, fmt.Errorf("protocol error: reserved opcode %#x", op)
 	}
-	return fin, op, n, nil
+	return fin, op, n, compressed, nil
 }
 
 // handleControl consumes the payload of a control frame whose header was
@@ -318,13 +362,18 @@ func (e errTooLong) Error() string {
 	return fmt.Sprintf("echo longer than the message sent: at least %d bytes, want %d", e.got, e.want)
 }
 
-// readMessage reads the next data message, reassembling fragments and
-// handling control frames in between, into dst, which must be at least as
-// long as the message. It returns the message's opcode and length.
+// readMessage reads the next data message, reassembling fragments,
+// inflating compressed messages and handling control frames in between,
+// into dst, which must be at least as long as the message. It returns the
+// message's opcode and length.
 func (c *conn) readMessage(dst []byte) (op byte, n int, err error) {
-	started := false
+	started, compressed := false, false
+	// Frames of a compressed message go to c.zin first. Deflate can expand
+	// incompressible data a little (stored blocks: 5 bytes per 64 KiB);
+	// this bound is loose, only there against an endless stream.
+	zmax := len(dst) + len(dst)/16 + 1024
 	for {
-		fin, fop, ln, err := c.readHeader()
+		fin, fop, ln, rsv, err := c.readHeader()
 		if err != nil {
 			return 0, 0, err
 		}
@@ -340,7 +389,31 @@ func (c *conn) readMessage(dst []byte) (op byte, n int, err error) {
 		case started && fop != opCont:
 			return 0, 0, errors.New("protocol error: new data frame inside a fragmented message")
 		case !started:
-			op, started = fop, true
+			op, started, compressed = fop, true, rsv
+			c.zin = c.zin[:0]
+		}
+		if compressed {
+			if int64(len(c.zin))+ln > int64(zmax) {
+				return op, n, fmt.Errorf("compressed echo longer than %d bytes, for a message of %d", zmax, len(dst))
+			}
+			z := len(c.zin)
+			c.zin = append(c.zin, make([]byte, ln)...) // no allocation once c.zin has grown
+			if _, err := io.ReadFull(c.br, c.zin[z:]); err != nil {
+				return op, n, err
+			}
+			if !fin {
+				continue
+			}
+			wire := len(c.zin)
+			c.zin = append(c.zin, inflateTail...)
+			if n, err = c.inf.inflate(dst, c.zin); err != nil {
+				return op, n, err
+			}
+			c.rx.msgs++
+			c.rx.compressed++
+			c.rx.raw += uint64(n)
+			c.rx.wire += uint64(wire)
+			return op, n, nil
 		}
 		if int64(n)+ln > int64(len(dst)) {
 			return op, n, errTooLong{int64(n) + ln, int64(len(dst))}
@@ -352,6 +425,9 @@ func (c *conn) readMessage(dst []byte) (op byte, n int, err error) {
 		}
 		n += int(ln)
 		if fin {
+			c.rx.msgs++
+			c.rx.raw += uint64(n)
+			c.rx.wire += uint64(n)
 			return op, n, nil
 		}
 	}
@@ -361,7 +437,7 @@ func (c *conn) readMessage(dst []byte) (op byte, n int, err error) {
 // frame, answering pings; it returns nil once that frame arrives.
 func (c *conn) discardUntilClose() error {
 	for {
-		_, op, n, err := c.readHeader()
+		_, op, n, _, err := c.readHeader()
 		if err != nil {
 			return err
 		}

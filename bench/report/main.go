@@ -1,7 +1,7 @@
 // Command report turns the raw output of bench/run.sh (build/bench/raw/)
 // into bench/results/latest.json and prints the results table, the libws
-// servers' ratios to the fastest peer of their language, and anything that
-// went wrong.
+// servers' ratios to the fastest peer of their language, the compression
+// section (permessage-deflate on vs off), and anything that went wrong.
 //
 // Usage: report -raw build/bench/raw -out bench/results/latest.json
 package main
@@ -128,6 +128,66 @@ type Ratios struct {
 	LeanestPeer string  `json:"leanest_peer,omitempty"`
 }
 
+// CompScenario is one scenario of the compression section, each run with
+// permessage-deflate off and on.
+type CompScenario struct {
+	ID    string `json:"id"`
+	Label string `json:"label"`
+	Conns int    `json:"conns"`
+	Size  int    `json:"size"`
+}
+
+// The compression scenarios, in bench/run.sh's order (ids must match its
+// COMP_SCENARIOS).
+var compScenarios = []CompScenario{
+	{"c10-json1k", "10 conns × 1 KiB JSON text", 10, 1024},
+	{"c100-json1k", "100 conns × 1 KiB JSON text", 100, 1024},
+}
+
+// CompResult is one server in one compression scenario.
+type CompResult struct {
+	Off *Result `json:"off,omitempty"` // loadgen without -deflate
+	On  *Result `json:"on,omitempty"`  // loadgen -deflate
+	// Deflate: every connection of the "on" run negotiated
+	// permessage-deflate; false means the server declined and "on" ran
+	// uncompressed.
+	Deflate    bool   `json:"deflate"`
+	Extensions string `json:"extensions,omitempty"` // the server's answer
+	// OnOff is msgs/s on over msgs/s off.
+	OnOff float64 `json:"on_off_ratio,omitempty"`
+	// Bytes on the wire over payload bytes in the "on" run (frame headers
+	// not counted): of loadgen's messages (compress/flate level 1), of the
+	// server's echoes, and of both.
+	SentRatio float64 `json:"sent_ratio,omitempty"`
+	EchoRatio float64 `json:"echo_ratio,omitempty"`
+	WireRatio float64 `json:"wire_ratio,omitempty"`
+	// EchoesCompressed is the share of echoes the server sent compressed.
+	EchoesCompressed float64 `json:"echoes_compressed,omitempty"`
+}
+
+// CompServer is one server's compression results.
+type CompServer struct {
+	Name        string                 `json:"name"`
+	Label       string                 `json:"label"`
+	Language    string                 `json:"language"`
+	Libws       bool                   `json:"libws"`
+	Command     string                 `json:"command"`
+	Status      string                 `json:"status"`
+	Note        string                 `json:"note,omitempty"`
+	LoadAverage string                 `json:"load_average_before,omitempty"`
+	Results     map[string]*CompResult `json:"results,omitempty"`
+	Problems    []string               `json:"problems,omitempty"`
+	LogLines    int                    `json:"log_lines,omitempty"`
+	LogTail     []string               `json:"log_tail,omitempty"`
+}
+
+// Compression is the compression section of latest.json.
+type Compression struct {
+	Method    string         `json:"method"`
+	Scenarios []CompScenario `json:"scenarios"`
+	Servers   []*CompServer  `json:"servers"`
+}
+
 // Report is latest.json.
 type Report struct {
 	Date     string            `json:"date"`
@@ -141,6 +201,8 @@ type Report struct {
 	Scenarios []Scenario `json:"scenarios"`
 	Servers   []*Server  `json:"servers"`
 	Ratios    []Ratios   `json:"ratios"`
+	// Compression is nil when the run skipped that section.
+	Compression *Compression `json:"compression,omitempty"`
 }
 
 func main() {
@@ -223,6 +285,7 @@ func load(raw string) (*Report, error) {
 			"hold_s":         atof(meta["hold_s"]),
 			"bytes_per_conn": "(VmRSS loaded - VmRSS before) / idle_conns, VmRSS from /proc/PID/status, fresh server",
 			"quick":          meta["quick"] == "1",
+			"main_section":   meta["main_section"] != "0",
 		},
 		Versions:  map[string]string{},
 		Load:      map[string]string{"start": meta["loadavg_start"], "end": meta["loadavg_end"]},
@@ -242,16 +305,7 @@ func load(raw string) (*Report, error) {
 		}
 		s := &Server{Name: f[0], Label: f[1], Language: f[2], Libws: f[3] == "libws", Command: strings.TrimSpace(f[4])}
 		dir := filepath.Join(raw, s.Name)
-		st := readTrim(filepath.Join(dir, "status.txt"))
-		if st == "ok" {
-			s.Status = "ok"
-		} else {
-			s.Status = "n/a"
-			s.Note = strings.TrimSpace(strings.TrimPrefix(st, "n/a:"))
-			if s.Note == "" {
-				s.Note = "not measured"
-			}
-		}
+		s.Status, s.Note = status(dir)
 		s.LoadAverage = readTrim(filepath.Join(dir, "loadavg.txt"))
 		s.Problems = append(lines(filepath.Join(dir, "problems.txt")), lines(filepath.Join(dir, "stop.txt"))...)
 		if s.Status == "ok" {
@@ -267,7 +321,92 @@ func load(raw string) (*Report, error) {
 		rep.Servers = append(rep.Servers, s)
 	}
 	rep.Ratios = ratios(rep.Servers)
+	if meta["compression_section"] != "0" {
+		rep.Compression = loadCompression(filepath.Join(raw, "compression"))
+	}
 	return rep, nil
+}
+
+// loadCompression reads the compression section's raw output: the same
+// layout as the main section's, one directory per server, with files
+// SCENARIO-off.* and SCENARIO-on.* per scenario.
+func loadCompression(raw string) *Compression {
+	c := &Compression{
+		Method: "bench/loadgen -json-payload (1 KiB JSON-like text, every echo checked after inflating), " +
+			"without and with -deflate (offer: permessage-deflate; client_no_context_takeover; server_no_context_takeover), " +
+			"back to back against one server start; ratios are payload bytes on the wire over payload bytes, frame headers not counted",
+		Scenarios: compScenarios,
+		Servers:   []*CompServer{},
+	}
+	for _, line := range lines(filepath.Join(raw, "servers.txt")) {
+		f := strings.Split(line, "\t")
+		if len(f) < 5 {
+			continue
+		}
+		s := &CompServer{Name: f[0], Label: f[1], Language: f[2], Libws: f[3] == "libws", Command: strings.TrimSpace(f[4])}
+		dir := filepath.Join(raw, s.Name)
+		s.Status, s.Note = status(dir)
+		s.LoadAverage = readTrim(filepath.Join(dir, "loadavg.txt"))
+		s.Problems = append(lines(filepath.Join(dir, "problems.txt")), lines(filepath.Join(dir, "stop.txt"))...)
+		if s.Status == "ok" {
+			s.Results = map[string]*CompResult{}
+			for _, sc := range compScenarios {
+				if r := loadCompResult(dir, sc.ID); r != nil {
+					s.Results[sc.ID] = r
+				}
+			}
+			s.LogLines, s.LogTail = logTail(filepath.Join(dir, "server.log"))
+		}
+		c.Servers = append(c.Servers, s)
+	}
+	return c
+}
+
+func loadCompResult(dir, id string) *CompResult {
+	r := &CompResult{Off: loadResult(dir, id+"-off"), On: loadResult(dir, id+"-on")}
+	if r.Off == nil && r.On == nil {
+		return nil
+	}
+	if r.On == nil || r.On.Error != "" {
+		return r
+	}
+	var lg struct {
+		Deflate    bool   `json:"deflate"`
+		Extensions string `json:"extensions"`
+		Traffic    struct {
+			RecvMsgs           float64 `json:"recv_msgs"`
+			RecvCompressedMsgs float64 `json:"recv_compressed_msgs"`
+			SentRatio          float64 `json:"sent_ratio"`
+			RecvRatio          float64 `json:"recv_ratio"`
+			WireRatio          float64 `json:"wire_ratio"`
+		} `json:"traffic"`
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, id+"-on.json"))
+	if json.Unmarshal(b, &lg) != nil {
+		return r
+	}
+	r.Deflate, r.Extensions = lg.Deflate, lg.Extensions
+	r.SentRatio, r.EchoRatio, r.WireRatio = lg.Traffic.SentRatio, lg.Traffic.RecvRatio, lg.Traffic.WireRatio
+	if lg.Traffic.RecvMsgs > 0 {
+		r.EchoesCompressed = math.Round(lg.Traffic.RecvCompressedMsgs/lg.Traffic.RecvMsgs*1e4) / 1e4
+	}
+	if r.Off != nil && r.Off.Error == "" && r.Off.MsgsPerSec > 0 {
+		r.OnOff = math.Round(r.On.MsgsPerSec/r.Off.MsgsPerSec*1e4) / 1e4
+	}
+	return r
+}
+
+// status reads a server directory's status.txt: "ok", or "n/a" and why.
+func status(dir string) (string, string) {
+	st := readTrim(filepath.Join(dir, "status.txt"))
+	if st == "ok" {
+		return "ok", ""
+	}
+	note := strings.TrimSpace(strings.TrimPrefix(st, "n/a:"))
+	if note == "" {
+		note = "not measured"
+	}
+	return "n/a", note
 }
 
 func loadResult(dir, id string) *Result {
@@ -514,14 +653,25 @@ func padLeft(s string, w int) string {
 }
 
 func printReport(w io.Writer, rep *Report) {
+	fmt.Fprintf(w, "libws benchmark, %s: %s, %v cores; %s\n", rep.Date, rep.Machine["cpu"], rep.Machine["cores"], rep.Pinning)
+	fmt.Fprintf(w, "each cell: median of %v runs of %vs after %vs warm-up; load average %s at start, %s at end\n\n",
+		rep.Method["runs"], rep.Method["duration_s"], rep.Method["warmup_s"], rep.Load["start"], rep.Load["end"])
+	if len(rep.Servers) > 0 {
+		printMain(w, rep)
+	}
+	if rep.Compression != nil && len(rep.Compression.Servers) > 0 {
+		printCompression(w, rep.Compression)
+	}
+	printNotes(w, rep)
+}
+
+// printMain prints the main section's tables.
+func printMain(w io.Writer, rep *Report) {
 	nameW := len("server")
 	for _, s := range rep.Servers {
 		nameW = max(nameW, len([]rune(s.Label))+2)
 	}
 	const colW = 12
-	fmt.Fprintf(w, "libws benchmark, %s: %s, %v cores; %s\n", rep.Date, rep.Machine["cpu"], rep.Machine["cores"], rep.Pinning)
-	fmt.Fprintf(w, "each cell: median of %v runs of %vs after %vs warm-up; load average %s at start, %s at end\n\n",
-		rep.Method["runs"], rep.Method["duration_s"], rep.Method["warmup_s"], rep.Load["start"], rep.Load["end"])
 
 	header := func(title string, last string) {
 		fmt.Fprintln(w, title)
@@ -681,7 +831,10 @@ func printReport(w io.Writer, rep *Report) {
 		}
 		fmt.Fprintln(w)
 	}
+}
 
+// printNotes lists what went wrong, in both sections.
+func printNotes(w io.Writer, rep *Report) {
 	var notes []string
 	for _, s := range rep.Servers {
 		if s.Status != "ok" {
@@ -709,6 +862,9 @@ func printReport(w io.Writer, rep *Report) {
 			notes = append(notes, fmt.Sprintf("%s printed %d line(s) beyond its start line, last: %q", s.Name, s.LogLines, s.LogTail[len(s.LogTail)-1]))
 		}
 	}
+	if rep.Compression != nil {
+		notes = append(notes, compressionNotes(rep.Compression)...)
+	}
 	if len(notes) > 0 {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "Problems:")
@@ -716,4 +872,144 @@ func printReport(w io.Writer, rep *Report) {
 			fmt.Fprintln(w, "  "+n)
 		}
 	}
+}
+
+// ---------------------------------------------------------------- compression
+
+// printCompression prints, per scenario, msgs/s with permessage-deflate off
+// and on, their ratio, and the compressed size ratios.
+func printCompression(w io.Writer, c *Compression) {
+	nameW := len("server")
+	for _, s := range c.Servers {
+		nameW = max(nameW, len([]rune(s.Label))+2)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Compression: 1 KiB JSON-like text echoed, permessage-deflate off vs on (* = libws; ! = loadgen saturated its core; ? = disturbed)")
+	fmt.Fprintln(w, "on/off: msgs/s on over off; size: bytes on the wire over payload bytes, both directions; echo: the same, the server's echoes alone")
+	const colW = 9
+	cols := []string{"off", "on", "on/off", "size", "echo"}
+	fmt.Fprint(w, padLeft("", nameW))
+	for _, sc := range c.Scenarios {
+		title := fmt.Sprintf("%d conns", sc.Conns)
+		fmt.Fprint(w, "  "+padLeft("─── "+title+" "+strings.Repeat("─", max(0, colW*len(cols)-len([]rune(title))-6)), colW*len(cols)))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprint(w, padLeft("server", nameW))
+	for range c.Scenarios {
+		fmt.Fprint(w, "  ")
+		for _, col := range cols {
+			fmt.Fprint(w, pad(col, colW))
+		}
+	}
+	fmt.Fprintln(w)
+	saturated, disturbed, declined := false, false, false
+	cell := func(r *Result) string {
+		switch {
+		case r == nil:
+			return "-"
+		case r.Error != "":
+			return "FAIL"
+		}
+		s := rate(r.MsgsPerSec)
+		if r.LoadgenSaturated {
+			s += "!"
+			saturated = true
+		}
+		if r.Disturbed != "" {
+			s += "?"
+			disturbed = true
+		}
+		return s
+	}
+	for _, s := range c.Servers {
+		name := "  " + s.Label
+		if s.Libws {
+			name = "* " + s.Label
+		}
+		fmt.Fprint(w, padLeft(name, nameW))
+		if s.Status != "ok" {
+			fmt.Fprintf(w, "  n/a (%s)\n", s.Note)
+			continue
+		}
+		for _, sc := range c.Scenarios {
+			fmt.Fprint(w, "  ")
+			r := s.Results[sc.ID]
+			if r == nil {
+				fmt.Fprint(w, pad("-", colW*len(cols)))
+				continue
+			}
+			ratio, size, echo := "-", "-", "-"
+			if r.OnOff > 0 {
+				ratio = fmt.Sprintf("%.2f", r.OnOff)
+			}
+			switch {
+			case r.On == nil || r.On.Error != "":
+			case !r.Deflate:
+				size, echo = "declined", ""
+				declined = true
+			default:
+				size, echo = fmt.Sprintf("%.3f", r.WireRatio), fmt.Sprintf("%.3f", r.EchoRatio)
+			}
+			for _, v := range []string{cell(r.Off), cell(r.On), ratio, size, echo} {
+				fmt.Fprint(w, pad(v, colW))
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	if declined {
+		fmt.Fprintln(w, "declined: the server did not accept permessage-deflate, so \"on\" ran uncompressed")
+	}
+	if saturated {
+		fmt.Fprintln(w, "! loadgen used more than 0.95 of its core: the server may do more than shown")
+	}
+	if disturbed {
+		fmt.Fprintln(w, "? disturbed in every attempt: other work on the machine, low confidence")
+	}
+	// loadgen compresses its messages the same way for every server.
+	for _, s := range c.Servers {
+		for _, sc := range c.Scenarios {
+			if r := s.Results[sc.ID]; r != nil && r.Deflate && r.SentRatio > 0 {
+				fmt.Fprintf(w, "loadgen's own messages (compress/flate level 1, no context takeover) compress to %.3f of their size\n", r.SentRatio)
+				return
+			}
+		}
+	}
+}
+
+// compressionNotes lists what went wrong in the compression section.
+func compressionNotes(c *Compression) []string {
+	var notes []string
+	for _, s := range c.Servers {
+		if s.Status != "ok" {
+			continue
+		}
+		for _, sc := range c.Scenarios {
+			r := s.Results[sc.ID]
+			if r == nil {
+				continue
+			}
+			for _, m := range []struct {
+				mode string
+				r    *Result
+			}{{"off", r.Off}, {"on", r.On}} {
+				where := fmt.Sprintf("compression, %s, %s %s", s.Name, sc.ID, m.mode)
+				switch {
+				case m.r == nil:
+				case m.r.Error != "":
+					notes = append(notes, where+": "+m.r.Error)
+				case m.r.Disturbed != "":
+					notes = append(notes, where+": all attempts disturbed (kept the best): "+m.r.Disturbed)
+				case len(m.r.Retries) > 0:
+					notes = append(notes, fmt.Sprintf("%s: %d attempt(s) disturbed and run again", where, len(m.r.Retries)))
+				}
+			}
+		}
+		for _, p := range s.Problems {
+			notes = append(notes, fmt.Sprintf("compression, %s: %s", s.Name, p))
+		}
+		if s.LogLines > 0 {
+			notes = append(notes, fmt.Sprintf("compression, %s printed %d line(s) beyond its start line, last: %q", s.Name, s.LogLines, s.LogTail[len(s.LogTail)-1]))
+		}
+	}
+	return notes
 }

@@ -1,9 +1,14 @@
 'use strict';
 // Echo peer of the libws benchmark suite, built on the `ws` package: it
 // listens on 127.0.0.1:PORT and echoes every message with the opcode it came
-// with. permessage-deflate is off (libws is measured without compression).
+// with. permessage-deflate is off (libws is measured without compression),
+// unless WS_PERMESSAGE_DEFLATE=1: then it is accepted when offered, set up
+// as libws's servers are by default (zlib level 1, messages of 128 bytes
+// and more compressed, no context takeover on the server's side), for
+// bench/run.sh's compression section.
 //
 // Usage: node server.js PORT
+//        WS_PERMESSAGE_DEFLATE=1 node server.js PORT
 
 const { WebSocketServer } = require('ws');
 
@@ -23,10 +28,18 @@ if (!Number.isInteger(port) || port <= 0 || port > 65535) {
   process.exit(2);
 }
 
+// ws's own defaults would be zlib's level 6 and a 1024-byte threshold; the
+// same settings as libws make the comparison one of implementations.
+const deflate = process.env.WS_PERMESSAGE_DEFLATE === '1' && {
+  zlibDeflateOptions: { level: 1 },
+  threshold: 128,
+  serverNoContextTakeover: true,
+};
+
 const wss = new WebSocketServer({
   host: '127.0.0.1',
   port,
-  perMessageDeflate: false,
+  perMessageDeflate: deflate,
   // Nothing here broadcasts, so there is no need to keep a set of clients.
   clientTracking: false,
   // Same as the other peers: effectively no message size limit.
@@ -42,7 +55,7 @@ wss.on('connection', (ws) => {
 });
 
 wss.on('listening', () => {
-  console.error(`node-ws: listening on 127.0.0.1:${port} (ws ${require('ws/package.json').version}, bufferutil ${bufferutil ? 'on' : 'off'})`);
+  console.error(`node-ws: listening on 127.0.0.1:${port} (ws ${require('ws/package.json').version}, bufferutil ${bufferutil ? 'on' : 'off'}, permessage-deflate ${deflate ? 'on' : 'off'})`);
 });
 wss.on('error', (err) => {
   console.error(`node-ws: ${err.message}`);

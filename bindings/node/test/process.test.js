@@ -63,6 +63,38 @@ test('a server and a client that both close: the process exits by itself', async
   assert.equal(r.stdout, 'got ping\nclosed 1005\n');
 });
 
+// Both ways of watching the hub (lib/watcher.js): the libuv poll handle on
+// an inline hub, used whenever Node exports libuv, and the net.Socket on a
+// threaded hub's pipe, the fallback. Each serves many messages in order,
+// a listener's throw reaches 'uncaughtException', and the process exits
+// by itself.
+for (const [watcher, inline] of [['', true], ['socket', false]]) {
+  test(`hub watched by ${inline ? 'a libuv poll handle (inline hub)' : 'a net.Socket (threaded hub)'}`, async () => {
+    const r = await run(script(`
+      console.log('inline ' + require(${JSON.stringify(path.join(PKG, 'lib', 'hub'))}).INLINE);
+      let thrown = 0;
+      process.on('uncaughtException', (e) => { if (e.message === 'from a listener') thrown++; else throw e; });
+      const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 }, () => {
+        const c = new WebSocket('ws://127.0.0.1:' + wss.address().port + '/');
+        const N = 500;
+        let next = 0;
+        c.on('open', () => { for (let i = 0; i < N; i++) c.send('m' + i); });
+        c.on('message', (d) => {
+          if (String(d) !== 'm' + next) { console.log('out of order: ' + d + ' for m' + next); process.exit(1); }
+          if (++next === N) c.close(1000, 'done');
+        });
+        c.on('close', (code) => { console.log('echoes ' + next + ', close ' + code + ', thrown ' + thrown); wss.close(); });
+      });
+      wss.on('connection', (ws) => ws.on('message', (d, isBinary) => {
+        ws.send(d, { binary: isBinary });
+        if (String(d) === 'm7') throw new Error('from a listener');
+      }));
+    `), { env: { LIBWS_NODE_WATCHER: watcher } });
+    assert.equal(r.code, 0, `signal ${r.signal}: ${r.stderr}`);
+    assert.equal(r.stdout, `inline ${inline}\nechoes 500, close 1000, thrown 1\n`);
+  });
+}
+
 test('a refused client alone: the process exits by itself', async () => {
   const r = await run(script(`
     const c = new WebSocket('ws://127.0.0.1:1/');

@@ -112,7 +112,7 @@ mkdir -p "$RAW"
 
 # The libws servers come from ./build.sh (which runs before this under
 # ./build.sh bench); build them if this runs on its own on a fresh tree.
-if [ ! -x build/examples/go-echo ] || [ ! -x build/examples/echo_server ] ||
+if [ ! -x build/examples/go-echo ] || [ ! -x build/examples/threaded_echo_server ] ||
    [ ! -x build/examples/hub_echo_server ] || [ ! -f build/lib/libws.so ]; then
   say "libws examples missing: ./build.sh"
   ./build.sh || die "./build.sh failed"
@@ -213,8 +213,8 @@ modver() { go list -m -f '{{.Version}}' "$1" 2>/dev/null; }
 # name|label|language|kind|command (the port is appended)
 SERVERS=(
   "libws-go|libws Go (go-echo)|go|libws|$ROOT/build/examples/go-echo"
-  "libws-c|libws C echo_server (thread/conn)|c|libws|$ROOT/build/examples/echo_server"
-  "libws-c-hub|libws C hub_echo_server (epoll)|c|libws|$ROOT/build/examples/hub_echo_server"
+  "libws-c|libws C threaded_echo_server (thread/conn)|c|libws|$ROOT/build/examples/threaded_echo_server"
+  "libws-c-hub|libws C echo_server (hub, epoll)|c|libws|$ROOT/build/examples/echo_server"
   "libws-python|libws Python binding|python|libws|$PY $ROOT/examples/python/echo_server.py"
   "libws-node|libws Node binding|node|libws|$NODE $ROOT/examples/node/echo_server.js"
   "gorilla|gorilla/websocket (Go)|go|peer|$OUT/gorilla"
@@ -529,7 +529,7 @@ summary() {
 # does by default, so it is not here.
 COMP_SERVERS=(
   "libws-go|libws Go (go-echo)|go|libws|$ROOT/build/examples/go-echo"
-  "libws-c-hub|libws C hub_echo_server (epoll)|c|libws|$ROOT/build/examples/hub_echo_server"
+  "libws-c-hub|libws C echo_server (hub, epoll)|c|libws|$ROOT/build/examples/echo_server"
   "libws-python|libws Python binding|python|libws|$PY $ROOT/examples/python/echo_server.py"
   "node-ws|ws + perMessageDeflate (Node)|node|peer|env WS_PERMESSAGE_DEFLATE=1 $NODE $ROOT/bench/peers/node-ws/server.js"
 )

@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { HOST, example, exists, kill, killAll, startServer, withTimeout } from './lib.mjs';
 
-const SERVERS = ['echo_server', 'hub_echo_server', 'go-echo'];
+const SERVERS = ['echo_server', 'threaded_echo_server', 'go-echo'];
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 const running = {};
 

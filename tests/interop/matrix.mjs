@@ -93,8 +93,8 @@ const CLIENTS = [
 ];
 
 const SERVERS = [
-  { name: 'C echo_server', cmd: () => [example('echo_server'), []] },
-  { name: 'C hub_echo_server', cmd: () => [example('hub_echo_server'), []] },
+  { name: 'C echo_server (hub)', cmd: () => [example('echo_server'), []] },
+  { name: 'C threaded_echo_server', cmd: () => [example('threaded_echo_server'), []] },
   { name: 'Go go-echo', cmd: () => [example('go-echo'), []] },
   { name: 'Python binding', file: 'examples/python/echo_server.py', cmd: () => py('examples/python/echo_server.py'), env: bindingEnv },
   { name: 'Node binding', file: 'examples/node/echo_server.js', cmd: () => node('examples/node/echo_server.js') },

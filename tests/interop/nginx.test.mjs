@@ -2,8 +2,8 @@
 // on a free loopback port with a config written into a temp directory
 // (daemon off, master_process off, pid and logs in the temp dir), proxies
 // WebSocket upgrades to the libws example servers:
-//   /c/    -> build/examples/echo_server      (ws_listen / ws_accept)
-//   /hub/  -> build/examples/hub_echo_server  (the event hub)
+//   /c/    -> build/examples/threaded_echo_server  (ws_listen / ws_accept)
+//   /hub/  -> build/examples/echo_server           (the event hub)
 //   /go/   -> build/examples/go-echo          (the Go API)
 // A Node `ws` client talks through nginx: text and binary echoes of many
 // sizes checked byte-for-byte, fragmented messages, ping/pong, a client
@@ -23,8 +23,8 @@ import { Client } from './wsclient.mjs';
 const NGINX = process.env.NGINX || '/usr/sbin/nginx';
 const SIZES = [0, 1, 125, 126, 65535, 65536, 1 << 20, 4 << 20];
 const UPSTREAMS = [
-  { name: 'c', bin: 'echo_server' },
-  { name: 'hub', bin: 'hub_echo_server' },
+  { name: 'c', bin: 'threaded_echo_server' },
+  { name: 'hub', bin: 'echo_server' },
   { name: 'go', bin: 'go-echo' },
 ];
 

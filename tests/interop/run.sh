@@ -107,7 +107,7 @@ say "npm ci (tests/interop)"
 # ---------------------------------------------------------------- programs
 [ -f "$LIBDIR/libws.so" ] || die "$LIBDIR/libws.so is missing: run ./build.sh first"
 mkdir -p "$EXAMPLES"
-for ex in echo_server echo_client hub_echo_server demo_server; do
+for ex in echo_server threaded_echo_server echo_client demo_server; do
   if [ ! -x "$EXAMPLES/$ex" ]; then
     say "compiling missing $EXAMPLES/$ex from examples/c/$ex.c"
     cc -std=c11 -O2 -Wall -I"$ROOT/include" -o "$EXAMPLES/$ex" "$ROOT/examples/c/$ex.c" \

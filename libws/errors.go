@@ -94,4 +94,6 @@ var (
 	ErrInvalidOpcode = errors.New("libws: invalid opcode for this write")
 	// ErrControlPayload is returned when a ping, pong or close payload to send exceeds 125 bytes.
 	ErrControlPayload = errors.New("libws: control frame payload over 125 bytes")
+	// ErrClientHeader: AppendHeader on a client, whose payloads are masked.
+	ErrClientHeader = errors.New("libws: AppendHeader is for servers (client frames are masked)")
 )

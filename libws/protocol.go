@@ -417,17 +417,47 @@ func (p *Protocol) WriteFrame(fin bool, op Opcode, payload []byte) error {
 // AppendFrame is WriteFrame that appends the encoded frame to dst instead
 // of Output, for callers that manage their own send buffers.
 func (p *Protocol) AppendFrame(dst []byte, fin bool, op Opcode, payload []byte) ([]byte, error) {
-	if err := checkWrite(fin, op, payload); err != nil {
+	rsv, payload, err := p.encode(fin, op, payload)
+	if err != nil {
 		return dst, err
 	}
+	return appendFrame(dst, fin, rsv, op, payload, !p.server, newMaskKey()), nil
+}
+
+// AppendHeader is AppendFrame for a server that sends the payload itself,
+// right after the header (one writev), sparing the copy of a large payload
+// into its send buffer. It appends the frame header to dst and returns the
+// payload to send after it: payload itself, or its compressed form, valid
+// until the next call. Clients must use AppendFrame, which masks a copy.
+func (p *Protocol) AppendHeader(dst []byte, fin bool, op Opcode, payload []byte) (header, body []byte, err error) {
+	if !p.server {
+		return dst, nil, ErrClientHeader
+	}
+	rsv, body, err := p.encode(fin, op, payload)
+	if err != nil {
+		return dst, nil, err
+	}
+	h := Header{Fin: fin, Rsv: rsv, OpCode: op, Length: int64(len(body))}
+	start := len(dst)
+	dst = grow(dst, h.Size())
+	PutHeader(dst[start:], &h)
+	return dst, body, nil
+}
+
+// encode checks a frame about to be sent and compresses its payload when
+// the extension says so.
+func (p *Protocol) encode(fin bool, op Opcode, payload []byte) (rsv byte, out []byte, err error) {
+	if err := checkWrite(fin, op, payload); err != nil {
+		return 0, nil, err
+	}
 	if p.closeSent {
-		return dst, ErrClosed
+		return 0, nil, ErrClosed
 	}
 	if op == OpClose {
 		p.closeSent = true
 	}
-	rsv, payload := p.deflate.encode(fin, op, payload)
-	return appendFrame(dst, fin, rsv, op, payload, !p.server, newMaskKey()), nil
+	rsv, out = p.deflate.encode(fin, op, payload)
+	return rsv, out, nil
 }
 
 // WriteMessage queues a whole message as one frame.

@@ -849,3 +849,62 @@ func TestProtocolFeedAfterClose(t *testing.T) {
 		t.Fatalf("%d bytes buffered after the close frame", p.Buffered())
 	}
 }
+
+// AppendHeader followed by the body it returns puts on the wire exactly
+// what AppendFrame does, compressed or not, and refuses what AppendFrame
+// refuses.
+func TestProtocolAppendHeader(t *testing.T) {
+	json := []byte(strings.Repeat(`{"id":1,"name":"libws","tags":["a","b"]},`, 100))
+	cases := []struct {
+		name     string
+		compress bool
+		op       Opcode
+		payload  []byte
+	}{
+		{"empty", false, OpBinary, nil},
+		{"small", false, OpText, []byte("hello")},
+		{"16-bit length", false, OpBinary, make([]byte, 300)},
+		{"64-bit length", false, OpBinary, make([]byte, 70000)},
+		{"compressed", true, OpText, json},
+		{"ping", false, OpPing, []byte("p")},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var viaFrame, viaHeader *Protocol
+			if tc.compress {
+				_, viaFrame = deflatePair(DeflateParams{}, CompressionOptions{Threshold: 1}, 0)
+				_, viaHeader = deflatePair(DeflateParams{}, CompressionOptions{Threshold: 1}, 0)
+			} else {
+				viaFrame, viaHeader = NewProtocol(RoleServer, nil), NewProtocol(RoleServer, nil)
+			}
+			want, err := viaFrame.AppendFrame(nil, true, tc.op, tc.payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hdr, body, err := viaHeader.AppendHeader([]byte("x"), true, tc.op, tc.payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := append(hdr[1:], body...); !bytes.Equal(got, want) {
+				t.Fatalf("header+body % x\nwant        % x", got[:min(len(got), 16)], want[:min(len(want), 16)])
+			}
+			if tc.compress && want[0]&0x40 == 0 {
+				t.Fatal("the compressed case sent no RSV1 frame")
+			}
+		})
+	}
+
+	p := NewProtocol(RoleServer, nil)
+	if _, _, err := p.AppendHeader(nil, true, OpPing, make([]byte, 126)); err != ErrControlPayload {
+		t.Errorf("ping 126: %v", err)
+	}
+	if _, _, err := p.AppendHeader(nil, true, OpClose, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := p.AppendHeader(nil, true, OpText, []byte("late")); err != ErrClosed {
+		t.Errorf("after close: %v", err)
+	}
+	if _, _, err := NewProtocol(RoleClient, nil).AppendHeader(nil, true, OpText, nil); err != ErrClientHeader {
+		t.Errorf("client: %v", err)
+	}
+}

@@ -78,6 +78,7 @@ type loop struct {
 	fds       []*conn
 	listeners map[int]*listener
 	rbuf      []byte
+	iov       [2][]byte // writev's vector, kept so that a call allocates nothing
 	wbuf      []byte
 	ev        []byte
 	draining  []*conn
@@ -571,7 +572,13 @@ func (l *loop) finish(c *conn) {
 }
 
 func (l *loop) sendFrame(c *conn, op libws.Opcode, payload []byte) {
-	buf, err := c.p.AppendFrame(l.wbuf[:0], true, op, payload)
+	var buf, body []byte
+	var err error
+	if len(payload) >= writevMin {
+		buf, body, err = c.p.AppendHeader(l.wbuf[:0], true, op, payload)
+	} else {
+		buf, err = c.p.AppendFrame(l.wbuf[:0], true, op, payload)
+	}
 	if err != nil {
 		if !errors.Is(err, libws.ErrClosed) {
 			l.ev = AppendRecord(l.ev, EventError, 0, 0, c.id, 0, []byte(err.Error()))
@@ -581,7 +588,40 @@ func (l *loop) sendFrame(c *conn, op libws.Opcode, payload []byte) {
 	if cap(buf) <= 1<<20 {
 		l.wbuf = buf[:0]
 	}
-	l.write(c, buf)
+	l.writev(c, buf, body)
+}
+
+// writevMin is the payload size from which a frame goes out as header and
+// payload in one writev rather than copied behind its header: below it the
+// copy costs less than the longer system call.
+const writevMin = 2048
+
+// writev writes a then b (either may be empty) as write does.
+func (l *loop) writev(c *conn, a, b []byte) {
+	if len(b) == 0 {
+		l.write(c, a)
+		return
+	}
+	if len(c.out) == 0 {
+		l.iov[0], l.iov[1] = a, b
+		n, err := unix.Writev(c.fd, l.iov[:])
+		l.iov[0], l.iov[1] = nil, nil
+		if err != nil && err != unix.EAGAIN && err != unix.EINTR {
+			l.remove(c, c.hostKnows(), uint16(libws.StatusAbnormalClosure), "")
+			return
+		}
+		n = max(n, 0)
+		if n >= len(a) {
+			b, a = b[n-len(a):], nil
+		} else {
+			a = a[n:]
+		}
+		if len(a)+len(b) == 0 {
+			return
+		}
+	}
+	c.out = append(c.out, a...)
+	l.write(c, b)
 }
 
 func (l *loop) closeConn(c *conn, code uint16, reason string) {

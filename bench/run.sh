@@ -568,45 +568,39 @@ if [ $MAIN = 1 ]; then
   say "measuring ${#SERVERS[@]} servers: ${#SCENARIOS[@]} scenarios each (${WARMUP}s warm-up + ${RUNS} × ${DURATION}s, median), then RSS with $IDLE_CONNS idle connections"
 fi
 say "pinning: server on core 0 (taskset -c 0), loadgen on core 1 (taskset -c 1); load average now $(cut -d' ' -f1-3 /proc/loadavg)"
+# each_server DIR FN PREFIX ENTRY...: one section's servers, listed in
+# DIR/servers.txt for the report, each measured by FN NAME LABEL CMDLINE
+# unless --only leaves it out or it is not available here.
+each_server() {
+  local dir=$1 fn=$2 prefix=$3 entry name label lang kind cmdline why
+  shift 3
+  mkdir -p "$dir"
+  : >"$dir/servers.txt"
+  for entry in "$@"; do
+    IFS='|' read -r name label lang kind cmdline <<<"$entry"
+    if [ -n "$ONLY" ] && [[ ",$ONLY," != *",$name,"* ]]; then
+      continue
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$label" "$lang" "$kind" "${cmdline//$ROOT\//}" >>"$dir/servers.txt"
+    mkdir -p "$dir/$name"
+    why=$(unavailable "$name")
+    if [ -n "$why" ]; then
+      echo "n/a: $why" >"$dir/$name/status.txt"
+      say "$prefix$name: n/a ($why)"
+      continue
+    fi
+    say "$prefix$name ($label) [$((SECONDS - T0)) s]"
+    "$fn" "$name" "$label" "$cmdline"
+  done
+}
+
 : >"$RAW/servers.txt"
 if [ $MAIN = 1 ]; then
-  for entry in "${SERVERS[@]}"; do
-    IFS='|' read -r name label lang kind cmdline <<<"$entry"
-    if [ -n "$ONLY" ] && [[ ",$ONLY," != *",$name,"* ]]; then
-      continue
-    fi
-    printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$label" "$lang" "$kind" "${cmdline//$ROOT\//}" >>"$RAW/servers.txt"
-    mkdir -p "$RAW/$name"
-    why=$(unavailable "$name")
-    if [ -n "$why" ]; then
-      echo "n/a: $why" >"$RAW/$name/status.txt"
-      say "$name: n/a ($why)"
-      continue
-    fi
-    say "$name ($label) [$((SECONDS - T0)) s]"
-    measure "$name" "$label" "$cmdline"
-  done
+  each_server "$RAW" measure "" "${SERVERS[@]}"
 fi
 if [ $COMPRESSION = 1 ]; then
-  mkdir -p "$RAW/compression"
-  : >"$RAW/compression/servers.txt"
   say "compression: ${#COMP_SCENARIOS[@]} scenarios of 1 KiB JSON-like text, each with permessage-deflate off and on (loadgen -json-payload [-deflate]), ${WARMUP}s warm-up + ${RUNS} × ${DURATION}s"
-  for entry in "${COMP_SERVERS[@]}"; do
-    IFS='|' read -r name label lang kind cmdline <<<"$entry"
-    if [ -n "$ONLY" ] && [[ ",$ONLY," != *",$name,"* ]]; then
-      continue
-    fi
-    printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$label" "$lang" "$kind" "${cmdline//$ROOT\//}" >>"$RAW/compression/servers.txt"
-    mkdir -p "$RAW/compression/$name"
-    why=$(unavailable "$name")
-    if [ -n "$why" ]; then
-      echo "n/a: $why" >"$RAW/compression/$name/status.txt"
-      say "compression: $name: n/a ($why)"
-      continue
-    fi
-    say "compression: $name ($label) [$((SECONDS - T0)) s]"
-    measure_compression "$name" "$label" "$cmdline"
-  done
+  each_server "$RAW/compression" measure_compression "compression: " "${COMP_SERVERS[@]}"
 fi
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$RAW/meta.txt"
 echo "wall_s=$((SECONDS - T0))" >>"$RAW/meta.txt"

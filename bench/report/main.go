@@ -88,6 +88,13 @@ type Idle struct {
 
 // Server is one server's results.
 type Server struct {
+	ServerInfo
+	Results map[string]*Result `json:"results,omitempty"`
+	Idle    *Idle              `json:"idle,omitempty"`
+}
+
+// ServerInfo is what both sections say of a server besides its results.
+type ServerInfo struct {
 	Name     string `json:"name"`
 	Label    string `json:"label"`
 	Language string `json:"language"`
@@ -95,16 +102,34 @@ type Server struct {
 	Libws   bool   `json:"libws"`
 	Command string `json:"command"`
 	// Status is "ok" or "n/a"; Note says why for n/a.
-	Status      string             `json:"status"`
-	Note        string             `json:"note,omitempty"`
-	LoadAverage string             `json:"load_average_before,omitempty"`
-	Results     map[string]*Result `json:"results,omitempty"`
-	Idle        *Idle              `json:"idle,omitempty"`
-	Problems    []string           `json:"problems,omitempty"`
+	Status      string   `json:"status"`
+	Note        string   `json:"note,omitempty"`
+	LoadAverage string   `json:"load_average_before,omitempty"`
+	Problems    []string `json:"problems,omitempty"`
 	// LogTail is the end of what the server printed beyond its start line,
 	// when it printed more (errors, warnings).
 	LogLines int      `json:"log_lines,omitempty"`
 	LogTail  []string `json:"log_tail,omitempty"`
+}
+
+// serverList reads a section's servers.txt (written by run.sh) and the
+// state of each server's directory, and calls each with them.
+func serverList(raw string, each func(info ServerInfo, dir string)) {
+	for _, line := range lines(filepath.Join(raw, "servers.txt")) {
+		f := strings.Split(line, "\t")
+		if len(f) < 5 {
+			continue
+		}
+		info := ServerInfo{Name: f[0], Label: f[1], Language: f[2], Libws: f[3] == "libws", Command: strings.TrimSpace(f[4])}
+		dir := filepath.Join(raw, info.Name)
+		info.Status, info.Note = status(dir)
+		info.LoadAverage = readTrim(filepath.Join(dir, "loadavg.txt"))
+		info.Problems = append(lines(filepath.Join(dir, "problems.txt")), lines(filepath.Join(dir, "stop.txt"))...)
+		if info.Status == "ok" {
+			info.LogLines, info.LogTail = logTail(filepath.Join(dir, "server.log"))
+		}
+		each(info, dir)
+	}
 }
 
 // Ratio is a libws server against the fastest peer of its language.
@@ -167,18 +192,8 @@ type CompResult struct {
 
 // CompServer is one server's compression results.
 type CompServer struct {
-	Name        string                 `json:"name"`
-	Label       string                 `json:"label"`
-	Language    string                 `json:"language"`
-	Libws       bool                   `json:"libws"`
-	Command     string                 `json:"command"`
-	Status      string                 `json:"status"`
-	Note        string                 `json:"note,omitempty"`
-	LoadAverage string                 `json:"load_average_before,omitempty"`
-	Results     map[string]*CompResult `json:"results,omitempty"`
-	Problems    []string               `json:"problems,omitempty"`
-	LogLines    int                    `json:"log_lines,omitempty"`
-	LogTail     []string               `json:"log_tail,omitempty"`
+	ServerInfo
+	Results map[string]*CompResult `json:"results,omitempty"`
 }
 
 // Compression is the compression section of latest.json.
@@ -298,16 +313,8 @@ func load(raw string) (*Report, error) {
 		}
 	}
 
-	for _, line := range lines(filepath.Join(raw, "servers.txt")) {
-		f := strings.Split(line, "\t")
-		if len(f) < 5 {
-			continue
-		}
-		s := &Server{Name: f[0], Label: f[1], Language: f[2], Libws: f[3] == "libws", Command: strings.TrimSpace(f[4])}
-		dir := filepath.Join(raw, s.Name)
-		s.Status, s.Note = status(dir)
-		s.LoadAverage = readTrim(filepath.Join(dir, "loadavg.txt"))
-		s.Problems = append(lines(filepath.Join(dir, "problems.txt")), lines(filepath.Join(dir, "stop.txt"))...)
+	serverList(raw, func(info ServerInfo, dir string) {
+		s := &Server{ServerInfo: info}
 		if s.Status == "ok" {
 			s.Results = map[string]*Result{}
 			for _, sc := range scenarios {
@@ -316,10 +323,9 @@ func load(raw string) (*Report, error) {
 				}
 			}
 			s.Idle = loadIdle(dir, idleConns)
-			s.LogLines, s.LogTail = logTail(filepath.Join(dir, "server.log"))
 		}
 		rep.Servers = append(rep.Servers, s)
-	}
+	})
 	rep.Ratios = ratios(rep.Servers)
 	if meta["compression_section"] != "0" {
 		rep.Compression = loadCompression(filepath.Join(raw, "compression"))
@@ -338,16 +344,8 @@ func loadCompression(raw string) *Compression {
 		Scenarios: compScenarios,
 		Servers:   []*CompServer{},
 	}
-	for _, line := range lines(filepath.Join(raw, "servers.txt")) {
-		f := strings.Split(line, "\t")
-		if len(f) < 5 {
-			continue
-		}
-		s := &CompServer{Name: f[0], Label: f[1], Language: f[2], Libws: f[3] == "libws", Command: strings.TrimSpace(f[4])}
-		dir := filepath.Join(raw, s.Name)
-		s.Status, s.Note = status(dir)
-		s.LoadAverage = readTrim(filepath.Join(dir, "loadavg.txt"))
-		s.Problems = append(lines(filepath.Join(dir, "problems.txt")), lines(filepath.Join(dir, "stop.txt"))...)
+	serverList(raw, func(info ServerInfo, dir string) {
+		s := &CompServer{ServerInfo: info}
 		if s.Status == "ok" {
 			s.Results = map[string]*CompResult{}
 			for _, sc := range compScenarios {
@@ -355,10 +353,9 @@ func loadCompression(raw string) *Compression {
 					s.Results[sc.ID] = r
 				}
 			}
-			s.LogLines, s.LogTail = logTail(filepath.Join(dir, "server.log"))
 		}
 		c.Servers = append(c.Servers, s)
-	}
+	})
 	return c
 }
 

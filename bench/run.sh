@@ -29,6 +29,11 @@
 # build/bench/results/ instead, to keep the committed results whole).
 # Server logs and loadgen's raw output stay in build/bench/raw/.
 #
+# Each server start gets a second of load, thrown away, before its first
+# scenario (interpreted servers are slow on their first connections).
+# bench/ab.sh measures two servers in alternation instead, round after
+# round, for ratios less exposed to the machine's drift.
+#
 # Server and loadgen also run at nice -10 (as root) so that other work on a
 # shared machine disturbs them less; a scenario that fails, has a window
 # with no echo at all, or that other work disturbed (it took more than 0.15
@@ -390,6 +395,7 @@ scenario() {
     echo "server died (status $rc) before scenario $id; restarted" >>"$dir/problems.txt"
     srv_pid=
     start_server "$dir" "$port" "${cmd[@]}" || { echo "could not restart" >>"$dir/problems.txt"; return 1; }
+    warm_up "$port"
   fi
   best=-1
   for attempt in 1 2 3; do
@@ -431,11 +437,22 @@ scenario() {
       echo "server died (status $?) during scenario $id; restarted" >>"$dir/problems.txt"
       srv_pid=
       start_server "$dir" "$port" "${cmd[@]}" || break
+      warm_up "$port"
     fi
     sleep 1
   done
   rm -f "$dir"/try.*
   printf '   %-14s %s\n' "$id" "$(summary "$dir/$id.json" "$(cat "$dir/$id.rc")" "$dir/$id.err")"
+}
+
+# warm_up PORT: a second of load, thrown away, before a fresh server's
+# first scenario. Servers in interpreted languages run their first
+# connections and messages markedly slower (websockets did 16k msgs/s in a
+# first window where it does 27k once warm), which the per-scenario warm-up
+# of the first scenario alone did not cover.
+warm_up() {
+  timeout -k 5 30 taskset -c 1 "$OUT/loadgen" -url "ws://127.0.0.1:$1/" -conns 100 -size 20 \
+    -warmup 0s -duration 1s -runs 1 >/dev/null 2>&1 || true
 }
 
 # measure NAME: every scenario, then (fresh server) the idle-memory test.
@@ -452,6 +469,7 @@ measure() {
     return
   fi
   echo ok >"$dir/status.txt"
+  warm_up "$port"
   for s in "${SCENARIOS[@]}"; do
     IFS='|' read -r id conns size inflight <<<"$s"
     scenario "$dir" "$id" -conns "$conns" -size "$size" -inflight "$inflight" || break
@@ -555,6 +573,7 @@ measure_compression() {
     return
   fi
   echo ok >"$dir/status.txt"
+  warm_up "$port"
   for s in "${COMP_SCENARIOS[@]}"; do
     IFS='|' read -r id conns size <<<"$s"
     # Back to back, so that the pair is measured under the same conditions.

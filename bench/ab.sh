@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# bench/ab.sh: two echo servers measured in turn, round after round, so that
+# both see the same moments of a noisy machine; prints each round and the
+# median of the per-round ratios B/A. run.sh measures one server after the
+# other, minutes apart; on a shared machine whose speed drifts by a third
+# over minutes, a ratio is better taken here.
+#
+#   bench/ab.sh [-r ROUNDS] [-c CONNS] [-s SIZE] [-i INFLIGHT] [-d SECS] CMD_A CMD_B
+#
+# CMD_A and CMD_B are server command lines to which the port is appended
+# (e.g. "build/examples/echo_server", "node examples/node/echo_server.js",
+# "build/bench/lws-echo"). Each round starts each server afresh on core 0,
+# warms it up with 0.5 s of load, then measures SECS (default 2) with
+# build/bench/loadgen on core 1. Defaults: 5 rounds, 100 connections,
+# 20-byte messages, 1 in flight. Per round: msgs/s and the server's CPU
+# time per message (µs). Run ./build.sh bench once first, or it builds
+# loadgen itself.
+set -uo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+ROUNDS=5 CONNS=100 SIZE=20 INFLIGHT=1 SECS=2
+while getopts r:c:s:i:d:h opt; do
+  case $opt in
+    r) ROUNDS=$OPTARG ;;
+    c) CONNS=$OPTARG ;;
+    s) SIZE=$OPTARG ;;
+    i) INFLIGHT=$OPTARG ;;
+    d) SECS=$OPTARG ;;
+    *) sed -n '2,18p' "$0"; exit 2 ;;
+  esac
+done
+shift $((OPTIND - 1))
+[ $# = 2 ] || { sed -n '2,18p' "$0"; exit 2; }
+LOADGEN=$ROOT/build/bench/loadgen
+if [ ! -x "$LOADGEN" ]; then
+  mkdir -p "$ROOT/build/bench"
+  go build -trimpath -o "$LOADGEN" ./bench/loadgen || exit 1
+fi
+TCK=$(getconf CLK_TCK)
+
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 20000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+}
+
+cputicks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# one CMD: start, warm up, measure; prints "RATE US_PER_MSG" or "0 0".
+one() {
+  local port pid c0 c1 out msgs rate
+  port=$(free_port)
+  # shellcheck disable=SC2086
+  taskset -c 0 $1 "$port" >/dev/null 2>&1 &
+  pid=$!
+  for _ in $(seq 200); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.05
+  done
+  lg() { taskset -c 1 "$LOADGEN" -url "ws://127.0.0.1:$port/" -conns "$CONNS" -size "$SIZE" \
+           -inflight "$INFLIGHT" -warmup 0s -runs 1 -json "$@" 2>/dev/null; }
+  lg -duration 0.5s >/dev/null
+  c0=$(cputicks "$pid")
+  out=$(lg -duration "${SECS}s")
+  c1=$(cputicks "$pid")
+  kill "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  msgs=$(sed -n 's/.*"messages":\([0-9]*\).*/\1/p' <<<"$out" | head -n1)
+  rate=$(sed -n 's/.*"msgs_per_sec":\([0-9.]*\).*/\1/p' <<<"$out" | tail -n1)
+  if [ -z "$msgs" ] || [ "$msgs" = 0 ] || [ -z "$rate" ]; then
+    echo "0 0"
+    return
+  fi
+  awk -v r="$rate" -v c=$((c1 - c0)) -v t="$TCK" -v m="$msgs" 'BEGIN { printf "%.0f %.2f\n", r, c / t / m * 1e6 }'
+}
+
+echo "A: $1"
+echo "B: $2"
+echo "$CONNS conns x $SIZE B, $INFLIGHT in flight, $ROUNDS rounds of ${SECS}s each"
+ratios=()
+for r in $(seq "$ROUNDS"); do
+  read -r ra ca < <(one "$1")
+  read -r rb cb < <(one "$2")
+  ratio=$(awk -v a="$ra" -v b="$rb" 'BEGIN { if (a > 0) printf "%.3f", b / a; else print "nan" }')
+  ratios+=("$ratio")
+  printf 'round %d: A %7s msgs/s %6s us/msg   B %7s msgs/s %6s us/msg   B/A %s\n' "$r" "$ra" "$ca" "$rb" "$cb" "$ratio"
+done
+printf '%s\n' "${ratios[@]}" | grep -v nan | sort -g |
+  awk '{ v[NR] = $1 } END { if (NR == 0) { print "no valid round"; exit 1 }
+         printf "median B/A: %.3f (min %.3f, max %.3f, %d rounds)\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2, v[1], v[NR], NR }'

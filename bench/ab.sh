@@ -9,8 +9,8 @@
 #
 # CMD_A and CMD_B are server command lines to which the port is appended
 # (e.g. "build/examples/echo_server", "node examples/node/echo_server.js",
-# "build/bench/lws-echo"). Each round starts each server afresh on core 0,
-# warms it up with 0.5 s of load, then measures SECS (default 2) with
+# "build/bench/lws-echo"). Each round starts each server afresh on core 0
+# (the two take turns at going first), warms it up with 0.5 s of load, then measures SECS (default 2) with
 # build/bench/loadgen on core 1. Defaults: 5 rounds, 100 connections,
 # 20-byte messages, 1 in flight. Per round: msgs/s and the server's CPU
 # time per message (µs). Run ./build.sh bench once first, or it builds
@@ -81,8 +81,15 @@ echo "B: $2"
 echo "$CONNS conns x $SIZE B, $INFLIGHT in flight, $ROUNDS rounds of ${SECS}s each"
 ratios=()
 for r in $(seq "$ROUNDS"); do
-  read -r ra ca < <(one "$1")
-  read -r rb cb < <(one "$2")
+  # Which goes first alternates: the second of a pair runs on a machine
+  # the first has just warmed, which favours it by several per cent.
+  if [ $((r % 2)) = 1 ]; then
+    read -r ra ca < <(one "$1")
+    read -r rb cb < <(one "$2")
+  else
+    read -r rb cb < <(one "$2")
+    read -r ra ca < <(one "$1")
+  fi
   ratio=$(awk -v a="$ra" -v b="$rb" 'BEGIN { if (a > 0) printf "%.3f", b / a; else print "nan" }')
   ratios+=("$ratio")
   printf 'round %d: A %7s msgs/s %6s us/msg   B %7s msgs/s %6s us/msg   B/A %s\n' "$r" "$ra" "$ca" "$rb" "$cb" "$ratio"

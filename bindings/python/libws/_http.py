@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator, List, Mapping, Optional, Tuple
+from typing import Iterator, List, Mapping, Optional, Tuple, Union
 
 __all__ = ["Headers", "Request", "Response", "parse_peer"]
 
@@ -59,12 +59,24 @@ class Headers(Mapping[str, str]):
 class Request:
     """The opening request a server connection was made with."""
 
-    __slots__ = ("path", "headers")
+    __slots__ = ("path", "_headers", "_raw")
 
-    def __init__(self, path: str, headers: Headers) -> None:
+    def __init__(self, path: str, headers: Union[Headers, bytes]) -> None:
         #: the request target, e.g. "/chat?room=1"
         self.path = path
-        self.headers = headers
+        # Raw "Name: value\r\n" lines are parsed on first use: a server
+        # holds one Request per connection, and parsed headers cost several
+        # times the bytes they came from.
+        self._headers: Optional[Headers] = headers if isinstance(headers, Headers) else None
+        self._raw = b"" if isinstance(headers, Headers) else headers
+
+    @property
+    def headers(self) -> Headers:
+        """The request's headers."""
+        if self._headers is None:
+            self._headers = Headers.parse(self._raw)
+            self._raw = b""
+        return self._headers
 
     def __repr__(self) -> str:
         return f"Request(path={self.path!r})"

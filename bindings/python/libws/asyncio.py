@@ -127,6 +127,7 @@ State = int
 
 _REC = struct.Struct("<BBHIQI4x")  # the 24-byte record header of ws.h
 _unpack = _REC.unpack_from
+_deque = collections.deque
 _pack = _REC.pack
 _PAD = [b"\0" * i for i in range(8)]
 
@@ -278,7 +279,10 @@ class _Hub:
                     msg: Data = str(mv[p : p + ln], "utf-8")
                 else:
                     msg = mv[p : p + ln].tobytes()
-                ws._messages.append(msg)
+                q = ws._messages
+                if q is None:
+                    q = ws._messages = _deque()
+                q.append(msg)
                 w = ws._waiter
                 if w is not None:
                     ws._waiter = None
@@ -317,7 +321,7 @@ class _Hub:
         peer, path, proto, headers = payload.split(b"\0", 3)
         ws = self.conns.get(cid)
         if ws is not None:  # a client of ours
-            ws._on_open(peer.decode(), path.decode(), proto.decode(), Headers.parse(headers))
+            ws._on_open(peer.decode(), path.decode(), proto.decode(), headers)
             return
         server = self.server
         if server is None:  # pragma: no cover - a listener we do not know
@@ -325,7 +329,7 @@ class _Hub:
             return
         ws = ServerConnection(self, cid)
         self.conns[cid] = ws
-        ws._on_open(peer.decode(), path.decode(), proto.decode(), Headers.parse(headers))
+        ws._on_open(peer.decode(), path.decode(), proto.decode(), headers)
         server._start(ws)
 
     def poll_now(self) -> None:
@@ -494,14 +498,17 @@ class WebSocket:
         #: the connection's id in its hub
         self.id = cid
         self.state: State = CONNECTING
-        self._messages: Deque[Data] = collections.deque()
+        # Messages not yet taken, and pings waiting for their pong: made when
+        # needed and dropped when empty, so that an idle connection holds
+        # neither (an empty deque alone is 760 bytes).
+        self._messages: Optional[Deque[Data]] = None
         self._waiter: Optional[asyncio.Future] = None
         self._paused = False
         self._high_water = hub.high_water
         self._burst = 0
         self._burst_iteration = -1
         self._drain_waiter: Optional[asyncio.Future] = None
-        self._pings: "collections.OrderedDict[bytes, Tuple[asyncio.Future, float]]" = collections.OrderedDict()
+        self._pings: "Optional[collections.OrderedDict[bytes, Tuple[asyncio.Future, float]]]" = None
         self._closed = self._loop.create_future()
         self._fail_code: Optional[int] = None
         self._error: str = ""
@@ -517,7 +524,7 @@ class WebSocket:
 
     # -- events from the hub ------------------------------------------------
 
-    def _on_open(self, peer: str, path: str, proto: str, headers: Headers) -> None:
+    def _on_open(self, peer: str, path: str, proto: str, headers: bytes) -> None:
         self.state = OPEN
         self.remote_address = parse_peer(peer)
         self.subprotocol = proto or None
@@ -544,24 +551,27 @@ class WebSocket:
                 w.set_result(None)
         self._resume()
         exc = self._closed_exc()
-        for fut, _ in self._pings.values():
+        for fut, _ in (self._pings or {}).values():
             if not fut.done():
                 fut.set_exception(exc)
                 fut.exception()  # retrieved: no "never retrieved" warning
-        self._pings.clear()
+        self._pings = None
         if not self._closed.done():
             self._closed.set_result(None)
 
     def _on_pong(self, data: bytes) -> None:
-        if data not in self._pings:
+        pings = self._pings
+        if not pings or data not in pings:
             return
         now = self._loop.time()
-        while self._pings:
-            key, (fut, sent) = self._pings.popitem(last=False)
+        while pings:
+            key, (fut, sent) = pings.popitem(last=False)
             if not fut.done():
                 fut.set_result(now - sent)
             if key == data:
                 break
+        if not pings:
+            self._pings = None
 
     def _resume(self) -> None:
         self._paused = False
@@ -583,14 +593,15 @@ class WebSocket:
         raises :class:`libws.ConnectionClosedOK` or
         :class:`libws.ConnectionClosedError`. Two coroutines may not wait in
         ``recv`` at once (RuntimeError)."""
-        messages = self._messages
         while True:
+            messages = self._messages
             if messages:
                 return messages.popleft()
             if self.state == CLOSED:
                 raise self._closed_exc()
             if self._waiter is not None:
                 raise RuntimeError("another coroutine is already waiting for the next message")
+            self._messages = None  # idle: hold no queue
             w = self._waiter = self._loop.create_future()
             try:
                 await w
@@ -601,9 +612,9 @@ class WebSocket:
     async def __aiter__(self) -> AsyncIterator[Data]:
         """``async for message in ws``: ends when the connection closes
         normally (1000, 1001, 1005), raises ConnectionClosedError otherwise."""
-        messages = self._messages
         loop = self._loop
         while True:
+            messages = self._messages
             if messages:
                 yield messages.popleft()
                 continue
@@ -615,6 +626,7 @@ class WebSocket:
             if self._waiter is not None:
                 raise RuntimeError("another coroutine is already waiting for the next message")
             # recv() inlined: one coroutine less per message on the hot path
+            self._messages = None  # idle: hold no queue
             w = self._waiter = loop.create_future()
             try:
                 await w
@@ -693,18 +705,21 @@ class WebSocket:
         time in seconds when the matching pong arrives (a pong also answers
         every earlier ping). ``data`` (<= 125 bytes) defaults to 4 random
         bytes."""
+        pings = self._pings or {}
         if data is None:
             payload = os.urandom(4)
-            while payload in self._pings:  # pragma: no cover
+            while payload in pings:  # pragma: no cover
                 payload = os.urandom(4)
         else:
             payload = data.encode() if isinstance(data, str) else bytes(data)
-            if payload in self._pings:
+            if payload in pings:
                 raise RuntimeError("a ping with this payload is already waiting for its pong")
         if self.state != OPEN:
             raise self._closed_exc()
         self._hub.control(self.id, _ffi.WS_OP_PING, payload)
         fut = self._loop.create_future()
+        if self._pings is None:
+            self._pings = collections.OrderedDict()
         self._pings[payload] = (fut, self._loop.time())
         return fut
 
@@ -781,7 +796,7 @@ class ServerConnection(WebSocket):
 
     request: Request
 
-    def _on_open(self, peer: str, path: str, proto: str, headers: Headers) -> None:
+    def _on_open(self, peer: str, path: str, proto: str, headers: bytes) -> None:
         super()._on_open(peer, path, proto, headers)
         self.request = Request(path, headers)
 
@@ -805,10 +820,10 @@ class ClientConnection(WebSocket):
         super().__init__(hub, cid)
         self._opened = self._loop.create_future()
 
-    def _on_open(self, peer: str, path: str, proto: str, headers: Headers) -> None:
+    def _on_open(self, peer: str, path: str, proto: str, headers: bytes) -> None:
         super()._on_open(peer, path, proto, headers)
         self.path = path
-        self.response = Response(headers)
+        self.response = Response(Headers.parse(headers))
         if not self._opened.done():
             self._opened.set_result(None)
 

@@ -90,7 +90,9 @@ for r in $(seq "$ROUNDS"); do
     read -r rb cb < <(one "$2")
     read -r ra ca < <(one "$1")
   fi
-  ratio=$(awk -v a="$ra" -v b="$rb" 'BEGIN { if (a > 0) printf "%.3f", b / a; else print "nan" }')
+  # A round where either server gave nothing (it did not start, loadgen
+  # failed) says nothing about the pair: it is shown and left out.
+  ratio=$(awk -v a="$ra" -v b="$rb" 'BEGIN { if (a > 0 && b > 0) printf "%.3f", b / a; else print "nan" }')
   ratios+=("$ratio")
   printf 'round %d: A %7s msgs/s %6s us/msg   B %7s msgs/s %6s us/msg   B/A %s\n' "$r" "$ra" "$ca" "$rb" "$cb" "$ratio"
 done

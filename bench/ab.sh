@@ -81,8 +81,8 @@ echo "B: $2"
 echo "$CONNS conns x $SIZE B, $INFLIGHT in flight, $ROUNDS rounds of ${SECS}s each"
 ratios=()
 for r in $(seq "$ROUNDS"); do
-  # Which goes first alternates: the second of a pair runs on a machine
-  # the first has just warmed, which favours it by several per cent.
+  # Which goes first alternates: on this machine the first of a pair was
+  # favoured by several per cent (measured with the same server as A and B).
   if [ $((r % 2)) = 1 ]; then
     read -r ra ca < <(one "$1")
     read -r rb cb < <(one "$2")

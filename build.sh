@@ -19,8 +19,9 @@ cd "$ROOT"
 BUILD=$ROOT/build
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 # Same flags as CMakeLists.txt (its custom command then finds the library
-# up to date). -soname makes programs linked with it record "libws.so".
-GO_LDFLAGS='-s -w -extldflags=-Wl,-soname=libws.so'
+# up to date). -soname makes programs linked with it record "libws.so";
+# capi/libws.map exports the functions of ws.h alone.
+GO_LDFLAGS="-s -w -extldflags=-Wl,-soname=libws.so,--version-script=$ROOT/capi/libws.map"
 
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }

@@ -455,21 +455,29 @@ warm_up() {
     -warmup 0s -duration 1s -runs 1 >/dev/null 2>&1 || true
 }
 
+# open_server DIR CMDLINE: starts a section's server on a free port and
+# warms it up, setting the caller's port and cmd (which scenario uses to
+# restart it); fails, with DIR/status.txt saying why, if it cannot.
+open_server() {
+  local dir=$1
+  read -r -a cmd <<<"$2"
+  mkdir -p "$dir"
+  cut -d' ' -f1-3 /proc/loadavg >"$dir/loadavg.txt"
+  port=$(free_port) || { echo "n/a: no free port" >"$dir/status.txt"; return 1; }
+  if ! start_server "$dir" "$port" "${cmd[@]}"; then
+    echo "n/a: did not start (see ${dir#"$ROOT"/}/server.log)" >"$dir/status.txt"
+    stop_server "$dir"
+    return 1
+  fi
+  echo ok >"$dir/status.txt"
+  warm_up "$port"
+}
+
 # measure NAME: every scenario, then (fresh server) the idle-memory test.
 measure() {
   local name=$1 label=$2 cmdline=$3 dir=$RAW/$1 port s id conns size inflight
   local -a cmd
-  read -r -a cmd <<<"$cmdline"
-  mkdir -p "$dir"
-  cut -d' ' -f1-3 /proc/loadavg >"$dir/loadavg.txt"
-  port=$(free_port) || { echo "n/a: no free port" >"$dir/status.txt"; return; }
-  if ! start_server "$dir" "$port" "${cmd[@]}"; then
-    echo "n/a: did not start (see build/bench/raw/$name/server.log)" >"$dir/status.txt"
-    stop_server "$dir"
-    return
-  fi
-  echo ok >"$dir/status.txt"
-  warm_up "$port"
+  open_server "$dir" "$cmdline" || return 0
   for s in "${SCENARIOS[@]}"; do
     IFS='|' read -r id conns size inflight <<<"$s"
     scenario "$dir" "$id" -conns "$conns" -size "$size" -inflight "$inflight" || break
@@ -563,17 +571,7 @@ COMP_SCENARIOS=(
 measure_compression() {
   local name=$1 cmdline=$3 dir=$RAW/compression/$1 port s id conns size
   local -a cmd
-  read -r -a cmd <<<"$cmdline"
-  mkdir -p "$dir"
-  cut -d' ' -f1-3 /proc/loadavg >"$dir/loadavg.txt"
-  port=$(free_port) || { echo "n/a: no free port" >"$dir/status.txt"; return; }
-  if ! start_server "$dir" "$port" "${cmd[@]}"; then
-    echo "n/a: did not start (see build/bench/raw/compression/$name/server.log)" >"$dir/status.txt"
-    stop_server "$dir"
-    return
-  fi
-  echo ok >"$dir/status.txt"
-  warm_up "$port"
+  open_server "$dir" "$cmdline" || return 0
   for s in "${COMP_SCENARIOS[@]}"; do
     IFS='|' read -r id conns size <<<"$s"
     # Back to back, so that the pair is measured under the same conditions.

@@ -155,8 +155,9 @@ func ws_hub_new(out **C.ws_hub_t, opts *C.ws_options_t) (rc C.int) {
 	return C.WS_OK
 }
 
-// The three exports below serve hub.c on an inline hub's hot path; their
-// ws__ names keep them out of the public ABI.
+// The three exports below serve hub.c on an inline hub's hot path. They
+// are not part of the ABI: capi/libws.map keeps ws__ names out of
+// libws.so's dynamic symbols (tests/c/abi_symbols.sh checks).
 
 //export ws__hub_run
 func ws__hub_run(token unsafe.Pointer, timeoutMs C.int) (stopped C.int) {

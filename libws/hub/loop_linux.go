@@ -596,34 +596,6 @@ func (l *loop) sendFrame(c *conn, op libws.Opcode, payload []byte) {
 // copy costs less than the longer system call.
 const writevMin = 2048
 
-// writev writes a then b (either may be empty) as write does.
-func (l *loop) writev(c *conn, a, b []byte) {
-	if len(b) == 0 {
-		l.write(c, a)
-		return
-	}
-	if len(c.out) == 0 {
-		l.iov[0], l.iov[1] = a, b
-		n, err := unix.Writev(c.fd, l.iov[:])
-		l.iov[0], l.iov[1] = nil, nil
-		if err != nil && err != unix.EAGAIN && err != unix.EINTR {
-			l.remove(c, c.hostKnows(), uint16(libws.StatusAbnormalClosure), "")
-			return
-		}
-		n = max(n, 0)
-		if n >= len(a) {
-			b, a = b[n-len(a):], nil
-		} else {
-			a = a[n:]
-		}
-		if len(a)+len(b) == 0 {
-			return
-		}
-	}
-	c.out = append(c.out, a...)
-	l.write(c, b)
-}
-
 func (l *loop) closeConn(c *conn, code uint16, reason string) {
 	if c.state == stPeerClosed {
 		l.answerClose(c, code, reason)
@@ -684,22 +656,36 @@ func (l *loop) linger(c *conn, code uint16, reason string) {
 }
 
 // write sends b, queueing what the socket does not take now.
-func (l *loop) write(c *conn, b []byte) {
+func (l *loop) write(c *conn, b []byte) { l.writev(c, b, nil) }
+
+// writev sends a then b (b may be empty), straight to the socket while
+// nothing is buffered, and buffers what the socket does not take.
+func (l *loop) writev(c *conn, a, b []byte) {
 	if len(c.out) == 0 {
-		n, err := unix.Write(c.fd, b)
+		var n int
+		var err error
+		if len(b) == 0 {
+			n, err = unix.Write(c.fd, a)
+		} else {
+			l.iov[0], l.iov[1] = a, b
+			n, err = unix.Writev(c.fd, l.iov[:])
+			l.iov[0], l.iov[1] = nil, nil
+		}
 		if err != nil && err != unix.EAGAIN && err != unix.EINTR {
 			l.remove(c, c.hostKnows(), uint16(libws.StatusAbnormalClosure), "")
 			return
 		}
-		if n < 0 {
-			n = 0
+		n = max(n, 0)
+		if n >= len(a) {
+			b, a = b[n-len(a):], nil
+		} else {
+			a = a[n:]
 		}
-		b = b[n:]
-		if len(b) == 0 {
+		if len(a)+len(b) == 0 {
 			return
 		}
 	}
-	c.out = append(c.out, b...)
+	c.out = append(append(c.out, a...), b...)
 	if !c.writable {
 		c.writable = true
 		unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, c.fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLOUT, Fd: int32(c.fd)})

@@ -48,6 +48,12 @@ free_port() {
 
 cputicks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
+# load PORT SECS: loadgen's JSON report of SECS seconds of echoes.
+load() {
+  taskset -c 1 "$LOADGEN" -url "ws://127.0.0.1:$1/" -conns "$CONNS" -size "$SIZE" \
+    -inflight "$INFLIGHT" -warmup 0s -duration "${2}s" -runs 1 -json 2>/dev/null
+}
+
 # one CMD: start, warm up, measure; prints "RATE US_PER_MSG" or "0 0".
 one() {
   local port pid c0 c1 out msgs rate
@@ -59,11 +65,9 @@ one() {
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
     sleep 0.05
   done
-  lg() { taskset -c 1 "$LOADGEN" -url "ws://127.0.0.1:$port/" -conns "$CONNS" -size "$SIZE" \
-           -inflight "$INFLIGHT" -warmup 0s -runs 1 -json "$@" 2>/dev/null; }
-  lg -duration 0.5s >/dev/null
+  load "$port" 0.5 >/dev/null
   c0=$(cputicks "$pid")
-  out=$(lg -duration "${SECS}s")
+  out=$(load "$port" "$SECS")
   c1=$(cputicks "$pid")
   kill "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null

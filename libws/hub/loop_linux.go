@@ -78,7 +78,7 @@ type loop struct {
 	fds       []*conn
 	listeners map[int]*listener
 	rbuf      []byte
-	iov       [2][]byte // writev's vector, kept so that a call allocates nothing
+	iov       [2]unix.Iovec // writev's vector, kept so that a call allocates nothing
 	wbuf      []byte
 	ev        []byte
 	draining  []*conn
@@ -175,7 +175,7 @@ func (l *loop) iterate(timeout int) bool {
 	l.publish()
 	l.runMu.Unlock()
 
-	n, err := unix.EpollWait(l.epfd, l.events, timeout)
+	n, err := epollWait(l.epfd, l.events, timeout)
 	if err != nil && !errors.Is(err, unix.EINTR) {
 		n = 0
 		time.Sleep(10 * time.Millisecond) // cannot happen with a valid epfd; do not spin if it does
@@ -403,7 +403,7 @@ func (l *loop) ready(c *conn, ev uint32) {
 }
 
 func (l *loop) read(c *conn) {
-	n, err := unix.Read(c.fd, l.rbuf)
+	n, err := sysRead(c.fd, l.rbuf)
 	if err == unix.EAGAIN || err == unix.EINTR {
 		return
 	}
@@ -665,11 +665,9 @@ func (l *loop) writev(c *conn, a, b []byte) {
 		var n int
 		var err error
 		if len(b) == 0 {
-			n, err = unix.Write(c.fd, a)
+			n, err = sysWrite(c.fd, a)
 		} else {
-			l.iov[0], l.iov[1] = a, b
-			n, err = unix.Writev(c.fd, l.iov[:])
-			l.iov[0], l.iov[1] = nil, nil
+			n, err = sysWritev2(c.fd, &l.iov, a, b)
 		}
 		if err != nil && err != unix.EAGAIN && err != unix.EINTR {
 			l.remove(c, c.hostKnows(), uint16(libws.StatusAbnormalClosure), "")
@@ -695,7 +693,7 @@ func (l *loop) writev(c *conn, a, b []byte) {
 
 func (l *loop) flushOut(c *conn) {
 	for len(c.out) > 0 {
-		n, err := unix.Write(c.fd, c.out)
+		n, err := sysWrite(c.fd, c.out)
 		if err == unix.EAGAIN {
 			break
 		}

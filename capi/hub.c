@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +181,16 @@ void ws__hub_take(struct ws_hub *h, uint8_t **data, size_t *len) {
     *len = h->cmd_taken.len;
 }
 
+/* Called by the Go loop, on the thread in ws_hub_poll_raw, with the events
+ * it wrote to the host's buffer: the host takes them there unless events
+ * queued before them are still to be taken. */
+int ws__hub_take_in_place(struct ws_hub *h) {
+    pthread_mutex_lock(&h->mu);
+    int empty = h->ev_pos >= h->ev_out.len && h->ev_in.len == 0;
+    pthread_mutex_unlock(&h->mu);
+    return empty;
+}
+
 int ws_hub_fd(ws_hub_t *hub) {
     if (!ws__hub_live(hub)) return WS_EBADHANDLE;
     /* An inline hub's epoll fd also covers the pipe (the loop watches it),
@@ -311,11 +322,14 @@ static int64_t now_ms(void) {
 }
 
 /* Waits for events once nothing is queued. An inline hub runs its loop
- * here, on the caller's thread: that is where its sockets are served. Returns
+ * here, on the caller's thread: that is where its sockets are served; given
+ * a buf, the loop writes the events of serving them there (as far as they
+ * fit) and *taken says how many bytes of buf the caller now holds. Returns
  * 1 to look at the queue again, 0 once timeout_ms (from start) has passed,
  * or an error. */
-static int wait_events(ws_hub_t *hub, int timeout_ms, int64_t start, int *waited) {
+static int wait_events(ws_hub_t *hub, int timeout_ms, int64_t start, int *waited, uint8_t *buf, size_t cap, size_t *taken) {
     int left = timeout_ms;
+    *taken = 0;
     if (timeout_ms > 0) {
         int64_t gone = now_ms() - start;
         left = gone >= timeout_ms ? 0 : (int)(timeout_ms - gone);
@@ -323,7 +337,7 @@ static int wait_events(ws_hub_t *hub, int timeout_ms, int64_t start, int *waited
     if (*waited && left == 0) return 0;
     *waited = 1;
     if (hub->inline_mode) {
-        ws__hub_run(hub->go_hub, left);
+        ws__hub_run(hub->go_hub, left, buf, cap, taken);
         return 1;
     }
     if (left == 0) return 0;
@@ -346,7 +360,8 @@ int ws_hub_poll(ws_hub_t *hub, ws_event_t *events, int max, int timeout_ms) {
         pthread_mutex_unlock(&hub->mu);
         if (n > 0) return n;
         if (shut) return WS_ECLOSED;
-        int r = wait_events(hub, timeout_ms, start, &waited);
+        size_t taken;
+        int r = wait_events(hub, timeout_ms, start, &waited, NULL, 0, &taken);
         if (r <= 0) return r;
     }
 }
@@ -354,6 +369,7 @@ int ws_hub_poll(ws_hub_t *hub, ws_event_t *events, int max, int timeout_ms) {
 int ws_hub_poll_raw(ws_hub_t *hub, uint8_t *buf, size_t cap, int timeout_ms) {
     if (!ws__hub_live(hub)) return WS_EBADHANDLE;
     if (buf == NULL || cap < REC_HEADER) return WS_EINVAL;
+    if (cap > INT_MAX) cap = INT_MAX; /* the count returned is an int */
     ack_previous_poll(hub);
     int64_t start = timeout_ms > 0 ? now_ms() : 0;
     int waited = 0;
@@ -385,8 +401,19 @@ int ws_hub_poll_raw(ws_hub_t *hub, uint8_t *buf, size_t cap, int timeout_ms) {
         if (too_small) return WS_ENOSPACE;
         if (used > 0) return (int)used;
         if (shut) return WS_ECLOSED;
-        int r = wait_events(hub, timeout_ms, start, &waited);
+        size_t taken;
+        int r = wait_events(hub, timeout_ms, start, &waited, buf, cap, &taken);
         if (r <= 0) return r;
+        if (taken > 0) {
+            /* The loop wrote these records into buf: no copy either way. */
+            pthread_mutex_lock(&hub->mu);
+            for (size_t off = 0; off < taken; off += REC_HEADER + padded(rd32(buf + off + 4))) {
+                if (buf[off] == WS_EVENT_CLOSE) note_close_locked(hub, rd64(buf + off + 8));
+            }
+            settle_pipe_locked(hub);
+            pthread_mutex_unlock(&hub->mu);
+            return (int)taken;
+        }
     }
 }
 

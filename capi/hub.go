@@ -30,6 +30,9 @@ func (h cHost) PublishQuiet(b []byte) { h.publish(b, 0) }
 
 func (h cHost) NotifyFD() int { return int(h.c.pipe_r) }
 
+// TakeInPlace makes cHost a hub.DirectHost (see ws_hub_poll_raw).
+func (h cHost) TakeInPlace() bool { return C.ws__hub_take_in_place(h.c) != 0 }
+
 func (h cHost) publish(b []byte, notify C.int) {
 	if len(b) == 0 {
 		return
@@ -159,15 +162,29 @@ func ws_hub_new(out **C.ws_hub_t, opts *C.ws_options_t) (rc C.int) {
 // are not part of the ABI: capi/libws.map keeps ws__ names out of
 // libws.so's dynamic symbols (tests/c/abi_symbols.sh checks).
 
+// ws__hub_run turns an inline hub's loop once. With a buf (the host's
+// ws_hub_poll_raw buffer) the events of the turn are written there as far
+// as they fit, and *taken says how many bytes of it hold events.
+//
 //export ws__hub_run
-func ws__hub_run(token unsafe.Pointer, timeoutMs C.int) (stopped C.int) {
+func ws__hub_run(token unsafe.Pointer, timeoutMs C.int, buf *C.uint8_t, capacity C.size_t, taken *C.size_t) (stopped C.int) {
+	*taken = 0
 	defer func() {
 		if recover() != nil {
 			stopped = 1
 		}
 	}()
 	h, _ := pointer.Restore(token).(*hub.Hub)
-	if h == nil || h.Run(time.Duration(timeoutMs)*time.Millisecond) {
+	if h == nil {
+		return 1
+	}
+	var dst []byte
+	if buf != nil {
+		dst = unsafe.Slice((*byte)(unsafe.Pointer(buf)), int(capacity))
+	}
+	n, done := h.RunInto(time.Duration(timeoutMs)*time.Millisecond, dst)
+	*taken = C.size_t(n)
+	if done {
 		return 1
 	}
 	return 0

@@ -50,12 +50,13 @@ void ws__hub_release(struct ws_hub *h);
 int ws__hub_live(struct ws_hub *h);
 void ws__hub_publish(struct ws_hub *h, const uint8_t *data, size_t len, int notify);
 void ws__hub_take(struct ws_hub *h, uint8_t **data, size_t *len);
+int ws__hub_take_in_place(struct ws_hub *h);
 void ws__hub_mark_shut(struct ws_hub *h);
 void ws__hub_set_errmsg(struct ws_hub *h, const char *msg, size_t len);
 
 /* Go exports of capi/hub.go that this C code calls (the prototypes are
  * the ones cgo generates, so the two declarations agree). */
-extern int ws__hub_run(void *go_hub, int timeout_ms);
+extern int ws__hub_run(void *go_hub, int timeout_ms, uint8_t *buf, size_t cap, size_t *taken);
 extern void ws__hub_exec(void *go_hub, uint8_t *records, size_t len);
 extern void ws__hub_exec_one(void *go_hub, int kind, int opcode, int code, uint64_t conn, uint8_t *data, size_t len);
 

@@ -866,7 +866,11 @@ int ws_hub_close(ws_hub_t *hub, uint64_t conn, int code, const char *reason);
  * WS_ENOSPACE when the next record alone is larger than cap: it stays
  * queued, and its 24-byte header is copied into buf, so its size is
  * 24 + len rounded up to 8, len being the u32 at offset 4 of buf; call
- * again with a buffer that large.
+ * again with a buffer that large. Bytes of buf past the count returned
+ * hold nothing of use: an inline hub serving its sockets in this call
+ * writes their events straight into buf, sparing two copies, and may
+ * have written there before queueing them elsewhere. Buffers over
+ * INT_MAX bytes are used up to INT_MAX.
  */
 int ws_hub_poll_raw(ws_hub_t *hub, uint8_t *buf, size_t cap, int timeout_ms);
 

@@ -35,6 +35,17 @@ type InlineHost interface {
 	PublishQuiet(events []byte)
 }
 
+// A DirectHost is an InlineHost that lends the hub the buffer it polls
+// into (Hub.RunInto), so that events are written once, where the host
+// reads them, instead of being copied into its queue and out again.
+type DirectHost interface {
+	InlineHost
+	// TakeInPlace reports whether the host takes the events RunInto wrote
+	// to its buffer as they are; it must not when it holds events not yet
+	// taken, which are older. It is called by the goroutine in RunInto.
+	TakeInPlace() bool
+}
+
 // Options tune the connections of a hub or of one listener or client.
 type Options struct {
 	// Limits of each connection (KeepBuffer is ignored: idle epoll
@@ -156,11 +167,25 @@ func (h *Hub) PollFD() int { return h.loop.epfd }
 // events that came of it. One caller at a time runs; others wait their
 // turn. It reports whether the hub has stopped.
 func (h *Hub) Run(timeout time.Duration) (stopped bool) {
-	ms := -1
-	if timeout >= 0 {
-		ms = int((timeout + time.Millisecond - 1) / time.Millisecond)
+	stopped, _ = h.loop.iterate(timeoutMs(timeout), nil)
+	return stopped
+}
+
+// timeoutMs rounds a wait up to whole milliseconds; negative is -1, no limit.
+func timeoutMs(timeout time.Duration) int {
+	if timeout < 0 {
+		return -1
 	}
-	return h.loop.iterate(ms)
+	return int((timeout + time.Millisecond - 1) / time.Millisecond)
+}
+
+// RunInto is Run for a DirectHost: the events of serving the sockets are
+// written to dst (from its start) as far as they fit, and n is how many
+// bytes of it hold events the host took in place (see TakeInPlace); the
+// other events are published as by Run, after them.
+func (h *Hub) RunInto(timeout time.Duration, dst []byte) (n int, stopped bool) {
+	stopped, n = h.loop.iterate(timeoutMs(timeout), dst)
+	return n, stopped
 }
 
 // Exec carries out a batch of command records at once on the caller's

@@ -2,12 +2,16 @@ package hub
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/libws/libws/libws"
 )
 
 func newInlineHub(t *testing.T) (*Hub, int) {
@@ -91,5 +95,126 @@ func TestInlineShutdownWakesRun(t *testing.T) {
 	}
 	if !h.Run(0) {
 		t.Error("Run after shutdown does not report the stop")
+	}
+}
+
+// directHost is a DirectHost over testHost: it takes events in place only
+// when none are queued, as the C host does, and can be told to refuse.
+type directHost struct {
+	*testHost
+	notify int
+	refuse bool
+}
+
+func (d *directHost) NotifyFD() int         { return d.notify }
+func (d *directHost) PublishQuiet(b []byte) { d.Publish(b) }
+func (d *directHost) TakeInPlace() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return !d.refuse && len(d.events) == 0
+}
+
+// RunInto writes events into the host's buffer as far as they fit and
+// publishes the rest after them; a host that refuses gets them all
+// published. Either way they arrive in order.
+func TestRunIntoKeepsOrder(t *testing.T) {
+	for _, refuse := range []bool{false, true} {
+		t.Run(fmt.Sprintf("refuse=%v", refuse), func(t *testing.T) {
+			efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(efd)
+			host := &directHost{testHost: newTestHost(), notify: efd, refuse: refuse}
+			h, err := New(host, &Options{Inline: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			host.hub = h
+			defer h.Shutdown(time.Second)
+			_, port, err := h.Listen("127.0.0.1:0", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []Record
+			// take runs one turn into a buffer of size bytes and collects the
+			// events: first those left in the buffer, then those published.
+			take := func(size int) (inPlace int) {
+				dst := make([]byte, size)
+				n, _ := h.RunInto(10*time.Millisecond, dst)
+				for b := dst[:n]; len(b) > 0; {
+					r, rest, ok := NextRecord(b)
+					if !ok {
+						t.Fatalf("partial record in the %d bytes taken in place", n)
+					}
+					got, b = append(got, r), rest
+				}
+				host.mu.Lock()
+				got = append(got, host.events...)
+				host.events = nil
+				host.mu.Unlock()
+				return n
+			}
+			dialed := make(chan *libws.Conn, 1)
+			go func() {
+				c, _, err := libws.Dial(context.Background(), fmt.Sprintf("ws://127.0.0.1:%d/", port), nil)
+				if err != nil {
+					t.Error(err)
+				}
+				dialed <- c
+			}()
+			var c *libws.Conn
+			for c == nil {
+				select {
+				case c = <-dialed:
+				default:
+					take(4096)
+				}
+			}
+			if c == nil {
+				return
+			}
+			defer func() {
+				h.Shutdown(0) // an inline hub answers a close only when run
+				c.Close(1000, "")
+			}()
+			// Sizes vary so that a message may fit in what a bigger one before
+			// it left of the buffer: it must still come after that one.
+			message := func(i int) string { return fmt.Sprintf("message %02d %s", i, strings.Repeat("x", i%3*20)) }
+			const count = 10
+			for i := 0; i < count; i++ {
+				if err := c.WriteText(message(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			time.Sleep(50 * time.Millisecond) // all of them in one read
+			inPlace := 0
+			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+				inPlace += take(recordSize(len(message(0))) + recordSize(len(message(1))) + recordSize(len(message(3))))
+				if n := len(got); n > 0 && got[n-1].Kind == EventMessage && bytes.HasPrefix(got[n-1].Payload, []byte(fmt.Sprintf("message %02d", count-1))) {
+					break
+				}
+			}
+			var msgs []string
+			for _, r := range got {
+				if r.Kind == EventMessage {
+					msgs = append(msgs, string(r.Payload))
+				}
+			}
+			if len(msgs) != count {
+				t.Fatalf("got %d messages: %q", len(msgs), msgs)
+			}
+			for i, m := range msgs {
+				if want := message(i); m != want {
+					t.Errorf("message %d is %q, want %q", i, m, want)
+				}
+			}
+			if refuse && inPlace != 0 {
+				t.Errorf("%d bytes taken in place by a host that refuses", inPlace)
+			}
+			if !refuse && inPlace == 0 {
+				t.Error("nothing taken in place")
+			}
+		})
 	}
 }

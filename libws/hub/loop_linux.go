@@ -81,9 +81,13 @@ type loop struct {
 	iov       [2]unix.Iovec // writev's vector, kept so that a call allocates nothing
 	wbuf      []byte
 	ev        []byte
-	draining  []*conn
-	stopping  bool
-	stopAt    time.Time
+	// direct is the host's own buffer while a turn of RunInto serves
+	// sockets: events go there while they fit and none went to ev first.
+	direct   []byte
+	directOK bool // the host is a DirectHost
+	draining []*conn
+	stopping bool
+	stopAt   time.Time
 
 	// byID is written under runMu and mu; BufferedAmount reads it under mu
 	// alone, so that asking about a goroutine connection does not wait for
@@ -113,6 +117,7 @@ func newLoop(h *Hub) (*loop, error) {
 	watch := []int{l.wakefd, l.timerfd}
 	if ih, ok := h.host.(InlineHost); ok && l.inline {
 		l.quiet = ih
+		_, l.directOK = ih.(DirectHost)
 		l.notifyfd = ih.NotifyFD()
 		watch = append(watch, l.notifyfd)
 	}
@@ -150,22 +155,30 @@ func (l *loop) do(f func()) {
 }
 
 // run is the loop goroutine of a hub that is not inline.
-func (l *loop) run() {
-	for !l.iterate(-1) {
+func (l *loop) run() { l.runToEnd(-1) }
+
+// runToEnd turns the loop, waiting up to timeout ms a turn, until it stops.
+func (l *loop) runToEnd(timeout int) {
+	for {
+		if stopped, _ := l.iterate(timeout, nil); stopped {
+			return
+		}
 	}
 }
 
 // iterate runs one turn of the loop: it carries out queued commands, waits
 // up to timeout milliseconds (-1: no limit) for readiness, serves what is
-// ready and publishes the events that came of it. It reports whether the
-// loop has stopped.
-func (l *loop) iterate(timeout int) bool {
+// ready and publishes the events that came of it. With a dst (a
+// DirectHost's buffer, see RunInto) the events of serving are written
+// there as far as they fit; n is how many bytes of dst the host takes. It
+// reports whether the loop has stopped.
+func (l *loop) iterate(timeout int, dst []byte) (stopped bool, n int) {
 	l.pollMu.Lock()
 	defer l.pollMu.Unlock()
 	l.runMu.Lock()
 	if l.stopped {
 		l.runMu.Unlock()
-		return true
+		return true, 0
 	}
 	l.runCommands()
 	l.armTimer()
@@ -175,15 +188,18 @@ func (l *loop) iterate(timeout int) bool {
 	l.publish()
 	l.runMu.Unlock()
 
-	n, err := epollWait(l.epfd, l.events, timeout)
+	ready, err := epollWait(l.epfd, l.events, timeout)
 	if err != nil && !errors.Is(err, unix.EINTR) {
-		n = 0
+		ready = 0
 		time.Sleep(10 * time.Millisecond) // cannot happen with a valid epfd; do not spin if it does
 	}
 
 	l.runMu.Lock()
 	defer l.runMu.Unlock()
-	for i := 0; i < n; i++ {
+	if l.directOK {
+		l.direct = dst[:0]
+	}
+	for i := 0; i < ready; i++ {
 		fd := int(l.events[i].Fd)
 		ev := l.events[i].Events
 		switch {
@@ -207,15 +223,44 @@ func (l *loop) iterate(timeout int) bool {
 			}
 		}
 	}
-	l.publish()
 	if l.stopping && (len(l.byID) == 0 || time.Now().After(l.stopAt)) {
 		l.dropAll()
-		l.publish()
 		l.stopped = true
-		close(l.done)
-		return true
 	}
-	return false
+	n = l.handOver()
+	if l.stopped {
+		close(l.done)
+	}
+	return l.stopped, n
+}
+
+// event records an event for the host: in the host's buffer (see
+// iterate) while it has room and no event went to ev first, so that the
+// host reads them in order; else in ev.
+func (l *loop) event(kind, opcode uint8, code uint16, id uint64, aux uint32, payload []byte) {
+	if l.direct != nil && len(l.ev) == 0 && recordSize(len(payload)) <= cap(l.direct)-len(l.direct) {
+		l.direct = AppendRecord(l.direct, kind, opcode, code, id, aux, payload)
+		return
+	}
+	l.ev = AppendRecord(l.ev, kind, opcode, code, id, aux, payload)
+}
+
+// handOver ends a turn: the events in the host's buffer stay there if the
+// host takes them in place, else they are published before the rest. It
+// returns how many bytes the host took in place.
+func (l *loop) handOver() int {
+	d := l.direct
+	l.direct = nil
+	n := 0
+	if len(d) > 0 {
+		if l.quiet.(DirectHost).TakeInPlace() {
+			n = len(d)
+		} else {
+			l.quiet.PublishQuiet(d)
+		}
+	}
+	l.publish()
+	return n
 }
 
 // exec carries out host commands at once, on the caller's thread; an
@@ -475,7 +520,7 @@ func (l *loop) feed(c *conn, data []byte) {
 			if errors.As(err, &pe) {
 				code = uint16(pe.Code)
 			}
-			l.ev = AppendRecord(l.ev, EventError, 0, code, c.id, 0, []byte(err.Error()))
+			l.event(EventError, 0, code, c.id, 0, []byte(err.Error()))
 			l.linger(c, uint16(libws.StatusAbnormalClosure), "")
 			return
 		}
@@ -484,15 +529,15 @@ func (l *loop) feed(c *conn, data []byte) {
 		}
 		switch f.OpCode {
 		case libws.OpText, libws.OpBinary:
-			l.ev = AppendRecord(l.ev, EventMessage, uint8(f.OpCode), 0, c.id, 0, f.Payload)
+			l.event(EventMessage, uint8(f.OpCode), 0, c.id, 0, f.Payload)
 		case libws.OpPing:
-			l.ev = AppendRecord(l.ev, EventPing, uint8(f.OpCode), 0, c.id, 0, f.Payload)
+			l.event(EventPing, uint8(f.OpCode), 0, c.id, 0, f.Payload)
 		case libws.OpPong:
-			l.ev = AppendRecord(l.ev, EventPong, uint8(f.OpCode), 0, c.id, 0, f.Payload)
+			l.event(EventPong, uint8(f.OpCode), 0, c.id, 0, f.Payload)
 		case libws.OpClose:
 			l.flushProtocol(c)
 			code, reason, _ := c.p.CloseStatus()
-			l.ev = AppendRecord(l.ev, EventClose, 0, uint16(code), c.id, 0, []byte(reason))
+			l.event(EventClose, 0, uint16(code), c.id, 0, []byte(reason))
 			if c.state == stClosing {
 				// It answers ours: the handshake is complete.
 				l.finish(c)
@@ -581,7 +626,7 @@ func (l *loop) sendFrame(c *conn, op libws.Opcode, payload []byte) {
 	}
 	if err != nil {
 		if !errors.Is(err, libws.ErrClosed) {
-			l.ev = AppendRecord(l.ev, EventError, 0, 0, c.id, 0, []byte(err.Error()))
+			l.event(EventError, 0, 0, c.id, 0, []byte(err.Error()))
 		}
 		return
 	}
@@ -605,7 +650,7 @@ func (l *loop) closeConn(c *conn, code uint16, reason string) {
 		return
 	}
 	if err := c.p.WriteClose(libws.StatusCode(code), reason); err != nil {
-		l.ev = AppendRecord(l.ev, EventError, 0, 0, c.id, 0, []byte(err.Error()))
+		l.event(EventError, 0, 0, c.id, 0, []byte(err.Error()))
 		return
 	}
 	c.state = stClosing
@@ -621,7 +666,7 @@ func (l *loop) fail(c *conn, code uint16, reason string) {
 			l.flushProtocol(c)
 		}
 	}
-	l.ev = AppendRecord(l.ev, EventError, 0, code, c.id, 0, []byte(reason))
+	l.event(EventError, 0, code, c.id, 0, []byte(reason))
 	l.linger(c, uint16(libws.StatusAbnormalClosure), reason)
 }
 
@@ -651,7 +696,7 @@ func (l *loop) linger(c *conn, code uint16, reason string) {
 	if c.fd < 0 {
 		return
 	}
-	l.ev = AppendRecord(l.ev, EventClose, 0, code, c.id, 0, []byte(reason))
+	l.event(EventClose, 0, code, c.id, 0, []byte(reason))
 	l.finish(c)
 }
 
@@ -722,14 +767,14 @@ func (l *loop) checkPressure(c *conn) {
 	case n >= c.opts.MaxBuffered && c.state != stDraining:
 		// The peer is not reading, so a close frame would never reach it.
 		c.out = nil
-		l.ev = AppendRecord(l.ev, EventError, 0, uint16(libws.StatusPolicyViolation), c.id, 0, []byte("send buffer limit reached: peer is not reading"))
+		l.event(EventError, 0, uint16(libws.StatusPolicyViolation), c.id, 0, []byte("send buffer limit reached: peer is not reading"))
 		l.remove(c, c.hostKnows(), uint16(libws.StatusAbnormalClosure), "send buffer limit reached")
 	case !c.pressured && n > c.opts.HighWater:
 		c.pressured = true
-		l.ev = AppendRecord(l.ev, EventBackpressure, 0, 0, c.id, uint32(n))
+		l.event(EventBackpressure, 0, 0, c.id, uint32(n), nil)
 	case c.pressured && n <= c.opts.HighWater/2:
 		c.pressured = false
-		l.ev = AppendRecord(l.ev, EventDrain, 0, 0, c.id, uint32(n))
+		l.event(EventDrain, 0, 0, c.id, uint32(n), nil)
 	}
 }
 
@@ -747,7 +792,7 @@ func (l *loop) remove(c *conn, withEvent bool, code uint16, reason string) {
 	delete(l.byID, c.id)
 	l.mu.Unlock()
 	if withEvent {
-		l.ev = AppendRecord(l.ev, EventClose, 0, code, c.id, 0, []byte(reason))
+		l.event(EventClose, 0, code, c.id, 0, []byte(reason))
 	}
 }
 
@@ -812,8 +857,7 @@ func (l *loop) shutdown(timeout time.Duration) {
 	// Nobody else drives an inline loop to its end. A host thread waiting
 	// in it wakes up and finds it stopped.
 	l.wake()
-	for !l.iterate(10) {
-	}
+	l.runToEnd(10)
 }
 
 func (l *loop) dropAll() {

@@ -88,7 +88,7 @@ func NextRecord(b []byte) (r Record, rest []byte, ok bool) {
 		return r, b, false
 	}
 	n := int(binary.LittleEndian.Uint32(b[4:]))
-	size := recordHeader + n + (8-n%8)%8
+	size := recordSize(n)
 	if len(b) < size {
 		return r, b, false
 	}
@@ -102,3 +102,6 @@ func NextRecord(b []byte) (r Record, rest []byte, ok bool) {
 	}
 	return r, b[size:], true
 }
+
+// recordSize is the size of a record with n bytes of payload (padded to 8).
+func recordSize(n int) int { return recordHeader + n + (8-n%8)%8 }

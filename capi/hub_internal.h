@@ -19,7 +19,9 @@ struct ws_hub {
     pthread_mutex_t mu;
     /* Events, Go to host: Go appends to ev_in; poll swaps it with ev_out
      * once ev_out is consumed, so what poll returned stays put until the
-     * next poll. */
+     * next poll. The turn an inline hub runs inside ws_hub_poll_raw writes
+     * its events straight into the caller's buffer instead, when both
+     * queues are empty (ws__hub_take_in_place), so they skip both copies. */
     ws__buf ev_in, ev_out;
     size_t ev_pos;
     int notified;          /* a byte is in the pipe */

@@ -195,7 +195,12 @@ func (l *loop) iterate(timeout int, dst []byte) (stopped bool, n int) {
 	}
 
 	l.runMu.Lock()
-	defer l.runMu.Unlock()
+	defer func() {
+		// Even when serving panicked (ws__hub_run recovers): the host's
+		// buffer is only lent for this turn.
+		l.direct = nil
+		l.runMu.Unlock()
+	}()
 	if l.directOK {
 		l.direct = dst[:0]
 	}

@@ -213,6 +213,9 @@ static void wr32(uint8_t *p, uint32_t v) {
 
 static size_t padded(size_t n) { return (n + 7) & ~(size_t)7; }
 
+/* Size of the whole record at p (its header is there). */
+static size_t rec_size(const uint8_t *p) { return REC_HEADER + padded(rd32(p + 4)); }
+
 static int append_cmd_locked(struct ws_hub *h, int kind, int opcode, int code, uint64_t conn, const void *data, size_t len);
 static void wake_loop_unlock(struct ws_hub *h);
 
@@ -382,7 +385,7 @@ int ws_hub_poll_raw(ws_hub_t *hub, uint8_t *buf, size_t cap, int timeout_ms) {
         const uint8_t *p = hub->ev_out.data + hub->ev_pos;
         size_t avail = hub->ev_out.len - hub->ev_pos;
         while (used < avail) {
-            size_t size = REC_HEADER + padded(rd32(p + used + 4));
+            size_t size = rec_size(p + used);
             if (used + size > cap) break;
             if (p[used] == WS_EVENT_CLOSE) note_close_locked(hub, rd64(p + used + 8));
             used += size;
@@ -407,7 +410,7 @@ int ws_hub_poll_raw(ws_hub_t *hub, uint8_t *buf, size_t cap, int timeout_ms) {
         if (taken > 0) {
             /* The loop wrote these records into buf: no copy either way. */
             pthread_mutex_lock(&hub->mu);
-            for (size_t off = 0; off < taken; off += REC_HEADER + padded(rd32(buf + off + 4))) {
+            for (size_t off = 0; off < taken; off += rec_size(buf + off)) {
                 if (buf[off] == WS_EVENT_CLOSE) note_close_locked(hub, rd64(buf + off + 8));
             }
             settle_pipe_locked(hub);

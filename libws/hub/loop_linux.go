@@ -84,7 +84,7 @@ type loop struct {
 	// direct is the host's own buffer while a turn of RunInto serves
 	// sockets: events go there while they fit and none went to ev first.
 	direct   []byte
-	directOK bool // the host is a DirectHost
+	taker    DirectHost // the host, when it can take events in place
 	draining []*conn
 	stopping bool
 	stopAt   time.Time
@@ -117,7 +117,7 @@ func newLoop(h *Hub) (*loop, error) {
 	watch := []int{l.wakefd, l.timerfd}
 	if ih, ok := h.host.(InlineHost); ok && l.inline {
 		l.quiet = ih
-		_, l.directOK = ih.(DirectHost)
+		l.taker, _ = ih.(DirectHost)
 		l.notifyfd = ih.NotifyFD()
 		watch = append(watch, l.notifyfd)
 	}
@@ -201,7 +201,7 @@ func (l *loop) iterate(timeout int, dst []byte) (stopped bool, n int) {
 		l.direct = nil
 		l.runMu.Unlock()
 	}()
-	if l.directOK {
+	if l.taker != nil {
 		l.direct = dst[:0]
 	}
 	for i := 0; i < ready; i++ {
@@ -258,7 +258,7 @@ func (l *loop) handOver() int {
 	l.direct = nil
 	n := 0
 	if len(d) > 0 {
-		if l.quiet.(DirectHost).TakeInPlace() {
+		if l.taker.TakeInPlace() {
 			n = len(d)
 		} else {
 			l.quiet.PublishQuiet(d)

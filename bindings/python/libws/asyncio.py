@@ -128,6 +128,7 @@ State = int
 _REC = struct.Struct("<BBHIQI4x")  # the 24-byte record header of ws.h
 _unpack = _REC.unpack_from
 _deque = collections.deque
+_Future = asyncio.Future
 _pack = _REC.pack
 _PAD = [b"\0" * i for i in range(8)]
 
@@ -279,15 +280,19 @@ class _Hub:
                     msg: Data = str(mv[p : p + ln], "utf-8")
                 else:
                     msg = mv[p : p + ln].tobytes()
-                q = ws._messages
-                if q is None:
-                    q = ws._messages = _deque()
-                q.append(msg)
+                # A waiting reader takes the message straight from its
+                # future (it waits only while nothing is queued); otherwise
+                # it is queued.
                 w = ws._waiter
                 if w is not None:
                     ws._waiter = None
                     if not w.done():
-                        w.set_result(None)
+                        w.set_result(msg)
+                        continue
+                q = ws._messages
+                if q is None:
+                    q = ws._messages = _deque()
+                q.append(msg)
             elif kind == _EV_OPEN:
                 self._on_open(cid, aux, mv[p : p + ln].tobytes())
             elif kind == _EV_CLOSE:
@@ -581,6 +586,17 @@ class WebSocket:
             if not w.done():
                 w.set_result(None)
 
+    def _keep(self, w: "asyncio.Future[Optional[Data]]") -> None:
+        # The reader was cancelled after a message had been handed to its
+        # future: put the message back in front for the next reader.
+        if w.done() and not w.cancelled():
+            msg = w.result()
+            if msg is not None:
+                q = self._messages
+                if q is None:
+                    q = self._messages = _deque()
+                q.appendleft(msg)
+
     def _closed_exc(self) -> ConnectionClosed:
         code = _FAIL_CODES.get(self._fail_code, _ffi.WS_ECLOSED) if self._fail_code else _ffi.WS_ECLOSED
         return closed(self.close_code, self.close_reason, code)
@@ -602,12 +618,17 @@ class WebSocket:
             if self._waiter is not None:
                 raise RuntimeError("another coroutine is already waiting for the next message")
             self._messages = None  # idle: hold no queue
-            w = self._waiter = self._loop.create_future()
+            w = self._waiter = _Future(loop=self._loop)
             try:
-                await w
+                msg = await w
+            except asyncio.CancelledError:
+                self._keep(w)
+                raise
             finally:
                 if self._waiter is w:
                     self._waiter = None
+            if msg is not None:
+                return msg
 
     async def __aiter__(self) -> AsyncIterator[Data]:
         """``async for message in ws``: ends when the connection closes
@@ -627,12 +648,17 @@ class WebSocket:
                 raise RuntimeError("another coroutine is already waiting for the next message")
             # recv() inlined: one coroutine less per message on the hot path
             self._messages = None  # idle: hold no queue
-            w = self._waiter = loop.create_future()
+            w = self._waiter = _Future(loop=loop)
             try:
-                await w
+                msg = await w
+            except asyncio.CancelledError:
+                self._keep(w)
+                raise
             finally:
                 if self._waiter is w:
                     self._waiter = None
+            if msg is not None:
+                yield msg
 
     # -- sending ------------------------------------------------------------
 

@@ -680,3 +680,39 @@ def test_origin_list_and_no_origin_accepted():
                     assert await wait_for(ws.recv()) == "ok"
 
     run(main())
+
+
+def test_cancelled_reader_loses_no_message():
+    # A message handed to a waiting reader that is cancelled before it runs
+    # goes back in front of the queue. The peer is a blocking server in a
+    # thread, so that this loop can be held still between the poll that
+    # delivers the messages and the cancellation.
+    def replies(ws):
+        if ws.recv() == "go":
+            ws.send("first")
+            ws.send("second")
+        ws.recv()
+
+    server = libws.serve(replies)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    async def main():
+        async with lwa.connect(f"ws://127.0.0.1:{server.port}/") as ws:
+            reader = asyncio.ensure_future(ws.recv())
+            await asyncio.sleep(0)
+            await ws.send("go")
+            ws._hub.flush()
+            time.sleep(0.3)  # the loop stands still while both replies come in
+            ws._hub.poll_now()
+            reader.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await reader
+            assert await wait_for(ws.recv()) == "first"
+            assert await wait_for(ws.recv()) == "second"
+
+    try:
+        run(main())
+    finally:
+        server.shutdown()
+        join(thread, 5)

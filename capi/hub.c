@@ -22,6 +22,7 @@
 #define CMD_CLOSE 2
 #define CMD_TERMINATE 3
 #define CMD_CLOSE_ACK 4 /* internal: queued by poll, never by hosts */
+_Static_assert(sizeof(ws_send_ref_t) == 16, "a by-reference send record has 16 bytes of payload");
 
 /* Live hubs, so that a freed or made-up pointer gives WS_EBADHANDLE
  * instead of a crash. A handful of hubs per process is the norm. */
@@ -540,6 +541,13 @@ int ws_hub_send_raw(ws_hub_t *hub, const uint8_t *records, size_t len) {
         int rc = WS_OK;
         switch (p[0]) {
         case CMD_SEND: rc = check_send(p[1], p + REC_HEADER, plen); break;
+        case WS_CMD_SEND_REF: {
+            ws_send_ref_t ref;
+            if (plen != sizeof ref) return WS_EINVAL;
+            memcpy(&ref, p + REC_HEADER, sizeof ref);
+            rc = check_send(p[1], ref.data, ref.len);
+            break;
+        }
         case CMD_CLOSE: rc = plen <= 123 ? WS_OK : WS_EINVAL; break;
         case CMD_TERMINATE: break;
         default: rc = WS_EINVAL;
@@ -554,12 +562,33 @@ int ws_hub_send_raw(ws_hub_t *hub, const uint8_t *records, size_t len) {
         if (len > 0) ws__hub_exec(hub->go_hub, (uint8_t *)records, len);
         return n;
     }
-    if (buf_reserve(&hub->cmd_in, len) != 0) {
-        pthread_mutex_unlock(&hub->mu);
-        return WS_ENOMEM;
+    /* The loop runs the batch later: by-reference sends are copied in. */
+    size_t mark = hub->cmd_in.len;
+    for (size_t off = 0; off < len;) {
+        const uint8_t *p = records + off;
+        size_t size = rec_size(p);
+        size_t run = 0; /* records copied as they are */
+        while (off + run < len && records[off + run] != WS_CMD_SEND_REF) run += rec_size(records + off + run);
+        int rc = WS_OK;
+        if (run > 0) {
+            rc = buf_reserve(&hub->cmd_in, run);
+            if (rc == WS_OK) {
+                memcpy(hub->cmd_in.data + hub->cmd_in.len, p, run);
+                hub->cmd_in.len += run;
+            }
+            size = run;
+        } else {
+            ws_send_ref_t ref;
+            memcpy(&ref, p + REC_HEADER, sizeof ref);
+            rc = append_cmd_locked(hub, CMD_SEND, p[1], 0, rd64(p + 8), ref.data, (size_t)ref.len);
+        }
+        if (rc != WS_OK) {
+            hub->cmd_in.len = mark;
+            pthread_mutex_unlock(&hub->mu);
+            return WS_ENOMEM;
+        }
+        off += size;
     }
-    memcpy(hub->cmd_in.data + hub->cmd_in.len, records, len);
-    hub->cmd_in.len += len;
     wake_loop_unlock(hub);
     return n;
 }

@@ -2,6 +2,7 @@ package main
 
 /*
 #include <stdlib.h>
+#include <string.h>
 #include "hub_internal.h"
 */
 import "C"
@@ -193,9 +194,45 @@ func ws__hub_run(token unsafe.Pointer, timeoutMs C.int, buf *C.uint8_t, capacity
 //export ws__hub_exec
 func ws__hub_exec(token unsafe.Pointer, records *C.uint8_t, n C.size_t) {
 	defer recoverTo(new(C.int))
-	if h, _ := pointer.Restore(token).(*hub.Hub); h != nil {
-		h.Exec(unsafe.Slice((*byte)(unsafe.Pointer(records)), int(n)))
+	h, _ := pointer.Restore(token).(*hub.Hub)
+	if h == nil {
+		return
 	}
+	b := unsafe.Slice((*byte)(unsafe.Pointer(records)), int(n))
+	// Runs of inline records go to the hub as they are; a by-reference
+	// send (checked by ws_hub_send_raw) becomes a send of the host's bytes,
+	// which stay valid and unchanged until this call returns.
+	start := 0
+	for off := 0; off < len(b); {
+		r, rest, ok := hub.NextRecord(b[off:])
+		if !ok {
+			break
+		}
+		next := len(b) - len(rest)
+		if r.Kind == C.WS_CMD_SEND_REF {
+			if start < off {
+				h.Exec(b[start:off])
+			}
+			r.Kind = hub.CmdSend
+			r.Payload = refBytes(r.Payload)
+			h.ExecRecord(r)
+			start = next
+		}
+		off = next
+	}
+	if start < len(b) {
+		h.Exec(b[start:])
+	}
+}
+
+// refBytes is the memory a ws_send_ref_t names.
+func refBytes(ref []byte) []byte {
+	var r C.ws_send_ref_t
+	C.memcpy(unsafe.Pointer(&r), unsafe.Pointer(&ref[0]), C.sizeof_ws_send_ref_t)
+	if r.len == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(r.data), int(r.len))
 }
 
 //export ws__hub_exec_one

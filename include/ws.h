@@ -760,6 +760,21 @@ typedef struct ws_send {
     size_t len;
 } ws_send_t;
 
+/*
+ * A send whose message stays where it is, for ws_hub_send_raw() (below):
+ * a WS_CMD_SEND_REF record carries the opcode as WS_CMD_SEND does, and a
+ * ws_send_ref_t (len 16) as its payload, naming the message's bytes. They
+ * must stay valid and unchanged until ws_hub_send_raw returns (the hub has
+ * written or copied them by then). Spares copying a large message into the
+ * batch.
+ */
+#define WS_CMD_SEND_REF  5
+
+typedef struct ws_send_ref {
+    const uint8_t *data;
+    uint64_t len;
+} ws_send_ref_t;
+
 #ifndef WS_NO_PROTOTYPES
 
 /*
@@ -876,9 +891,11 @@ int ws_hub_poll_raw(ws_hub_t *hub, uint8_t *buf, size_t cap, int timeout_ms);
 
 /*
  * Carries out a batch of command records (WS_CMD_*) from records[0..len)
- * with one call (threaded: one lock and one wake-up). The batch is checked
- * whole first: on WS_EINVAL (malformed record, bad opcode, control payload
- * over 125 bytes) nothing is done. Returns the number of records.
+ * with one call (threaded: one lock and one wake-up; messages sent by
+ * reference are copied into its queue). The batch is checked whole first:
+ * on WS_EINVAL (malformed record, bad opcode, control payload over 125
+ * bytes, a WS_CMD_SEND_REF payload that is not a ws_send_ref_t or names
+ * NULL) nothing is done. Returns the number of records.
  */
 int ws_hub_send_raw(ws_hub_t *hub, const uint8_t *records, size_t len);
 

@@ -316,8 +316,8 @@ static void put_record(uint8_t *p, int kind, int opcode, int code, uint64_t conn
     memcpy(p + WS_RECORD_HEADER, data, len);
 }
 
-/* Raw batches: a client sends three messages and a close in one record
- * batch, and reads the echoes as raw records. */
+/* Raw batches: a client sends four messages (one by reference) in one
+ * record batch, reads the echoes as raw records, then closes. */
 static void test_raw(int port) {
     ws_hub_t *cli;
     CHECK(new_hub(&cli) == WS_OK, "client hub");
@@ -346,26 +346,40 @@ static void test_raw(int port) {
             uint32_t len = le32(r + 4);
             if (r[0] == WS_EVENT_OPEN) {
                 got_open = 1;
-                /* Send three messages and then a close, in one batch. */
+                /* Send four messages in one batch, the third by reference
+                 * to bytes overwritten as soon as the call returns. */
                 static uint8_t cmds[512];
                 size_t at = 0;
-                const char *msgs[] = {"one", "", "three"};
-                for (int i = 0; i < 3; i++) {
+                const char *msgs[] = {"one", "", NULL, "three"};
+                char by_ref[] = "by reference";
+                for (int i = 0; i < 4; i++) {
+                    if (msgs[i] == NULL) {
+                        ws_send_ref_t ref = {(const uint8_t *)by_ref, strlen(by_ref)};
+                        put_record(cmds + at, WS_CMD_SEND_REF, WS_OP_TEXT, 0, id, &ref, sizeof ref);
+                        at += WS_RECORD_HEADER + sizeof ref;
+                        continue;
+                    }
                     uint32_t l = (uint32_t)strlen(msgs[i]);
                     put_record(cmds + at, WS_CMD_SEND, WS_OP_TEXT, 0, id, msgs[i], l);
                     at += WS_RECORD_HEADER + ((l + 7) & ~7u);
                 }
-                CHECK(ws_hub_send_raw(cli, cmds, at) == 3, "send_raw");
-                uint8_t bad[WS_RECORD_HEADER + 8];
+                CHECK(ws_hub_send_raw(cli, cmds, at) == 4, "send_raw");
+                memset(by_ref, 'X', strlen(by_ref));
+                uint8_t bad[WS_RECORD_HEADER + 16];
                 put_record(bad, 9, 0, 0, id, "x", 1);
-                CHECK(ws_hub_send_raw(cli, bad, sizeof bad) == WS_EINVAL, "unknown command kind");
+                CHECK(ws_hub_send_raw(cli, bad, WS_RECORD_HEADER + 8) == WS_EINVAL, "unknown command kind");
                 CHECK(ws_hub_send_raw(cli, cmds, 10) == WS_EINVAL, "truncated batch");
+                ws_send_ref_t null_ref = {NULL, 5};
+                put_record(bad, WS_CMD_SEND_REF, WS_OP_TEXT, 0, id, &null_ref, sizeof null_ref);
+                CHECK(ws_hub_send_raw(cli, bad, sizeof bad) == WS_EINVAL, "reference to NULL");
+                put_record(bad, WS_CMD_SEND_REF, WS_OP_TEXT, 0, id, &null_ref, 8);
+                CHECK(ws_hub_send_raw(cli, bad, WS_RECORD_HEADER + 8) == WS_EINVAL, "reference record of 8 bytes");
             } else if (r[0] == WS_EVENT_MESSAGE) {
-                const char *want[] = {"one", "", "three"};
-                if (echoes < 3) {
+                const char *want[] = {"one", "", "by reference", "three"};
+                if (echoes < 4) {
                     CHECK(len == strlen(want[echoes]) && memcmp(r + WS_RECORD_HEADER, want[echoes], len) == 0, "echo %d", echoes);
                 }
-                if (++echoes == 3) {
+                if (++echoes == 4) {
                     uint8_t c[WS_RECORD_HEADER + 8];
                     put_record(c, WS_CMD_CLOSE, 0, 4000, id, "raw", 3);
                     CHECK(ws_hub_send_raw(cli, c, sizeof c) == 1, "close record");
@@ -377,7 +391,7 @@ static void test_raw(int port) {
             off += WS_RECORD_HEADER + (int)((len + 7) & ~7u);
         }
     }
-    CHECK(got_open && echoes == 3 && closed, "open %d echoes %d closed %d", got_open, echoes, closed);
+    CHECK(got_open && echoes == 4 && closed, "open %d echoes %d closed %d", got_open, echoes, closed);
     ws_hub_free(cli);
 }
 

@@ -66,4 +66,5 @@ module.exports = Object.freeze({
   CMD_SEND: 1,
   CMD_CLOSE: 2,
   CMD_TERMINATE: 3,
+  CMD_SEND_REF: 5,
 });

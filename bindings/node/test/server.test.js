@@ -123,6 +123,40 @@ test('several-MiB messages both ways, every byte checked', async () => {
   await closeServer(wss);
 });
 
+test('4 KiB-256 KiB sends go by reference: views at any offset arrive intact; a detached one closes 1011', async () => {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  const big = pattern(1 << 20, 3);
+  // Views of one ArrayBuffer at odd offsets, a message of its own, the
+  // smallest by-reference size and a copied neighbour, all in one batch.
+  const msgs = [big.subarray(1, 1 + 5000), big.subarray(77777, 77777 + 200000), pattern(65536, 4), big.subarray(3, 3 + 4096), big.subarray(9, 9 + 4095)];
+  wss.on('connection', (ws) => {
+    ws.on('error', () => {});
+    ws.on('message', (data) => {
+      if (data.toString() === 'go') {
+        for (const m of msgs) ws.send(m);
+        return;
+      }
+      const doomed = pattern(8192, 5);
+      ws.send(doomed);
+      structuredClone(doomed.buffer, { transfer: [doomed.buffer] }); // detached before the flush
+    });
+  });
+  await once(wss, 'listening');
+  const c = await wsClient(`ws://127.0.0.1:${wss.address().port}/`);
+  const got = [];
+  c.on('message', (data) => got.push(data));
+  c.send('go');
+  await until(() => got.length === msgs.length, 5000, 'echoes');
+  msgs.forEach((m, i) => assert.ok(got[i].equals(m), `message ${i}`));
+  const closed = once(c, 'close');
+  c.send('detach');
+  const [code, reason] = await within(closed, 5000, 'close');
+  assert.equal(code, 1011);
+  assert.equal(reason.toString(), 'buffer detached');
+  assert.equal(got.length, msgs.length);
+  await closeServer(wss);
+});
+
 test("send options, callbacks, binaryType and the 'ping'/'pong' events", async () => {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await once(wss, 'listening');

@@ -24,12 +24,16 @@ one pollable file descriptor is watched with ``loop.add_reader``; when it is
 readable, one ``ws_hub_poll_raw`` call serves the sockets that are ready
 and copies every waiting event (opens,
 messages, pings, pongs, closes, errors, backpressure) into one preallocated
-buffer, decoded here with ``struct.unpack_from``. Messages sent during one
-loop iteration are encoded as command records and handed over with a single
-``ws_hub_send_raw`` call, scheduled with ``loop.call_soon`` after the first
-send of the iteration. So a burst of N messages costs two FFI crossings,
-not 2N. No thread is started by the binding and nothing calls back into
-Python from Go.
+buffer, decoded here with ``struct.unpack_from``. A task waiting for a
+message gets it as its future's result, and is run by that same callback
+right after the batch, not from the loop's next iteration (its wake-up is
+taken off the future before the result is set, so it runs once): a batch of
+echoes costs one loop iteration, not two. Messages sent during the batch,
+or later during one loop iteration, are encoded as command records and
+handed over with a single ``ws_hub_send_raw`` call: at the end of the batch,
+or scheduled with ``loop.call_soon`` after the first send of the iteration.
+So a burst of N messages costs two FFI crossings, not 2N. No thread is
+started by the binding and nothing calls back into Python from Go.
 
 Hubs per event loop
 -------------------
@@ -129,6 +133,7 @@ _REC = struct.Struct("<BBHIQI4x")  # the 24-byte record header of ws.h
 _unpack = _REC.unpack_from
 _deque = collections.deque
 _Future = asyncio.Future
+_current_task = asyncio.current_task
 _pack = _REC.pack
 _PAD = [b"\0" * i for i in range(8)]
 
@@ -183,6 +188,11 @@ class _Hub:
         #: connections the peer closed whose close reply waits for our next
         #: poll: until then they may still send (replies to earlier messages)
         self.late: List[WebSocket] = []
+        # (wake-up callback, its context, future) of the tasks to run after
+        # the batch being dispatched, and whether that is going on (sends
+        # made meanwhile are flushed at its end).
+        self._woken: List[Tuple[Callable[..., Any], Any, asyncio.Future]] = []
+        self._in_turn = False
         loop.add_reader(self._fd, self._on_readable)
 
     def _alloc(self, cap: int) -> None:
@@ -194,18 +204,25 @@ class _Hub:
     # -- events -------------------------------------------------------------
 
     def _on_readable(self) -> None:
-        h = self._h
-        if h is None:
-            return
         polls = 0
         while True:
+            h = self._h  # a woken handler may have freed the hub
+            if h is None:
+                return
             n = fastlib.ws_hub_poll_raw(h, self._cbuf, self._cap, 0)
             if n > 0:
                 self._closes = False
-                self._dispatch(n)
-                # Flush right after the tasks this batch woke (they were
-                # scheduled during dispatch), in the same loop iteration.
-                if self._flush_handle is None:
+                self._in_turn = True
+                try:
+                    lazy = self._dispatch(n)
+                    self._run_woken()
+                finally:
+                    self._in_turn = False
+                self.iteration += 1
+                self.flush()
+                # Flush right after the tasks this batch woke the usual way
+                # (scheduled during dispatch), in the same loop iteration.
+                if lazy and self._flush_handle is None:
                     self._flush_handle = self._loop.call_soon(self._end_of_iteration)
                 if self._cap > _BUF_SIZE:
                     self._release_buf()
@@ -263,10 +280,16 @@ class _Hub:
         self._mv.release()
         del self._cbuf
 
-    def _dispatch(self, n: int) -> None:
+    def _dispatch(self, n: int) -> bool:
+        """Deliver n bytes of event records. Returns whether anything was
+        woken the usual way (through the loop's ready queue)."""
         buf = self._buf
         mv = self._mv
         conns = self.conns
+        # Outside any task (in the fd's callback), a task waiting for a
+        # message is woken straight after the batch (see _run_woken).
+        woken = self._woken if _current_task(self._loop) is None else None
+        lazy = False
         off = 0
         while off < n:
             kind, opcode, code, ln, cid, aux = _unpack(buf, off)
@@ -287,13 +310,23 @@ class _Hub:
                 if w is not None:
                     ws._waiter = None
                     if not w.done():
-                        w.set_result(msg)
+                        cbs = w._callbacks if woken is not None else None
+                        if cbs is not None and len(cbs) == 1:
+                            cb, ctx = cbs[0]
+                            w.remove_done_callback(cb)
+                            w.set_result(msg)
+                            woken.append((cb, ctx, w))  # type: ignore[union-attr]
+                        else:
+                            w.set_result(msg)
+                            lazy = True
                         continue
                 q = ws._messages
                 if q is None:
                     q = ws._messages = _deque()
                 q.append(msg)
-            elif kind == _EV_OPEN:
+                continue
+            lazy = True
+            if kind == _EV_OPEN:
                 self._on_open(cid, aux, mv[p : p + ln].tobytes())
             elif kind == _EV_CLOSE:
                 self._closes = True
@@ -321,6 +354,26 @@ class _Hub:
                 ws = conns.get(cid)
                 if ws is not None:
                     ws._resume()
+        return lazy
+
+    def _run_woken(self) -> None:
+        """Run the tasks the last batch handed a message to, now rather than
+        from the loop's next iteration. Their done callback (the task's
+        wake-up) was taken off the future before its result was set, so each
+        runs once, here. Their replies leave with the flush that follows, in
+        the same iteration: one iteration per batch of echoes instead of two,
+        and no Handle per message."""
+        woken = self._woken
+        if not woken:
+            return
+        self._woken = []
+        for cb, ctx, fut in woken:
+            try:
+                ctx.run(cb, fut)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:  # pragma: no cover - a task's wake-up does not raise
+                self._loop.call_exception_handler({"message": "Exception in a task's wake-up", "exception": exc, "future": fut})
 
     def _on_open(self, cid: int, listener: int, payload: bytes) -> None:
         peer, path, proto, headers = payload.split(b"\0", 3)
@@ -370,6 +423,7 @@ class _Hub:
             n = fastlib.ws_hub_poll_raw(h, self._cbuf, self._cap, 0)
             if n > 0:
                 self._dispatch(n)
+                self._run_woken()
             elif n == _ffi.WS_ENOSPACE:
                 self._grow()
             else:
@@ -381,7 +435,7 @@ class _Hub:
         if self.stopping:
             return
         n = len(data)
-        if self._flush_handle is None:
+        if self._flush_handle is None and not self._in_turn:
             self._flush_handle = self._loop.call_soon(self._end_of_iteration)
         if n >= _BIG:
             self.flush()

@@ -716,3 +716,44 @@ def test_cancelled_reader_loses_no_message():
     finally:
         server.shutdown()
         join(thread, 5)
+
+
+def test_reader_cancelled_by_a_task_woken_in_the_same_batch():
+    # Two messages arrive in one batch; the task woken with the first one
+    # cancels the task the second one was handed to, before that one runs.
+    # The second message goes back to its connection's queue.
+    def replies(ws):
+        if ws.recv() == "go":
+            ws.send("first")
+        ws.recv()
+
+    server = libws.serve(replies)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    async def main():
+        u = f"ws://127.0.0.1:{server.port}/"
+        async with lwa.connect(u) as ws1, lwa.connect(u) as ws2:
+            reader2 = asyncio.ensure_future(ws2.recv())
+
+            async def reader1():
+                message = await ws1.recv()
+                reader2.cancel()
+                return message
+
+            task1 = asyncio.ensure_future(reader1())
+            await asyncio.sleep(0)
+            for ws in (ws1, ws2):
+                await ws.send("go")
+                ws._hub.flush()
+                time.sleep(0.2)  # the loop stands still: ws1's reply comes in first
+            assert await wait_for(task1) == "first"
+            with pytest.raises(asyncio.CancelledError):
+                await reader2
+            assert await wait_for(ws2.recv()) == "first"
+
+    try:
+        run(main())
+    finally:
+        server.shutdown()
+        join(thread, 5)

@@ -134,6 +134,9 @@ _unpack = _REC.unpack_from
 _deque = collections.deque
 _Future = asyncio.Future
 _current_task = asyncio.current_task
+# Tasks handed a message are run straight after their batch where futures
+# list their done callbacks (asyncio's C futures do; see _Hub._run_woken).
+_EAGER_WAKE = hasattr(_Future, "_callbacks")
 _pack = _REC.pack
 _PAD = [b"\0" * i for i in range(8)]
 
@@ -288,7 +291,7 @@ class _Hub:
         conns = self.conns
         # Outside any task (in the fd's callback), a task waiting for a
         # message is woken straight after the batch (see _run_woken).
-        woken = self._woken if _current_task(self._loop) is None else None
+        woken = self._woken if _EAGER_WAKE and _current_task(self._loop) is None else None
         lazy = False
         off = 0
         while off < n:

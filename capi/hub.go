@@ -2,12 +2,12 @@ package main
 
 /*
 #include <stdlib.h>
-#include <string.h>
 #include "hub_internal.h"
 */
 import "C"
 
 import (
+	"encoding/binary"
 	"math"
 	"net"
 	"strconv"
@@ -225,14 +225,15 @@ func ws__hub_exec(token unsafe.Pointer, records *C.uint8_t, n C.size_t) {
 	}
 }
 
-// refBytes is the memory a ws_send_ref_t names.
+// refBytes is the memory a ws_send_ref_t (host byte order, as the host
+// wrote it) names: C memory, so no cgo pointer check applies.
 func refBytes(ref []byte) []byte {
-	var r C.ws_send_ref_t
-	C.memcpy(unsafe.Pointer(&r), unsafe.Pointer(&ref[0]), C.sizeof_ws_send_ref_t)
-	if r.len == 0 {
+	addr := uintptr(binary.NativeEndian.Uint64(ref))
+	n := binary.NativeEndian.Uint64(ref[8:])
+	if n == 0 {
 		return nil
 	}
-	return unsafe.Slice((*byte)(r.data), int(r.len))
+	return unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(nil), addr)), int(n))
 }
 
 //export ws__hub_exec_one

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import threading
@@ -682,6 +683,20 @@ def test_origin_list_and_no_origin_accepted():
     run(main())
 
 
+@contextlib.contextmanager
+def blocking_server(handler):
+    """A server of the blocking API in a thread: a peer that does not run on
+    the test's event loop, so that the loop can be held still."""
+    server = libws.serve(handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        join(thread, 5)
+
+
 def test_cancelled_reader_loses_no_message():
     # A message handed to a waiting reader that is cancelled before it runs
     # goes back in front of the queue. The peer is a blocking server in a
@@ -693,11 +708,7 @@ def test_cancelled_reader_loses_no_message():
             ws.send("second")
         ws.recv()
 
-    server = libws.serve(replies)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-
-    async def main():
+    async def main(server):
         async with lwa.connect(f"ws://127.0.0.1:{server.port}/") as ws:
             reader = asyncio.ensure_future(ws.recv())
             await asyncio.sleep(0)
@@ -711,11 +722,8 @@ def test_cancelled_reader_loses_no_message():
             assert await wait_for(ws.recv()) == "first"
             assert await wait_for(ws.recv()) == "second"
 
-    try:
-        run(main())
-    finally:
-        server.shutdown()
-        join(thread, 5)
+    with blocking_server(replies) as server:
+        run(main(server))
 
 
 def test_reader_cancelled_by_a_task_woken_in_the_same_batch():
@@ -727,11 +735,7 @@ def test_reader_cancelled_by_a_task_woken_in_the_same_batch():
             ws.send("first")
         ws.recv()
 
-    server = libws.serve(replies)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-
-    async def main():
+    async def main(server):
         u = f"ws://127.0.0.1:{server.port}/"
         async with lwa.connect(u) as ws1, lwa.connect(u) as ws2:
             reader2 = asyncio.ensure_future(ws2.recv())
@@ -752,8 +756,5 @@ def test_reader_cancelled_by_a_task_woken_in_the_same_batch():
                 await reader2
             assert await wait_for(ws2.recv()) == "first"
 
-    try:
-        run(main())
-    finally:
-        server.shutdown()
-        join(thread, 5)
+    with blocking_server(replies) as server:
+        run(main(server))

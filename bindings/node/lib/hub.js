@@ -93,8 +93,9 @@ class Hub {
     this.cmdLen = 0;
     // By-reference sends of the batch: [Buffer, its length, record offset]...
     this.held = [];
-    // Address of the last ArrayBuffer a reference was taken in (received
-    // payloads share slabs, so echoes find it here).
+    // Address of the last ArrayBuffer a reference was taken in during this
+    // batch (received payloads share slabs, so echoes find it here); dropped
+    // at the flush so as not to keep the ArrayBuffer alive.
     this.lastAB = null;
     this.lastAddr = 0;
     this.cbs = null;
@@ -480,7 +481,10 @@ class Hub {
     this.epoch++;
     if (this.held.length > 0) this.checkHeld();
     const rc = this.ptr === null ? K.WS_ECLOSED : C.hub_send_raw(this.ptr, this.cmd, len);
-    if (this.held.length > 0) this.held.length = 0;
+    if (this.held.length > 0) {
+      this.held.length = 0;
+      this.lastAB = null;
+    }
     if (this.cmd.length > CMD_KEEP) this.cmd = Buffer.allocUnsafe(CMD_SIZE);
     const cbs = this.cbs;
     if (cbs !== null) {

@@ -28,7 +28,9 @@ buffer, decoded here with ``struct.unpack_from``. A task waiting for a
 message gets it as its future's result, and is run by that same callback
 right after the batch, not from the loop's next iteration (its wake-up is
 taken off the future before the result is set, so it runs once): a batch of
-echoes costs one loop iteration, not two. Messages sent during the batch,
+echoes costs one loop iteration, not two. If the fd is readable again once
+the batch's replies are out, the next batch is taken in the same callback
+(up to 8 in a row, then the loop's other callbacks get their turn). Messages sent during the batch,
 or later during one loop iteration, are encoded as command records and
 handed over with a single ``ws_hub_send_raw`` call: at the end of the batch,
 or scheduled with ``loop.call_soon`` after the first send of the iteration.
@@ -73,6 +75,7 @@ import collections
 import ctypes
 import logging
 import os
+import select
 import struct
 import weakref
 from typing import (
@@ -196,6 +199,8 @@ class _Hub:
         # made meanwhile are flushed at its end).
         self._woken: List[Tuple[Callable[..., Any], Any, asyncio.Future]] = []
         self._in_turn = False
+        self._fd_poll = select.poll()  # is the hub readable again?
+        self._fd_poll.register(self._fd, select.POLLIN)
         loop.add_reader(self._fd, self._on_readable)
 
     def _alloc(self, cap: int) -> None:
@@ -237,10 +242,12 @@ class _Hub:
                     if self._ack_handle is None:
                         self._ack_handle = self._loop.call_soon(self._ack)
                     break
-                # A buffer not even half full holds everything that was
+                # A buffer not even half full held everything that was
                 # waiting; otherwise poll again (a few times: the fd stays
-                # readable while records are left, so nothing is lost).
-                if n < self._cap >> 1 or polls >= 8:
+                # readable while records are left, so nothing is lost). A
+                # batch whose replies are out may find the next one already
+                # in: take it now rather than after a turn of the loop.
+                if polls >= 8 or (n < self._cap >> 1 and (lazy or not self._fd_poll.poll(0))):
                     break
             elif n == 0:
                 break

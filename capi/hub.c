@@ -530,7 +530,7 @@ int ws_hub_send_batch(ws_hub_t *hub, const ws_send_t *items, int n) {
 int ws_hub_send_raw(ws_hub_t *hub, const uint8_t *records, size_t len) {
     if (!ws__hub_live(hub)) return WS_EBADHANDLE;
     if (records == NULL && len > 0) return WS_EINVAL;
-    int n = 0;
+    int n = 0, refs = 0;
     /* Validate the whole batch first: all of it is queued, or none. */
     for (size_t off = 0; off < len; n++) {
         if (len - off < REC_HEADER) return WS_EINVAL;
@@ -546,6 +546,7 @@ int ws_hub_send_raw(ws_hub_t *hub, const uint8_t *records, size_t len) {
             if (plen != sizeof ref) return WS_EINVAL;
             memcpy(&ref, p + REC_HEADER, sizeof ref);
             rc = check_send(p[1], ref.data, ref.len);
+            refs++;
             break;
         }
         case CMD_CLOSE: rc = plen <= 123 ? WS_OK : WS_EINVAL; break;
@@ -559,7 +560,7 @@ int ws_hub_send_raw(ws_hub_t *hub, const uint8_t *records, size_t len) {
     int rc = lock_open_hub(hub, &inline_mode);
     if (rc != WS_OK) return rc;
     if (inline_mode) {
-        if (len > 0) ws__hub_exec(hub->go_hub, (uint8_t *)records, len);
+        if (len > 0) ws__hub_exec(hub->go_hub, (uint8_t *)records, len, refs > 0);
         return n;
     }
     /* The loop runs the batch later: by-reference sends are copied in. */

@@ -192,13 +192,17 @@ func ws__hub_run(token unsafe.Pointer, timeoutMs C.int, buf *C.uint8_t, capacity
 }
 
 //export ws__hub_exec
-func ws__hub_exec(token unsafe.Pointer, records *C.uint8_t, n C.size_t) {
+func ws__hub_exec(token unsafe.Pointer, records *C.uint8_t, n C.size_t, refs C.int) {
 	defer recoverTo(new(C.int))
 	h, _ := pointer.Restore(token).(*hub.Hub)
 	if h == nil {
 		return
 	}
 	b := unsafe.Slice((*byte)(unsafe.Pointer(records)), int(n))
+	if refs == 0 {
+		h.Exec(b)
+		return
+	}
 	// Runs of inline records go to the hub as they are; a by-reference
 	// send (checked by ws_hub_send_raw) becomes a send of the host's bytes,
 	// which stay valid and unchanged until this call returns.

@@ -59,7 +59,7 @@ void ws__hub_set_errmsg(struct ws_hub *h, const char *msg, size_t len);
 /* Go exports of capi/hub.go that this C code calls (the prototypes are
  * the ones cgo generates, so the two declarations agree). */
 extern int ws__hub_run(void *go_hub, int timeout_ms, uint8_t *buf, size_t cap, size_t *taken);
-extern void ws__hub_exec(void *go_hub, uint8_t *records, size_t len);
+extern void ws__hub_exec(void *go_hub, uint8_t *records, size_t len, int refs);
 extern void ws__hub_exec_one(void *go_hub, int kind, int opcode, int code, uint64_t conn, uint8_t *data, size_t len);
 
 #endif

@@ -567,21 +567,14 @@ int ws_hub_send_raw(ws_hub_t *hub, const uint8_t *records, size_t len) {
     size_t mark = hub->cmd_in.len;
     for (size_t off = 0; off < len;) {
         const uint8_t *p = records + off;
-        size_t size = rec_size(p);
-        size_t run = 0; /* records copied as they are */
-        while (off + run < len && records[off + run] != WS_CMD_SEND_REF) run += rec_size(records + off + run);
-        int rc = WS_OK;
-        if (run > 0) {
-            rc = buf_reserve(&hub->cmd_in, run);
-            if (rc == WS_OK) {
-                memcpy(hub->cmd_in.data + hub->cmd_in.len, p, run);
-                hub->cmd_in.len += run;
-            }
-            size = run;
-        } else {
+        size_t size = refs > 0 ? rec_size(p) : len; /* none: the batch at once */
+        if (p[0] == WS_CMD_SEND_REF) {
             ws_send_ref_t ref;
             memcpy(&ref, p + REC_HEADER, sizeof ref);
             rc = append_cmd_locked(hub, CMD_SEND, p[1], 0, rd64(p + 8), ref.data, (size_t)ref.len);
+        } else if ((rc = buf_reserve(&hub->cmd_in, size)) == WS_OK) {
+            memcpy(hub->cmd_in.data + hub->cmd_in.len, p, size);
+            hub->cmd_in.len += size;
         }
         if (rc != WS_OK) {
             hub->cmd_in.len = mark;

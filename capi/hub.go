@@ -201,31 +201,8 @@ func ws__hub_exec(token unsafe.Pointer, records *C.uint8_t, n C.size_t, refs C.i
 	b := unsafe.Slice((*byte)(unsafe.Pointer(records)), int(n))
 	if refs == 0 {
 		h.Exec(b)
-		return
-	}
-	// Runs of inline records go to the hub as they are; a by-reference
-	// send (checked by ws_hub_send_raw) becomes a send of the host's bytes,
-	// which stay valid and unchanged until this call returns.
-	start := 0
-	for off := 0; off < len(b); {
-		r, rest, ok := hub.NextRecord(b[off:])
-		if !ok {
-			break
-		}
-		next := len(b) - len(rest)
-		if r.Kind == C.WS_CMD_SEND_REF {
-			if start < off {
-				h.Exec(b[start:off])
-			}
-			r.Kind = hub.CmdSend
-			r.Payload = refBytes(r.Payload)
-			h.ExecRecord(r)
-			start = next
-		}
-		off = next
-	}
-	if start < len(b) {
-		h.Exec(b[start:])
+	} else {
+		h.ExecRefs(b, refBytes) // checked by ws_hub_send_raw
 	}
 }
 

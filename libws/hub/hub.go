@@ -191,11 +191,19 @@ func (h *Hub) RunInto(timeout time.Duration, dst []byte) (n int, stopped bool) {
 // Exec carries out a batch of command records at once on the caller's
 // goroutine, the way an inline hub's host sends; events that come of it
 // (errors, backpressure) are published. Any hub accepts it.
-func (h *Hub) Exec(records []byte) { h.loop.exec(records, nil) }
+func (h *Hub) Exec(records []byte) { h.loop.exec(records, nil, nil) }
+
+// ExecRefs is Exec for a batch that may hold CmdSendRef records: deref
+// turns such a record's payload into the bytes it names, which must stay
+// valid and unchanged until ExecRefs returns (they are sent or copied by
+// then).
+func (h *Hub) ExecRefs(records []byte, deref func(ref []byte) []byte) {
+	h.loop.exec(records, nil, deref)
+}
 
 // ExecRecord is Exec for one command. Its payload is copied or sent before
 // ExecRecord returns.
-func (h *Hub) ExecRecord(r Record) { h.loop.exec(nil, &r) }
+func (h *Hub) ExecRecord(r Record) { h.loop.exec(nil, &r, nil) }
 
 // Wake wakes the loop so that it fetches commands, for hosts written in Go.
 func (h *Hub) Wake() { h.loop.wake() }

@@ -218,3 +218,65 @@ func TestRunIntoKeepsOrder(t *testing.T) {
 		})
 	}
 }
+
+// ExecRefs sends the bytes deref finds for a by-reference send, in batch
+// order with the inline records around it; Exec, which has no deref,
+// leaves such a record alone.
+func TestExecRefsSendsWhatDerefNames(t *testing.T) {
+	h, port := newInlineHub(t)
+	defer h.Shutdown(0)
+	dialed := make(chan *libws.Conn, 1)
+	go func() {
+		c, _, err := libws.Dial(context.Background(), fmt.Sprintf("ws://127.0.0.1:%d/", port), nil)
+		if err != nil {
+			t.Error(err)
+		}
+		dialed <- c
+	}()
+	var c *libws.Conn
+	for c == nil {
+		select {
+		case c = <-dialed:
+			if c == nil {
+				return
+			}
+		default:
+			h.Run(10 * time.Millisecond)
+		}
+	}
+	defer c.CloseNow()
+	var id uint64
+	for deadline := time.Now().Add(5 * time.Second); id == 0 && time.Now().Before(deadline); {
+		h.Run(10 * time.Millisecond)
+		host := h.host.(*testHost)
+		host.mu.Lock()
+		for _, r := range host.events {
+			if r.Kind == EventOpen {
+				id = r.Conn
+			}
+		}
+		host.mu.Unlock()
+	}
+	if id == 0 {
+		t.Fatal("no open event")
+	}
+	stored := map[byte][]byte{1: []byte("by reference")}
+	deref := func(ref []byte) []byte { return stored[ref[0]] }
+	ref := []byte{1}
+	h.Exec(AppendRecord(nil, CmdSendRef, uint8(libws.OpText), 0, id, 0, ref)) // no deref: not sent
+	var batch []byte
+	batch = AppendRecord(batch, CmdSend, uint8(libws.OpText), 0, id, 0, []byte("before"))
+	batch = AppendRecord(batch, CmdSendRef, uint8(libws.OpText), 0, id, 0, ref)
+	batch = AppendRecord(batch, CmdSend, uint8(libws.OpText), 0, id, 0, []byte("after"))
+	h.ExecRefs(batch, deref)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for _, want := range []string{"before", "by reference", "after"} {
+		_, got, err := c.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+}

@@ -270,7 +270,7 @@ func (l *loop) handOver() int {
 
 // exec carries out host commands at once, on the caller's thread; an
 // inline hub's host sends this way instead of queueing.
-func (l *loop) exec(records []byte, one *Record) {
+func (l *loop) exec(records []byte, one *Record, deref func([]byte) []byte) {
 	l.runMu.Lock()
 	defer l.runMu.Unlock()
 	if l.stopped {
@@ -279,7 +279,7 @@ func (l *loop) exec(records []byte, one *Record) {
 	if one != nil {
 		l.h.dispatch(*one)
 	}
-	l.dispatchAll(records)
+	l.dispatchAll(records, deref)
 	if len(l.ev) > 0 {
 		// Outside an iteration: the host may be waiting on its fd.
 		l.h.host.Publish(l.ev)
@@ -303,16 +303,21 @@ func (l *loop) armTimer() {
 }
 
 func (l *loop) runCommands() {
-	l.dispatchAll(l.h.host.Commands())
+	l.dispatchAll(l.h.host.Commands(), nil)
 }
 
-func (l *loop) dispatchAll(cmds []byte) {
+// dispatchAll carries out a batch of commands; with a deref, by-reference
+// sends are sends of the bytes it finds for them.
+func (l *loop) dispatchAll(cmds []byte, deref func([]byte) []byte) {
 	for {
 		r, rest, ok := NextRecord(cmds)
 		if !ok {
 			return
 		}
 		cmds = rest
+		if r.Kind == CmdSendRef && deref != nil {
+			r.Kind, r.Payload = CmdSend, deref(r.Payload)
+		}
 		l.h.dispatch(r)
 	}
 }

@@ -47,6 +47,9 @@ const (
 	// again). The hub answers the peer's close only then, so replies the
 	// host queued to earlier messages go out before the close frame.
 	CmdCloseAck = 4
+	// CmdSendRef is CmdSend with the message left in the host's memory:
+	// its payload names the bytes (see Hub.ExecRefs).
+	CmdSendRef = 5
 )
 
 // Record is one decoded event or command. Payload aliases the buffer.

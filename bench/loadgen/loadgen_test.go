@@ -541,10 +541,10 @@ func TestHandshakeDeflateAnswers(t *testing.T) {
 			}
 			defer c.nc.Close()
 			c.nc.SetDeadline(time.Now().Add(2 * time.Second)) // a missed error must not hang
-			_, n, err := c.readMessage(make([]byte, 10))
+			_, msg, err := c.readMessage(make([]byte, 10))
 			if tc.wantErr == "" {
-				if err != nil || n != 0 {
-					t.Fatalf("read %d bytes, %v", n, err)
+				if err != nil || len(msg) != 0 {
+					t.Fatalf("read %d bytes, %v", len(msg), err)
 				}
 				return
 			}
@@ -552,5 +552,43 @@ func TestHandshakeDeflateAnswers(t *testing.T) {
 				t.Fatalf("want an error containing %q, got %v", tc.wantErr, err)
 			}
 		})
+	}
+}
+
+// A single-frame echo comes back as a view of the read buffer, a
+// fragmented one assembled in dst, a frame larger than the buffer read
+// into dst; each with the right bytes, whichever way it took.
+func TestReadMessageViewsAndAssembles(t *testing.T) {
+	big := bytes.Repeat([]byte("0123456789"), 100)
+	var frames []byte
+	frames = append(frames, 0x01, 2, 'a', 'b', 0x80, 2, 'c', 'd') // fragmented text
+	frames = append(frames, 0x82, 3, 'x', 'y', 'z')               // one binary frame
+	frames = append(frames, 0x82, 126, byte(len(big)>>8), byte(len(big)))
+	frames = append(frames, big...)
+	srv := rawServer(t, "", frames)
+	defer srv.Close()
+	o := testOptions(srv, 1, 1)
+	c, err := dial(o.addr, o.host, o.path, time.Second, 512, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.nc.Close()
+	c.nc.SetDeadline(time.Now().Add(2 * time.Second))
+	dst := make([]byte, 2000)
+	inDst := func(m []byte) bool { return len(m) > 0 && &m[0] == &dst[0] }
+	for _, want := range []struct {
+		op     byte
+		msg    []byte
+		inDst  bool
+		reason string
+	}{
+		{opText, []byte("abcd"), true, "fragmented"},
+		{opBinary, []byte("xyz"), false, "one frame within the buffer"},
+		{opBinary, big, true, "one frame beyond the buffer"},
+	} {
+		op, msg, err := c.readMessage(dst)
+		if err != nil || op != want.op || !bytes.Equal(msg, want.msg) || inDst(msg) != want.inDst {
+			t.Fatalf("%s: op %#x, %d bytes (in dst %v), %v", want.reason, op, len(msg), inDst(msg), err)
+		}
 	}
 }

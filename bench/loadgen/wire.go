@@ -265,6 +265,14 @@ func (c *conn) send(buf []byte, op byte, payload []byte) ([]byte, error) {
 	return buf, err
 }
 
+// writeFrame writes a frame built beforehand (see load.frames).
+func (c *conn) writeFrame(frame []byte) error {
+	c.wmu.Lock()
+	_, err := c.nc.Write(frame)
+	c.wmu.Unlock()
+	return err
+}
+
 // sendControl writes a control frame (payload at most 125 bytes).
 func (c *conn) sendControl(op byte, payload []byte) error {
 	c.wmu.Lock()
@@ -363,10 +371,14 @@ func (e errTooLong) Error() string {
 }
 
 // readMessage reads the next data message, reassembling fragments,
-// inflating compressed messages and handling control frames in between,
-// into dst, which must be at least as long as the message. It returns the
-// message's opcode and length.
-func (c *conn) readMessage(dst []byte) (op byte, n int, err error) {
+// inflating compressed messages and handling control frames in between.
+// dst must be at least as long as the message. It returns the message's
+// opcode and bytes: a message that came as one uncompressed frame the read
+// buffer holds is returned as a view of that buffer, valid until the next
+// read on c (copying each echo out cost loadgen as much CPU as masking);
+// any other message is assembled in dst.
+func (c *conn) readMessage(dst []byte) (op byte, msg []byte, err error) {
+	n := 0
 	started, compressed := false, false
 	// Frames of a compressed message go to c.zin first. Deflate can expand
 	// incompressible data a little (stored blocks: 5 bytes per 64 KiB);
@@ -375,31 +387,31 @@ func (c *conn) readMessage(dst []byte) (op byte, n int, err error) {
 	for {
 		fin, fop, ln, rsv, err := c.readHeader()
 		if err != nil {
-			return 0, 0, err
+			return 0, nil, err
 		}
 		if fop >= opClose {
 			if err := c.handleControl(fop, ln); err != nil {
-				return 0, 0, err
+				return 0, nil, err
 			}
 			continue
 		}
 		switch {
 		case !started && fop == opCont:
-			return 0, 0, errors.New("protocol error: continuation frame without a message to continue")
+			return 0, nil, errors.New("protocol error: continuation frame without a message to continue")
 		case started && fop != opCont:
-			return 0, 0, errors.New("protocol error: new data frame inside a fragmented message")
+			return 0, nil, errors.New("protocol error: new data frame inside a fragmented message")
 		case !started:
 			op, started, compressed = fop, true, rsv
 			c.zin = c.zin[:0]
 		}
 		if compressed {
 			if int64(len(c.zin))+ln > int64(zmax) {
-				return op, n, fmt.Errorf("compressed echo longer than %d bytes, for a message of %d", zmax, len(dst))
+				return op, nil, fmt.Errorf("compressed echo longer than %d bytes, for a message of %d", zmax, len(dst))
 			}
 			z := len(c.zin)
 			c.zin = append(c.zin, make([]byte, ln)...) // no allocation once c.zin has grown
 			if _, err := io.ReadFull(c.br, c.zin[z:]); err != nil {
-				return op, n, err
+				return op, nil, err
 			}
 			if !fin {
 				continue
@@ -407,28 +419,39 @@ func (c *conn) readMessage(dst []byte) (op byte, n int, err error) {
 			wire := len(c.zin)
 			c.zin = append(c.zin, inflateTail...)
 			if n, err = c.inf.inflate(dst, c.zin); err != nil {
-				return op, n, err
+				return op, nil, err
 			}
 			c.rx.msgs++
 			c.rx.compressed++
 			c.rx.raw += uint64(n)
 			c.rx.wire += uint64(wire)
-			return op, n, nil
+			return op, dst[:n], nil
 		}
 		if int64(n)+ln > int64(len(dst)) {
-			return op, n, errTooLong{int64(n) + ln, int64(len(dst))}
+			return op, nil, errTooLong{int64(n) + ln, int64(len(dst))}
+		}
+		if fin && n == 0 && ln <= int64(c.br.Size()) {
+			view, err := c.br.Peek(int(ln))
+			if err != nil {
+				return op, nil, err
+			}
+			c.br.Discard(len(view)) // the bytes stay put until the next read
+			c.rx.msgs++
+			c.rx.raw += uint64(ln)
+			c.rx.wire += uint64(ln)
+			return op, view, nil
 		}
 		// A large destination makes bufio read straight into dst once its
 		// own buffer is drained, so big payloads are not copied twice.
 		if _, err := io.ReadFull(c.br, dst[n:n+int(ln)]); err != nil {
-			return op, n, err
+			return op, nil, err
 		}
 		n += int(ln)
 		if fin {
 			c.rx.msgs++
 			c.rx.raw += uint64(n)
 			c.rx.wire += uint64(n)
-			return op, n, nil
+			return op, dst[:n], nil
 		}
 	}
 }

@@ -18,7 +18,7 @@
 # (server on core 0, loadgen on core 1) since this machine has two cores.
 #
 # Compression section: the servers that can negotiate permessage-deflate
-# (libws Go, libws C hub, libws Python binding, and ws with perMessageDeflate
+# (libws Go, libws C hub, the libws Python and Node bindings, and ws with perMessageDeflate
 # at libws's settings) echo 1 KiB JSON-like text messages (loadgen
 # -json-payload) with loadgen offering permessage-deflate (-deflate: on) and
 # not (off); reported: msgs/s on and off, and the bytes on the wire over the
@@ -556,13 +556,13 @@ summary() {
 # name|label|language|kind|command: the servers that negotiate
 # permessage-deflate when a client offers it, all with libws's defaults
 # (level 1, messages of 128 bytes and more compressed, no context
-# takeover); node-ws is given the same through WS_PERMESSAGE_DEFLATE. The
-# libws Node binding's example server leaves perMessageDeflate off, as ws
-# does by default, so it is not here.
+# takeover; the Node binding with ws's threshold, 1 KiB); node-ws is given
+# the same through WS_PERMESSAGE_DEFLATE.
 COMP_SERVERS=(
   "libws-go|libws Go (go-echo)|go|libws|$ROOT/build/examples/go-echo"
   "libws-c-hub|libws C echo_server (hub, epoll)|c|libws|$ROOT/build/examples/echo_server"
   "libws-python|libws Python binding|python|libws|$PY $ROOT/examples/python/echo_server.py"
+  "libws-node|libws Node binding|node|libws|$NODE $ROOT/examples/node/echo_server.js"
   "node-ws|ws + perMessageDeflate (Node)|node|peer|env WS_PERMESSAGE_DEFLATE=1 $NODE $ROOT/bench/peers/node-ws/server.js"
 )
 # scenario id|conns|size: 1 KiB JSON-like text (loadgen -json-payload),

@@ -27,8 +27,10 @@ if (process.argv.length !== 3 || arg === '' || !Number.isInteger(port) || port <
   process.exit(2);
 }
 
-// Like the C server, every request path is served.
-const wss = new WebSocketServer({ host: '127.0.0.1', port, clientTracking: false, maxPayload: 0 });
+// Like the C server, every request path is served, and permessage-deflate is
+// accepted when a client offers it (every browser does), with libws's
+// defaults: no context takeover, level 1.
+const wss = new WebSocketServer({ host: '127.0.0.1', port, clientTracking: false, maxPayload: 0, perMessageDeflate: true });
 
 wss.on('connection', (ws) => {
   ws.on('message', (data, isBinary) => {

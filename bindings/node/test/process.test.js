@@ -191,6 +191,25 @@ test('examples/node: echo_server.js and client.js', async () => {
     assert.equal(r.code, 2);
     r = await run([path.join(EXAMPLES, 'echo_server.js'), 'x']);
     assert.equal(r.code, 2);
+    // Like the C and Python example servers, it takes permessage-deflate when
+    // offered (ws offers it, as browsers do) and echoes through it.
+    const { WebSocket: PeerSocket } = require('ws');
+    const peer = new PeerSocket(url);
+    await new Promise((resolve, reject) => {
+      peer.once('open', resolve);
+      peer.once('error', reject);
+    });
+    assert.match(peer.extensions, /^permessage-deflate/);
+    const text = 'compressible text, '.repeat(300);
+    const echoed = new Promise((resolve) => peer.once('message', (data, isBinary) => resolve({ data, isBinary })));
+    peer.send(text);
+    const { data, isBinary } = await echoed;
+    assert.equal(isBinary, false);
+    assert.equal(data.toString(), text);
+    await new Promise((resolve) => {
+      peer.once('close', resolve);
+      peer.close(1000);
+    });
   } finally {
     const exited = new Promise((resolve) => server.on('exit', (code, signal) => resolve({ code, signal })));
     server.kill('SIGTERM');

@@ -40,4 +40,7 @@ async def main(port: int) -> None:
 if __name__ == "__main__":
     if len(sys.argv) != 2 or not sys.argv[1].isdigit() or int(sys.argv[1]) > 65535:
         sys.exit("usage: echo_server.py PORT")
-    asyncio.run(main(int(sys.argv[1])))
+    try:
+        asyncio.run(main(int(sys.argv[1])))
+    except libws.WebSocketError as err:  # e.g. the port is taken: say so, as the C server does
+        sys.exit(f"echo_server: {err}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 
@@ -54,6 +55,18 @@ def test_client_errors():
     r = subprocess.run([sys.executable, os.path.join(EXAMPLES, "client.py"), "http://nope/"], env=env(),
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 1 and "URL" in r.stderr
+
+
+def test_echo_server_on_a_taken_port():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = subprocess.run([sys.executable, os.path.join(EXAMPLES, "echo_server.py"), str(port)], env=env(),
+                           capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.startswith("echo_server: ") and "address already in use" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
 
 
 def test_echo_server_with_websockets_and_signals(echo_server):

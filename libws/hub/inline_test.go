@@ -1,10 +1,13 @@
 package hub
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -245,21 +248,7 @@ func TestExecRefsSendsWhatDerefNames(t *testing.T) {
 		}
 	}
 	defer c.CloseNow()
-	var id uint64
-	for deadline := time.Now().Add(5 * time.Second); id == 0 && time.Now().Before(deadline); {
-		h.Run(10 * time.Millisecond)
-		host := h.host.(*testHost)
-		host.mu.Lock()
-		for _, r := range host.events {
-			if r.Kind == EventOpen {
-				id = r.Conn
-			}
-		}
-		host.mu.Unlock()
-	}
-	if id == 0 {
-		t.Fatal("no open event")
-	}
+	id := waitOpen(t, h)
 	stored := map[byte][]byte{1: []byte("by reference")}
 	deref := func(ref []byte) []byte { return stored[ref[0]] }
 	ref := []byte{1}
@@ -279,4 +268,91 @@ func TestExecRefsSendsWhatDerefNames(t *testing.T) {
 			t.Fatalf("got %q, want %q", got, want)
 		}
 	}
+}
+
+// waitOpen runs an inline hub until a connection's open event is out and
+// returns the connection's id.
+func waitOpen(t *testing.T, h *Hub) uint64 {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		h.Run(10 * time.Millisecond)
+		host := h.host.(*testHost)
+		host.mu.Lock()
+		for _, r := range host.events {
+			if r.Kind == EventOpen {
+				host.mu.Unlock()
+				return r.Conn
+			}
+		}
+		host.mu.Unlock()
+	}
+	t.Fatal("no open event")
+	return 0
+}
+
+// Consecutive small sends of one batch to one connection leave in one
+// write: on loopback, where each write of a few bytes under TCP_NODELAY is
+// a segment of its own, the peer counts one data segment for them. A close
+// behind them in a batch still comes after them.
+func TestBatchedSendsToOneConnectionLeaveInOneWrite(t *testing.T) {
+	h, port := newInlineHub(t)
+	defer h.Shutdown(0)
+	nc, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	fmt.Fprintf(nc, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	id := waitOpen(t, h)
+	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(nc)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line == "\r\n" {
+			break
+		}
+	}
+	dataSegments := func() uint32 {
+		raw, err := nc.(*net.TCPConn).SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var info *unix.TCPInfo
+		raw.Control(func(fd uintptr) { info, err = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.Data_segs_in
+	}
+	expect := func(want []byte) {
+		t.Helper()
+		got := make([]byte, len(want))
+		if _, err := io.ReadFull(br, got); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("got % x, want % x", got, want)
+		}
+	}
+	text := func(m string) []byte { return append([]byte{0x81, byte(len(m))}, m...) }
+
+	before := dataSegments()
+	var batch []byte
+	for _, m := range []string{"one", "two", "three"} {
+		batch = AppendRecord(batch, CmdSend, uint8(libws.OpText), 0, id, 0, []byte(m))
+	}
+	h.Exec(batch)
+	expect(slices.Concat(text("one"), text("two"), text("three")))
+	if n := dataSegments() - before; n != 1 {
+		t.Fatalf("three sends of one batch came in %d segments, want 1", n)
+	}
+
+	batch = AppendRecord(nil, CmdSend, uint8(libws.OpText), 0, id, 0, []byte("four"))
+	batch = AppendRecord(batch, CmdClose, 0, 1000, id, 0, []byte("bye"))
+	h.Exec(batch)
+	expect(slices.Concat(text("four"), []byte{0x88, 5, 0x03, 0xE8}, []byte("bye")))
 }

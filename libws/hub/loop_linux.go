@@ -81,6 +81,13 @@ type loop struct {
 	iov       [2]unix.Iovec // writev's vector, kept so that a call allocates nothing
 	wbuf      []byte
 	ev        []byte
+	// runBuf holds the frames of consecutive small sends of one command batch
+	// to one connection, runConn, so that they leave in one write: a host
+	// echoing several messages of a connection at once makes one system call
+	// for them, and its peer one read (see dispatchAll).
+	runBuf   []byte
+	runConn  *conn
+	batching bool
 	// direct is the host's own buffer while a turn of RunInto serves
 	// sockets: events go there while they fit and none went to ev first.
 	direct   []byte
@@ -309,6 +316,11 @@ func (l *loop) runCommands() {
 // dispatchAll carries out a batch of commands; with a deref, by-reference
 // sends are sends of the bytes it finds for them.
 func (l *loop) dispatchAll(cmds []byte, deref func([]byte) []byte) {
+	l.batching = true
+	defer func() {
+		l.batching = false
+		l.flushRun()
+	}()
 	for {
 		r, rest, ok := NextRecord(cmds)
 		if !ok {
@@ -318,7 +330,31 @@ func (l *loop) dispatchAll(cmds []byte, deref func([]byte) []byte) {
 		if r.Kind == CmdSendRef && deref != nil {
 			r.Kind, r.Payload = CmdSend, deref(r.Payload)
 		}
+		if r.Kind != CmdSend {
+			l.flushRun() // what was sent before a close goes out before it
+		}
 		l.h.dispatch(r)
+	}
+}
+
+// runMax bounds a run of coalesced sends: past it the run is written and a
+// new one begins.
+const runMax = 64 << 10
+
+// flushRun writes the coalesced sends waiting in runBuf.
+func (l *loop) flushRun() {
+	c := l.runConn
+	if c == nil {
+		return
+	}
+	l.runConn = nil
+	if c.fd >= 0 {
+		l.write(c, l.runBuf)
+	}
+	if cap(l.runBuf) <= 1<<20 {
+		l.runBuf = l.runBuf[:0]
+	} else {
+		l.runBuf = nil
 	}
 }
 
@@ -629,21 +665,37 @@ func (l *loop) finish(c *conn) {
 func (l *loop) sendFrame(c *conn, op libws.Opcode, payload []byte) {
 	var buf, body []byte
 	var err error
+	if l.batching && len(payload) < writevMin {
+		if l.runConn != c || len(l.runBuf) >= runMax {
+			l.flushRun()
+		}
+		if buf, err = c.p.AppendFrame(l.runBuf, true, op, payload); err != nil {
+			l.sendFailed(c, err)
+			return
+		}
+		l.runBuf, l.runConn = buf, c
+		return
+	}
+	l.flushRun() // in order with what this connection sent before
 	if len(payload) >= writevMin {
 		buf, body, err = c.p.AppendHeader(l.wbuf[:0], true, op, payload)
 	} else {
 		buf, err = c.p.AppendFrame(l.wbuf[:0], true, op, payload)
 	}
 	if err != nil {
-		if !errors.Is(err, libws.ErrClosed) {
-			l.event(EventError, 0, 0, c.id, 0, []byte(err.Error()))
-		}
+		l.sendFailed(c, err)
 		return
 	}
 	if cap(buf) <= 1<<20 {
 		l.wbuf = buf[:0]
 	}
 	l.writev(c, buf, body)
+}
+
+func (l *loop) sendFailed(c *conn, err error) {
+	if !errors.Is(err, libws.ErrClosed) {
+		l.event(EventError, 0, 0, c.id, 0, []byte(err.Error()))
+	}
 }
 
 // writevMin is the payload size from which a frame goes out as header and

@@ -421,11 +421,10 @@ int ws_hub_poll_raw(ws_hub_t *hub, uint8_t *buf, size_t cap, int timeout_ms) {
     }
 }
 
-/* Must hold h->mu. */
-static int append_cmd_locked(struct ws_hub *h, int kind, int opcode, int code, uint64_t conn, const void *data, size_t len) {
+/* Writes a command record at p, which has room for REC_HEADER +
+ * padded(len) bytes; returns its size. */
+static size_t put_record(uint8_t *p, int kind, int opcode, int code, uint64_t conn, const void *data, size_t len) {
     size_t size = REC_HEADER + padded(len);
-    if (buf_reserve(&h->cmd_in, size) != 0) return WS_ENOMEM;
-    uint8_t *p = h->cmd_in.data + h->cmd_in.len;
     memset(p, 0, size);
     p[0] = (uint8_t)kind;
     p[1] = (uint8_t)opcode;
@@ -435,7 +434,13 @@ static int append_cmd_locked(struct ws_hub *h, int kind, int opcode, int code, u
     wr32(p + 8, (uint32_t)conn);
     wr32(p + 12, (uint32_t)(conn >> 32));
     if (len > 0) memcpy(p + REC_HEADER, data, len);
-    h->cmd_in.len += size;
+    return size;
+}
+
+/* Must hold h->mu. */
+static int append_cmd_locked(struct ws_hub *h, int kind, int opcode, int code, uint64_t conn, const void *data, size_t len) {
+    if (buf_reserve(&h->cmd_in, REC_HEADER + padded(len)) != 0) return WS_ENOMEM;
+    h->cmd_in.len += put_record(h->cmd_in.data + h->cmd_in.len, kind, opcode, code, conn, data, len);
     return WS_OK;
 }
 
@@ -511,7 +516,19 @@ int ws_hub_send_batch(ws_hub_t *hub, const ws_send_t *items, int n) {
     int rc = lock_open_hub(hub, &inline_mode);
     if (rc != WS_OK) return rc;
     if (inline_mode) {
-        for (int i = 0; i < n; i++) ws__hub_exec_one(hub->go_hub, CMD_SEND, items[i].opcode, 0, items[i].conn, (uint8_t *)items[i].data, items[i].len);
+        /* Sends by reference, a chunk of them per crossing: one call into Go
+         * instead of one per message, and consecutive small sends to one
+         * connection leave in one write. */
+        enum { REF_RECORD = REC_HEADER + sizeof(ws_send_ref_t), CHUNK = 64 };
+        uint8_t records[CHUNK * REF_RECORD];
+        for (int i = 0; i < n;) {
+            size_t len = 0;
+            for (; i < n && len < sizeof records; i++) {
+                ws_send_ref_t ref = {(const uint8_t *)items[i].data, items[i].len};
+                len += put_record(records + len, WS_CMD_SEND_REF, items[i].opcode, 0, items[i].conn, &ref, sizeof ref);
+            }
+            ws__hub_exec(hub->go_hub, records, len, 1);
+        }
         return n;
     }
     size_t mark = hub->cmd_in.len;

@@ -174,6 +174,59 @@ static int raw_connect(int port) {
     return fd;
 }
 
+static int read_full(int fd, uint8_t *buf, size_t len) {
+    for (size_t got = 0; got < len;) {
+        ssize_t n = read(fd, buf + got, len - got);
+        if (n <= 0) return -1;
+        got += (size_t)n;
+    }
+    return 0;
+}
+
+/* A client that pipelines many small messages gets every echo back intact
+ * and in order: the server echoes them with ws_hub_send_batch, up to 128
+ * at a time, which an inline hub hands over in chunks and writes a
+ * connection's consecutive echoes at once. */
+static void test_pipelined(int port) {
+    enum { COUNT = 300 };
+    int fd = raw_connect(port);
+    CHECK(fd >= 0, "raw connect");
+    if (fd < 0) return;
+    static uint8_t out[COUNT * (6 + 200)];
+    size_t len = 0;
+    for (int i = 0; i < COUNT; i++) {
+        size_t n = (size_t)(i * 37 % 200); /* 0..199: 7-bit and 16-bit lengths */
+        out[len++] = 0x82;
+        if (n < 126) {
+            out[len++] = (uint8_t)(0x80 | n);
+        } else {
+            out[len++] = 0x80 | 126;
+            out[len++] = 0;
+            out[len++] = (uint8_t)n;
+        }
+        memset(out + len, 0, 4); /* mask key 0: the payload goes as it is */
+        len += 4;
+        fill(out + len, n, (uint64_t)i);
+        len += n;
+    }
+    CHECK(write(fd, out, len) == (ssize_t)len, "pipelined write");
+    int bad = 0;
+    uint8_t hdr[4], payload[200], want[200];
+    for (int i = 0; i < COUNT && bad == 0; i++) {
+        size_t n = (size_t)(i * 37 % 200);
+        if (read_full(fd, hdr, 2) != 0) { bad = i + 1; break; }
+        size_t got = hdr[1] & 0x7F;
+        if (got == 126) {
+            if (read_full(fd, hdr + 2, 2) != 0) { bad = i + 1; break; }
+            got = (size_t)hdr[2] << 8 | hdr[3];
+        }
+        fill(want, n, (uint64_t)i);
+        if (hdr[0] != 0x82 || got != n || read_full(fd, payload, n) != 0 || memcmp(payload, want, n) != 0) bad = i + 1;
+    }
+    CHECK(bad == 0, "echo %d of %d wrong or missing", bad, COUNT);
+    close(fd);
+}
+
 /* A client that stops reading gets a backpressure event; others go on. */
 static void test_backpressure(echo_server *s, int port) {
     int fd = raw_connect(port);
@@ -404,6 +457,7 @@ int main(void) {
         test_errors();
         test_many_clients(port, 1000, 5);
         test_raw(port);
+        test_pipelined(port);
         test_abrupt(&s, port);
         test_backpressure(&s, port);
         stop_server(&s, t);

@@ -841,8 +841,10 @@ int ws_hub_poll(ws_hub_t *hub, ws_event_t *events, int max, int timeout_ms);
 int ws_hub_send(ws_hub_t *hub, uint64_t conn, int opcode, const void *data, size_t len);
 
 /*
- * Sends n messages at once (threaded: one lock, one wake-up). Returns n,
- * or an error as ws_hub_send() (nothing is sent then). Any thread.
+ * Sends n messages at once (threaded: one lock, one wake-up). Consecutive
+ * small messages to one connection leave in one write, as from
+ * ws_hub_send_raw(). Returns n, or an error as ws_hub_send() (nothing
+ * is sent then). Any thread.
  */
 int ws_hub_send_batch(ws_hub_t *hub, const ws_send_t *items, int n);
 
@@ -892,10 +894,13 @@ int ws_hub_poll_raw(ws_hub_t *hub, uint8_t *buf, size_t cap, int timeout_ms);
 /*
  * Carries out a batch of command records (WS_CMD_*) from records[0..len)
  * with one call (threaded: one lock and one wake-up; messages sent by
- * reference are copied into its queue). The batch is checked whole first:
- * on WS_EINVAL (malformed record, bad opcode, control payload over 125
- * bytes, a WS_CMD_SEND_REF payload that is not a ws_send_ref_t or names
- * NULL) nothing is done. Returns the number of records.
+ * reference are copied into its queue). Consecutive sends of messages
+ * under 2 KiB to one connection leave in one write, so that a host echoing
+ * pipelined messages makes one system call per connection rather than per
+ * message; records still take effect in order. The batch is checked whole
+ * first: on WS_EINVAL (malformed record, bad opcode, control payload over
+ * 125 bytes, a WS_CMD_SEND_REF payload that is not a ws_send_ref_t or
+ * names NULL) nothing is done. Returns the number of records.
  */
 int ws_hub_send_raw(ws_hub_t *hub, const uint8_t *records, size_t len);
 

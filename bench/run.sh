@@ -179,6 +179,27 @@ fi
 if [ -n "$PYWS" ] && (cd bindings/python && "$PYWS" -c 'import libws.asyncio') 2>/dev/null; then
   PY=$PYWS
 fi
+# When that peer is Debian's websockets (10.4 on Debian 12), the newest
+# release from PyPI is measured too, on the same interpreter and with its C
+# speedups: current releases are much faster than 10.4, and the release
+# people install today is the peer that counts. It goes into build/bench/
+# (pip --target, a wheel for that interpreter), not into the system.
+PYWS_PYPI=
+PYPI_WS_DIR=$OUT/python-websockets-pypi
+if [ -n "$PYWS" ] && "$PYWS" -c 'import websockets, sys; sys.exit("dist-packages" not in websockets.__file__)' 2>/dev/null; then
+  if [ ! -f "$PYPI_WS_DIR/websockets/__init__.py" ]; then
+    say "installing the newest websockets from PyPI into $PYPI_WS_DIR"
+    pyver=$("$PYWS" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    pip_py=$PYWS
+    "$PYWS" -m pip --version >/dev/null 2>&1 || pip_py=python3
+    "$pip_py" -m pip install -q --target "$PYPI_WS_DIR" --python-version "$pyver" --implementation cp \
+      --only-binary=:all: websockets >/dev/null 2>&1 || warn "websockets from PyPI could not be installed"
+  fi
+  if PYTHONPATH=$PYPI_WS_DIR "$PYWS" -c 'import websockets.speedups' 2>/dev/null; then
+    PYWS_PYPI="env PYTHONPATH=$PYPI_WS_DIR $PYWS"
+  fi
+fi
+pyws_version() { $1 -c 'import websockets; print(websockets.__version__)' 2>/dev/null; }
 
 # Open files: 10,000 idle connections need more than the usual 1,024
 # descriptors in every server (Go raises its own limit, the others don't).
@@ -209,7 +230,8 @@ modver() { go list -m -f '{{.Version}}' "$1" 2>/dev/null; }
   echo "go=$(go env GOVERSION)"
   [ -n "$NODE" ] && echo "node=$("$NODE" --version)"
   [ -n "$PY" ] && echo "python=$("$PY" -c 'import sys; print(sys.version.split()[0])') ($PY)"
-  [ -n "$PYWS" ] && echo "python_websockets=websockets $("$PYWS" -c 'import websockets; print(websockets.__version__)') on Python $("$PYWS" -c 'import sys; print(sys.version.split()[0])') ($PYWS)"
+  [ -n "$PYWS" ] && echo "python_websockets=websockets $(pyws_version "$PYWS") on Python $("$PYWS" -c 'import sys; print(sys.version.split()[0])') ($PYWS)"
+  [ -n "$PYWS_PYPI" ] && echo "python_websockets_pypi=websockets $(pyws_version "$PYWS_PYPI") from PyPI on the same Python ($PYPI_WS_DIR)"
   [ -n "$NODE" ] && echo "node_ws=ws $(cd bench/peers/node-ws && "$NODE" -p "require('ws/package.json').version" 2>/dev/null), bufferutil $(cd bench/peers/node-ws && "$NODE" -p "require('bufferutil/package.json').version" 2>/dev/null || echo none)"
   pkg-config --exists libwebsockets 2>/dev/null && echo "libwebsockets=$(pkg-config --modversion libwebsockets | sed 's/-$//')"
   echo "gorilla=$(modver github.com/gorilla/websocket)"
@@ -233,8 +255,9 @@ SERVERS=(
   "gobwas|gobwas/ws (Go)|go|peer|$OUT/gobwas"
   "lws|libwebsockets (C)|c|peer|$OUT/lws-echo"
   "node-ws|ws + bufferutil (Node)|node|peer|$NODE $ROOT/bench/peers/node-ws/server.js"
-  "python-websockets|websockets (Python)|python|peer|$PYWS $ROOT/bench/peers/python-websockets/server.py"
+  "python-websockets|websockets${PYWS_PYPI:+ $(pyws_version "$PYWS") (Debian)} (Python)|python|peer|$PYWS $ROOT/bench/peers/python-websockets/server.py"
 )
+[ -n "$PYWS_PYPI" ] && SERVERS+=("python-websockets-pypi|websockets $(pyws_version "$PYWS_PYPI") (PyPI) (Python)|python|peer|$PYWS_PYPI $ROOT/bench/peers/python-websockets/server.py")
 
 # unavailable NAME: why the server can't run here, or nothing.
 unavailable() {

@@ -307,7 +307,7 @@ func load(raw string) (*Report, error) {
 		WallS:     atof(meta["wall_s"]),
 		Scenarios: scenarios,
 	}
-	for _, k := range []string{"go", "node", "python", "python_websockets", "node_ws", "libwebsockets", "gorilla", "gws", "gobwas", "libws", "libws_commit", "cc"} {
+	for _, k := range []string{"go", "node", "python", "python_websockets", "python_websockets_pypi", "node_ws", "libwebsockets", "gorilla", "gws", "gobwas", "libws", "libws_commit", "cc"} {
 		if v := meta[k]; v != "" {
 			rep.Versions[k] = v
 		}
@@ -593,6 +593,8 @@ func shortName(name string) string {
 	switch name {
 	case "python-websockets":
 		return "websockets"
+	case "python-websockets-pypi":
+		return "websockets-pypi"
 	case "node-ws":
 		return "ws"
 	}
@@ -781,7 +783,7 @@ func printMain(w io.Writer, rep *Report) {
 	}
 	fmt.Fprint(w, padLeft("libws server", nameW))
 	for _, sc := range scenarios {
-		fmt.Fprint(w, pad(shortScenario[sc.ID], colW+5))
+		fmt.Fprint(w, pad(shortScenario[sc.ID], colW+10))
 	}
 	fmt.Fprintln(w, pad("idle bytes", 16))
 	for _, s := range rep.Servers {
@@ -812,7 +814,7 @@ func printMain(w io.Writer, rep *Report) {
 					}
 				}
 			}
-			fmt.Fprint(w, pad(cell, colW+5))
+			fmt.Fprint(w, pad(cell, colW+10))
 		}
 		cell := "-"
 		if rs != nil && rs.LeanestPeer != "" {

@@ -243,21 +243,27 @@ modver() { go list -m -f '{{.Version}}' "$1" 2>/dev/null; }
 } > "$RAW/meta.txt"
 
 # ---------------------------------------------------------------- servers
-# name|label|language|kind|command (the port is appended)
+# name|label|language|kind|command (the port is appended). A language's
+# servers are measured one after the other, each libws server next to its
+# peers: this machine's speed drifts over minutes, and servers measured
+# minutes apart were compared with each other when all libws servers went
+# first (the same server then gave ratios 1.0 and 1.9 in two runs).
 SERVERS=(
   "libws-go|libws Go (go-echo)|go|libws|$ROOT/build/examples/go-echo"
-  "libws-c|libws C threaded_echo_server (thread/conn)|c|libws|$ROOT/build/examples/threaded_echo_server"
-  "libws-c-hub|libws C echo_server (hub, epoll)|c|libws|$ROOT/build/examples/echo_server"
-  "libws-python|libws Python binding|python|libws|$PY $ROOT/examples/python/echo_server.py"
-  "libws-node|libws Node binding|node|libws|$NODE $ROOT/examples/node/echo_server.js"
   "gorilla|gorilla/websocket (Go)|go|peer|$OUT/gorilla"
   "gws|lxzan/gws (Go)|go|peer|$OUT/gws"
   "gobwas|gobwas/ws (Go)|go|peer|$OUT/gobwas"
+  "libws-c-hub|libws C echo_server (hub, epoll)|c|libws|$ROOT/build/examples/echo_server"
   "lws|libwebsockets (C)|c|peer|$OUT/lws-echo"
-  "node-ws|ws + bufferutil (Node)|node|peer|$NODE $ROOT/bench/peers/node-ws/server.js"
+  "libws-c|libws C threaded_echo_server (thread/conn)|c|libws|$ROOT/build/examples/threaded_echo_server"
+  "libws-python|libws Python binding|python|libws|$PY $ROOT/examples/python/echo_server.py"
   "python-websockets|websockets${PYWS_PYPI:+ $(pyws_version "$PYWS") (Debian)} (Python)|python|peer|$PYWS $ROOT/bench/peers/python-websockets/server.py"
 )
 [ -n "$PYWS_PYPI" ] && SERVERS+=("python-websockets-pypi|websockets $(pyws_version "$PYWS_PYPI") (PyPI) (Python)|python|peer|$PYWS_PYPI $ROOT/bench/peers/python-websockets/server.py")
+SERVERS+=(
+  "libws-node|libws Node binding|node|libws|$NODE $ROOT/examples/node/echo_server.js"
+  "node-ws|ws + bufferutil (Node)|node|peer|$NODE $ROOT/bench/peers/node-ws/server.js"
+)
 
 # unavailable NAME: why the server can't run here, or nothing.
 unavailable() {

@@ -164,14 +164,22 @@ func title(rep *report) string {
 
 func draw(rep *report) string {
 	const (
-		width   = 1400.0
-		left    = 90.0
-		right   = 30.0
-		top1    = 118.0 // panel 1 plot area top
-		plot1H  = 420.0
-		legendH = 100.0
+		width  = 1400.0
+		left   = 90.0
+		right  = 30.0
+		top1   = 118.0 // panel 1 plot area top
+		plot1H = 420.0
 	)
 	servers := rep.Servers
+	// The legend lists peers three to a row, then a line of notes.
+	peerRows := 0
+	for _, sv := range servers {
+		if !sv.Libws {
+			peerRows++
+		}
+	}
+	peerRows = max(1, (peerRows+2)/3)
+	legendH := 60.0 + 20*float64(peerRows)
 	colors := map[string]string{}
 	nl, np := 0, 0
 	color := func(name string, libws bool) {
@@ -281,19 +289,13 @@ func draw(rep *report) string {
 			inflight = fmt.Sprintf("%d messages in flight", sc.Inflight)
 		}
 		s.text(cx, bottom1+35, 12, "middle", `fill="#444"`, inflight)
-		// A pale band behind libws's own bars.
-		first, last := -1, -1
+		// A pale band behind each of libws's own bars (each stands next
+		// to its language's peers).
 		for si, sv := range servers {
 			if sv.Libws {
-				if first < 0 {
-					first = si
-				}
-				last = si
+				s.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#fdf0e0"/>`,
+					gx+float64(si)*barW-1, top1, barW+2, plot1H)
 			}
-		}
-		if first >= 0 {
-			s.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#fdf0e0"/>`,
-				gx+float64(first)*barW-1, top1, float64(last-first+1)*barW+2, plot1H)
 		}
 		for si, sv := range servers {
 			bx := gx + float64(si)*barW
@@ -379,7 +381,7 @@ func draw(rep *report) string {
 		notes = append(notes, "FAILED: loadgen reported an error (see latest.json)")
 	}
 	notes = append(notes, "n/a: not available on this machine")
-	s.text(left, ly+96, 12, "start", `fill="#555"`, strings.Join(notes, "; ")+".")
+	s.text(left, ly+56+20*float64(peerRows), 12, "start", `fill="#555"`, strings.Join(notes, "; ")+".")
 
 	// ---------------------------------------------------------- panel 2
 	idleConns := 0

@@ -120,6 +120,7 @@ WS_RECORD_HEADER = 24
 WS_CMD_SEND = 1
 WS_CMD_CLOSE = 2
 WS_CMD_TERMINATE = 3
+WS_CMD_SEND_REF = 5
 
 # ----------------------------------------------------------------------------
 # Structures

@@ -34,7 +34,9 @@ the batch's replies are out, the next batch is taken in the same callback
 or later during one loop iteration, are encoded as command records and
 handed over with a single ``ws_hub_send_raw`` call: at the end of the batch,
 or scheduled with ``loop.call_soon`` after the first send of the iteration.
-So a burst of N messages costs two FFI crossings, not 2N. No thread is
+So a burst of N messages costs two FFI crossings, not 2N; messages of
+4 KiB and more join the batch by reference (``WS_CMD_SEND_REF``: the hub
+writes them straight from the ``bytes`` object). No thread is
 started by the binding and nothing calls back into Python from Go.
 
 Hubs per event loop
@@ -157,10 +159,29 @@ _CMD_SEND = _ffi.WS_CMD_SEND
 
 #: Size of the event buffer a hub polls into (grows for larger records).
 _BUF_SIZE = 1 << 20
-#: Messages at least this large bypass the record batch (ws_hub_send:
-#: one copy fewer).
-_BIG = 64 << 10
+#: Messages at least this large join the batch by reference
+#: (WS_CMD_SEND_REF: the hub writes them from the bytes object itself, held
+#: until the batch is handed over) rather than being copied into it.
+_REF_MIN = 4096
+_REF = struct.Struct("=QQ")  # ws_send_ref_t: address and length, host byte order
+_CMD_SEND_REF = _ffi.WS_CMD_SEND_REF
 
+
+def _bytes_data_offset() -> Optional[int]:
+    """How far a bytes object's contents lie from its id(): CPython keeps
+    them inside the object, at a fixed offset. None elsewhere, or if the
+    layout is not what it should be (messages are then copied)."""
+    probe = bytes(b"libws bytes layout probe")
+    try:
+        offset = ctypes.cast(ctypes.c_char_p(probe), ctypes.c_void_p).value - id(probe)  # type: ignore[operator]
+        if ctypes.string_at(id(probe) + offset, len(probe)) == probe:
+            return offset
+    except (TypeError, ValueError, OSError):  # pragma: no cover - not CPython
+        pass
+    return None  # pragma: no cover
+
+
+_BYTES_DATA = _bytes_data_offset()
 _FAIL_CODES = {1002: _ffi.WS_EPROTO, 1007: _ffi.WS_EUTF8, 1009: _ffi.WS_ETOOBIG}
 
 
@@ -179,7 +200,9 @@ class _Hub:
         self.conns: Dict[int, WebSocket] = {}
         self.server: Optional[Server] = None
         self._out: List[bytes] = []
-        #: counts loop iterations in which something was sent
+        #: messages the batch in _out names by reference
+        self._held: List[bytes] = []
+        #: counts hand-overs of the command batch (flush)
         self.iteration = 0
         #: the high-water mark of the hub's server connections
         self.high_water = 1 << 20
@@ -226,7 +249,6 @@ class _Hub:
                     self._run_woken()
                 finally:
                     self._in_turn = False
-                self.iteration += 1
                 self.flush()
                 # Flush right after the tasks this batch woke the usual way
                 # (scheduled during dispatch), in the same loop iteration.
@@ -447,13 +469,12 @@ class _Hub:
         n = len(data)
         if self._flush_handle is None and not self._in_turn:
             self._flush_handle = self._loop.call_soon(self._end_of_iteration)
-        if n >= _BIG:
-            self.flush()
-            rc = lib.ws_hub_send(self._h, cid, opcode, data, n)
-            if rc < 0 and rc != _ffi.WS_ECLOSED:
-                raise _error(rc, "ws_hub_send failed")
-            return
         out = self._out
+        if n >= _REF_MIN and _BYTES_DATA is not None and type(data) is bytes:
+            self._held.append(data)
+            out.append(_pack(_CMD_SEND_REF, opcode, 0, 16, cid, 0))
+            out.append(_REF.pack(id(data) + _BYTES_DATA, n))
+            return
         out.append(_pack(_CMD_SEND, opcode, 0, n, cid, 0))
         out.append(data)
         pad = -n & 7
@@ -463,20 +484,22 @@ class _Hub:
     def _end_of_iteration(self) -> None:
         # Runs once per loop iteration in which something was sent.
         self._flush_handle = None
-        self.iteration += 1
         self.flush()
 
     def flush(self) -> None:
         """Hand every queued command record to the hub: one crossing."""
+        self.iteration += 1  # what connections count as unsent since (WebSocket._burst) is sent
         out = self._out
         if not out or self._h is None:
             return
         if self.stopping:
             out.clear()
+            self._held.clear()
             return
         data = b"".join(out)
         out.clear()
         rc = fastlib.ws_hub_send_raw(self._h, data, len(data))
+        self._held.clear()  # by-reference sends are written or copied by now
         if rc < 0 and rc != _ffi.WS_ECLOSED:  # pragma: no cover - records are built valid
             logger.error("ws_hub_send_raw failed: %s", _ffi.strerror(rc))
 
@@ -760,8 +783,9 @@ class WebSocket:
         hub = self._hub
         n = len(data)  # type: ignore[arg-type]
         hub.send(self.id, op, data)  # type: ignore[arg-type]
-        # Bytes this connection sent in this loop iteration: a sender that
-        # never waits must still let the loop see backpressure events.
+        # Bytes this connection sent since the batch was last handed over
+        # (see buffered_amount): a sender that never waits must still let
+        # the loop see backpressure events.
         if self._burst_iteration != hub.iteration:
             self._burst_iteration = hub.iteration
             self._burst = n
@@ -856,9 +880,13 @@ class WebSocket:
     @property
     def buffered_amount(self) -> int:
         """Bytes queued for this connection and not yet taken by the kernel."""
-        if self.state == CLOSED or self._hub._h is None:
+        hub = self._hub
+        if self.state == CLOSED or hub._h is None:
             return 0
-        return self._hub.buffered_amount(self.id)
+        # The hub's count, and what send() took since the batch was last
+        # handed over.
+        pending = self._burst if self._burst_iteration == hub.iteration else 0
+        return hub.buffered_amount(self.id) + pending
 
     def __repr__(self) -> str:
         names = ("CONNECTING", "OPEN", "CLOSING", "CLOSED")

@@ -548,6 +548,32 @@ def test_backpressure_waits_for_drain():
     run(main())
 
 
+def test_buffered_amount_counts_sends_not_yet_handed_over():
+    # Sends wait in the binding's batch until the task yields: they are
+    # unsent bytes as much as those the hub holds. 10,000 bytes go by
+    # reference, 100 by copy; both count, and both arrive.
+    seen = {}
+
+    async def handler(ws):
+        await ws.send(b"x" * 10000)
+        await ws.send(b"y" * 100)
+        seen["pending"] = ws.buffered_amount
+        await asyncio.sleep(0.2)  # handed over and written by now
+        seen["later"] = ws.buffered_amount
+        await ws.recv()
+
+    async def main():
+        async with lwa.serve(handler, "127.0.0.1", 0) as server:
+            async with lwa.connect(url(server)) as ws:
+                assert await ws.recv() == b"x" * 10000
+                assert await ws.recv() == b"y" * 100
+                await ws.send("done")
+                await wait_for(ws.wait_closed(), 5)
+        assert seen == {"pending": 10100, "later": 0}
+
+    run(main())
+
+
 def test_idle_timeout_closes_1008():
     async def main():
         async with lwa.serve(echo, "127.0.0.1", 0, idle_timeout=0.3) as server:

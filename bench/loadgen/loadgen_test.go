@@ -479,6 +479,23 @@ func rawServer(t *testing.T, headers string, frames []byte) *httptest.Server {
 	}))
 }
 
+// dialRaw connects to a rawServer sending headers and frames; the
+// connection's reads fail after 2 s, so that a missed frame or error does
+// not hang the test.
+func dialRaw(t *testing.T, headers string, frames []byte, offerDeflate bool) *conn {
+	t.Helper()
+	srv := rawServer(t, headers, frames)
+	t.Cleanup(srv.Close)
+	o := testOptions(srv, 1, 1)
+	c, err := dial(o.addr, o.host, o.path, time.Second, 512, offerDeflate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.nc.Close() })
+	c.nc.SetDeadline(time.Now().Add(2 * time.Second))
+	return c
+}
+
 func TestHandshakeDeflateAnswers(t *testing.T) {
 	compressed := []byte{0xC1, 0} // text, RSV1, empty payload
 	cases := []struct {
@@ -532,15 +549,7 @@ func TestHandshakeDeflateAnswers(t *testing.T) {
 	}
 	for _, tc := range frames {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := rawServer(t, tc.headers, tc.frames)
-			defer srv.Close()
-			o := testOptions(srv, 1, 1)
-			c, err := dial(o.addr, o.host, o.path, time.Second, 512, true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.nc.Close()
-			c.nc.SetDeadline(time.Now().Add(2 * time.Second)) // a missed error must not hang
+			c := dialRaw(t, tc.headers, tc.frames, true)
 			_, msg, err := c.readMessage(make([]byte, 10))
 			if tc.wantErr == "" {
 				if err != nil || len(msg) != 0 {
@@ -565,15 +574,7 @@ func TestReadMessageViewsAndAssembles(t *testing.T) {
 	frames = append(frames, 0x82, 3, 'x', 'y', 'z')               // one binary frame
 	frames = append(frames, 0x82, 126, byte(len(big)>>8), byte(len(big)))
 	frames = append(frames, big...)
-	srv := rawServer(t, "", frames)
-	defer srv.Close()
-	o := testOptions(srv, 1, 1)
-	c, err := dial(o.addr, o.host, o.path, time.Second, 512, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.nc.Close()
-	c.nc.SetDeadline(time.Now().Add(2 * time.Second))
+	c := dialRaw(t, "", frames, false)
 	dst := make([]byte, 2000)
 	inDst := func(m []byte) bool { return len(m) > 0 && &m[0] == &dst[0] }
 	for _, want := range []struct {

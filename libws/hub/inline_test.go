@@ -158,22 +158,7 @@ func TestRunIntoKeepsOrder(t *testing.T) {
 				host.mu.Unlock()
 				return n
 			}
-			dialed := make(chan *libws.Conn, 1)
-			go func() {
-				c, _, err := libws.Dial(context.Background(), fmt.Sprintf("ws://127.0.0.1:%d/", port), nil)
-				if err != nil {
-					t.Error(err)
-				}
-				dialed <- c
-			}()
-			var c *libws.Conn
-			for c == nil {
-				select {
-				case c = <-dialed:
-				default:
-					take(4096)
-				}
-			}
+			c := dialInline(t, port, func() { take(4096) })
 			if c == nil {
 				return
 			}
@@ -228,24 +213,9 @@ func TestRunIntoKeepsOrder(t *testing.T) {
 func TestExecRefsSendsWhatDerefNames(t *testing.T) {
 	h, port := newInlineHub(t)
 	defer h.Shutdown(0)
-	dialed := make(chan *libws.Conn, 1)
-	go func() {
-		c, _, err := libws.Dial(context.Background(), fmt.Sprintf("ws://127.0.0.1:%d/", port), nil)
-		if err != nil {
-			t.Error(err)
-		}
-		dialed <- c
-	}()
-	var c *libws.Conn
-	for c == nil {
-		select {
-		case c = <-dialed:
-			if c == nil {
-				return
-			}
-		default:
-			h.Run(10 * time.Millisecond)
-		}
+	c := dialInline(t, port, func() { h.Run(10 * time.Millisecond) })
+	if c == nil {
+		return
 	}
 	defer c.CloseNow()
 	id := waitOpen(t, h)
@@ -266,6 +236,29 @@ func TestExecRefsSendsWhatDerefNames(t *testing.T) {
 		}
 		if string(got) != want {
 			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+}
+
+// dialInline dials an inline hub's port from a goroutine while turn runs
+// the hub (nothing else does, so the handshake needs it), and returns the
+// client, or nil if the dial failed (reported).
+func dialInline(t *testing.T, port int, turn func()) *libws.Conn {
+	t.Helper()
+	dialed := make(chan *libws.Conn, 1)
+	go func() {
+		c, _, err := libws.Dial(context.Background(), fmt.Sprintf("ws://127.0.0.1:%d/", port), nil)
+		if err != nil {
+			t.Error(err)
+		}
+		dialed <- c
+	}()
+	for {
+		select {
+		case c := <-dialed:
+			return c
+		default:
+			turn()
 		}
 	}
 }

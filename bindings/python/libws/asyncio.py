@@ -490,9 +490,9 @@ class _Hub:
         """Hand every queued command record to the hub: one crossing."""
         self.iteration += 1  # what connections count as unsent since (WebSocket._burst) is sent
         out = self._out
-        if not out or self._h is None:
+        if not out:
             return
-        if self.stopping:
+        if self.stopping or self._h is None:
             out.clear()
             self._held.clear()
             return

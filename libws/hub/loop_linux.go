@@ -351,11 +351,7 @@ func (l *loop) flushRun() {
 	if c.fd >= 0 {
 		l.write(c, l.runBuf)
 	}
-	if cap(l.runBuf) <= 1<<20 {
-		l.runBuf = l.runBuf[:0]
-	} else {
-		l.runBuf = nil
-	}
+	l.runBuf = l.runBuf[:0] // runMax keeps it small: kept for the next run
 }
 
 // tickEvery is the period of the tick that enforces deadlines, idle

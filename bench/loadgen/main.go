@@ -338,25 +338,22 @@ func (l *load) prepare() {
 // that owns c.tx.
 func (l *load) send(c *conn, wbuf []byte, z **compressor, seq uint64) ([]byte, error) {
 	m, i := l.msg(seq), seq%patternPeriod
-	c.tx.msgs++
-	c.tx.raw += uint64(len(m))
 	if !c.deflate {
-		c.tx.wire += uint64(len(m))
+		c.tx.count(len(m), len(m), false)
 		if l.frames != nil {
 			return wbuf, c.writeFrame(l.frames[i])
 		}
 		return c.send(wbuf, l.op, m)
 	}
-	c.tx.compressed++
 	if l.zframes != nil {
-		c.tx.wire += uint64(len(l.zmsg[i]))
+		c.tx.count(len(m), len(l.zmsg[i]), true)
 		return wbuf, c.writeFrame(l.zframes[i])
 	}
 	if *z == nil {
 		*z = newCompressor()
 	}
 	p := (*z).compress(m)
-	c.tx.wire += uint64(len(p))
+	c.tx.count(len(m), len(p), true)
 	return c.send(wbuf, l.op|rsv1, p)
 }
 

@@ -84,6 +84,17 @@ type traffic struct {
 	raw, wire        uint64
 }
 
+// count adds one message of raw payload bytes that took wire bytes on the
+// wire.
+func (t *traffic) count(raw, wire int, compressed bool) {
+	t.msgs++
+	if compressed {
+		t.compressed++
+	}
+	t.raw += uint64(raw)
+	t.wire += uint64(wire)
+}
+
 func (t *traffic) add(o traffic) {
 	t.msgs += o.msgs
 	t.compressed += o.compressed
@@ -421,10 +432,7 @@ func (c *conn) readMessage(dst []byte) (op byte, msg []byte, err error) {
 			if n, err = c.inf.inflate(dst, c.zin); err != nil {
 				return op, nil, err
 			}
-			c.rx.msgs++
-			c.rx.compressed++
-			c.rx.raw += uint64(n)
-			c.rx.wire += uint64(wire)
+			c.rx.count(n, wire, true)
 			return op, dst[:n], nil
 		}
 		if int64(n)+ln > int64(len(dst)) {
@@ -436,9 +444,7 @@ func (c *conn) readMessage(dst []byte) (op byte, msg []byte, err error) {
 				return op, nil, err
 			}
 			c.br.Discard(len(view)) // the bytes stay put until the next read
-			c.rx.msgs++
-			c.rx.raw += uint64(ln)
-			c.rx.wire += uint64(ln)
+			c.rx.count(len(view), len(view), false)
 			return op, view, nil
 		}
 		// A large destination makes bufio read straight into dst once its
@@ -448,9 +454,7 @@ func (c *conn) readMessage(dst []byte) (op byte, msg []byte, err error) {
 		}
 		n += int(ln)
 		if fin {
-			c.rx.msgs++
-			c.rx.raw += uint64(n)
-			c.rx.wire += uint64(n)
+			c.rx.count(n, n, false)
 			return op, dst[:n], nil
 		}
 	}

@@ -57,6 +57,7 @@ var (
 	ErrFragmentedControl      = &ProtocolError{StatusProtocolError, "fragmented control frame"}
 	ErrControlTooLong         = &ProtocolError{StatusProtocolError, "control frame payload longer than 125 bytes"}
 	ErrLengthOverflow         = &ProtocolError{StatusProtocolError, "64-bit payload length with its top bit set"}
+	ErrNonMinimalLength       = &ProtocolError{StatusProtocolError, "payload length not in its shortest form"}
 	ErrUnmaskedFrame          = &ProtocolError{StatusProtocolError, "frame from client is not masked"}
 	ErrMaskedFrame            = &ProtocolError{StatusProtocolError, "frame from server is masked"}
 	ErrUnexpectedContinuation = &ProtocolError{StatusProtocolError, "continuation frame without a message to continue"}

@@ -68,7 +68,8 @@ type Header struct {
 // header and its encoded size; a size of 0 with a nil error means b does not
 // yet hold the whole header. Rules that hold whatever the role and the
 // negotiated extensions are checked here: reserved opcodes, fragmented or
-// long control frames and 64-bit lengths with the top bit set. Masking and
+// long control frames, 64-bit lengths with the top bit set and lengths not
+// in their shortest form. Masking and
 // reserved bits depend on the connection: see Header.Check.
 func ParseHeader(b []byte) (Header, int, error) {
 	var h Header
@@ -87,6 +88,12 @@ func ParseHeader(b []byte) (Header, int, error) {
 			return h, 0, nil
 		}
 		h.Length = int64(binary.BigEndian.Uint16(b[2:]))
+		if h.Length < 126 {
+			// RFC 6455 §5.2 asks for the shortest form; a longer one is
+			// either a broken peer or an attempt to slip past a filter
+			// that decodes lengths differently.
+			return h, 0, ErrNonMinimalLength
+		}
 		n = 4
 	case 127:
 		if len(b) < 10 {
@@ -95,6 +102,9 @@ func ParseHeader(b []byte) (Header, int, error) {
 		u := binary.BigEndian.Uint64(b[2:])
 		if u>>63 != 0 {
 			return h, 0, ErrLengthOverflow
+		}
+		if u <= 0xFFFF {
+			return h, 0, ErrNonMinimalLength
 		}
 		h.Length = int64(u)
 		n = 10

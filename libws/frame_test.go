@@ -193,6 +193,57 @@ func TestHeaderLengthOverflow(t *testing.T) {
 	}
 }
 
+func TestHeaderNonMinimalLength(t *testing.T) {
+	// RFC 6455 §5.2: "the minimal number of bytes MUST be used to encode
+	// the length". A longer form than needed fails the connection (1002),
+	// as soon as the length is complete.
+	cases := []struct {
+		form   byte // 126 or 127
+		length uint64
+		ok     bool
+	}{
+		{126, 0, false}, {126, 1, false}, {126, 125, false},
+		{126, 126, true}, {126, 0xFFFF, true},
+		{127, 0, false}, {127, 125, false}, {127, 126, false}, {127, 0xFFFF, false},
+		{127, 0x10000, true}, {127, 1 << 40, true},
+	}
+	for _, tc := range cases {
+		for _, masked := range []bool{false, true} {
+			b := []byte{0x82, tc.form}
+			if masked {
+				b[1] |= 0x80
+			}
+			if tc.form == 126 {
+				b = binary.BigEndian.AppendUint16(b, uint16(tc.length))
+			} else {
+				b = binary.BigEndian.AppendUint64(b, tc.length)
+			}
+			lenEnd := len(b)
+			if masked {
+				b = append(b, hdrKey[:]...)
+			}
+			h, n, err := ParseHeader(b)
+			if tc.ok {
+				if err != nil || n != len(b) || h.Length != int64(tc.length) {
+					t.Errorf("%d in the %d form, masked=%v: n = %d, err = %v", tc.length, tc.form, masked, n, err)
+				}
+				continue
+			}
+			if !errors.Is(err, ErrNonMinimalLength) || n != 0 {
+				t.Errorf("%d in the %d form, masked=%v: n = %d, err = %v; want ErrNonMinimalLength", tc.length, tc.form, masked, n, err)
+			}
+			if _, _, err := ParseHeader(b[:lenEnd]); !errors.Is(err, ErrNonMinimalLength) {
+				t.Errorf("%d in the %d form, no key yet: err = %v", tc.length, tc.form, err)
+			}
+			// A control frame with a non-minimal length is refused too.
+			c := append([]byte{0x89}, b[1:]...)
+			if _, _, err := ParseHeader(c); err == nil {
+				t.Errorf("ping with %d in the %d form accepted", tc.length, tc.form)
+			}
+		}
+	}
+}
+
 func TestOpcodeClasses(t *testing.T) {
 	for op := Opcode(0); op < 16; op++ {
 		reserved := (op >= 3 && op <= 7) || op >= 0xB
@@ -243,10 +294,11 @@ func TestHeaderControlRules(t *testing.T) {
 		{"ping 126", hdrBytes(0x89, true, 126, hdrKey), ErrControlTooLong},
 		{"pong 65535", hdrBytes(0x8A, false, 0xFFFF, hdrKey), ErrControlTooLong},
 		{"close 64-bit", hdrBytes(0x88, true, 1<<40, hdrKey), ErrControlTooLong},
-		// A short length written in the 16-bit form is still a short length.
-		{"ping 100 in 16-bit form", []byte{0x89, 126, 0, 100}, nil},
+		// A length must be in its shortest form (TestHeaderNonMinimalLength).
+		{"ping 100 in 16-bit form", []byte{0x89, 126, 0, 100}, ErrNonMinimalLength},
 		{"ping 126 in 16-bit form", []byte{0x89, 126, 0, 126}, ErrControlTooLong},
-		{"ping 126 in 64-bit form", []byte{0x89, 127, 0, 0, 0, 0, 0, 0, 0, 126}, ErrControlTooLong},
+		{"ping 126 in 64-bit form", []byte{0x89, 127, 0, 0, 0, 0, 0, 0, 0, 126}, ErrNonMinimalLength},
+		{"ping 65536 in 64-bit form", []byte{0x89, 127, 0, 0, 0, 0, 0, 1, 0, 0}, ErrControlTooLong},
 	}
 	for _, c := range cases {
 		_, n, err := ParseHeader(c.in)

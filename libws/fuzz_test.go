@@ -42,6 +42,8 @@ func FuzzParseHeader(f *testing.F) {
 	}
 	f.Add([]byte{0x82, 0x7F, 0x80, 0, 0, 0, 0, 0, 0, 0})
 	f.Add([]byte{0x89, 0x7E, 0x00, 0x7D})
+	f.Add([]byte{0x82, 0x7E, 0x00, 0x7D})
+	f.Add([]byte{0x82, 0x7F, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF})
 	f.Add([]byte{0x81})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -53,7 +55,7 @@ func FuzzParseHeader(f *testing.F) {
 				t.Fatalf("error %v with n %d", err, n)
 			}
 			switch err {
-			case ErrReservedOpcode, ErrFragmentedControl, ErrControlTooLong, ErrLengthOverflow:
+			case ErrReservedOpcode, ErrFragmentedControl, ErrControlTooLong, ErrLengthOverflow, ErrNonMinimalLength:
 			default:
 				t.Fatalf("unexpected error %v", err)
 			}
@@ -88,8 +90,8 @@ func FuzzParseHeader(f *testing.F) {
 		if h.OpCode.IsReserved() || h.OpCode.IsControl() && (!h.Fin || h.Length > MaxControlPayload) {
 			t.Fatalf("accepted %+v", h)
 		}
-		// Re-encoding gives the same header, and the same bytes when the
-		// input used the shortest length form.
+		// Re-encoding gives the same header and the same bytes: only the
+		// shortest length form is accepted.
 		var buf [MaxHeaderSize]byte
 		m, err := PutHeader(buf[:], &h)
 		if err != nil || m != h.Size() {
@@ -99,7 +101,7 @@ func FuzzParseHeader(f *testing.F) {
 		if err != nil || m2 != m || h2 != h {
 			t.Fatalf("round trip %+v -> % x -> %+v", h, buf[:m], h2)
 		}
-		if m == n && !bytes.Equal(buf[:m], data[:n]) {
+		if m != n || !bytes.Equal(buf[:m], data[:n]) {
 			t.Fatalf("re-encoded % x, input % x", buf[:m], data[:n])
 		}
 	})
@@ -344,6 +346,9 @@ func FuzzParseRequest(f *testing.F) {
 	f.Add([]byte("GET / HTTP/1.1\r\nconnection: keep-alive, UPGRADE\r\nupgrade: WebSocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: AAAAAAAAAAAAAAAAAAAAAA==\r\n\r\n"))
 	f.Add([]byte("\r\n\r\n"))
 	f.Add([]byte(strings.Repeat("a", MaxRequestSize)))
+	f.Add([]byte("GET /x\x00admin-proto\x00X-Evil:injected HTTP/1.1\r\nHost: a\r\n\r\n"))
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: a\r\nX-Inj: a\nAuthorization: Bearer injected\r\n\r\n"))
+	f.Add([]byte("GET / HTTP/2\r\nHost: a\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		req, n, err := ParseRequest(data)
 		end := bytes.Index(data, []byte("\r\n\r\n"))
@@ -366,15 +371,19 @@ func FuzzParseRequest(f *testing.F) {
 		if n != end+4 || n > MaxRequestSize {
 			t.Fatalf("n = %d, end of the header at %d", n, end)
 		}
-		if req.RequestURI == "" || !strings.HasPrefix(req.Proto, "HTTP/") || req.Host != req.Header.Get("Host") {
+		isCtl := func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7F }
+		if req.RequestURI == "" || strings.ContainsFunc(req.RequestURI, func(r rune) bool { return r <= ' ' || r == 0x7F }) ||
+			!strings.HasPrefix(req.Proto, "HTTP/") || req.Host != req.Header.Get("Host") {
 			t.Fatalf("%+v", req)
 		}
 		for k, vs := range req.Header {
-			if k == "" || strings.ContainsAny(k, " \t:") {
+			if k == "" || strings.ContainsAny(k, " \t:") || strings.ContainsFunc(k, isCtl) {
 				t.Fatalf("header name %q", k)
 			}
 			for _, v := range vs {
-				if v != strings.TrimSpace(v) || strings.Contains(v, "\r\n") {
+				// No value may hold a line break or a NUL: hosts split
+				// and terminate on those.
+				if v != strings.Trim(v, " \t") || strings.ContainsFunc(v, isCtl) {
 					t.Fatalf("header value %q", v)
 				}
 			}

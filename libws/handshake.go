@@ -75,22 +75,86 @@ func ParseRequest(b []byte) (*Request, int, error) {
 	if end+4 > MaxRequestSize {
 		return nil, 0, &HandshakeError{431, "request header too large"}
 	}
+	// Lines end at CRLF only: a bare CR or LF stays inside its line, where
+	// checkFields refuses it, so no value can absorb a header of its own.
 	lines := strings.Split(string(b[:end]), "\r\n")
 	parts := strings.Split(lines[0], " ")
-	if len(parts) != 3 || parts[1] == "" || !strings.HasPrefix(parts[2], "HTTP/") {
+	if len(parts) != 3 || parts[1] == "" || !isToken(parts[0]) || !strings.HasPrefix(parts[2], "HTTP/") {
 		return nil, 0, &HandshakeError{400, "malformed request line"}
 	}
 	r := &Request{Method: parts[0], RequestURI: parts[1], Proto: parts[2], Header: make(http.Header, len(lines))}
 	for _, line := range lines[1:] {
 		colon := strings.IndexByte(line, ':')
-		if colon <= 0 || line[0] == ' ' || line[0] == '\t' || strings.ContainsAny(line[:colon], " \t") {
+		if colon <= 0 || !isToken(line[:colon]) {
 			return nil, 0, &HandshakeError{400, "malformed header line"}
 		}
 		key := textproto.CanonicalMIMEHeaderKey(line[:colon])
-		r.Header[key] = append(r.Header[key], strings.TrimSpace(line[colon+1:]))
+		r.Header[key] = append(r.Header[key], strings.Trim(line[colon+1:], " \t"))
+	}
+	if herr := checkFields(r.RequestURI, r.Header); herr != nil {
+		return nil, 0, herr
 	}
 	r.Host = r.Header.Get("Host")
 	return r, end + 4, nil
+}
+
+// checkFields refuses control characters in the request target and the
+// header values. Hosts hand these strings on (the hub's open event, a
+// binding's request object), and a NUL, CR or LF in them would let a
+// client forge fields or headers there that the handshake never saw.
+func checkFields(target string, h http.Header) *HandshakeError {
+	for i := 0; i < len(target); i++ {
+		if c := target[i]; c <= ' ' || c == 0x7F {
+			return &HandshakeError{400, "control character or space in the request target"}
+		}
+	}
+	for name, vs := range h {
+		if !isToken(name) {
+			return &HandshakeError{400, "malformed header name"}
+		}
+		for _, v := range vs {
+			for i := 0; i < len(v); i++ {
+				if c := v[i]; (c < ' ' && c != '\t') || c == 0x7F {
+					return &HandshakeError{400, "control character in the value of header " + name}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// isToken reports whether s is an RFC 7230 token (a method or header name).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 || !tokenChars[c] {
+			return false
+		}
+	}
+	return true
+}
+
+var tokenChars = func() (t [128]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+// httpVersionOK accepts HTTP/1.1 and later 1.x versions: RFC 6455 §4.2.1
+// asks for "HTTP/1.1 or higher", and the upgrade mechanism it relies on
+// does not exist in HTTP/1.0 or HTTP/2.
+func httpVersionOK(proto string) bool {
+	return len(proto) == len("HTTP/1.1") && strings.HasPrefix(proto, "HTTP/1.") && proto[7] >= '1' && proto[7] <= '9'
 }
 
 // UpgradeOptions tune the server side of the handshake.
@@ -118,12 +182,24 @@ type Negotiated struct {
 
 // negotiate validates an upgrade request and picks the subprotocol; it is
 // the single place both server entry points decide whether to accept.
-func negotiate(method, proto string, h http.Header, o *UpgradeOptions) (accept string, n Negotiated, err *HandshakeError) {
+func negotiate(method, target, proto, host string, h http.Header, o *UpgradeOptions) (accept string, n Negotiated, err *HandshakeError) {
+	if herr := checkFields(target, h); herr != nil {
+		return "", n, herr
+	}
 	switch {
 	case method != http.MethodGet:
 		return "", n, &HandshakeError{405, "method is not GET"}
-	case proto != "HTTP/1.1" && proto != "HTTP/2" && proto != "HTTP/2.0":
+	case !httpVersionOK(proto):
 		return "", n, &HandshakeError{400, "protocol is not HTTP/1.1"}
+	case host == "" || len(h.Values("Host")) > 1:
+		// RFC 7230 §5.4: a request without exactly one Host is refused.
+		return "", n, &HandshakeError{400, "missing or repeated Host header"}
+	case len(h.Values("Sec-Websocket-Key")) > 1:
+		// RFC 6455 §11.3.1: it must not appear more than once.
+		return "", n, &HandshakeError{400, "repeated Sec-WebSocket-Key"}
+	case len(h.Values("Sec-Websocket-Version")) > 1:
+		// RFC 6455 §11.3.5: not more than once in a request.
+		return "", n, &HandshakeError{400, "repeated Sec-WebSocket-Version"}
 	case !headerHasToken(h, "Connection", "upgrade"):
 		return "", n, &HandshakeError{426, "Connection header lacks upgrade"}
 	case !headerHasToken(h, "Upgrade", "websocket"):
@@ -229,7 +305,7 @@ func (r *Request) Accept(opts *UpgradeOptions) (response []byte, n Negotiated, e
 	if opts != nil {
 		o = *opts
 	}
-	accept, n, herr := negotiate(r.Method, r.Proto, r.Header, &o)
+	accept, n, herr := negotiate(r.Method, r.RequestURI, r.Proto, r.Host, r.Header, &o)
 	if herr != nil {
 		return appendRefusal(nil, herr), n, herr
 	}
@@ -255,7 +331,7 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *UpgradeOptions) (*Con
 	if opts != nil {
 		o = *opts
 	}
-	accept, n, herr := negotiate(r.Method, r.Proto, r.Header, &o)
+	accept, n, herr := negotiate(r.Method, r.RequestURI, r.Proto, r.Host, r.Header, &o)
 	if herr != nil {
 		if herr.Status == 426 {
 			w.Header().Set("Sec-WebSocket-Version", "13")

@@ -358,6 +358,24 @@ func (s *inflateSource) ReadByte() (byte, error) {
 	return 0, io.EOF
 }
 
+// checkEnd runs once the inflater reached the end of a final block. With
+// the usual sync-flush ending that is the empty final block of the tail,
+// and nothing is left. A sender may also end a message with a final block
+// of its own (RFC 7692 §7.2.3.4); then the whole tail is left, after at most
+// one 00 byte: the start of the empty stored block whose other four bytes
+// the sender removed. Anything else is data the inflater would silently
+// skip, so the message is refused.
+func (s *inflateSource) checkEnd() error {
+	rest, tail := s.parts[0], s.parts[1]
+	switch {
+	case len(rest) == 0 && len(tail) == 0:
+		return nil
+	case len(tail) == len(inflateTail) && (len(rest) == 0 || len(rest) == 1 && rest[0] == 0):
+		return nil
+	}
+	return ErrDeflateTrailingData
+}
+
 // inflate decompresses one message, refusing it as soon as its output
 // passes limit, so a small frame cannot inflate into gigabytes. The result
 // is valid until the next inflate.
@@ -392,7 +410,7 @@ func (d *deflateState) inflate(payload []byte, limit int64) ([]byte, error) {
 		}
 		if err != nil {
 			if err == io.EOF {
-				err = nil
+				err = d.src.checkEnd()
 			} else {
 				err = &ProtocolError{StatusInvalidPayloadData, "invalid compressed data: " + err.Error()}
 			}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/flate"
 )
 
 func TestParseDeflateParams(t *testing.T) {
@@ -292,6 +294,64 @@ func TestDeflateInvalidData(t *testing.T) {
 	}
 }
 
+func TestDeflateDataAfterFinalBlock(t *testing.T) {
+	// A message's DEFLATE data ends at its final block (BFINAL=1), if it
+	// has one. RFC 7692 §7.2.3.4 shows the one thing that may follow it:
+	// the first byte of the empty stored block whose other four bytes
+	// (00 00 ff ff) the sender removed. Anything else after the final
+	// block is not part of the message; the flate reader stops at the end
+	// of the final block and would drop it silently, so it fails the
+	// connection instead (1007, as for other invalid compressed data).
+	hello := []byte{0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00} // "Hello", one final block
+	var second bytes.Buffer
+	w, _ := flate.NewWriter(&second, 1)
+	w.Write([]byte("injected"))
+	w.Close()
+	cases := []struct {
+		name    string
+		payload []byte
+		ok      bool
+	}{
+		{"RFC 7692 7.2.3.1 (sync flush)", []byte{0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00}, true},
+		{"RFC 7692 7.2.3.4 (BFINAL=1)", []byte{0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00}, true},
+		{"final block alone", hello, true},
+		{"final block, then bytes", catBytes(hello, []byte("abc")), false},
+		{"final block, then one byte not 00", catBytes(hello, []byte{0x01}), false},
+		{"final block, then 00 00", catBytes(hello, []byte{0x00, 0x00}), false},
+		{"final block, then a whole empty stored block", catBytes(hello, []byte{0x00, 0x00, 0x00, 0xff, 0xff}), false},
+		{"final block, then a second stream", catBytes(hello, second.Bytes()), false},
+	}
+	for _, tc := range cases {
+		for _, takeover := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/takeover=%v", tc.name, takeover), func(t *testing.T) {
+				params := DeflateParams{ServerNoContextTakeover: !takeover, ClientNoContextTakeover: !takeover}
+				_, server := deflatePair(params, CompressionOptions{ContextTakeover: takeover}, 1<<20)
+				server.Feed(appendFrame(nil, true, Rsv1, OpText, tc.payload, true, [4]byte{1, 2, 3, 4}))
+				f, _, err := server.NextMessage()
+				if tc.ok {
+					if err != nil || string(f.Payload) != "Hello" {
+						t.Fatalf("%q %v", f.Payload, err)
+					}
+					// The next message still inflates (the stream state is sound).
+					server.Feed(appendFrame(nil, true, Rsv1, OpText, []byte{0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00}, true, [4]byte{5, 6, 7, 8}))
+					if f, _, err := server.NextMessage(); err != nil || string(f.Payload) != "Hello" {
+						t.Fatalf("second message %q %v", f.Payload, err)
+					}
+					return
+				}
+				if !errors.Is(err, ErrDeflateTrailingData) {
+					t.Fatalf("got %q %v, want ErrDeflateTrailingData", f.Payload, err)
+				}
+				if !bytes.Equal(server.Output(), closeWire(StatusInvalidPayloadData, ErrDeflateTrailingData.Msg)) {
+					t.Fatalf("close frame % x", server.Output())
+				}
+			})
+		}
+	}
+}
+
+func catBytes(b ...[]byte) []byte { return bytes.Join(b, nil) }
+
 // The peer restricted our window below what the compressor uses: we must
 // then send uncompressed, and still read compressed input.
 func TestDeflateRestrictedWindowSendsUncompressed(t *testing.T) {
@@ -373,6 +433,8 @@ func FuzzInflate(f *testing.F) {
 	f.Add(append([]byte(nil), s.deflate.compress([]byte("hello hello hello"))...))
 	f.Add([]byte{0x00})
 	f.Add([]byte{0xff, 0x00, 0x12})
+	f.Add([]byte{0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00})
+	f.Add([]byte{0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x61})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, server := deflatePair(DeflateParams{}, CompressionOptions{}, 1<<16)
 		server.Feed(appendFrame(nil, true, Rsv1, OpBinary, data, true, [4]byte{1, 2, 3, 4}))

@@ -66,6 +66,7 @@ var (
 	ErrInvalidClosePayload    = &ProtocolError{StatusProtocolError, "close payload of 1 byte"}
 	ErrInvalidUTF8            = &ProtocolError{StatusInvalidPayloadData, "invalid UTF-8 in text"}
 	ErrInvalidCloseReason     = &ProtocolError{StatusInvalidPayloadData, "invalid UTF-8 in close reason"}
+	ErrDeflateTrailingData    = &ProtocolError{StatusInvalidPayloadData, "compressed data after the final deflate block"}
 	ErrFrameTooBig            = &ProtocolError{StatusMessageTooBig, "frame exceeds the maximum frame size"}
 	ErrMessageTooBig          = &ProtocolError{StatusMessageTooBig, "message exceeds the maximum message size"}
 	ErrDataAfterClose         = &ProtocolError{StatusProtocolError, "frame after close"}

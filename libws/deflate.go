@@ -377,9 +377,11 @@ func (s *inflateSource) checkEnd() error {
 }
 
 // inflate decompresses one message, refusing it as soon as its output
-// passes limit, so a small frame cannot inflate into gigabytes. The result
-// is valid until the next inflate.
-func (d *deflateState) inflate(payload []byte, limit int64) ([]byte, error) {
+// passes limit, so a small frame cannot inflate into gigabytes. With text
+// non-nil the output is validated as UTF-8 as it comes out, so invalid
+// text stops the inflation at once instead of at the limit. The result is
+// valid until the next inflate.
+func (d *deflateState) inflate(payload []byte, limit int64, text *utf8Validator) ([]byte, error) {
 	d.src.parts = [2][]byte{payload, inflateTail}
 	r := d.inflater
 	if r == nil {
@@ -408,9 +410,16 @@ func (d *deflateState) inflate(payload []byte, limit int64) ([]byte, error) {
 			err = ErrMessageTooBig
 			break
 		}
+		if text != nil && !text.Write(out[len(out)-n:]) {
+			err = ErrInvalidUTF8
+			break
+		}
 		if err != nil {
 			if err == io.EOF {
 				err = d.src.checkEnd()
+				if err == nil && text != nil && !text.Complete() {
+					err = ErrInvalidUTF8
+				}
 			} else {
 				err = &ProtocolError{StatusInvalidPayloadData, "invalid compressed data: " + err.Error()}
 			}

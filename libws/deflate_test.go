@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -259,6 +260,34 @@ func TestDeflateBomb(t *testing.T) {
 	}
 	if server.deflate.inflated != nil && cap(server.deflate.inflated) > 4<<20 {
 		t.Fatalf("inflated %d bytes before refusing", cap(server.deflate.inflated))
+	}
+}
+
+// TestDeflateInvalidTextStopsEarly: compressed text is validated as it
+// is inflated, so a bomb whose first byte is invalid UTF-8 is refused
+// (1007) without inflating the rest up to the message limit.
+func TestDeflateInvalidTextStopsEarly(t *testing.T) {
+	sender, _ := deflatePair(DeflateParams{}, CompressionOptions{Threshold: 1}, 1<<30)
+	bomb := append([]byte(nil), sender.deflate.compress(append([]byte{0xff}, make([]byte, 64<<20)...))...)
+	_, server := deflatePair(DeflateParams{}, CompressionOptions{}, 1<<30)
+	frame := appendFrame(nil, true, Rsv1, OpText, bomb, true, [4]byte{1, 2, 3, 4})
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	server.Feed(frame)
+	_, _, err := server.NextMessage()
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrInvalidUTF8) {
+		t.Fatalf("want ErrInvalidUTF8, got %v", err)
+	}
+	if grown := after.TotalAlloc - before.TotalAlloc; grown > 8<<20 {
+		t.Fatalf("allocated %d MiB while inflating invalid text", grown>>20)
+	}
+	// Valid text that ends inside a code point is refused at the end.
+	cut := append([]byte(nil), sender.deflate.compress([]byte("abc\xe2\x82"))...)
+	_, server = deflatePair(DeflateParams{}, CompressionOptions{}, 1<<20)
+	server.Feed(appendFrame(nil, true, Rsv1, OpText, cut, true, [4]byte{1, 2, 3, 4}))
+	if _, _, err := server.NextMessage(); !errors.Is(err, ErrInvalidUTF8) {
+		t.Fatalf("truncated code point: %v", err)
 	}
 }
 

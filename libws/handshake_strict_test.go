@@ -2,6 +2,7 @@ package libws_test
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -166,4 +167,73 @@ func TestNonMinimalLengthFailsConn(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestConnUTF8FailsMidFrame: a Conn fails with 1007 as soon as invalid
+// text arrives, while the rest of the frame is still held back.
+func TestConnUTF8FailsMidFrame(t *testing.T) {
+	bad := append([]byte("valid start \xce\xba then "), 0xff)
+	bad = append(bad, payloadOf(10000)...)
+	cases := []struct {
+		name  string
+		first []byte
+		frame []byte
+	}{
+		{"text frame", nil, cframe(true, 0, 1, bad)},
+		{"continuation frame", cframe(false, 0, 1, []byte("first")), cframe(true, 0, 0, bad)},
+	}
+	for _, tc := range cases {
+		t.Run("server/"+tc.name, func(t *testing.T) {
+			s := startServer(t, nil, echo)
+			c := dialRaw(t, s.addr, nil)
+			// The header, the mask and the first bytes, in small segments.
+			c.sendChunks(catb(tc.first, tc.frame[:8+len("valid start \xce\xba then ")+1]), 3)
+			c.expectClose(sfail(libws.ErrInvalidUTF8))
+			if err := s.result(t); !errors.Is(err, libws.ErrInvalidUTF8) {
+				t.Fatal(err)
+			}
+		})
+	}
+	t.Run("client", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		go func() {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer nc.Close()
+			nc.SetDeadline(time.Now().Add(testTimeout))
+			buf := make([]byte, 4096)
+			var n int
+			var req *libws.Request
+			for req == nil {
+				k, err := nc.Read(buf[n:])
+				if err != nil {
+					return
+				}
+				n += k
+				req, _, _ = libws.ParseRequest(buf[:n])
+			}
+			resp, _, _ := req.Accept(nil)
+			nc.Write(resp)
+			frame := sframe(true, 1, bad)
+			nc.Write(frame[:4+len("valid start \xce\xba then ")+1])
+			io.Copy(io.Discard, nc)
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		c, _, err := libws.Dial(ctx, "ws://"+ln.Addr().String()+"/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		c.SetReadDeadline(time.Now().Add(testTimeout))
+		if _, _, err := c.ReadMessage(); !errors.Is(err, libws.ErrInvalidUTF8) {
+			t.Fatalf("ReadMessage: %v, want ErrInvalidUTF8", err)
+		}
+	})
 }

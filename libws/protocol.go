@@ -86,6 +86,11 @@ type Protocol struct {
 	borrowed bool
 	pend     []byte
 
+	// The frame being received: its header has passed checkHeader, and
+	// the first scanned bytes of its payload are unmasked and validated.
+	inFrame bool
+	scanned int
+
 	// The data message being received.
 	inMessage  bool
 	msgOp      Opcode
@@ -224,17 +229,20 @@ func (p *Protocol) next(collect bool) (Frame, bool, error) {
 }
 
 // finishMessage inflates a compressed message and validates compressed
-// text, which could not be checked frame by frame.
+// text as it is inflated: it cannot be checked as its frames arrive,
+// because inflating starts only once the whole message is in.
 func (p *Protocol) finishMessage(msg Frame) (Frame, bool, error) {
 	if msg.Rsv&Rsv1 == 0 || p.deflate == nil {
 		return msg, true, nil
 	}
-	out, err := p.deflate.inflate(msg.Payload, p.maxMessage)
+	var text *utf8Validator
+	if msg.OpCode == OpText {
+		p.utf8.Reset()
+		text = &p.utf8
+	}
+	out, err := p.deflate.inflate(msg.Payload, p.maxMessage, text)
 	if err != nil {
 		return Frame{}, false, p.fail(err)
-	}
-	if msg.OpCode == OpText && !ValidUTF8(out) {
-		return Frame{}, false, p.fail(ErrInvalidUTF8)
 	}
 	msg.Rsv &^= Rsv1
 	msg.Payload = out
@@ -273,28 +281,32 @@ func (p *Protocol) readFrame() (Frame, bool, error) {
 		p.stash(0)
 		return Frame{}, false, nil
 	}
-	if err := h.Check(p.server, p.rsvAllowed); err != nil {
-		return Frame{}, false, p.fail(err)
-	}
-	if h.Length > p.maxFrame {
-		return Frame{}, false, p.fail(ErrFrameTooBig)
-	}
-	if !h.OpCode.IsControl() {
-		switch {
-		case h.OpCode == OpContinuation && !p.inMessage:
-			return Frame{}, false, p.fail(ErrUnexpectedContinuation)
-		case h.OpCode != OpContinuation && p.inMessage:
-			return Frame{}, false, p.fail(ErrExpectedContinuation)
+	if !p.inFrame {
+		// The header is seen whole for the first time: the rules that
+		// need only the header run once, before any payload is kept.
+		if err := p.checkHeader(&h); err != nil {
+			return Frame{}, false, p.fail(err)
 		}
-		prior := p.msgLen
-		if h.OpCode != OpContinuation {
-			prior = 0
-		}
-		if prior+h.Length > p.maxMessage {
-			return Frame{}, false, p.fail(ErrMessageTooBig)
+		p.inFrame, p.scanned = true, 0
+		if !h.OpCode.IsControl() {
+			p.beginFrame(&h)
 		}
 	}
-	if h.Length > int64(len(p.buf)-p.pos-n) {
+	if avail := len(p.buf) - p.pos - n; h.Length > int64(avail) {
+		if avail > p.scanned && p.checksText(&h) {
+			// Validate the part of the payload already here, so invalid
+			// text fails when it arrives, not when a frame the peer may
+			// never finish is complete. It is unmasked in place; scanned
+			// records how far, for the next call.
+			seg := p.buf[p.pos+n+p.scanned : p.pos+n+avail]
+			if h.Masked {
+				Mask(seg, h.Mask, p.scanned)
+			}
+			p.scanned = avail
+			if !p.utf8.Write(seg) {
+				return Frame{}, false, p.fail(ErrInvalidUTF8)
+			}
+		}
 		// Reserve room for the frame, but only up to a bound: a header may
 		// announce a large payload that the peer never sends.
 		p.stash(n + int(min(h.Length, maxReserve)))
@@ -303,9 +315,11 @@ func (p *Protocol) readFrame() (Frame, bool, error) {
 	end := p.pos + n + int(h.Length)
 	payload := p.buf[p.pos+n : end]
 	p.pos = end
+	fresh := payload[p.scanned:]
 	if h.Masked {
-		Mask(payload, h.Mask, 0)
+		Mask(fresh, h.Mask, p.scanned)
 	}
+	p.inFrame = false
 	f := Frame{Fin: h.Fin, Rsv: h.Rsv, OpCode: h.OpCode, Payload: payload}
 	switch h.OpCode {
 	case OpPing:
@@ -333,24 +347,63 @@ func (p *Protocol) readFrame() (Frame, bool, error) {
 			}
 		}
 	default:
-		if err := p.trackMessage(&h, payload); err != nil {
+		if err := p.endFrame(&h, fresh); err != nil {
 			return Frame{}, false, p.fail(err)
 		}
 	}
 	return f, true, nil
 }
 
-// trackMessage keeps the fragmentation state and validates text as it
-// arrives, so invalid UTF-8 fails at the frame that carries it.
-func (p *Protocol) trackMessage(h *Header, payload []byte) error {
+// checkHeader applies the rules a frame header must follow on this
+// connection, given the message in progress and the limits.
+func (p *Protocol) checkHeader(h *Header) error {
+	if err := h.Check(p.server, p.rsvAllowed); err != nil {
+		return err
+	}
+	if h.Length > p.maxFrame {
+		return ErrFrameTooBig
+	}
+	if !h.OpCode.IsControl() {
+		switch {
+		case h.OpCode == OpContinuation && !p.inMessage:
+			return ErrUnexpectedContinuation
+		case h.OpCode != OpContinuation && p.inMessage:
+			return ErrExpectedContinuation
+		}
+		prior := p.msgLen
+		if h.OpCode != OpContinuation {
+			prior = 0
+		}
+		if prior+h.Length > p.maxMessage {
+			return ErrMessageTooBig
+		}
+	}
+	return nil
+}
+
+// beginFrame keeps the fragmentation state when a data frame's header has
+// passed checkHeader.
+func (p *Protocol) beginFrame(h *Header) {
 	if h.OpCode != OpContinuation {
 		p.inMessage = true
 		p.msgOp, p.msgRsv, p.msgLen = h.OpCode, h.Rsv, 0
 		p.utf8.Reset()
 	}
 	p.msgLen += h.Length
-	if p.msgOp == OpText && p.msgRsv&Rsv1 == 0 {
-		if !p.utf8.Write(payload) || (h.Fin && !p.utf8.Complete()) {
+}
+
+// checksText reports whether the payload of the data frame in progress is
+// validated as it arrives: uncompressed text. Compressed text is checked
+// once inflated (finishMessage).
+func (p *Protocol) checksText(h *Header) bool {
+	return !h.OpCode.IsControl() && p.msgOp == OpText && p.msgRsv&Rsv1 == 0
+}
+
+// endFrame validates the payload bytes of a complete data frame that were
+// not validated while it arrived, and ends the message at its final frame.
+func (p *Protocol) endFrame(h *Header, fresh []byte) error {
+	if p.checksText(h) {
+		if !p.utf8.Write(fresh) || (h.Fin && !p.utf8.Complete()) {
 			return ErrInvalidUTF8
 		}
 	}

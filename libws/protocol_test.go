@@ -908,3 +908,134 @@ func TestProtocolAppendHeader(t *testing.T) {
 		t.Errorf("client: %v", err)
 	}
 }
+
+// TestProtocolUTF8FailsMidFrame: invalid UTF-8 fails the connection as
+// soon as the bytes that rule out valid text arrive, even when the frame
+// carrying them is far from complete (a peer could otherwise announce a
+// large frame, send the bad bytes first and hold the rest back).
+func TestProtocolUTF8FailsMidFrame(t *testing.T) {
+	const padding = 200 // the frame's tail, never sent
+	for _, c := range badUTF8 {
+		if c.bad < 0 {
+			continue
+		}
+		for _, masked := range []bool{true, false} {
+			for _, continuation := range []bool{false, true} {
+				for _, collect := range []bool{false, true} {
+					for _, useSpace := range []bool{false, true} {
+						name := fmt.Sprintf("%q/masked=%v/continuation=%v/collect=%v/space=%v", c.s, masked, continuation, collect, useSpace)
+						role := RoleServer
+						if !masked {
+							role = RoleClient
+						}
+						p := NewProtocol(role, nil)
+						var before []byte
+						op := OpText
+						if continuation {
+							before = wire(false, 0, OpText, "ok ", masked)
+							op = OpContinuation
+						}
+						frame := wire(true, 0, op, c.s+strings.Repeat("x", padding), masked)
+						hdr := len(frame) - len(c.s) - padding
+						if r := feedSplit(p, before, nil, collect, useSpace); r.err != nil {
+							t.Fatalf("%s: first fragment: %v", name, r.err)
+						}
+						// Byte by byte, up to and including the first bad byte.
+						sent := frame[:hdr+c.bad+1]
+						r := feedSplit(p, sent[:len(sent)-1], ones(len(sent)-1), collect, useSpace)
+						if r.err != nil {
+							t.Fatalf("%s: failed %v before the bad byte", name, r.err)
+						}
+						r = feedSplit(p, sent[len(sent)-1:], nil, collect, useSpace)
+						if !masked {
+							// A client masks its close frame: compare it unmasked.
+							h, n, _ := ParseHeader(r.out)
+							if h.Masked && n > 0 && len(r.out) == n+int(h.Length) {
+								Mask(r.out[n:], h.Mask, 0)
+								r.out = append([]byte{r.out[0], byte(h.Length)}, r.out[n:]...)
+							}
+						}
+						if r.err != ErrInvalidUTF8 || !bytes.Equal(r.out, failWire(ErrInvalidUTF8)) {
+							t.Fatalf("%s: err = %v, out = % x; want ErrInvalidUTF8 at the bad byte", name, r.err, r.out)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestProtocolUTF8StreamNoFalsePositive: valid text cut anywhere, even
+// inside a code point, never fails while its frame is incomplete, and is
+// delivered unmasked exactly once.
+func TestProtocolUTF8StreamNoFalsePositive(t *testing.T) {
+	for _, s := range utf8SplitCases {
+		for _, masked := range []bool{true, false} {
+			for _, useSpace := range []bool{false, true} {
+				role := RoleServer
+				if !masked {
+					role = RoleClient
+				}
+				text := strings.Repeat(s, 20)
+				in := cat(wire(false, 0, OpText, text, masked), wire(true, 0, OpContinuation, text, masked), wire(true, 0, OpText, text, masked))
+				got := feedSplit(NewProtocol(role, nil), in, ones(len(in)), true, useSpace)
+				if got.err != nil || len(got.events) != 2 || got.events[0].Payload != text+text || got.events[1].Payload != text {
+					t.Fatalf("%q masked=%v space=%v: %v %v", s, masked, useSpace, got.events, got.err)
+				}
+			}
+		}
+	}
+}
+
+// FuzzProtocolUTF8Stream feeds one text frame in pieces and checks the
+// verdict against unicode/utf8: it fails exactly at the first piece after
+// which the received text can no longer become valid, and a complete
+// frame is accepted exactly when utf8.Valid accepts its payload.
+func FuzzProtocolUTF8Stream(f *testing.F) {
+	f.Add([]byte(kosme), []byte{1, 2, 3})
+	f.Add([]byte("ab\xf0\x9d\x84\x9e\x80cd"), []byte{3, 1})
+	f.Add([]byte("\xce"), []byte{1})
+	f.Add([]byte(strings.Repeat("a", 40)+"\xed\xa0\x80"), []byte{7, 35})
+	f.Fuzz(func(t *testing.T, text, cuts []byte) {
+		p := NewProtocol(RoleServer, nil)
+		frame := wire(true, 0, OpText, string(text), true)
+		hdr := len(frame) - len(text)
+		var sizes []int
+		for _, c := range cuts {
+			sizes = append(sizes, int(c%64)+1)
+		}
+		// The header first, then the payload in the fuzzed pieces.
+		r := feedSplit(p, frame[:hdr], nil, true, false)
+		if len(text) == 0 {
+			if r.err != nil || len(r.events) != 1 || r.events[0].Payload != "" {
+				t.Fatal(r.err, r.events)
+			}
+			return
+		}
+		if r.err != nil || len(r.events) != 0 {
+			t.Fatal(r.err, r.events)
+		}
+		got := 0
+		for got < len(text) {
+			n := len(text) - got
+			if len(sizes) > 0 {
+				n, sizes = min(sizes[0], n), sizes[1:]
+			}
+			r := feedSplit(p, frame[hdr+got:hdr+got+n], nil, true, false)
+			got += n
+			if got == len(text) {
+				valid := utf8.Valid(text)
+				if (r.err == nil) != valid || valid && (len(r.events) != 1 || r.events[0].Payload != string(text)) {
+					t.Fatalf("%x complete: %v %v, utf8.Valid %v", text, r.events, r.err, valid)
+				}
+				return
+			}
+			if want := validPrefix(text[:got]); (r.err == nil) != want {
+				t.Fatalf("%x after %d bytes: err %v, completable %v", text, got, r.err, want)
+			}
+			if r.err != nil {
+				return
+			}
+		}
+	})
+}

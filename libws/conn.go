@@ -170,10 +170,19 @@ func (c *Conn) read(collect bool) (Frame, error) {
 			return Frame{}, &CloseError{Code: code, Reason: reason}
 		}
 		if c.readErr != nil {
-			// The peer's close frame can no longer arrive: if ours is out,
-			// as after Close with another goroutine reading, the close
-			// handshake is over and the TCP connection must not linger.
-			c.peerClosed()
+			var lost *CloseError
+			if errors.As(c.readErr, &lost) {
+				// The transport is gone (EOF, reset): nothing more can
+				// travel either way, so the socket is released now, not
+				// when a garbage collection finds the Conn.
+				c.closeNet()
+			} else {
+				// The peer's close frame can no longer arrive: if ours is
+				// out, as after Close with another goroutine reading, the
+				// close handshake is over and the TCP connection must not
+				// linger.
+				c.peerClosed()
+			}
 			return Frame{}, c.readErr
 		}
 		c.fill()

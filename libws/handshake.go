@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -157,9 +158,21 @@ func httpVersionOK(proto string) bool {
 	return len(proto) == len("HTTP/1.1") && strings.HasPrefix(proto, "HTTP/1.") && proto[7] >= '1' && proto[7] <= '9'
 }
 
+// DefaultHandshakeTimeout bounds UpgradeConn when UpgradeOptions leaves
+// HandshakeTimeout 0.
+const DefaultHandshakeTimeout = 10 * time.Second
+
 // UpgradeOptions tune the server side of the handshake.
 type UpgradeOptions struct {
 	ConnOptions
+	// HandshakeTimeout bounds UpgradeConn from its call to the 101: the
+	// request, and the TLS handshake when nc is a *tls.Conn. A client
+	// that sends half a request (slowloris) or half a ClientHello is
+	// dropped then. 0 means DefaultHandshakeTimeout; negative, no bound.
+	// It composes with deadlines the caller set on nc: the earlier wins.
+	// Upgrade does not use it: there the http.Server's ReadHeaderTimeout
+	// bounds the request (and the TLS handshake).
+	HandshakeTimeout time.Duration
 	// Subprotocols the server speaks, most preferred first; the first one
 	// the client also offers is chosen.
 	Subprotocols []string
@@ -258,14 +271,37 @@ func appendRefusal(b []byte, e *HandshakeError) []byte {
 }
 
 // UpgradeConn does the server handshake on a raw, just-accepted
-// connection, reading the request itself. A refused request gets its HTTP
-// error response and the connection is closed. Bytes the client sent after
-// the request are kept for the first read.
+// connection, reading the request itself, within the handshake timeout. A
+// refused request gets its HTTP error response; the connection is closed
+// on every error. Bytes the client sent after the request are kept for the
+// first read.
 func UpgradeConn(nc net.Conn, opts *UpgradeOptions) (*Conn, *Request, error) {
 	var o UpgradeOptions
 	if opts != nil {
 		o = *opts
 	}
+	timeout := o.HandshakeTimeout
+	if timeout == 0 {
+		timeout = DefaultHandshakeTimeout
+	}
+	if timeout < 0 {
+		return upgradeConn(nc, &o)
+	}
+	// A timer rather than a deadline: setting one would replace a
+	// shorter deadline of the caller's, and clearing it afterwards would
+	// clear theirs too. The timer only ever cuts the handshake short.
+	expired := time.AfterFunc(timeout, func() { nc.SetDeadline(time.Unix(1, 0)) })
+	c, req, err := upgradeConn(nc, &o)
+	if !expired.Stop() && err == nil {
+		// The timer fired as the handshake finished: the connection now
+		// has a deadline in the past and would fail its first read.
+		nc.Close()
+		return nil, req, os.ErrDeadlineExceeded
+	}
+	return c, req, err
+}
+
+func upgradeConn(nc net.Conn, o *UpgradeOptions) (*Conn, *Request, error) {
 	buf := make([]byte, 0, 1024)
 	for {
 		if len(buf) == cap(buf) {
@@ -280,7 +316,7 @@ func UpgradeConn(nc net.Conn, opts *UpgradeOptions) (*Conn, *Request, error) {
 			return nil, nil, perr
 		}
 		if req != nil {
-			resp, n, herr := req.Accept(&o)
+			resp, n, herr := req.Accept(o)
 			if _, err := nc.Write(resp); err != nil || herr != nil {
 				nc.Close()
 				if herr != nil {
@@ -288,7 +324,7 @@ func UpgradeConn(nc net.Conn, opts *UpgradeOptions) (*Conn, *Request, error) {
 				}
 				return nil, req, err
 			}
-			return newServerConn(nc, buf[used:], &o, n), req, nil
+			return newServerConn(nc, buf[used:], o, n), req, nil
 		}
 		if err != nil {
 			nc.Close()

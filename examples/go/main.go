@@ -5,20 +5,46 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/libws/libws/libws"
 )
 
 func main() {
-	opts := &libws.UpgradeOptions{Compression: &libws.CompressionOptions{}}
-	log.Fatal(http.ListenAndServe("127.0.0.1:"+os.Args[1], http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := libws.Upgrade(w, r, opts)
-		for err == nil {
-			var op libws.Opcode
-			var msg []byte
-			if op, msg, err = ws.ReadMessage(); err == nil {
-				err = ws.WriteMessage(op, msg)
-			}
+	srv := newServer("127.0.0.1:"+os.Args[1], 10*time.Second)
+	log.Fatal(srv.ListenAndServe())
+}
+
+// newServer is the whole server. handshakeTimeout drops a client that
+// does not finish its request (slowloris) or, with TLS, its ClientHello;
+// IdleTimeout ends idle keep-alive HTTP connections. An upgraded
+// connection leaves both behind.
+func newServer(addr string, handshakeTimeout time.Duration) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           http.HandlerFunc(echo),
+		ReadHeaderTimeout: handshakeTimeout,
+		IdleTimeout:       60 * time.Second,
+	}
+}
+
+var opts = &libws.UpgradeOptions{Compression: &libws.CompressionOptions{}}
+
+func echo(w http.ResponseWriter, r *http.Request) {
+	ws, err := libws.Upgrade(w, r, opts)
+	if err != nil {
+		return // Upgrade answered with the HTTP error
+	}
+	// The socket goes back to the system as soon as the loop ends,
+	// whatever ended it, not when the collector finds it.
+	defer ws.CloseNow()
+	for {
+		op, msg, err := ws.ReadMessage()
+		if err != nil {
+			return
 		}
-	})))
+		if err := ws.WriteMessage(op, msg); err != nil {
+			return
+		}
+	}
 }

@@ -68,6 +68,12 @@ func ParseRequest(b []byte) (*Request, int, error) {
 	}
 	end := bytes.Index(b, []byte("\r\n\r\n"))
 	if end < 0 {
+		if bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\n\r\n")) {
+			// The end of a request written with bare LF line ends: answer
+			// it now rather than wait out the handshake timeout for a
+			// CRLF CRLF that will not come.
+			return nil, 0, &HandshakeError{400, "request lines must end with CRLF"}
+		}
 		if len(b) >= MaxRequestSize {
 			return nil, 0, &HandshakeError{431, "request header too large"}
 		}

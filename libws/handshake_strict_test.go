@@ -38,6 +38,7 @@ var strictRefusals = []struct {
 	{"DEL in value", upgradeRequest("X-A: a\x7f\r\n"), "control character", true},
 	{"NUL in subprotocol", upgradeRequest("Sec-WebSocket-Protocol: chat\x00admin\r\n"), "control character", true},
 	{"control in name", upgradeRequest("X\x01A: b\r\n"), "malformed header", true},
+	{"bare LF line ends", strings.ReplaceAll(upgradeRequest(""), "\r\n", "\n"), "CRLF", false},
 	{"HTTP/2", strings.Replace(upgradeRequest(""), "HTTP/1.1", "HTTP/2", 1), "protocol is not HTTP/1.1", false},
 	{"HTTP/2.0", strings.Replace(upgradeRequest(""), "HTTP/1.1", "HTTP/2.0", 1), "protocol is not HTTP/1.1", false},
 	{"HTTP/1.0", strings.Replace(upgradeRequest(""), "HTTP/1.1", "HTTP/1.0", 1), "protocol is not HTTP/1.1", true},

@@ -18,10 +18,14 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$ROOT"
 BUILD=$ROOT/build
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+# The version, from its one source: WS_VERSION_* in include/ws.h.
+ws_h_define() { sed -n "s/^#define WS_VERSION_$1 \"*\([0-9.]*\)\"*\$/\1/p" "$ROOT/include/ws.h"; }
+VERSION=$(ws_h_define STRING)
+SONAME=libws.so.$(ws_h_define MAJOR)
 # Same flags as CMakeLists.txt (its custom command then finds the library
-# up to date). -soname makes programs linked with it record "libws.so";
+# up to date). Programs linked with libws record its SONAME, libws.so.MAJOR;
 # capi/libws.map exports the functions of ws.h alone.
-GO_LDFLAGS="-s -w -extldflags=-Wl,-soname=libws.so,--version-script=$ROOT/capi/libws.map"
+GO_LDFLAGS="-s -w -extldflags=-Wl,-soname=$SONAME,--version-script=$ROOT/capi/libws.map"
 
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
@@ -71,16 +75,21 @@ build() {
   go mod download
   mkdir -p "$BUILD/lib/pkgconfig" "$BUILD/include" "$BUILD/examples"
 
-  say "building build/lib/libws.so"
+  # The usual layout (as CMakeLists.txt makes it): the file libws.so.X.Y.Z,
+  # the SONAME link libws.so.X, and libws.so for the linker and for the
+  # bindings, which load it by path.
+  say "building build/lib/libws.so ($SONAME)"
   CGO_ENABLED=1 go build -buildmode=c-shared -trimpath -ldflags="$GO_LDFLAGS" \
-    -o "$BUILD/lib/libws.so" ./capi
-  rm -f "$BUILD/lib/libws.h" # cgo's header; the public one is include/ws.h
+    -o "$BUILD/lib/libws.so.$VERSION" ./capi
+  # cgo's header (named after the output less its last suffix); the public
+  # one is include/ws.h
+  rm -f "$BUILD/lib/libws.h" "$BUILD/lib/libws.so.${VERSION%.*}.h"
+  ln -sfn "libws.so.$VERSION" "$BUILD/lib/$SONAME"
+  ln -sfn "$SONAME" "$BUILD/lib/libws.so"
   cmp -s include/ws.h "$BUILD/include/ws.h" || cp include/ws.h "$BUILD/include/ws.h"
 
-  local version
-  version=$(sed -n 's/^#define WS_VERSION_STRING "\(.*\)"/\1/p' include/ws.h)
   sed -e "s|@LIBWS_PC_PREFIX@|$BUILD|" -e "s|@LIBWS_PC_LIBDIR@|\${prefix}/lib|" \
-      -e "s|@LIBWS_PC_INCLUDEDIR@|\${prefix}/include|" -e "s|@LIBWS_PC_VERSION@|$version|" \
+      -e "s|@LIBWS_PC_INCLUDEDIR@|\${prefix}/include|" -e "s|@LIBWS_PC_VERSION@|$VERSION|" \
       cmake/libws.pc.in > "$BUILD/lib/pkgconfig/libws.pc"
 
   say "building build/examples/go-echo"
@@ -98,7 +107,7 @@ build() {
   for dest in bindings/python/libws/libws.so bindings/node/libws.so; do
     cp "$BUILD/lib/libws.so" "$dest.tmp" && mv -f "$dest.tmp" "$dest"
   done
-  say "built libws $version: $BUILD/lib/libws.so, $BUILD/include/ws.h, $BUILD/examples/"
+  say "built libws $VERSION: $BUILD/lib/libws.so, $BUILD/include/ws.h, $BUILD/examples/"
 }
 
 # ---------------------------------------------------------------- test suites

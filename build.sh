@@ -6,6 +6,8 @@
 #                       examples (build/examples/) and tests (CMake), and copies
 #                       of libws.so for the Python and Node bindings
 #   ./build.sh test     build, then every test suite; exits non-zero on any failure
+#   ./build.sh dist     build, then packages in dist/: a Python wheel and sdist,
+#                       an npm tarball, Debian packages libws0 and libws-dev
 #   ./build.sh run      build, then run the demo server on 127.0.0.1:9001
 #   ./build.sh bench    build, then bench/run.sh (if present)
 #
@@ -108,6 +110,96 @@ build() {
     cp "$BUILD/lib/libws.so" "$dest.tmp" && mv -f "$dest.tmp" "$dest"
   done
   say "built libws $VERSION: $BUILD/lib/libws.so, $BUILD/include/ws.h, $BUILD/examples/"
+}
+
+# ---------------------------------------------------------------- dist
+# dist/ gets what installs without Go (README.md, "Install"):
+#   libws-X.Y.Z-py3-none-manylinux_*.whl  the Python package with libws.so
+#   libws-X.Y.Z.tar.gz                    its sdist (builds libws.so with Go)
+#   libws-X.Y.Z.tgz                       the npm package (prebuilds/<platform>-<arch>/)
+#   libws0_X.Y.Z_<arch>.deb, libws-dev_X.Y.Z_<arch>.deb   (CPack)
+# Every version is WS_VERSION_STRING of include/ws.h.
+DIST=$ROOT/dist
+DIST_TOOLS=$BUILD/dist-tools
+
+# A venv with the Python packaging tools (build, wheel, auditwheel), made
+# once: the system Python stays as it is.
+need_dist_tools() {
+  if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then apt_install python3-venv; fi
+  command -v npm >/dev/null || apt_install nodejs npm
+  command -v cpack >/dev/null || apt_install cmake
+  command -v dpkg-deb >/dev/null || apt_install dpkg
+  command -v fakeroot >/dev/null || apt_install fakeroot
+  command -v file >/dev/null || apt_install file # CPack reads file types with it
+  if [ ! -x "$DIST_TOOLS/bin/auditwheel" ] || [ ! -x "$DIST_TOOLS/bin/wheel" ] ||
+     ! "$DIST_TOOLS/bin/python" -c 'import build' 2>/dev/null; then
+    say "installing build, wheel and auditwheel into $DIST_TOOLS"
+    rm -rf "$DIST_TOOLS"
+    python3 -m venv "$DIST_TOOLS"
+    "$DIST_TOOLS/bin/pip" install -q --disable-pip-version-check build wheel auditwheel
+  fi
+}
+
+dist_python() {
+  local tmp=$BUILD/dist-python whl tag
+  rm -rf "$tmp" && mkdir -p "$tmp"
+  # The wheel ships bindings/python/libws/libws.so (build copied it there).
+  "$DIST_TOOLS/bin/python" -m build --no-isolation --sdist --wheel --outdir "$tmp" bindings/python >/dev/null
+  whl=$(echo "$tmp"/libws-"$VERSION"-py3-none-*.whl)
+  [ -f "$whl" ] || die "no wheel in $tmp"
+  # The platform tag the library really supports: auditwheel reads the
+  # glibc symbol versions libws.so needs, and checks it links nothing else.
+  tag=$("$DIST_TOOLS/bin/auditwheel" show "$whl" 2>/dev/null |
+          tr -d '\n' | sed -n 's/.*constrains the platform tag to "\([^"]*\)".*/\1/p')
+  [ -n "$tag" ] || tag=$("$DIST_TOOLS/bin/auditwheel" show "$whl" 2>/dev/null |
+          tr -d '\n' | sed -n 's/.*consistent with the following platform tag: *"\([^"]*\)".*/\1/p')
+  case $tag in
+    manylinux_*) ;;
+    *) "$DIST_TOOLS/bin/auditwheel" show "$whl" || true
+       die "auditwheel gives no manylinux tag for $whl" ;;
+  esac
+  (cd "$tmp" && "$DIST_TOOLS/bin/wheel" tags --platform-tag "$tag" --remove "$(basename "$whl")" >/dev/null)
+  mv "$tmp"/libws-"$VERSION"-py3-none-"$tag".whl "$tmp/libws-$VERSION.tar.gz" "$DIST/"
+  say "dist: libws-$VERSION-py3-none-$tag.whl, libws-$VERSION.tar.gz"
+}
+
+dist_node() {
+  local stage=$BUILD/dist-node/package plat
+  plat=$(node -p 'process.platform + "-" + process.arch')
+  rm -rf "$BUILD/dist-node" && mkdir -p "$stage/prebuilds/$plat"
+  # The package's files (package.json "files"), with the library where
+  # lib/native.js looks for a prebuilt one, and the header's version.
+  cp -r bindings/node/package.json bindings/node/index.js bindings/node/index.d.ts \
+        bindings/node/lib bindings/node/README.md "$stage/"
+  cp "$BUILD/lib/libws.so.$VERSION" "$stage/prebuilds/$plat/libws.so"
+  (cd "$stage" && npm pkg set "version=$VERSION" && npm pkg delete devDependencies scripts &&
+     npm pack --silent --pack-destination "$DIST" >/dev/null)
+  [ -f "$DIST/libws-$VERSION.tgz" ] || die "npm pack made no $DIST/libws-$VERSION.tgz"
+  say "dist: libws-$VERSION.tgz (prebuilds/$plat)"
+}
+
+dist_deb() {
+  local dir=$BUILD/dist-deb
+  # A configuration of its own: installed under /usr (GNUInstallDirs then
+  # picks Debian's multiarch libdir), only the library (no examples, no
+  # tests), reusing the library build made.
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
+    -DLIBWS_BUILD_EXAMPLES=OFF -DLIBWS_BUILD_TESTS=OFF \
+    -DLIBWS_GO_OUTPUT="$BUILD/lib/libws.so" >/dev/null
+  cmake --build "$dir" >/dev/null
+  rm -rf "$dir/out"
+  (cd "$dir" && cpack -G DEB -B "$dir/out" >/dev/null)
+  mv "$dir"/out/*.deb "$DIST/"
+  say "dist: $(cd "$DIST" && echo ./*.deb)"
+}
+
+dist() {
+  need_dist_tools
+  rm -rf "$DIST" && mkdir -p "$DIST"
+  dist_python
+  dist_node
+  dist_deb
+  say "dist/: $(cd "$DIST" && ls | tr '\n' ' ')"
 }
 
 # ---------------------------------------------------------------- test suites
@@ -235,6 +327,7 @@ run_tests() {
 case "${1:-}" in
   "") build ;;
   test) build; run_tests ;;
+  dist) build; dist ;;
   run)
     build
     say "demo: open http://127.0.0.1:9001/ in a browser (echo and chat; WebSocket at ws://127.0.0.1:9001/)"
@@ -248,6 +341,6 @@ case "${1:-}" in
     fi
     say "bench/run.sh does not exist yet; the C ABI micro-benchmark is $BUILD/examples/bench_capi"
     ;;
-  -h|--help|help) sed -n '2,14p' "$0" ;;
-  *) die "unknown command '$1' (use: build.sh [test|run|bench])" ;;
+  -h|--help|help) sed -n '2,16p' "$0" ;;
+  *) die "unknown command '$1' (use: build.sh [test|dist|run|bench])" ;;
 esac

@@ -19,10 +19,10 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_NAME "libws${PROJECT_VERSION_MAJOR}")
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_SECTION libs)
 set(CPACK_COMPONENT_RUNTIME_DESCRIPTION
-  "RFC 6455 WebSocket engine written in Go, with a C ABI (shared library)\n\
-libws speaks WebSocket (client and server, permessage-deflate, TLS) and\n\
+  "libws speaks WebSocket (client and server, permessage-deflate, TLS) and\n\
 serves many connections from one event loop. The Go runtime is inside the\n\
 library, which links only the C library.")
+# Debian's first line of Description is CPACK_PACKAGE_DESCRIPTION_SUMMARY.
 # The libc6 dependency comes from the library's symbol versions
 # (dpkg-shlibdeps); the shlibs file and the ldconfig trigger let other
 # packages depend on this one the Debian way.
@@ -32,15 +32,16 @@ if(LIBWS_DPKG_SHLIBDEPS)
 else()
   set(CPACK_DEBIAN_RUNTIME_PACKAGE_DEPENDS "libc6 (>= 2.34)")
 endif()
-set(CPACK_DEBIAN_RUNTIME_PACKAGE_GENERATE_SHLIBS ON)
-set(CPACK_DEBIAN_RUNTIME_PACKAGE_GENERATE_SHLIBS_POLICY ">=")
+# (Global: CPack has no per-component setting; the dev package has no
+# library of its own, only the libws.so link.)
+set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
+set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS_POLICY ">=")
 
 set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_NAME "libws-dev")
 set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_SECTION libdevel)
 set(CPACK_COMPONENT_DEVELOPMENT_DESCRIPTION
-  "RFC 6455 WebSocket engine written in Go, with a C ABI (development files)\n\
-The header ws.h, the libws.so link, pkg-config (libws.pc) and CMake\n\
-(find_package(libws)) files.")
+  "Development files of libws: the header ws.h, the libws.so link, and the\n\
+pkg-config (libws.pc) and CMake (find_package(libws)) files.")
 # The dev package goes with the runtime of exactly its version.
 set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_DEPENDS
   "libws${PROJECT_VERSION_MAJOR} (= ${PROJECT_VERSION})")

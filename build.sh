@@ -13,7 +13,8 @@
 #
 # Environment: CI=true makes fuzzing longer (20 s per target instead of 5 s);
 # JOBS sets build parallelism (default: number of CPUs); SUITE_TIMEOUT bounds
-# each bindings suite (seconds, default 900).
+# each bindings suite (seconds, default 900), PACKAGES_TIMEOUT each of the
+# two steps of the packages suite (default 300).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -150,9 +151,9 @@ dist_python() {
   # The platform tag the library really supports: auditwheel reads the
   # glibc symbol versions libws.so needs, and checks it links nothing else.
   tag=$("$DIST_TOOLS/bin/auditwheel" show "$whl" 2>/dev/null |
-          tr -d '\n' | sed -n 's/.*constrains the platform tag to "\([^"]*\)".*/\1/p')
+          tr -s '\n ' '  ' | sed -n 's/.*constrains the platform tag to "\([^"]*\)".*/\1/p')
   [ -n "$tag" ] || tag=$("$DIST_TOOLS/bin/auditwheel" show "$whl" 2>/dev/null |
-          tr -d '\n' | sed -n 's/.*consistent with the following platform tag: *"\([^"]*\)".*/\1/p')
+          tr -s '\n ' '  ' | sed -n 's/.*consistent with the following platform tag: *"\([^"]*\)".*/\1/p')
   case $tag in
     manylinux_*) ;;
     *) "$DIST_TOOLS/bin/auditwheel" show "$whl" || true
@@ -205,7 +206,7 @@ dist() {
 # ---------------------------------------------------------------- test suites
 # One function per suite; a suite returns 0 (pass), 77 (skipped) or other
 # (fail). Adding a suite is one line in SUITES.
-SUITES=(gofmt govet gotest gofuzz ctest python node interop)
+SUITES=(gofmt govet gotest gofuzz ctest python node interop packages)
 
 suite_gofmt() {
   local files bad
@@ -302,6 +303,14 @@ suite_interop() {
   LIBWS_EXPECT_DEFLATE=1 bounded bash tests/interop/run.sh
 }
 
+# The artifacts of ./build.sh dist installed as a user would, without Go,
+# each against a server of another language (tests/packages/run.sh). dist
+# runs as a process of its own, so that its first failing command stops it.
+suite_packages() {
+  timeout --kill-after=10 "${PACKAGES_TIMEOUT:-300}" "$ROOT/build.sh" dist || return 1
+  timeout --kill-after=10 "${PACKAGES_TIMEOUT:-300}" bash tests/packages/run.sh "$DIST" "$DIST_TOOLS"
+}
+
 run_tests() {
   need_test_tools
   local passed=() failed=() skipped=() s rc start
@@ -341,6 +350,6 @@ case "${1:-}" in
     fi
     say "bench/run.sh does not exist yet; the C ABI micro-benchmark is $BUILD/examples/bench_capi"
     ;;
-  -h|--help|help) sed -n '2,16p' "$0" ;;
+  -h|--help|help) sed -n '2,17p' "$0" ;;
   *) die "unknown command '$1' (use: build.sh [test|dist|run|bench])" ;;
 esac

@@ -13,6 +13,7 @@
 #   deb     libws0 + libws-dev unpacked with dpkg -x into a temporary root; a
 #           C client built through PKG_CONFIG_PATH and through
 #           find_package (CMAKE_PREFIX_PATH), against Python `websockets`
+#   readme  the Python and Node install lines of README.md, run as written
 #
 # and every version (wheel, npm, .deb, CMake, pkg-config, ws_version()) is
 # WS_VERSION_STRING of include/ws.h. DIST defaults to dist/; TOOLS is the
@@ -262,6 +263,21 @@ check_deb() {
   say "deb $(basename "$rt") $(basename "$dev"): dpkg -x, pkg-config and find_package builds, echo against Python websockets"
 }
 
+# ---------------------------------------------------------------- README
+# The install lines at the top of README.md, run as written, for Python and
+# Node (apt is left out: it would change this machine; check_deb covers
+# those packages).
+check_readme() {
+  local lines out
+  lines=$(awk '/^\*\*Install without Go\*\*/ { f = 1 } f && /^```sh$/ { b = 1; next } b && /^```$/ { exit } b' \
+            "$ROOT/README.md" | grep -E '^(python3|v/bin/python|npm|node) ')
+  [ "$(printf '%s\n' "$lines" | grep -c .)" = 4 ] || fail "README.md: not the 4 Python and Node install lines: $lines"
+  mkdir -p "$T/readme" && ln -s "$DIST" "$T/readme/dist"
+  out=$(cd "$T/readme" && clean_env bash -ec "$lines" 2>&1) || { echo "$out"; fail "README.md's install lines"; }
+  expect "README.md: versions printed" "$(printf '%s\n' "$out" | grep -cx "$VERSION")" 2
+  say "README.md: the Python and Node install lines work as written"
+}
+
 # ---------------------------------------------------------------- main
 [ -n "$VERSION" ] || { echo "packages: no WS_VERSION_STRING in include/ws.h" >&2; exit 1; }
 if PATH=$NOGO_PATH go version >/dev/null 2>&1; then
@@ -270,7 +286,7 @@ if PATH=$NOGO_PATH go version >/dev/null 2>&1; then
 fi
 passed=0
 failed=0
-for c in wheel sdist npm deb; do
+for c in wheel sdist npm deb readme; do
   # A subshell per check: its own errexit, and its peers stopped when it ends.
   ( set -e; trap stop_peers EXIT; "check_$c" )
   if [ $? = 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); say "$c: FAILED"; fi

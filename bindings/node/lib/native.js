@@ -28,7 +28,14 @@ const PACKAGE_DIR = path.join(__dirname, '..');
 const PACKAGE_LIB = path.join(PACKAGE_DIR, 'libws.so');
 const PLATFORM = `${process.platform}-${process.arch}`;
 const PREBUILDS = path.join(PACKAGE_DIR, 'prebuilds');
-const MAJOR = require('../package.json').version.split('.')[0];
+// The SONAME's major version is the package's (both come from ws.h).
+function sonameMajor() {
+  try {
+    return require('../package.json').version.split('.')[0];
+  } catch {
+    return null; // lib/ used without its package.json: libws.so alone
+  }
+}
 
 // The prebuilt libraries are linked with glibc: on another C library (musl:
 // Alpine) the linux-* one does not fit, and loading it would fail obscurely.
@@ -87,7 +94,8 @@ function loadLibrary() {
   } else {
     tried.push('LIBWS_LIBRARY: not set');
   }
-  for (const name of [`libws.so.${MAJOR}`, 'libws.so']) {
+  const major = sonameMajor();
+  for (const name of major ? [`libws.so.${major}`, 'libws.so'] : ['libws.so']) {
     candidates.push({ where: `the system (dynamic loader search for "${name}")`, file: name, system: true });
   }
   for (const c of candidates) {

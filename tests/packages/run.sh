@@ -226,6 +226,10 @@ check_deb() {
   expect "libws$MAJOR: Version" "$(dpkg-deb -f "$rt" Version)" "$VERSION"
   expect "libws-dev: Version" "$(dpkg-deb -f "$dev" Version)" "$VERSION"
   expect "libws-dev: Depends" "$(dpkg-deb -f "$dev" Depends)" "libws$MAJOR (= $VERSION)"
+  # apt takes the pair as README.md says (simulated: no change to this machine).
+  if command -v apt-get >/dev/null; then
+    apt-get install -s "$rt" "$dev" > "$T/apt.out" 2>&1 || { cat "$T/apt.out"; fail "apt-get install -s of the pair"; }
+  fi
   root=$T/root
   dpkg -x "$rt" "$root" && dpkg -x "$dev" "$root" || fail "dpkg -x"
   lib=$(cd "$root" && find . -name "libws.so.$MAJOR" | head -n 1)

@@ -4,7 +4,10 @@ free port). Prints "port N" once listening, then echoes every message as it
 came until killed."""
 import asyncio
 
-from websockets.asyncio.server import serve
+try:
+    from websockets.asyncio.server import serve
+except ImportError:  # websockets < 13 (Debian's python3-websockets): the legacy API
+    from websockets import serve
 
 
 async def echo(ws):

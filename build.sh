@@ -129,7 +129,6 @@ need_dist_tools() {
   if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then apt_install python3-venv; fi
   command -v npm >/dev/null || apt_install nodejs npm
   command -v cpack >/dev/null || apt_install cmake
-  command -v dpkg-deb >/dev/null || apt_install dpkg
   command -v fakeroot >/dev/null || apt_install fakeroot
   command -v file >/dev/null || apt_install file # CPack reads file types with it
   if [ ! -x "$DIST_TOOLS/bin/auditwheel" ] || [ ! -x "$DIST_TOOLS/bin/wheel" ] ||
@@ -142,7 +141,7 @@ need_dist_tools() {
 }
 
 dist_python() {
-  local tmp=$BUILD/dist-python whl tag
+  local tmp=$BUILD/dist-python whl tag report
   rm -rf "$tmp" && mkdir -p "$tmp"
   # The wheel ships bindings/python/libws/libws.so (build copied it there).
   "$DIST_TOOLS/bin/python" -m build --no-isolation --sdist --wheel --outdir "$tmp" bindings/python >/dev/null
@@ -150,14 +149,12 @@ dist_python() {
   [ -f "$whl" ] || die "no wheel in $tmp"
   # The platform tag the library really supports: auditwheel reads the
   # glibc symbol versions libws.so needs, and checks it links nothing else.
-  tag=$("$DIST_TOOLS/bin/auditwheel" show "$whl" 2>/dev/null |
-          tr -s '\n ' '  ' | sed -n 's/.*constrains the platform tag to "\([^"]*\)".*/\1/p')
-  [ -n "$tag" ] || tag=$("$DIST_TOOLS/bin/auditwheel" show "$whl" 2>/dev/null |
-          tr -s '\n ' '  ' | sed -n 's/.*consistent with the following platform tag: *"\([^"]*\)".*/\1/p')
+  report=$("$DIST_TOOLS/bin/auditwheel" show "$whl" 2>&1) || { echo "$report"; die "auditwheel show $whl"; }
+  tag=$(printf '%s' "$report" | tr -s '\n ' '  ' |
+          sed -n 's/.*consistent with the following platform tag: *"\([^"]*\)".*/\1/p')
   case $tag in
     manylinux_*) ;;
-    *) "$DIST_TOOLS/bin/auditwheel" show "$whl" || true
-       die "auditwheel gives no manylinux tag for $whl" ;;
+    *) echo "$report"; die "auditwheel gives no manylinux tag for $whl" ;;
   esac
   (cd "$tmp" && "$DIST_TOOLS/bin/wheel" tags --platform-tag "$tag" --remove "$(basename "$whl")" >/dev/null)
   mv "$tmp"/libws-"$VERSION"-py3-none-"$tag".whl "$tmp/libws-$VERSION.tar.gz" "$DIST/"

@@ -6,22 +6,29 @@
 #                       examples (build/examples/) and tests (CMake), and copies
 #                       of libws.so for the Python and Node bindings
 #   ./build.sh test     build, then every test suite; exits non-zero on any failure
+#   ./build.sh dist     build, then packages in dist/: a Python wheel and sdist,
+#                       an npm tarball, Debian packages libws0 and libws-dev
 #   ./build.sh run      build, then run the demo server on 127.0.0.1:9001
 #   ./build.sh bench    build, then bench/run.sh (if present)
 #
 # Environment: CI=true makes fuzzing longer (20 s per target instead of 5 s);
 # JOBS sets build parallelism (default: number of CPUs); SUITE_TIMEOUT bounds
-# each bindings suite (seconds, default 900).
+# each bindings suite (seconds, default 900), PACKAGES_TIMEOUT each of the
+# two steps of the packages suite (default 300).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$ROOT"
 BUILD=$ROOT/build
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+# The version, from its one source: WS_VERSION_* in include/ws.h.
+ws_h_define() { sed -n "s/^#define WS_VERSION_$1 \"*\([0-9.]*\)\"*\$/\1/p" "$ROOT/include/ws.h"; }
+VERSION=$(ws_h_define STRING)
+SONAME=libws.so.$(ws_h_define MAJOR)
 # Same flags as CMakeLists.txt (its custom command then finds the library
-# up to date). -soname makes programs linked with it record "libws.so";
+# up to date). Programs linked with libws record its SONAME, libws.so.MAJOR;
 # capi/libws.map exports the functions of ws.h alone.
-GO_LDFLAGS="-s -w -extldflags=-Wl,-soname=libws.so,--version-script=$ROOT/capi/libws.map"
+GO_LDFLAGS="-s -w -extldflags=-Wl,-soname=$SONAME,--version-script=$ROOT/capi/libws.map"
 
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
@@ -71,16 +78,21 @@ build() {
   go mod download
   mkdir -p "$BUILD/lib/pkgconfig" "$BUILD/include" "$BUILD/examples"
 
-  say "building build/lib/libws.so"
+  # The usual layout (as CMakeLists.txt makes it): the file libws.so.X.Y.Z,
+  # the SONAME link libws.so.X, and libws.so for the linker and for the
+  # bindings, which load it by path.
+  say "building build/lib/libws.so ($SONAME)"
   CGO_ENABLED=1 go build -buildmode=c-shared -trimpath -ldflags="$GO_LDFLAGS" \
-    -o "$BUILD/lib/libws.so" ./capi
-  rm -f "$BUILD/lib/libws.h" # cgo's header; the public one is include/ws.h
+    -o "$BUILD/lib/libws.so.$VERSION" ./capi
+  # cgo's header (named after the output less its last suffix); the public
+  # one is include/ws.h
+  rm -f "$BUILD/lib/libws.h" "$BUILD/lib/libws.so.${VERSION%.*}.h"
+  ln -sfn "libws.so.$VERSION" "$BUILD/lib/$SONAME"
+  ln -sfn "$SONAME" "$BUILD/lib/libws.so"
   cmp -s include/ws.h "$BUILD/include/ws.h" || cp include/ws.h "$BUILD/include/ws.h"
 
-  local version
-  version=$(sed -n 's/^#define WS_VERSION_STRING "\(.*\)"/\1/p' include/ws.h)
   sed -e "s|@LIBWS_PC_PREFIX@|$BUILD|" -e "s|@LIBWS_PC_LIBDIR@|\${prefix}/lib|" \
-      -e "s|@LIBWS_PC_INCLUDEDIR@|\${prefix}/include|" -e "s|@LIBWS_PC_VERSION@|$version|" \
+      -e "s|@LIBWS_PC_INCLUDEDIR@|\${prefix}/include|" -e "s|@LIBWS_PC_VERSION@|$VERSION|" \
       cmake/libws.pc.in > "$BUILD/lib/pkgconfig/libws.pc"
 
   say "building build/examples/go-echo"
@@ -98,13 +110,100 @@ build() {
   for dest in bindings/python/libws/libws.so bindings/node/libws.so; do
     cp "$BUILD/lib/libws.so" "$dest.tmp" && mv -f "$dest.tmp" "$dest"
   done
-  say "built libws $version: $BUILD/lib/libws.so, $BUILD/include/ws.h, $BUILD/examples/"
+  say "built libws $VERSION: $BUILD/lib/libws.so, $BUILD/include/ws.h, $BUILD/examples/"
+}
+
+# ---------------------------------------------------------------- dist
+# dist/ gets what installs without Go (README.md, "Install"):
+#   libws-X.Y.Z-py3-none-manylinux_*.whl  the Python package with libws.so
+#   libws-X.Y.Z.tar.gz                    its sdist (builds libws.so with Go)
+#   libws-X.Y.Z.tgz                       the npm package (prebuilds/<platform>-<arch>/)
+#   libws0_X.Y.Z_<arch>.deb, libws-dev_X.Y.Z_<arch>.deb   (CPack)
+# Every version is WS_VERSION_STRING of include/ws.h.
+DIST=$ROOT/dist
+DIST_TOOLS=$BUILD/dist-tools
+
+# A venv with the Python packaging tools (build, wheel, auditwheel), made
+# once: the system Python stays as it is.
+need_dist_tools() {
+  if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then apt_install python3-venv; fi
+  command -v npm >/dev/null || apt_install nodejs npm
+  command -v cpack >/dev/null || apt_install cmake
+  command -v fakeroot >/dev/null || apt_install fakeroot
+  command -v file >/dev/null || apt_install file # CPack reads file types with it
+  if [ ! -x "$DIST_TOOLS/bin/auditwheel" ] || [ ! -x "$DIST_TOOLS/bin/wheel" ] ||
+     ! "$DIST_TOOLS/bin/python" -c 'import build' 2>/dev/null; then
+    say "installing build, wheel and auditwheel into $DIST_TOOLS"
+    rm -rf "$DIST_TOOLS"
+    python3 -m venv "$DIST_TOOLS"
+    "$DIST_TOOLS/bin/pip" install -q --disable-pip-version-check build wheel auditwheel
+  fi
+}
+
+dist_python() {
+  local tmp=$BUILD/dist-python whl tag report
+  rm -rf "$tmp" && mkdir -p "$tmp"
+  # The wheel ships bindings/python/libws/libws.so (build copied it there).
+  "$DIST_TOOLS/bin/python" -m build --no-isolation --sdist --wheel --outdir "$tmp" bindings/python >/dev/null
+  whl=$(echo "$tmp"/libws-"$VERSION"-py3-none-*.whl)
+  [ -f "$whl" ] || die "no wheel in $tmp"
+  # The platform tag the library really supports: auditwheel reads the
+  # glibc symbol versions libws.so needs, and checks it links nothing else.
+  report=$("$DIST_TOOLS/bin/auditwheel" show "$whl" 2>&1) || { echo "$report"; die "auditwheel show $whl"; }
+  tag=$(printf '%s' "$report" | tr -s '\n ' '  ' |
+          sed -n 's/.*consistent with the following platform tag: *"\([^"]*\)".*/\1/p')
+  case $tag in
+    manylinux_*) ;;
+    *) echo "$report"; die "auditwheel gives no manylinux tag for $whl" ;;
+  esac
+  (cd "$tmp" && "$DIST_TOOLS/bin/wheel" tags --platform-tag "$tag" --remove "$(basename "$whl")" >/dev/null)
+  mv "$tmp"/libws-"$VERSION"-py3-none-"$tag".whl "$tmp/libws-$VERSION.tar.gz" "$DIST/"
+  say "dist: libws-$VERSION-py3-none-$tag.whl, libws-$VERSION.tar.gz"
+}
+
+dist_node() {
+  local stage=$BUILD/dist-node/package plat
+  plat=$(node -p 'process.platform + "-" + process.arch')
+  rm -rf "$BUILD/dist-node" && mkdir -p "$stage/prebuilds/$plat"
+  # The package's files (package.json "files"), with the library where
+  # lib/native.js looks for a prebuilt one, and the header's version.
+  cp -r bindings/node/package.json bindings/node/index.js bindings/node/index.d.ts \
+        bindings/node/lib bindings/node/README.md "$stage/"
+  cp "$BUILD/lib/libws.so.$VERSION" "$stage/prebuilds/$plat/libws.so"
+  (cd "$stage" && npm pkg set "version=$VERSION" && npm pkg delete devDependencies scripts &&
+     npm pack --silent --pack-destination "$DIST" >/dev/null)
+  [ -f "$DIST/libws-$VERSION.tgz" ] || die "npm pack made no $DIST/libws-$VERSION.tgz"
+  say "dist: libws-$VERSION.tgz (prebuilds/$plat)"
+}
+
+dist_deb() {
+  local dir=$BUILD/dist-deb
+  # A configuration of its own: installed under /usr (GNUInstallDirs then
+  # picks Debian's multiarch libdir), only the library (no examples, no
+  # tests), reusing the library build made.
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
+    -DLIBWS_BUILD_EXAMPLES=OFF -DLIBWS_BUILD_TESTS=OFF \
+    -DLIBWS_GO_OUTPUT="$BUILD/lib/libws.so" >/dev/null
+  cmake --build "$dir" >/dev/null
+  rm -rf "$dir/out"
+  (cd "$dir" && cpack -G DEB -B "$dir/out" >/dev/null)
+  mv "$dir"/out/*.deb "$DIST/"
+  say "dist: $(cd "$DIST" && echo ./*.deb)"
+}
+
+dist() {
+  need_dist_tools
+  rm -rf "$DIST" && mkdir -p "$DIST"
+  dist_python
+  dist_node
+  dist_deb
+  say "dist/: $(cd "$DIST" && ls | tr '\n' ' ')"
 }
 
 # ---------------------------------------------------------------- test suites
 # One function per suite; a suite returns 0 (pass), 77 (skipped) or other
 # (fail). Adding a suite is one line in SUITES.
-SUITES=(gofmt govet gotest gofuzz ctest python node interop)
+SUITES=(gofmt govet gotest gofuzz ctest python node interop packages)
 
 suite_gofmt() {
   local files bad
@@ -201,6 +300,14 @@ suite_interop() {
   LIBWS_EXPECT_DEFLATE=1 bounded bash tests/interop/run.sh
 }
 
+# The artifacts of ./build.sh dist installed as a user would, without Go,
+# each against a server of another language (tests/packages/run.sh). dist
+# runs as a process of its own, so that its first failing command stops it.
+suite_packages() {
+  timeout --kill-after=10 "${PACKAGES_TIMEOUT:-300}" "$ROOT/build.sh" dist || return 1
+  timeout --kill-after=10 "${PACKAGES_TIMEOUT:-300}" bash tests/packages/run.sh "$DIST" "$DIST_TOOLS"
+}
+
 run_tests() {
   need_test_tools
   local passed=() failed=() skipped=() s rc start
@@ -226,6 +333,7 @@ run_tests() {
 case "${1:-}" in
   "") build ;;
   test) build; run_tests ;;
+  dist) build; dist ;;
   run)
     build
     say "demo: open http://127.0.0.1:9001/ in a browser (echo and chat; WebSocket at ws://127.0.0.1:9001/)"
@@ -239,6 +347,6 @@ case "${1:-}" in
     fi
     say "bench/run.sh does not exist yet; the C ABI micro-benchmark is $BUILD/examples/bench_capi"
     ;;
-  -h|--help|help) sed -n '2,14p' "$0" ;;
-  *) die "unknown command '$1' (use: build.sh [test|run|bench])" ;;
+  -h|--help|help) sed -n '2,17p' "$0" ;;
+  *) die "unknown command '$1' (use: build.sh [test|dist|run|bench])" ;;
 esac

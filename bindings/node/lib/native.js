@@ -2,10 +2,14 @@
 // Loads libws.so through koffi and declares the C functions the binding uses.
 //
 // Where the library comes from, in this order (the first that exists wins):
-//   1. libws.so inside this package (copied there by ./build.sh),
-//   2. the file named by the environment variable LIBWS_LIBRARY,
-//   3. "libws.so" through the system's dynamic loader (LD_LIBRARY_PATH,
-//      /etc/ld.so.cache, /usr/lib ...).
+//   1. libws.so inside this package (copied there by ./build.sh in a checkout),
+//   2. prebuilds/<platform>-<arch>/libws.so inside this package (what the npm
+//      tarball of ./build.sh dist carries; <platform>-<arch> as in
+//      process.platform and process.arch, e.g. linux-x64),
+//   3. the file named by the environment variable LIBWS_LIBRARY,
+//   4. the system's dynamic loader (LD_LIBRARY_PATH, /etc/ld.so.cache,
+//      /usr/lib ...): "libws.so.MAJOR" (the SONAME, what the runtime package
+//      libws0 installs), then "libws.so".
 // A candidate that exists but cannot be loaded is an error at once: once a Go
 // c-shared library was loaded into a process, loading a second one (another
 // candidate) is unsupported by Go.
@@ -20,7 +24,59 @@ const fs = require('fs');
 const path = require('path');
 const koffi = require('koffi');
 
-const PACKAGE_LIB = path.join(__dirname, '..', 'libws.so');
+const PACKAGE_DIR = path.join(__dirname, '..');
+const PACKAGE_LIB = path.join(PACKAGE_DIR, 'libws.so');
+const PLATFORM = `${process.platform}-${process.arch}`;
+const PREBUILDS = path.join(PACKAGE_DIR, 'prebuilds');
+// The SONAME's major version is the package's (both come from ws.h).
+function sonameMajor() {
+  try {
+    return require('../package.json').version.split('.')[0];
+  } catch {
+    return null; // lib/ used without its package.json: libws.so alone
+  }
+}
+
+// The prebuilt libraries are linked with glibc: on another C library (musl:
+// Alpine) the linux-* one does not fit, and loading it would fail obscurely.
+function libcMismatch() {
+  if (process.platform !== 'linux') return null;
+  if (!process.report || typeof process.report.getReport !== 'function') return null;
+  // The report's network part can take seconds to gather, and is not needed.
+  const exclude = process.report.excludeNetwork;
+  process.report.excludeNetwork = true;
+  let header;
+  try {
+    header = process.report.getReport().header;
+  } finally {
+    process.report.excludeNetwork = exclude;
+  }
+  if (header && !header.glibcVersionRuntime) return 'this system\'s C library is not glibc';
+  return null;
+}
+
+function prebuiltCandidate(tried, candidates) {
+  const dir = path.join(PREBUILDS, PLATFORM);
+  const file = path.join(dir, 'libws.so');
+  let available = [];
+  try {
+    available = fs.readdirSync(PREBUILDS).filter((d) => fs.existsSync(path.join(PREBUILDS, d, 'libws.so')));
+  } catch {
+    available = [];
+  }
+  if (!fs.existsSync(file)) {
+    tried.push(`the package's prebuilt library for ${PLATFORM}: ` + (available.length
+      ? `none (it has ${available.join(', ')})`
+      : `${file} does not exist`));
+    return;
+  }
+  const mismatch = libcMismatch();
+  if (mismatch) {
+    tried.push(`the package's prebuilt library for ${PLATFORM}: built for glibc, and ${mismatch}`);
+    return;
+  }
+  candidates.push({ where: `the package's prebuilt library for ${PLATFORM} (${file})`, file });
+}
 
 function loadLibrary() {
   const tried = [];
@@ -29,6 +85,7 @@ function loadLibrary() {
     candidates.push({ where: `the package (${PACKAGE_LIB})`, file: PACKAGE_LIB });
   } else {
     tried.push(`the package: ${PACKAGE_LIB} does not exist`);
+    prebuiltCandidate(tried, candidates);
   }
   const env = process.env.LIBWS_LIBRARY;
   if (env) {
@@ -37,7 +94,10 @@ function loadLibrary() {
   } else {
     tried.push('LIBWS_LIBRARY: not set');
   }
-  candidates.push({ where: 'the system (dynamic loader search for "libws.so")', file: 'libws.so', system: true });
+  const major = sonameMajor();
+  for (const name of major ? [`libws.so.${major}`, 'libws.so'] : ['libws.so']) {
+    candidates.push({ where: `the system (dynamic loader search for "${name}")`, file: name, system: true });
+  }
   for (const c of candidates) {
     try {
       return { lib: koffi.load(c.file), file: c.file, where: c.where };
@@ -46,13 +106,15 @@ function loadLibrary() {
         // The file exists but does not load: stop here (see above).
         throw new Error(`libws: cannot load ${c.where}: ${err.message}`);
       }
-      tried.push(`the system: ${err.message}`);
+      tried.push(`${c.where}: ${err.message}`);
     }
   }
   throw new Error(
-    'libws: libws.so not found. Looked in, in order:\n  - ' + tried.join('\n  - ') +
-    '\nBuild it with ./build.sh (which copies it into bindings/node/), set LIBWS_LIBRARY to its path, ' +
-    'or install it where the dynamic loader finds it.');
+    `libws: libws.so not found for this platform (${PLATFORM}). Looked in, in order:\n  - ` +
+    tried.join('\n  - ') +
+    '\nInstall a libws package that has a prebuilt library for this platform, build it with ' +
+    './build.sh (which copies it into bindings/node/), set LIBWS_LIBRARY to its path, ' +
+    'or install it where the dynamic loader finds it (the libws0 Debian package).');
 }
 
 const loaded = loadLibrary();

@@ -2,9 +2,16 @@
 
 Standard library only, so ``pip install bindings/python`` needs no network
 (pip's isolated build environment has nothing to download). It packs the
-``libws`` package directory -- Python modules, ``py.typed`` and the
-``libws.so`` that ``./build.sh`` copied there -- into a platform wheel
-(``py3-none-<platform>``: the shared library is native code).
+``libws`` package directory -- Python modules, ``py.typed`` and
+``libws.so`` -- into a platform wheel (``py3-none-<platform>``: the shared
+library is native code; ``./build.sh dist`` retags it ``manylinux_*`` after
+``auditwheel`` checked which).
+
+``libws.so`` is the one ``./build.sh`` copied into ``libws/``; when it is not
+there and the Go sources are (the sdist carries them in ``src/``; a checkout
+has them two levels up), it is built with the Go toolchain.
+
+The version has one source, ``WS_VERSION_STRING`` in ``include/ws.h``.
 """
 
 from __future__ import annotations
@@ -14,8 +21,11 @@ import hashlib
 import io
 import os
 import re
+import shutil
+import subprocess
 import sysconfig
 import tarfile
+import tempfile
 import time
 import zipfile
 from typing import Dict, List, Optional, Tuple
@@ -23,21 +33,45 @@ from typing import Dict, List, Optional, Tuple
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PKG = os.path.join(HERE, "libws")
 NAME = "libws"
+# Where the Go module is: inside an sdist, then in the checkout.
+GO_ROOTS = (os.path.join(HERE, "src"), os.path.normpath(os.path.join(HERE, "..", "..")))
+# What of the Go module an sdist carries to build libws.so: the module files,
+# the engine, the C ABI and its header (tests, examples and benchmarks stay out).
+GO_TREES = ("capi", "libws")
+GO_FILES = ("go.mod", "go.sum", "include/ws.h")
+
+
+def _go_root() -> Optional[str]:
+    for root in GO_ROOTS:
+        if all(os.path.exists(os.path.join(root, f)) for f in GO_FILES + GO_TREES):
+            return root
+    return None
 
 
 def _project() -> Dict[str, str]:
     text = open(os.path.join(HERE, "pyproject.toml"), encoding="utf-8").read()
     section = text.split("[project]", 1)[1].split("\n[", 1)[0]
     out = {}
-    for key in ("name", "version", "description", "requires-python"):
+    for key in ("name", "description", "requires-python"):
         m = re.search(rf'^{re.escape(key)}\s*=\s*"([^"]*)"', section, re.M)
         if m:
             out[key] = m.group(1)
+    out["version"] = _version()
     return out
 
 
 def _version() -> str:
-    return _project()["version"]
+    root = _go_root()
+    if root is None:
+        raise RuntimeError(
+            f"include/ws.h (the source of the version) is in none of {', '.join(GO_ROOTS)}: "
+            "build from the libws repository (bindings/python) or from its sdist"
+        )
+    text = open(os.path.join(root, "include", "ws.h"), encoding="utf-8").read()
+    m = re.search(r'^#define WS_VERSION_STRING "([0-9]+\.[0-9]+\.[0-9]+)"', text, re.M)
+    if not m:
+        raise RuntimeError(f"no WS_VERSION_STRING in {os.path.join(root, 'include', 'ws.h')}")
+    return m.group(1)
 
 
 def _tag() -> str:
@@ -65,20 +99,44 @@ def _metadata() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _package_files() -> List[Tuple[str, str]]:
+def _build_library(directory: str) -> str:
+    """Builds libws.so from the Go sources into directory; returns its path."""
+    root = _go_root()
+    go = shutil.which("go")
+    if root is None or go is None:
+        raise RuntimeError(
+            f"{os.path.join(PKG, 'libws.so')} is missing and "
+            + ("the Go toolchain is not on PATH" if root else "the Go sources are not here")
+            + ": run ./build.sh at the repository root first (it builds libws.so and copies it "
+            "there), install Go 1.26 or newer to build from this source, or set "
+            "LIBWS_WHEEL_WITHOUT_LIBRARY=1 to build a wheel that loads libws.so from "
+            "$LIBWS_LIBRARY or the system path."
+        )
+    major = _version().split(".")[0]
+    out = os.path.join(directory, "libws.so")
+    # The flags of build.sh and CMakeLists.txt: SONAME libws.so.MAJOR, only
+    # the functions of ws.h exported.
+    ldflags = (
+        f"-s -w -extldflags=-Wl,-soname=libws.so.{major},"
+        f"--version-script={os.path.join(root, 'capi', 'libws.map')}"
+    )
+    cmd = [go, "build", "-buildmode=c-shared", "-trimpath", f"-ldflags={ldflags}", "-o", out, "./capi"]
+    r = subprocess.run(cmd, cwd=root, env=dict(os.environ, CGO_ENABLED="1"), capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"building libws.so failed ({' '.join(cmd)}):\n{r.stdout}{r.stderr}")
+    return out
+
+
+def _package_files(tmp: str) -> List[Tuple[str, str]]:
     """(absolute path, archive name) of every file the wheel ships."""
     so = os.path.join(PKG, "libws.so")
-    if not os.path.exists(so) and not os.environ.get("LIBWS_WHEEL_WITHOUT_LIBRARY"):
-        raise RuntimeError(
-            f"{so} is missing: run ./build.sh at the repository root first (it builds libws.so "
-            "and copies it there), or set LIBWS_WHEEL_WITHOUT_LIBRARY=1 to build a wheel that "
-            "loads libws.so from $LIBWS_LIBRARY or the system path."
-        )
     files = []
     for name in sorted(os.listdir(PKG)):
         path = os.path.join(PKG, name)
         if os.path.isfile(path) and (name.endswith(".py") or name in ("py.typed", "libws.so")):
             files.append((path, f"{NAME}/{name}"))
+    if not os.path.exists(so) and not os.environ.get("LIBWS_WHEEL_WITHOUT_LIBRARY"):
+        files.append((_build_library(tmp), f"{NAME}/libws.so"))
     return files
 
 
@@ -147,9 +205,10 @@ def build_wheel(
     wheel_directory: str, config_settings: Optional[dict] = None, metadata_directory: Optional[str] = None
 ) -> str:
     entries = []
-    for path, arcname in _package_files():
-        with open(path, "rb") as f:
-            entries.append((arcname, f.read()))
+    with tempfile.TemporaryDirectory() as tmp:
+        for path, arcname in _package_files(tmp):
+            with open(path, "rb") as f:
+                entries.append((arcname, f.read()))
     return _write_wheel(wheel_directory, entries)
 
 
@@ -161,25 +220,42 @@ def build_editable(
 
 
 def build_sdist(sdist_directory: str, config_settings: Optional[dict] = None) -> str:
+    """The Python package and, in src/, the Go sources that build libws.so."""
     version = _version()
     base = f"{NAME}-{version}"
     name = f"{base}.tar.gz"
-    skip = {"__pycache__", ".pytest_cache", "build", "dist"}
-    with tarfile.open(os.path.join(sdist_directory, name), "w:gz") as tf:
-        for root, dirs, files in os.walk(HERE):
+    mtime = int(time.time())
+    skip = {"__pycache__", ".pytest_cache", "build", "dist", "node_modules", "testdata"}
+
+    def add_tree(tf: tarfile.TarFile, top: str, prefix: str, keep) -> None:  # type: ignore[no-untyped-def]
+        for root, dirs, files in os.walk(top):
             dirs[:] = sorted(d for d in dirs if d not in skip and not d.endswith(".egg-info"))
             for fn in sorted(files):
-                if fn.endswith((".pyc", ".whl")):
-                    continue
                 path = os.path.join(root, fn)
-                rel = os.path.relpath(path, HERE)
-                info = tf.gettarinfo(path, f"{base}/{rel}")
-                info.mtime = int(time.time())
-                with open(path, "rb") as f:
-                    tf.addfile(info, f)
+                rel = os.path.relpath(path, top)
+                if keep(rel):
+                    add_file(tf, path, f"{prefix}/{rel}")
+
+    def add_file(tf: tarfile.TarFile, path: str, arcname: str) -> None:
+        info = tf.gettarinfo(path, arcname)
+        info.mtime = mtime
+        with open(path, "rb") as f:
+            tf.addfile(info, f)
+
+    go_root = _go_root()
+    with tarfile.open(os.path.join(sdist_directory, name), "w:gz") as tf:
+        # No binaries: an sdist builds libws.so from src/.
+        add_tree(tf, HERE, base, lambda rel: not rel.endswith((".pyc", ".whl", ".so")) and rel.split(os.sep)[0] != "src")
+        if go_root is not None and go_root != os.path.join(HERE, "src"):
+            for f in GO_FILES:
+                add_file(tf, os.path.join(go_root, f), f"{base}/src/{f}")
+            for d in GO_TREES:
+                add_tree(tf, os.path.join(go_root, d), f"{base}/src/{d}", lambda rel: not rel.endswith("_test.go"))
+        elif go_root is not None:  # an sdist made from an sdist
+            add_tree(tf, go_root, f"{base}/src", lambda rel: True)
         pkg_info = _metadata().encode()
         info = tarfile.TarInfo(f"{base}/PKG-INFO")
         info.size = len(pkg_info)
-        info.mtime = int(time.time())
+        info.mtime = mtime
         tf.addfile(info, io.BytesIO(pkg_info))
     return name

@@ -104,7 +104,7 @@ build() {
 # ---------------------------------------------------------------- test suites
 # One function per suite; a suite returns 0 (pass), 77 (skipped) or other
 # (fail). Adding a suite is one line in SUITES.
-SUITES=(gofmt govet gotest gofuzz ctest python node interop)
+SUITES=(gofmt govet gotest gofuzz ctest python node interop stress)
 
 suite_gofmt() {
   local files bad
@@ -199,6 +199,14 @@ suite_node() {
 # It installs Chromium, nginx and its npm packages when they are missing.
 suite_interop() {
   LIBWS_EXPECT_DEFLATE=1 bounded bash tests/interop/run.sh
+}
+
+# Attacks that need many connections (5,000 clients, non-readers, slow
+# readers, a deflate bomb, churn at the fd limit) against the C hub, Python
+# and Node echo servers: peak RSS and a fresh client's echo are asserted
+# (tests/stress/README.md). About a minute; STRESS_TIMEOUT bounds it (s).
+suite_stress() {
+  timeout --kill-after=10 "${STRESS_TIMEOUT:-420}" bash tests/stress/run.sh
 }
 
 run_tests() {

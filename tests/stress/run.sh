@@ -144,12 +144,12 @@ for s in "${servers[@]}"; do
       continue
     fi
     rc=0
-    timeout --kill-after=5 180 "$attack_bin" -server "$s" -attack "$a" -addr "127.0.0.1:$port" \
+    timeout --kill-after=5 90 "$attack_bin" -server "$s" -attack "$a" -addr "127.0.0.1:$port" \
       -pid "$server_pid" -rss-limit "$rss_limit" -liveness "$LIVENESS" "${flags[@]}" || rc=$?
     if [ $rc = 0 ]; then
       passed=$((passed + 1))
     else
-      [ $rc = 124 ] && printf '%-6s %-11s FAIL  the driver overran its 180 s bound\n' "$s" "$a"
+      [ $rc = 124 ] && printf '%-6s %-11s FAIL  the driver overran its 90 s bound\n' "$s" "$a"
       failed=$((failed + 1))
       if [ -s "$work/err" ]; then
         echo "    server stderr (last lines): $(grep -v 'connection ended' "$work/err" | tail -3 | tr '\n' ' ')"

@@ -41,6 +41,8 @@ if [ ${#pos[@]} -ge 2 ] && [ "${pos[1]}" != all ]; then attacks=("${pos[1]}"); f
 # Per attack: the server's RLIMIT_NOFILE, its peak RSS limit in MiB and
 # the driver's flags beyond its defaults. Why these limits:
 # tests/stress/README.md.
+# RSS_LIMIT (MiB) overrides the limit of every attack, e.g. to see by hand
+# what an attack stopped at its limit does past it.
 attack_conf() {
   flags=()
   case $1 in
@@ -50,6 +52,7 @@ attack_conf() {
     deflatebomb) nofile=4096 rss_limit=512 ;;
     fdchurn) nofile=256 rss_limit=256 flags=(-fd-limit 256) ;;
   esac
+  rss_limit=${RSS_LIMIT:-$rss_limit}
 }
 
 server_cmd() {
@@ -83,20 +86,24 @@ done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/libws-stress.XXXXXX")
 server_pid=
+# The server is disowned (bash still reaps it) so that bash prints no
+# "Killed" notice when the driver kills a server past its RSS bound.
+gone() {
+  local i
+  for i in $(seq 1 20); do
+    kill -0 "$server_pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  return 1
+}
 stop_server() {
   [ -n "$server_pid" ] || return 0
   kill -TERM "$server_pid" 2>/dev/null
-  local i
-  for i in 1 2 3 4 5 6 7 8 9 10; do
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.2
-  done
-  kill -KILL "$server_pid" 2>/dev/null
-  # In braces, so that bash's own "Killed" notice goes to /dev/null too.
-  { wait "$server_pid"; } 2>/dev/null
+  gone || { kill -KILL "$server_pid" 2>/dev/null; gone; }
   server_pid=
 }
-trap 'stop_server; rm -rf "$work"' EXIT
+driver_pid=
+trap '[ -z "$driver_pid" ] || kill -TERM "$driver_pid" 2>/dev/null; stop_server; rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
 
 # The driver holds 5,000 sockets and more.
@@ -113,6 +120,7 @@ start_server() {
   : >"$work/out"
   prlimit --nofile="$nofile:$nofile" -- $(server_cmd "$name") >"$work/out" 2>"$work/err" &
   server_pid=$!
+  disown "$server_pid"
   port=
   for i in $(seq 1 150); do
     port=$(sed -n 's|.*listening on ws://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$work/out" | head -1)
@@ -143,9 +151,14 @@ for s in "${servers[@]}"; do
       failed=$((failed + 1))
       continue
     fi
-    rc=0
+    # In the background, so that a signal to this script (a suite timeout)
+    # runs the trap at once instead of after the driver.
     timeout --kill-after=5 90 "$attack_bin" -server "$s" -attack "$a" -addr "127.0.0.1:$port" \
-      -pid "$server_pid" -rss-limit "$rss_limit" -liveness "$LIVENESS" "${flags[@]}" || rc=$?
+      -pid "$server_pid" -rss-limit "$rss_limit" -liveness "$LIVENESS" "${flags[@]}" &
+    driver_pid=$!
+    rc=0
+    wait "$driver_pid" || rc=$?
+    driver_pid=
     if [ $rc = 0 ]; then
       passed=$((passed + 1))
     else

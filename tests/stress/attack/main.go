@@ -32,7 +32,7 @@ type options struct {
 	pid                  int
 	rssLimit, killAt     int64 // MiB
 	liveness             time.Duration
-	interval             time.Duration
+	interval, probeGap   time.Duration
 	deadline             time.Duration
 
 	clients, messages, maxSize, dialers int // clients
@@ -63,6 +63,7 @@ func main() {
 	flag.Int64Var(&o.rssLimit, "rss-limit", 512, "peak RSS allowed, MiB")
 	flag.Int64Var(&o.killAt, "kill-at", 0, "kill the server past this RSS, MiB (0: twice -rss-limit, at least 1024)")
 	flag.DurationVar(&o.liveness, "liveness", 5*time.Second, "bound on a fresh client's dial, handshake and echo")
+	flag.DurationVar(&o.probeGap, "probe-gap", 250*time.Millisecond, "pause between two fresh clients during an attack")
 	flag.DurationVar(&o.interval, "interval", 50*time.Millisecond, "RSS sampling interval")
 	flag.DurationVar(&o.deadline, "deadline", 60*time.Second, "bound on the whole attack")
 	flag.IntVar(&o.clients, "clients", 5000, "clients: concurrent connections")
@@ -82,7 +83,7 @@ func main() {
 	flag.IntVar(&o.fdLimit, "fd-limit", 256, "fdchurn: the server's RLIMIT_NOFILE (set by whoever started it)")
 	flag.IntVar(&o.churnConns, "churn-conns", 400, "fdchurn: connections held open (past the fd limit)")
 	flag.DurationVar(&o.window, "window", 3*time.Second, "fdchurn: time spent at the limit, dropping and opening connections")
-	flag.Float64Var(&o.maxCPU, "max-cpu", 0.5, "fdchurn: server CPU time over the window allowed, as a share of the window")
+	flag.Float64Var(&o.maxCPU, "max-cpu", 0.25, "fdchurn: server CPU time over the window allowed, as a share of the window")
 	flag.Parse()
 	fn := attacks[o.attack]
 	if fn == nil || o.addr == "" || o.pid <= 0 || flag.NArg() != 0 {
@@ -182,7 +183,7 @@ func (r *run) execute(fn func(*run)) bool {
 	case p.n > 0 && p.failed == p.n:
 		fresh = fmt.Sprintf("fresh echo: none of %d", p.n)
 	case p.n > 0:
-		fresh = fmt.Sprintf("fresh echo max %s (%d/%d ok)", p.worst.Round(time.Millisecond), p.n-p.failed, p.n)
+		fresh = fmt.Sprintf("fresh echo max %s (%d/%d ok)", ms(p.worst), p.n-p.failed, p.n)
 	}
 	prefix := ""
 	if m.over {
@@ -279,7 +280,7 @@ func (r *run) probe(when string) {
 	}
 }
 
-// prober runs probes one after another, a second apart, until stop is
+// prober runs probes one after another, -probe-gap apart, until stop is
 // called; stop waits for the probe in flight.
 func (r *run) prober(when string) (stop func()) {
 	done := make(chan struct{})
@@ -290,7 +291,7 @@ func (r *run) prober(when string) (stop func()) {
 			select {
 			case <-done:
 				return
-			case <-time.After(time.Second):
+			case <-time.After(r.o.probeGap):
 			}
 			if !r.mon.alive() {
 				return
@@ -312,6 +313,17 @@ func (r *run) finalProbe(when string) {
 		return
 	}
 	r.probe(when)
+}
+
+// ms formats a latency for the report.
+func ms(d time.Duration) string {
+	switch {
+	case d < 10*time.Millisecond:
+		return fmt.Sprintf("%.1f ms", float64(d)/1e6)
+	case d < time.Second:
+		return fmt.Sprintf("%.0f ms", float64(d)/1e6)
+	}
+	return fmt.Sprintf("%.2f s", d.Seconds())
 }
 
 // describe gives an error's gist for a note.

@@ -74,7 +74,7 @@ func main() {
 	flag.IntVar(&o.nonreaderMiB, "nonreader-mib", 128, "nonreaders: MiB each sends (1 MiB messages)")
 	flag.IntVar(&o.slow, "slow", 6, "slowreaders: connections")
 	flag.IntVar(&o.slowMiB, "slow-mib", 60, "slowreaders: backlog each makes the server buffer, MiB")
-	flag.DurationVar(&o.fill, "fill", 15*time.Second, "nonreaders, slowreaders: bound on the sending phase")
+	flag.DurationVar(&o.fill, "fill", 10*time.Second, "nonreaders, slowreaders: bound on the sending phase")
 	flag.DurationVar(&o.drain, "drain", 15*time.Second, "slowreaders: reading phase (4 KiB reads)")
 	flag.IntVar(&o.rcvbuf, "rcvbuf", 4096, "slowreaders: SO_RCVBUF of the readers (0: the kernel's default)")
 	flag.DurationVar(&o.readPause, "read-pause", time.Millisecond, "slowreaders: pause between two 4 KiB reads")

@@ -115,7 +115,12 @@ attack_bin=$BUILD/stress/attack
 # start_server NAME NOFILE: starts it under prlimit (which execs it, so the
 # pid is the server's own), waits for "listening on ws://127.0.0.1:PORT/".
 start_server() {
-  local name=$1 nofile=$2 i
+  local name=$1 nofile=$2 i hard
+  hard=$(ulimit -Hn)
+  if [ "$hard" != unlimited ] && [ "$hard" -lt "$nofile" ]; then
+    echo "    the hard limit on open files is $hard; this attack needs $nofile (raise it: ulimit -Hn, limits.conf)"
+    return 1
+  fi
   # shellcheck disable=SC2046
   : >"$work/out"
   prlimit --nofile="$nofile:$nofile" -- $(server_cmd "$name") >"$work/out" 2>"$work/err" &

@@ -121,8 +121,8 @@ start_server() {
     echo "    the hard limit on open files is $hard; this attack needs $nofile (raise it: ulimit -Hn, limits.conf)"
     return 1
   fi
-  # shellcheck disable=SC2046
   : >"$work/out"
+  # shellcheck disable=SC2046 # server_cmd's words are the command line
   prlimit --nofile="$nofile:$nofile" -- $(server_cmd "$name") >"$work/out" 2>"$work/err" &
   server_pid=$!
   disown "$server_pid"

@@ -203,7 +203,7 @@ dist() {
 # ---------------------------------------------------------------- test suites
 # One function per suite; a suite returns 0 (pass), 77 (skipped) or other
 # (fail). Adding a suite is one line in SUITES.
-SUITES=(gofmt govet gotest gofuzz ctest python node interop packages)
+SUITES=(gofmt govet gotest gofuzz ctest python node interop packages stress)
 
 suite_gofmt() {
   local files bad
@@ -306,6 +306,14 @@ suite_interop() {
 suite_packages() {
   timeout --kill-after=10 "${PACKAGES_TIMEOUT:-300}" "$ROOT/build.sh" dist || return 1
   timeout --kill-after=10 "${PACKAGES_TIMEOUT:-300}" bash tests/packages/run.sh "$DIST" "$DIST_TOOLS"
+}
+
+# Attacks that need many connections (5,000 clients, non-readers, slow
+# readers, a deflate bomb, churn at the fd limit) against the C hub, Python
+# and Node echo servers: peak RSS and a fresh client's echo are asserted
+# (tests/stress/README.md). About a minute; STRESS_TIMEOUT bounds it (s).
+suite_stress() {
+  timeout --kill-after=10 "${STRESS_TIMEOUT:-420}" bash tests/stress/run.sh
 }
 
 run_tests() {

@@ -14,4 +14,9 @@
 // Raw frames are the default on Conn (ReadFrame); ReadMessage and
 // FragmentCollector give whole messages with fragments joined and text
 // validated as UTF-8 at the frame where it goes wrong.
+//
+// ReadMessage returns a payload the caller owns, as gorilla/websocket
+// does. ReadMessageBorrowed, ReadFrame and ReadNext lend a view of the
+// read buffer instead, valid until the next read on the Conn, and
+// allocate nothing.
 package libws

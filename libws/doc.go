@@ -19,4 +19,9 @@
 // does. ReadMessageBorrowed, ReadFrame and ReadNext lend a view of the
 // read buffer instead, valid until the next read on the Conn, and
 // allocate nothing.
+//
+// Upgrade and UpgradeConn refuse cross-origin requests (403) unless
+// UpgradeOptions.CheckOrigin or AllowAnyOrigin says otherwise, as gorilla
+// does: a page on another site could otherwise open a socket carrying the
+// visitor's cookies.
 package libws

@@ -45,7 +45,7 @@ func keepAll(read func() ([]byte, error)) ([][]byte, error) {
 func TestReadMessageKeepsPayloadsLikeGorilla(t *testing.T) {
 	type client struct {
 		name string
-		// read dials url and returns the program's read call.
+		// dial connects to url and returns the program's read call.
 		dial func(t *testing.T, url string, compress bool) func() ([]byte, error)
 		// closed reports whether err is the server's normal close.
 		closed func(err error) bool

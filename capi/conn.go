@@ -101,7 +101,7 @@ func (c *conn) read(message bool) (libws.Frame, error) {
 		c.c.SetReadDeadline(time.Now().Add(c.readTimeout))
 	}
 	if message {
-		op, payload, err := c.c.ReadMessage()
+		op, payload, err := c.c.ReadMessageBorrowed()
 		if err != nil {
 			c.readErr(err)
 			return libws.Frame{}, err

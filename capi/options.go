@@ -420,6 +420,8 @@ func (v optValues) upgrade() (*libws.UpgradeOptions, error) {
 		Subprotocols: splitList(v.Str(C.WS_OPT_SUBPROTOCOLS)),
 		Header:       hdr,
 		Compression:  comp,
+		// Without WS_OPT_ORIGIN every origin passes, as in ws/websockets.
+		AllowAnyOrigin: true,
 	}
 	o.CheckOrigin = v.originCheck()
 	return o, nil

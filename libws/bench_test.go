@@ -301,8 +301,9 @@ func BenchmarkEcho(b *testing.B) {
 }
 
 // TestEchoZeroAlloc asserts that the steady-state echo loop of a libws
-// server, ReadMessage then WriteMessage, allocates nothing, and that a
-// libws client's WriteMessage and ReadMessage allocate nothing either.
+// server, ReadMessageBorrowed then WriteMessage, allocates nothing, and
+// that a libws client's WriteMessage and ReadMessageBorrowed allocate
+// nothing either.
 func TestEchoZeroAlloc(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -340,7 +341,7 @@ func TestEchoZeroAlloc(t *testing.T) {
 				if _, err := cnc.Write(frame); err != nil {
 					t.Fatal(err)
 				}
-				op, p, err := srv.ReadMessage()
+				op, p, err := srv.ReadMessageBorrowed()
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -355,7 +356,7 @@ func TestEchoZeroAlloc(t *testing.T) {
 				t.Fatalf("echo differs: %s", short(got))
 			}
 			if allocs != 0 {
-				t.Fatalf("server ReadMessage+WriteMessage: %v allocs per message, want 0", allocs)
+				t.Fatalf("server ReadMessageBorrowed+WriteMessage: %v allocs per message, want 0", allocs)
 			}
 		})
 		t.Run(fmt.Sprintf("client/%d", size), func(t *testing.T) {
@@ -367,14 +368,14 @@ func TestEchoZeroAlloc(t *testing.T) {
 				if err := cl.WriteMessage(libws.OpBinary, payload); err != nil {
 					t.Fatal(err)
 				}
-				op, p, err := srv.ReadMessage()
+				op, p, err := srv.ReadMessageBorrowed()
 				if err != nil || !bytes.Equal(p, payload) {
 					t.Fatalf("server read %d bytes, %v", len(p), err)
 				}
 				if err := srv.WriteMessage(op, p); err != nil {
 					t.Fatal(err)
 				}
-				if _, p, err = cl.ReadMessage(); err != nil || !bytes.Equal(p, payload) {
+				if _, p, err = cl.ReadMessageBorrowed(); err != nil || !bytes.Equal(p, payload) {
 					t.Fatalf("client read %d bytes, %v", len(p), err)
 				}
 			})

@@ -126,7 +126,7 @@ func (s *testServer) result(t testing.TB) error {
 
 func echo(c *libws.Conn) error {
 	for {
-		op, p, err := c.ReadMessage()
+		op, p, err := c.ReadMessageBorrowed()
 		if err != nil {
 			return err
 		}

@@ -113,8 +113,24 @@ func (c *Conn) ReadFrame() (Frame, error) {
 // ReadMessage returns the next data message with its fragments joined and
 // text validated. Pings and pongs are answered and skipped; the peer's
 // close frame ends the connection and is returned as a *CloseError. The
-// payload stays valid until the next read.
+// payload is a fresh slice the caller owns, as gorilla/websocket's is; a
+// loop that only looks at each message before the next read can use
+// ReadMessageBorrowed and allocate nothing.
 func (c *Conn) ReadMessage() (Opcode, []byte, error) {
+	op, p, err := c.ReadMessageBorrowed()
+	if err != nil {
+		return op, nil, err
+	}
+	owned := make([]byte, len(p))
+	copy(owned, p)
+	return op, owned, nil
+}
+
+// ReadMessageBorrowed is ReadMessage without the copy: the payload is
+// borrowed from the connection's read buffer and is valid only until the
+// next read on c (any Read method, or Close, which reads the peer's close
+// reply). The next message overwrites it; copy what must outlive that.
+func (c *Conn) ReadMessageBorrowed() (Opcode, []byte, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	for {
@@ -137,8 +153,9 @@ func (c *Conn) ReadNext() (Frame, error) {
 	return c.read(true)
 }
 
-// ReadMessageContext is ReadMessage that gives up when ctx is done; the
-// connection is then unusable for reading, as after a deadline.
+// ReadMessageContext is ReadMessage (a payload the caller owns) that gives
+// up when ctx is done; the connection is then unusable for reading, as
+// after a deadline.
 func (c *Conn) ReadMessageContext(ctx context.Context) (Opcode, []byte, error) {
 	stop := context.AfterFunc(ctx, func() { c.nc.SetReadDeadline(time.Unix(1, 0)) })
 	op, p, err := c.ReadMessage()

@@ -14,4 +14,14 @@
 // Raw frames are the default on Conn (ReadFrame); ReadMessage and
 // FragmentCollector give whole messages with fragments joined and text
 // validated as UTF-8 at the frame where it goes wrong.
+//
+// ReadMessage returns a payload the caller owns, as gorilla/websocket
+// does. ReadMessageBorrowed, ReadFrame and ReadNext lend a view of the
+// read buffer instead, valid until the next read on the Conn, and
+// allocate nothing.
+//
+// Upgrade and UpgradeConn refuse cross-origin requests (403) unless
+// UpgradeOptions.CheckOrigin or AllowAnyOrigin says otherwise, as gorilla
+// does: a page on another site could otherwise open a socket carrying the
+// visitor's cookies.
 package libws

@@ -183,8 +183,15 @@ type UpgradeOptions struct {
 	// the client also offers is chosen.
 	Subprotocols []string
 	// CheckOrigin decides whether a request's Origin is allowed (403 if
-	// not). nil allows every origin, as the example servers want.
+	// not). nil allows what gorilla/websocket allows by default: a request
+	// without Origin (not from a browser) or whose Origin names the
+	// request's Host. Any other page could otherwise open a socket that
+	// carries the visitor's cookies (cross-site WebSocket hijacking).
 	CheckOrigin func(origin string, header http.Header) bool
+	// AllowAnyOrigin, when CheckOrigin is nil, accepts every Origin, as
+	// the ws (Node) and websockets (Python) servers do: for servers that
+	// authenticate otherwise than by cookies.
+	AllowAnyOrigin bool
 	// Header holds extra response headers.
 	Header http.Header
 	// Compression accepts permessage-deflate when the client offers it;
@@ -230,7 +237,7 @@ func negotiate(method, target, proto, host string, h http.Header, o *UpgradeOpti
 	if raw, e := base64.StdEncoding.DecodeString(key); e != nil || len(raw) != 16 {
 		return "", n, &HandshakeError{400, "invalid Sec-WebSocket-Key"}
 	}
-	if o.CheckOrigin != nil && !o.CheckOrigin(h.Get("Origin"), h) {
+	if !originAllowed(host, h, o) {
 		return "", n, &HandshakeError{403, "origin not allowed"}
 	}
 	if o.Compression != nil {
@@ -246,6 +253,25 @@ func negotiate(method, target, proto, host string, h http.Header, o *UpgradeOpti
 		}
 	}
 	return AcceptKey(key), n, nil
+}
+
+// originAllowed applies UpgradeOptions' origin policy to a request for
+// host.
+func originAllowed(host string, h http.Header, o *UpgradeOptions) bool {
+	switch {
+	case o.CheckOrigin != nil:
+		return o.CheckOrigin(h.Get("Origin"), h)
+	case o.AllowAnyOrigin:
+		return true
+	}
+	origin := h.Values("Origin")
+	if len(origin) == 0 {
+		return true
+	}
+	// An Origin that is present but empty, "null" (sandboxed frames, file
+	// pages) or not a URL names no host and is refused, as by gorilla.
+	u, err := url.Parse(origin[0])
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, host)
 }
 
 func appendResponse(b []byte, accept string, n Negotiated, extra http.Header) []byte {

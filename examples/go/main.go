@@ -39,7 +39,9 @@ func echo(w http.ResponseWriter, r *http.Request) {
 	// whatever ended it, not when the collector finds it.
 	defer ws.CloseNow()
 	for {
-		op, msg, err := ws.ReadMessage()
+		// Borrowed: msg is only valid until the next read, and is
+		// written back before it; ReadMessage would copy it.
+		op, msg, err := ws.ReadMessageBorrowed()
 		if err != nil {
 			return
 		}

@@ -302,6 +302,9 @@ func (g *goConn) accept(nc net.Conn) {
 		CheckOrigin:  g.opts.CheckOrigin,
 		Header:       g.opts.Header,
 		Compression:  g.opts.Compression,
+
+		// Permissive like ws/websockets when CheckOrigin is nil.
+		AllowAnyOrigin: true,
 	})
 	if err != nil {
 		return

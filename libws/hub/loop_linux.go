@@ -527,7 +527,7 @@ func (l *loop) handshake(c *conn, data []byte) {
 		l.handOff(c, func(nc net.Conn) { serveStatic(nc, c.opts.StaticDir, req) })
 		return
 	}
-	resp, n, err := req.Accept(&libws.UpgradeOptions{Subprotocols: c.opts.Subprotocols, CheckOrigin: c.opts.CheckOrigin, Header: c.opts.Header, Compression: c.opts.Compression})
+	resp, n, err := req.Accept(&libws.UpgradeOptions{Subprotocols: c.opts.Subprotocols, CheckOrigin: c.opts.CheckOrigin, AllowAnyOrigin: true, Header: c.opts.Header, Compression: c.opts.Compression})
 	l.write(c, resp)
 	if err != nil || c.fd < 0 {
 		l.remove(c, false, 0, "")

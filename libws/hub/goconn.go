@@ -31,12 +31,14 @@ type goConn struct {
 	acked     chan struct{} // closed when the host acknowledged our close event
 	ackOnce   sync.Once
 	pressured bool
+	paused    bool
+	resumed   chan struct{} // closed and replaced when a pause ends
 	buffered  atomic.Int64
 	ev        []byte
 }
 
 func newGoConn(h *Hub, id uint64, listener uint32, o *Options) *goConn {
-	return &goConn{h: h, id: id, listener: listener, opts: *o, ready: make(chan struct{}, 1), done: make(chan struct{}), acked: make(chan struct{})}
+	return &goConn{h: h, id: id, listener: listener, opts: *o, ready: make(chan struct{}, 1), resumed: make(chan struct{}), done: make(chan struct{}), acked: make(chan struct{})}
 }
 
 // connOptions are the Conn settings; the close reply is ours to send (see
@@ -50,6 +52,43 @@ func (g *goConn) connOptions() libws.ConnOptions {
 func (g *goConn) publish(kind, opcode uint8, code uint16, aux uint32, payload ...[]byte) {
 	g.ev = AppendRecord(g.ev[:0], kind, opcode, code, g.id, aux, payload...)
 	g.h.host.Publish(g.ev)
+}
+
+func (g *goConn) publishError(code uint16, status int32, msg string) {
+	g.ev = AppendError(g.ev[:0], code, status, g.id, msg)
+	g.h.host.Publish(g.ev)
+}
+
+// setPaused stops or resumes the reader before its next read.
+func (g *goConn) setPaused(paused bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.paused == paused {
+		return
+	}
+	g.paused = paused
+	if !paused {
+		close(g.resumed)
+		g.resumed = make(chan struct{})
+	}
+}
+
+// waitResumed blocks the reader while the host has it paused; it reports
+// false when the connection ended meanwhile.
+func (g *goConn) waitResumed() bool {
+	for {
+		g.mu.Lock()
+		paused, resumed := g.paused, g.resumed
+		g.mu.Unlock()
+		if !paused {
+			return true
+		}
+		select {
+		case <-resumed:
+		case <-g.done:
+			return false
+		}
+	}
 }
 
 func (g *goConn) dial(url string) {
@@ -74,7 +113,7 @@ func (g *goConn) dial(url string) {
 		resp.Body.Close()
 	}
 	if err != nil {
-		g.publish(EventError, 0, 0, 0, []byte(err.Error()))
+		g.publishError(0, statusOf(err), err.Error())
 		g.finish(uint16(libws.StatusAbnormalClosure), "")
 		return
 	}
@@ -137,6 +176,9 @@ func (g *goConn) serve(c *libws.Conn, peer, path string, header map[string][]str
 
 func (g *goConn) reader(c *libws.Conn) (uint16, string) {
 	for {
+		if !g.waitResumed() {
+			return uint16(libws.StatusAbnormalClosure), ""
+		}
 		f, err := c.ReadNext()
 		if err != nil {
 			var ce *libws.CloseError
@@ -148,7 +190,7 @@ func (g *goConn) reader(c *libws.Conn) (uint16, string) {
 			if errors.As(err, &pe) {
 				code = uint16(pe.Code)
 			}
-			g.publish(EventError, 0, code, 0, []byte(err.Error()))
+			g.publishError(code, statusOf(err), err.Error())
 			return uint16(libws.StatusAbnormalClosure), ""
 		}
 		switch f.OpCode {
@@ -190,7 +232,11 @@ func (g *goConn) writer(c *libws.Conn, writerDone chan struct{}) {
 				g.ack()
 			}
 			if err != nil && !errors.Is(err, libws.ErrClosed) && !errors.Is(err, net.ErrClosed) {
-				g.publish(EventError, 0, 0, 0, []byte(err.Error()))
+				status := statusOf(err)
+				if r.Kind == CmdClose {
+					status = EInval
+				}
+				g.publishError(0, status, err.Error())
 			}
 			g.account(-int64(len(r.Payload)))
 		}
@@ -200,6 +246,13 @@ func (g *goConn) writer(c *libws.Conn, writerDone chan struct{}) {
 // enqueue queues a host command; the payload is copied because the host's
 // command buffer is reused.
 func (g *goConn) enqueue(kind, opcode uint8, code uint16, payload []byte) {
+	switch kind {
+	case CmdPause, CmdResume:
+		g.setPaused(kind == CmdPause)
+		return
+	case CmdClose:
+		g.setPaused(false) // the peer's close reply must be read
+	}
 	g.mu.Lock()
 	if g.dead {
 		g.mu.Unlock()

@@ -73,6 +73,10 @@ type Options struct {
 	// MaxBuffered is the unsent byte count at which the connection is failed
 	// with close 1008 rather than buffering without bound (64 MiB).
 	MaxBuffered int
+	// MaxTotalBuffered, on the hub's options, bounds the unsent bytes of all
+	// connections together (256 MiB): past it the connections with the
+	// largest buffers are failed with 1008 until the total is under it.
+	MaxTotalBuffered int
 	// PingInterval sends a ping after this long without input (0: never).
 	PingInterval time.Duration
 	// IdleTimeout drops a connection after this long without input (0: never).
@@ -104,6 +108,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if r.MaxBuffered < r.HighWater {
 		r.MaxBuffered = r.HighWater
+	}
+	if r.MaxTotalBuffered <= 0 {
+		r.MaxTotalBuffered = 256 << 20
 	}
 	if r.HandshakeTimeout <= 0 {
 		r.HandshakeTimeout = 10 * time.Second

@@ -106,9 +106,9 @@ func TestHubEcho(t *testing.T) {
 			case r := <-seen:
 				switch r.Kind {
 				case EventOpen:
-					parts := bytes.SplitN(r.Payload, []byte{0}, 4)
-					if string(parts[1]) != "/chat?x=1" {
-						t.Errorf("open path %q", parts[1])
+					f, err := OpenFields(r.Payload)
+					if err != nil || f[OpenTarget] != "/chat?x=1" {
+						t.Errorf("open target %q %v", f[OpenTarget], err)
 					}
 					open = true
 				case EventClose:

@@ -38,6 +38,7 @@ type conn struct {
 	state     uint8
 	pressured bool
 	writable  bool // EPOLLOUT is registered
+	paused    bool // the host asked not to read (CmdPause): EPOLLIN is not registered
 	opts      *Options
 	p         *libws.Protocol
 	hs        []byte
@@ -95,6 +96,9 @@ type loop struct {
 	draining []*conn
 	stopping bool
 	stopAt   time.Time
+	// turns counts the loop's wake-ups, so tests can tell a loop that
+	// waits from one that spins.
+	turns uint64
 
 	// byID is written under runMu and mu; BufferedAmount reads it under mu
 	// alone, so that asking about a goroutine connection does not wait for
@@ -202,6 +206,7 @@ func (l *loop) iterate(timeout int, dst []byte) (stopped bool, n int) {
 	}
 
 	l.runMu.Lock()
+	l.turns++
 	defer func() {
 		// Even when serving panicked (ws__hub_run recovers): the host's
 		// buffer is only lent for this turn.
@@ -255,6 +260,16 @@ func (l *loop) event(kind, opcode uint8, code uint16, id uint64, aux uint32, pay
 		return
 	}
 	l.ev = AppendRecord(l.ev, kind, opcode, code, id, aux, payload)
+}
+
+// errorEvent records an error event: code is the close code sent to the
+// peer or 0, status the E* code that classifies it.
+func (l *loop) errorEvent(c *conn, code uint16, status int32, msg string) {
+	if l.direct != nil && len(l.ev) == 0 && recordSize(len(msg)) <= cap(l.direct)-len(l.direct) {
+		l.direct = AppendError(l.direct, code, status, c.id, msg)
+		return
+	}
+	l.ev = AppendError(l.ev, code, status, c.id, msg)
 }
 
 // handOver ends a turn: the events in the host's buffer stay there if the
@@ -392,7 +407,7 @@ func (l *loop) tick() {
 			}
 		case c.state != stOpen:
 		case c.opts.IdleTimeout > 0 && now.Sub(c.lastInput) > c.opts.IdleTimeout:
-			l.fail(c, uint16(libws.StatusPolicyViolation), "idle timeout")
+			l.fail(c, uint16(libws.StatusPolicyViolation), ETimedOut, "idle timeout")
 		case c.opts.PingInterval > 0 && !c.pinged && now.Sub(c.lastInput) > c.opts.PingInterval:
 			c.pinged = true
 			l.sendFrame(c, libws.OpPing, nil)
@@ -562,7 +577,7 @@ func (l *loop) feed(c *conn, data []byte) {
 			if errors.As(err, &pe) {
 				code = uint16(pe.Code)
 			}
-			l.event(EventError, 0, code, c.id, 0, []byte(err.Error()))
+			l.errorEvent(c, code, statusOf(err), err.Error())
 			l.linger(c, uint16(libws.StatusAbnormalClosure), "")
 			return
 		}
@@ -615,7 +630,13 @@ func (l *loop) command(r Record) bool {
 	case CmdSend:
 		l.sendFrame(c, libws.Opcode(r.Opcode), r.Payload)
 	case CmdClose:
+		// The peer's close reply must be read to finish the handshake.
+		l.setPaused(c, false)
 		l.closeConn(c, r.Code, string(r.Payload))
+	case CmdPause:
+		l.setPaused(c, true)
+	case CmdResume:
+		l.setPaused(c, false)
 	case CmdTerminate:
 		l.remove(c, c.hostKnows(), uint16(libws.StatusAbnormalClosure), "terminated")
 	case CmdCloseAck:
@@ -652,6 +673,7 @@ func (l *loop) finish(c *conn) {
 	l.mu.Unlock()
 	c.state = stDraining
 	c.deadline = time.Now().Add(lingerDrain)
+	l.setPaused(c, false) // the peer's last bytes are read to EOF
 	l.draining = append(l.draining, c)
 	if len(c.out) == 0 {
 		unix.Shutdown(c.fd, unix.SHUT_WR)
@@ -689,9 +711,11 @@ func (l *loop) sendFrame(c *conn, op libws.Opcode, payload []byte) {
 }
 
 func (l *loop) sendFailed(c *conn, err error) {
-	if !errors.Is(err, libws.ErrClosed) {
-		l.event(EventError, 0, 0, c.id, 0, []byte(err.Error()))
+	status := statusOf(err)
+	if status == EIO {
+		status = EInval // the engine refused what the host asked to send
 	}
+	l.errorEvent(c, 0, status, err.Error())
 }
 
 // writevMin is the payload size from which a frame goes out as header and
@@ -708,7 +732,7 @@ func (l *loop) closeConn(c *conn, code uint16, reason string) {
 		return
 	}
 	if err := c.p.WriteClose(libws.StatusCode(code), reason); err != nil {
-		l.event(EventError, 0, 0, c.id, 0, []byte(err.Error()))
+		l.errorEvent(c, 0, EInval, err.Error())
 		return
 	}
 	c.state = stClosing
@@ -718,13 +742,13 @@ func (l *loop) closeConn(c *conn, code uint16, reason string) {
 
 // fail closes a connection with a close frame of our own making and drops
 // it without waiting for the reply.
-func (l *loop) fail(c *conn, code uint16, reason string) {
+func (l *loop) fail(c *conn, code uint16, status int32, reason string) {
 	if c.state == stOpen {
 		if c.p.WriteClose(libws.StatusCode(code), reason) == nil {
 			l.flushProtocol(c)
 		}
 	}
-	l.event(EventError, 0, code, c.id, 0, []byte(reason))
+	l.errorEvent(c, code, status, reason)
 	l.linger(c, uint16(libws.StatusAbnormalClosure), reason)
 }
 
@@ -789,9 +813,33 @@ func (l *loop) writev(c *conn, a, b []byte) {
 	c.out = append(append(c.out, a...), b...)
 	if !c.writable {
 		c.writable = true
-		unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, c.fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLOUT, Fd: int32(c.fd)})
+		l.rearm(c)
 	}
 	l.checkPressure(c)
+}
+
+// rearm registers the readiness the connection waits for: input unless
+// paused (level-triggered epoll would otherwise report unread input on
+// every wait), output while bytes are buffered.
+func (l *loop) rearm(c *conn) {
+	var ev uint32
+	if !c.paused {
+		ev = unix.EPOLLIN | unix.EPOLLRDHUP
+	}
+	if c.writable {
+		ev |= unix.EPOLLOUT
+	}
+	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, c.fd, &unix.EpollEvent{Events: ev, Fd: int32(c.fd)})
+}
+
+// setPaused stops or resumes reading a connection. Input the kernel holds
+// meanwhile is reported again by the level-triggered epoll once re-armed.
+func (l *loop) setPaused(c *conn, paused bool) {
+	if c.paused == paused || c.fd < 0 {
+		return
+	}
+	c.paused = paused
+	l.rearm(c)
 }
 
 func (l *loop) flushOut(c *conn) {
@@ -811,8 +859,10 @@ func (l *loop) flushOut(c *conn) {
 	}
 	if len(c.out) == 0 {
 		c.out = nil
-		c.writable = false
-		unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, c.fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(c.fd)})
+		if c.writable {
+			c.writable = false
+			l.rearm(c)
+		}
 	}
 	l.checkPressure(c)
 }
@@ -825,7 +875,7 @@ func (l *loop) checkPressure(c *conn) {
 	case n >= c.opts.MaxBuffered && c.state != stDraining:
 		// The peer is not reading, so a close frame would never reach it.
 		c.out = nil
-		l.event(EventError, 0, uint16(libws.StatusPolicyViolation), c.id, 0, []byte("send buffer limit reached: peer is not reading"))
+		l.errorEvent(c, uint16(libws.StatusPolicyViolation), EPolicy, "send buffer limit reached: peer is not reading")
 		l.remove(c, c.hostKnows(), uint16(libws.StatusAbnormalClosure), "send buffer limit reached")
 	case !c.pressured && n > c.opts.HighWater:
 		c.pressured = true
@@ -934,19 +984,4 @@ func (l *loop) release() {
 	l.pollMu.Lock() // an inline host thread may still be leaving epoll_wait
 	defer l.pollMu.Unlock()
 	l.closeFDs()
-}
-
-// appendOpen encodes an open event: peer, path and subprotocol separated
-// by NULs, then the request headers as "Name: value\r\n" lines.
-func appendOpen(dst []byte, id uint64, listener uint32, peer, path, sub string, header map[string][]string) []byte {
-	var hb []byte
-	for k, vs := range header {
-		for _, v := range vs {
-			hb = append(hb, k...)
-			hb = append(hb, ": "...)
-			hb = append(hb, v...)
-			hb = append(hb, "\r\n"...)
-		}
-	}
-	return AppendRecord(dst, EventOpen, 0, 0, id, listener, []byte(peer), []byte{0}, []byte(path), []byte{0}, []byte(sub), []byte{0}, hb)
 }

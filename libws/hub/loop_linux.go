@@ -40,7 +40,15 @@ type listener struct {
 	id   uint32
 	fd   int
 	opts Options
+	// retryAt, when set, is when accepting resumes after the process ran
+	// out of descriptors (see backOff).
+	retryAt time.Time
 }
+
+// acceptBackoff is how long a listener rests after accept failed for want
+// of descriptors: its pending connection keeps it readable, so watching it
+// meanwhile would wake the loop at once, for as long as the limit holds.
+const acceptBackoff = 100 * time.Millisecond
 
 type loop struct {
 	h       *Hub
@@ -83,6 +91,7 @@ type loop struct {
 	draining []*conn
 	stopping bool
 	stopAt   time.Time
+	resting  int // listeners backing off (see backOff)
 	// turns counts the loop's wake-ups, so tests can tell a loop that
 	// waits from one that spins.
 	turns uint64
@@ -365,12 +374,15 @@ const tickEvery = 200 * time.Millisecond
 // would cost O(connections) per wake-up; tick does that scan instead, five
 // times a second.
 func (l *loop) needsTimer() bool {
-	return l.stopping || len(l.draining) > 0 || len(l.byID) > 0
+	return l.stopping || len(l.draining) > 0 || len(l.byID) > 0 || l.resting > 0
 }
 
 // tick enforces the sessions' deadlines, idle timeouts and pings.
 func (l *loop) tick() {
 	now := time.Now()
+	if l.resting > 0 {
+		l.retryListeners(now)
+	}
 	kept := l.draining[:0]
 	for _, c := range l.draining {
 		if c.fd >= 0 && c.due(now) == dueDrop {
@@ -440,8 +452,13 @@ func (l *loop) accept(ln *listener) {
 	for {
 		fd, sa, err := unix.Accept4(ln.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		if err != nil {
-			// EAGAIN ends the batch; EMFILE and friends leave the rest queued
-			// in the kernel for the next readiness event.
+			switch err {
+			case unix.ECONNABORTED, unix.EINTR:
+				continue
+			case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
+				l.backOff(ln)
+			}
+			// EAGAIN ends the batch.
 			return
 		}
 		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
@@ -458,6 +475,25 @@ func (l *loop) accept(ln *listener) {
 		l.mu.Lock()
 		l.byID[c.id] = c
 		l.mu.Unlock()
+	}
+}
+
+// backOff stops watching a listener until the tick after acceptBackoff;
+// its pending connections wait in the kernel's backlog meanwhile.
+func (l *loop) backOff(ln *listener) {
+	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, ln.fd, &unix.EpollEvent{Fd: int32(ln.fd)})
+	ln.retryAt = time.Now().Add(acceptBackoff)
+	l.resting++
+}
+
+// retryListeners watches again the listeners whose rest is over.
+func (l *loop) retryListeners(now time.Time) {
+	for _, ln := range l.listeners {
+		if !ln.retryAt.IsZero() && !now.Before(ln.retryAt) {
+			ln.retryAt = time.Time{}
+			l.resting--
+			unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, ln.fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(ln.fd)})
+		}
 	}
 }
 
@@ -989,6 +1025,7 @@ func (l *loop) shutdown(timeout time.Duration) {
 			unix.Close(fd)
 		}
 		l.listeners = map[int]*listener{}
+		l.resting = 0
 		for _, c := range l.byID {
 			switch c.state {
 			case stHandshake:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -183,5 +184,68 @@ func TestSlowReaderDrainIsLinear(t *testing.T) {
 	}
 	if copied := outCopied.Load() - before; copied > 2*count*msg {
 		t.Fatalf("draining %d MiB moved %d MiB inside the send buffer", count*msg>>20, copied>>20)
+	}
+}
+
+// openFDs counts the process's open descriptors.
+func openFDs(t *testing.T) uint64 {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd:", err)
+	}
+	return uint64(len(ents) - 1) // the directory read itself
+}
+
+// At the descriptor limit the listener stays readable while accept fails:
+// the loop rests instead of spinning, and accepts once descriptors are free.
+func TestAcceptAtFDLimitBacksOff(t *testing.T) {
+	h, port := newInlineHub(t)
+	defer h.Shutdown(0)
+	var clients []net.Conn
+	for i := 0; i < 3; i++ {
+		nc, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		clients = append(clients, nc)
+	}
+	var orig syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &orig); err != nil {
+		t.Fatal(err)
+	}
+	lowered := orig
+	lowered.Cur = openFDs(t)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lowered); err != nil {
+		t.Fatal(err)
+	}
+	restored := false
+	restore := func() {
+		if !restored {
+			restored = true
+			if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &orig); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	defer restore()
+	var before, after uint64
+	h.loop.do(func() { before = h.loop.turns })
+	for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); {
+		h.Run(10 * time.Millisecond)
+	}
+	h.loop.do(func() { after = h.loop.turns })
+	restore()
+	// Waiting 10 ms a turn, a resting loop turns about 50 times in 500 ms;
+	// a spinning one, thousands.
+	if after-before > 200 {
+		t.Fatalf("the loop turned %d times in 500 ms at the descriptor limit", after-before)
+	}
+	for _, nc := range clients {
+		fmt.Fprintf(nc, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	}
+	host := h.host.(*testHost)
+	for range clients {
+		waitEvent(t, host, EventOpen, 0, 5*time.Second)
 	}
 }

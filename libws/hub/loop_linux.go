@@ -1,9 +1,11 @@
 package hub
 
 import (
+	"cmp"
 	"errors"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -92,6 +94,9 @@ type loop struct {
 	stopping bool
 	stopAt   time.Time
 	resting  int // listeners backing off (see backOff)
+	// enforce asks the loop to hold the hub-wide buffered bytes under the
+	// cap (a goroutine connection went over it; see enforceTotal).
+	enforce atomic.Bool
 	// turns counts the loop's wake-ups, so tests can tell a loop that
 	// waits from one that spins.
 	turns uint64
@@ -188,6 +193,9 @@ func (l *loop) iterate(timeout int, dst []byte) (stopped bool, n int) {
 		return true, 0
 	}
 	l.runCommands()
+	if l.enforce.Swap(false) {
+		l.enforceTotal()
+	}
 	l.armTimer()
 	if len(l.ev) > 0 {
 		timeout = 0 // the host has events to take: do not keep them waiting
@@ -374,7 +382,7 @@ const tickEvery = 200 * time.Millisecond
 // would cost O(connections) per wake-up; tick does that scan instead, five
 // times a second.
 func (l *loop) needsTimer() bool {
-	return l.stopping || len(l.draining) > 0 || len(l.byID) > 0 || l.resting > 0
+	return l.stopping || len(l.draining) > 0 || len(l.byID) > 0 || l.resting > 0 || l.h.goCount.Load() > 0
 }
 
 // tick enforces the sessions' deadlines, idle timeouts and pings.
@@ -393,6 +401,17 @@ func (l *loop) tick() {
 		}
 	}
 	l.draining = kept
+	if l.h.goCount.Load() > 0 {
+		l.h.mu.Lock()
+		gcs := make([]*goConn, 0, len(l.h.goConns))
+		for _, g := range l.h.goConns {
+			gcs = append(gcs, g)
+		}
+		l.h.mu.Unlock()
+		for _, g := range gcs {
+			g.tick(now)
+		}
+	}
 	for _, c := range l.byID {
 		switch c.due(now) {
 		case dueDrop:
@@ -865,6 +884,12 @@ func (l *loop) writev(c *conn, a, b []byte) {
 	c.compactOut(len(a) + len(b))
 	c.out = append(append(c.out, a...), b...)
 	l.h.addBuffered(int64(c.outLen() - before))
+	if l.h.overTotal() {
+		l.enforceTotal()
+		if c.fd < 0 {
+			return
+		}
+	}
 	if !c.writable {
 		c.writable = true
 		l.rearm(c)
@@ -963,6 +988,64 @@ func (l *loop) failBuffered(c *conn, why string) {
 	c.out, c.outOff = nil, 0
 	l.errorEvent(c, uint16(libws.StatusPolicyViolation), EPolicy, why)
 	l.remove(c, c.hostKnows() || c.awaitsAck(), uint16(libws.StatusAbnormalClosure), why)
+}
+
+// enforceTotalSoon has the loop enforce the hub-wide cap at its next turn.
+func (l *loop) enforceTotalSoon() {
+	if !l.enforce.Swap(true) {
+		l.wake()
+	}
+}
+
+// enforceTotal holds the unsent bytes of all connections under
+// MaxTotalBuffered: past it the connections with the largest buffers fail
+// with 1008 until the total is under it again. Scanning every connection
+// costs O(connections), but only when the cap is passed.
+func (l *loop) enforceTotal() {
+	limit := int64(l.h.opts.MaxTotalBuffered)
+	total := l.h.total.Load()
+	if total <= limit {
+		return
+	}
+	type holder struct {
+		n int64
+		c *conn
+		g *goConn
+	}
+	var hs []holder
+	for _, c := range l.byID {
+		if n := c.outLen(); n > 0 {
+			hs = append(hs, holder{n: int64(n), c: c})
+		}
+	}
+	for _, c := range l.draining {
+		if n := c.outLen(); n > 0 && c.fd >= 0 {
+			hs = append(hs, holder{n: int64(n), c: c})
+		}
+	}
+	l.h.mu.Lock()
+	for _, g := range l.h.goConns {
+		if n := g.buffered.Load(); n > 0 {
+			hs = append(hs, holder{n: n, g: g})
+		}
+	}
+	l.h.mu.Unlock()
+	slices.SortFunc(hs, func(a, b holder) int { return cmp.Compare(b.n, a.n) })
+	const why = "hub-wide send buffer limit reached"
+	for _, x := range hs {
+		if total <= limit {
+			break
+		}
+		total -= x.n
+		switch {
+		case x.g != nil:
+			x.g.failBuffered(why)
+		case x.c.state == stDraining:
+			l.remove(x.c, false, 0, "")
+		default:
+			l.failBuffered(x.c, why)
+		}
+	}
 }
 
 // remove closes the socket and forgets the connection; withEvent says

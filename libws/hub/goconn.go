@@ -135,9 +135,11 @@ func (g *goConn) dial(rawURL string) {
 	nc, rest, resp, err := dialRecorded(ctx, rawURL, &g.opts)
 	if err != nil {
 		g.mu.Lock()
-		g.errorEvent(g.id(), 0, statusOf(err), err.Error())
-		g.event(EventClose, 0, uint16(libws.StatusAbnormalClosure), g.id(), 0, nil)
-		g.goneLocked()
+		if !g.gone { // else terminated, and its close event is out
+			g.errorEvent(g.id(), 0, statusOf(err), err.Error())
+			g.event(EventClose, 0, uint16(libws.StatusAbnormalClosure), g.id(), 0, nil)
+			g.goneLocked()
+		}
 		g.unlock()
 		return
 	}

@@ -197,3 +197,46 @@ func TestClientDialErrorStatus(t *testing.T) {
 		waitEvent(t, host, EventClose, id, 5*time.Second)
 	}
 }
+
+// A client still in its handshake when the hub shuts down (or the host
+// terminates it) gets exactly one close event.
+func TestClientEndedWhileDialing(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer nc.Close() // accepts, never answers
+		}
+	}()
+	host := newTestHost()
+	h, err := New(host, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host.hub = h
+	a, _ := h.Connect("ws://"+ln.Addr().String()+"/", nil)
+	b, _ := h.Connect("ws://"+ln.Addr().String()+"/", nil)
+	time.Sleep(100 * time.Millisecond)
+	host.send(CmdTerminate, 0, 0, a, nil)
+	waitEvent(t, host, EventClose, a, 5*time.Second)
+	h.Shutdown(time.Second)
+	closes := map[uint64]int{a: 1}
+	time.Sleep(300 * time.Millisecond) // a late event would come by now
+	host.mu.Lock()
+	for _, r := range host.events { // not host.next: the hub is gone
+		if r.Kind == EventClose {
+			closes[r.Conn]++
+		}
+	}
+	host.mu.Unlock()
+	if closes[a] != 1 || closes[b] != 1 {
+		t.Fatalf("close events: %v (want one each for %d and %d)", closes, a, b)
+	}
+}

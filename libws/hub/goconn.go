@@ -656,11 +656,20 @@ func (h *Hub) listenTLS(id uint32, addr string, o *Options) (int, error) {
 	h.mu.Unlock()
 	go func() {
 		defer h.goWG.Done()
+		var rest time.Duration
 		for {
 			nc, err := ln.Accept()
 			if err != nil {
-				return
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				// Out of descriptors, most likely: the connection waits in
+				// the backlog while descriptors are freed.
+				rest = min(max(2*rest, 5*time.Millisecond), time.Second)
+				time.Sleep(rest)
+				continue
 			}
+			rest = 0
 			h.mu.Lock()
 			if h.shutdown {
 				h.mu.Unlock()

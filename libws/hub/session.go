@@ -259,7 +259,15 @@ func (s *session) answer(code uint16, reason string) (held []byte) {
 				code, reason = uint16(peer), peerReason
 			}
 		}
-		s.p.WriteClose(libws.StatusCode(code), reason)
+		if s.p.WriteClose(libws.StatusCode(code), reason) != nil {
+			// A code or reason the host may not send: the peer still gets
+			// its echo (ws.h's calls refuse such codes before they get here).
+			peer, peerReason, _ := s.p.CloseStatus()
+			if peer == libws.StatusNoStatusReceived {
+				peer, peerReason = 0, ""
+			}
+			s.p.WriteClose(peer, peerReason)
+		}
 	}
 	return held
 }

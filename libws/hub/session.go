@@ -9,8 +9,9 @@ import (
 )
 
 // A session is the part of a connection that every transport shares: its
-// state, deadlines, idle and ping timers and buffered-bytes accounting. It
-// does no I/O: the epoll connection (conn) and the goroutine connection
+// protocol (what the peer's bytes mean, which events and close frames come
+// of them), its state, deadlines, idle and ping timers and buffered-bytes
+// accounting. It does no I/O: the epoll connection (conn) and the goroutine connection
 // (goConn) report what happened on their socket and carry out what the
 // session answers, so that both follow one set of rules.
 //
@@ -36,8 +37,7 @@ import (
 //     with unread input sends a reset that can overtake our close frame.
 type session struct {
 	id uint64
-	// p parses the peer's frames and encodes ours (nil until open, and for
-	// goroutine connections, whose libws.Conn holds its own).
+	// p parses the peer's frames and encodes ours (nil until open).
 	p *libws.Protocol
 	// held is our close frame (and the protocol's output before it) in
 	// stFailed, sent once the host has acknowledged the close event.

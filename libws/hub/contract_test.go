@@ -162,7 +162,7 @@ func newHostHub(t *testing.T, o Options) (*Hub, *testHost, int) {
 		t.Fatal(err)
 	}
 	host.hub = h
-	t.Cleanup(func() { h.Shutdown(time.Second) })
+	t.Cleanup(func() { h.Shutdown(time.Second); checkNoneBuffered(t, h) })
 	_, port, err := h.Listen("127.0.0.1:0", &Options{Subprotocols: []string{"chat"}})
 	if err != nil {
 		t.Fatal(err)

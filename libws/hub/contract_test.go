@@ -363,3 +363,32 @@ func FuzzNextRecord(f *testing.F) {
 		}
 	})
 }
+
+// Sendable follows the ordering rule: sends are written while the
+// connection is open and after its close event until the host's
+// acknowledgement, and not after; unknown ids are not sendable.
+func TestSendable(t *testing.T) {
+	eachMode(t, func(t *testing.T, o Options) {
+		h, host, port := newHostHub(t, o)
+		if h.Sendable(12345) {
+			t.Fatal("an id that never existed is sendable")
+		}
+		id, nc, p := openRaw(t, host, port, "/")
+		if !h.Sendable(id) {
+			t.Fatal("an open connection is not sendable")
+		}
+		p.WriteClose(1000, "")
+		nc.Write(p.Output())
+		waitEvent(t, host, EventClose, id, 5*time.Second)
+		if !h.Sendable(id) {
+			t.Fatal("not sendable between the close event and its acknowledgement")
+		}
+		host.next(50 * time.Millisecond) // acknowledges the close event
+		for deadline := time.Now().Add(5 * time.Second); h.Sendable(id); {
+			if time.Now().After(deadline) {
+				t.Fatal("still sendable after the acknowledgement")
+			}
+			host.next(10 * time.Millisecond)
+		}
+	})
+}

@@ -367,6 +367,7 @@ func (g *goConn) goneLocked() {
 	}
 	g.gone = true
 	g.s.state = stDraining
+	g.s.sendable.Store(false)
 	if g.nc != nil {
 		g.nc.Close()
 	}

@@ -957,6 +957,7 @@ func (l *loop) remove(c *conn, withEvent bool, code uint16, reason string) {
 	if c.fd < 0 {
 		return
 	}
+	c.sendable.Store(false)
 	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
 	unix.Close(c.fd)
 	l.h.addBuffered(-int64(c.outLen()))
@@ -969,6 +970,18 @@ func (l *loop) remove(c *conn, withEvent bool, code uint16, reason string) {
 	if withEvent {
 		l.event(EventClose, 0, code, c.id, 0, []byte(reason))
 	}
+}
+
+// sendable reports whether id is one of the loop's connections and takes
+// sends (see Hub.Sendable).
+func (l *loop) sendable(id uint64) (yes, known bool) {
+	l.mu.Lock()
+	c := l.byID[id]
+	l.mu.Unlock()
+	if c == nil {
+		return false, false
+	}
+	return c.sendable.Load(), true
 }
 
 func (l *loop) buffered(id uint64) (int64, bool) {

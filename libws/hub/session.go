@@ -3,6 +3,7 @@ package hub
 import (
 	"errors"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/libws/libws/libws"
@@ -50,6 +51,10 @@ type session struct {
 	opts      *Options
 	lastInput time.Time
 	deadline  time.Time // handshake, close or linger deadline; zero when none
+	// sendable says whether the host's sends are still written (open, or
+	// its close event is out and not yet acknowledged); Hub.Sendable reads
+	// it without waiting for the transport's lock.
+	sendable atomic.Bool
 }
 
 const (
@@ -85,12 +90,14 @@ func (s *session) input(now time.Time) {
 func (s *session) opened() {
 	s.state = stOpen
 	s.deadline = time.Time{}
+	s.sendable.Store(true)
 }
 
 // to enters a state that has the close deadline (stPeerClosed, stFailed,
 // stClosing) or the linger deadline (stDraining).
 func (s *session) to(state uint8, now time.Time) {
 	s.state = state
+	s.sendable.Store(state == stPeerClosed || state == stFailed)
 	if state == stDraining {
 		s.deadline = now.Add(lingerDrain)
 	} else {

@@ -392,3 +392,25 @@ func TestSendable(t *testing.T) {
 		}
 	})
 }
+
+// A close the peer never answers ends at the close timeout with an error
+// event (ETimedOut) and a close event (1006).
+func TestCloseTimeoutStatus(t *testing.T) {
+	eachMode(t, func(t *testing.T, o Options) {
+		o.CloseTimeout = 300 * time.Millisecond
+		h, host, _ := newHostHub(t, o)
+		_, port, err := h.Listen("127.0.0.1:0", &Options{CloseTimeout: o.CloseTimeout})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _, _ := openRaw(t, host, port, "/")
+		host.send(CmdClose, 0, 1000, id, nil)
+		r := waitEvent(t, host, EventError, id, 5*time.Second)
+		if r.Status != ETimedOut {
+			t.Fatalf("error status %d %q", r.Status, r.Payload)
+		}
+		if r := waitEvent(t, host, EventClose, id, 5*time.Second); r.Code != 1006 {
+			t.Fatalf("close code %d", r.Code)
+		}
+	})
+}

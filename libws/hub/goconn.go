@@ -608,7 +608,7 @@ func (g *goConn) tick(now time.Time) {
 	case dueAnswer:
 		g.answerClose(0, "")
 	case dueCloseGone:
-		g.event(EventClose, 0, uint16(libws.StatusAbnormalClosure), g.id(), 0, []byte("close handshake timed out"))
+		g.s.closeTimedOut(g)
 		g.goneLocked()
 	case dueIdle:
 		g.fail(uint16(libws.StatusPolicyViolation), ETimedOut, "idle timeout")

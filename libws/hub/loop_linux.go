@@ -414,7 +414,8 @@ func (l *loop) tick() {
 		case dueAnswer:
 			l.answerClose(c, 0, "")
 		case dueCloseGone:
-			l.remove(c, true, uint16(libws.StatusAbnormalClosure), "close handshake timed out")
+			c.closeTimedOut(l)
+			l.remove(c, false, 0, "")
 		case dueIdle:
 			l.fail(c, uint16(libws.StatusPolicyViolation), ETimedOut, "idle timeout")
 		case duePing:

@@ -363,3 +363,11 @@ func (s *session) failBuffered(why string, k eventSink) {
 		k.event(EventClose, 0, uint16(libws.StatusAbnormalClosure), s.id, 0, []byte(why))
 	}
 }
+
+// closeTimedOut reports a close handshake whose reply did not come within
+// the close timeout; the transport drops the socket.
+func (s *session) closeTimedOut(k eventSink) {
+	const why = "close handshake timed out"
+	k.errorEvent(s.id, 0, ETimedOut, why)
+	k.event(EventClose, 0, uint16(libws.StatusAbnormalClosure), s.id, 0, []byte(why))
+}

@@ -536,7 +536,7 @@ func (g *goConn) command(r Record) {
 	case CmdTerminate:
 		g.terminateLocked()
 	case CmdCloseAck:
-		if g.s.state == stFailed || g.s.state == stPeerClosed && !g.opts.DisableAutoClose {
+		if g.s.ackAnswers() {
 			g.answerClose(0, "")
 		}
 	}

@@ -631,7 +631,7 @@ func (l *loop) command(r Record) bool {
 	case CmdTerminate:
 		l.remove(c, c.hostKnows(), uint16(libws.StatusAbnormalClosure), "terminated")
 	case CmdCloseAck:
-		if c.state == stFailed || c.state == stPeerClosed && !c.opts.DisableAutoClose {
+		if c.ackAnswers() {
 			l.answerClose(c, 0, "")
 		}
 	}

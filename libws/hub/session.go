@@ -82,6 +82,13 @@ func (s *session) hostKnows() bool { return s.state == stOpen || s.state == stCl
 // acknowledgement of the close event (stPeerClosed, stFailed).
 func (s *session) awaitsAck() bool { return s.state == stPeerClosed || s.state == stFailed }
 
+// ackAnswers reports whether the host's acknowledgement of the close
+// event (CmdCloseAck) sends the close frame that waited for it. With
+// DisableAutoClose the host answers a peer's close itself.
+func (s *session) ackAnswers() bool {
+	return s.state == stFailed || s.state == stPeerClosed && !s.opts.DisableAutoClose
+}
+
 func (s *session) input(now time.Time) {
 	s.lastInput = now
 	s.pinged = false

@@ -49,7 +49,9 @@ type DirectHost interface {
 // Options tune the connections of a hub or of one listener or client.
 type Options struct {
 	// Limits of each connection (KeepBuffer is ignored: idle epoll
-	// connections keep no buffer).
+	// connections keep no buffer). MaxMessageSize and MaxFrameSize are
+	// held under MaxRecordLen whatever their value: a message must fit
+	// one event record.
 	libws.Options
 	// Subprotocols a server speaks (most preferred first), or a client offers.
 	Subprotocols []string
@@ -73,6 +75,10 @@ type Options struct {
 	// MaxBuffered is the unsent byte count at which the connection is failed
 	// with close 1008 rather than buffering without bound (64 MiB).
 	MaxBuffered int
+	// MaxTotalBuffered, on the hub's options, bounds the unsent bytes of all
+	// connections together (256 MiB): past it the connections with the
+	// largest buffers are failed with 1008 until the total is under it.
+	MaxTotalBuffered int
 	// PingInterval sends a ping after this long without input (0: never).
 	PingInterval time.Duration
 	// IdleTimeout drops a connection after this long without input (0: never).
@@ -105,6 +111,9 @@ func (o *Options) withDefaults() Options {
 	if r.MaxBuffered < r.HighWater {
 		r.MaxBuffered = r.HighWater
 	}
+	if r.MaxTotalBuffered <= 0 {
+		r.MaxTotalBuffered = 256 << 20
+	}
 	if r.HandshakeTimeout <= 0 {
 		r.HandshakeTimeout = 10 * time.Second
 	}
@@ -133,6 +142,25 @@ type Hub struct {
 	shutdown  bool
 	goWG      sync.WaitGroup
 	closeOnce sync.Once
+
+	// total is the unsent bytes of all connections together, held under
+	// opts.MaxTotalBuffered (see enforceTotal).
+	total atomic.Int64
+	// goCount is len(goConns), read by the loop without the lock to know
+	// whether its tick has goroutine connections to serve.
+	goCount atomic.Int64
+}
+
+// overTotal reports whether the unsent bytes of all connections passed
+// MaxTotalBuffered.
+func (h *Hub) overTotal() bool { return h.total.Load() > int64(h.opts.MaxTotalBuffered) }
+
+// addBuffered accounts unsent bytes that a connection queued (n > 0) or
+// handed to the kernel or dropped (n < 0).
+func (h *Hub) addBuffered(n int64) {
+	if n != 0 {
+		h.total.Add(n)
+	}
 }
 
 // New starts a hub whose events go to host.
@@ -255,7 +283,7 @@ func (h *Hub) Connect(url string, opts *Options) (uint64, error) {
 	}
 	id := h.newID()
 	gc := newGoConn(h, id, 0, &o)
-	h.goConns[id] = gc
+	h.addGoConn(gc)
 	h.goWG.Add(1)
 	go gc.dial(url)
 	return id, nil
@@ -274,6 +302,22 @@ func (h *Hub) BufferedAmount(id uint64) int64 {
 		return -1
 	}
 	return gc.buffered.Load()
+}
+
+// Sendable reports whether sends to a connection are still written: it is
+// open, or its close event went out and the host has not acknowledged it
+// yet (see CmdCloseAck). It is false for a connection that is closing,
+// gone or never existed, so that a host can fail such a send at once
+// (ws.h's WS_ECLOSED) instead of queueing it to be dropped. It takes no
+// lock the loop holds while serving.
+func (h *Hub) Sendable(id uint64) bool {
+	if yes, known := h.loop.sendable(id); known {
+		return yes
+	}
+	h.mu.Lock()
+	gc := h.goConns[id]
+	h.mu.Unlock()
+	return gc != nil && gc.s.sendable.Load()
 }
 
 // Shutdown stops accepting, closes every connection with 1001 (Going
@@ -295,8 +339,7 @@ func (h *Hub) Shutdown(timeout time.Duration) {
 			ln.close()
 		}
 		for _, gc := range gcs {
-			gc.ack() // a close the peer started is answered now, not after the timeout
-			gc.enqueue(CmdClose, 0, uint16(libws.StatusGoingAway), []byte("server shutting down"))
+			gc.shutdown()
 		}
 		h.loop.shutdown(timeout)
 		waited := make(chan struct{})
@@ -316,9 +359,20 @@ func (h *Hub) Shutdown(timeout time.Duration) {
 	})
 }
 
+// addGoConn registers a goroutine connection (h.mu held) and wakes the
+// loop so that its tick, which runs the connection's timers, is armed.
+func (h *Hub) addGoConn(g *goConn) {
+	h.goConns[g.id()] = g
+	h.goCount.Add(1)
+	h.loop.wake()
+}
+
 func (h *Hub) removeGoConn(id uint64) {
 	h.mu.Lock()
-	delete(h.goConns, id)
+	if _, ok := h.goConns[id]; ok {
+		delete(h.goConns, id)
+		h.goCount.Add(-1)
+	}
 	h.mu.Unlock()
 }
 
@@ -332,6 +386,6 @@ func (h *Hub) dispatch(r Record) {
 	gc := h.goConns[r.Conn]
 	h.mu.Unlock()
 	if gc != nil {
-		gc.enqueue(r.Kind, r.Opcode, r.Code, r.Payload)
+		gc.command(r)
 	}
 }

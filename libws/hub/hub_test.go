@@ -68,6 +68,7 @@ func startEcho(t *testing.T, opts *Options) (*Hub, int, chan Record) {
 	}()
 	t.Cleanup(func() {
 		h.Shutdown(2 * time.Second)
+		checkNoneBuffered(t, h)
 		close(stop)
 		<-done
 	})
@@ -106,9 +107,9 @@ func TestHubEcho(t *testing.T) {
 			case r := <-seen:
 				switch r.Kind {
 				case EventOpen:
-					parts := bytes.SplitN(r.Payload, []byte{0}, 4)
-					if string(parts[1]) != "/chat?x=1" {
-						t.Errorf("open path %q", parts[1])
+					f, err := OpenFields(r.Payload)
+					if err != nil || f[OpenTarget] != "/chat?x=1" {
+						t.Errorf("open target %q %v", f[OpenTarget], err)
 					}
 					open = true
 				case EventClose:
@@ -242,7 +243,7 @@ func TestHubStaticRefusesSpecialFiles(t *testing.T) {
 
 // A message and the close frame in one write: the host's reply to the
 // message must reach the peer before the close reply, which echoes the
-// code.
+// code and the reason.
 func TestHubReplyBeforeCloseReply(t *testing.T) {
 	eachMode(t, func(t *testing.T, o Options) {
 		_, port, _ := startEcho(t, &o)
@@ -283,9 +284,23 @@ func TestHubReplyBeforeCloseReply(t *testing.T) {
 			if len(got) != 2 || got[0].OpCode != libws.OpText || string(got[0].Payload) != "last words" || got[1].OpCode != libws.OpClose {
 				t.Fatalf("round %d: got %d frames %+v", i, len(got), got)
 			}
-			if code, reason, _ := p.CloseStatus(); code != 4001 || reason != "" {
+			if code, reason, _ := p.CloseStatus(); code != 4001 || reason != "bye" {
 				t.Fatalf("close reply %d %q", code, reason)
 			}
 		}
 	})
+}
+
+// checkNoneBuffered asserts that a hub that has shut down counts no unsent
+// bytes: the hub-wide total follows every connection's buffer, and a
+// drift would make the cap fail connections that hold nothing.
+func checkNoneBuffered(t *testing.T, h *Hub) {
+	t.Helper()
+	// Goroutine connections finish their accounting as they end.
+	for deadline := time.Now().Add(2 * time.Second); h.total.Load() != 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := h.total.Load(); n != 0 {
+		t.Errorf("the hub still counts %d buffered bytes after shutdown", n)
+	}
 }

@@ -607,9 +607,13 @@ int ws_read_message_into(ws_conn_t *c, int *opcode, uint8_t *buf, size_t cap,
  * frame is written whole or not at all relative to other threads' writes.
  * Text is not validated. Errors: WS_EINVAL (opcode, control payload size,
  * NULL buf with len > 0; use ws_close for close frames), WS_ECLOSED (a
- * close frame was sent already), WS_ETIMEDOUT (WS_OPT_WRITE_TIMEOUT_MS),
- * WS_EIO (the socket failed; writes keep failing after that). Any number
- * of threads may write; writes are serialised. */
+ * close frame was sent already, or a read found that the peer dropped the
+ * connection: status 1006), WS_ETIMEDOUT (WS_OPT_WRITE_TIMEOUT_MS),
+ * WS_EIO (the socket failed; writes keep failing after that). WS_OK means
+ * the kernel took the frame, not that the peer got it: a write made after
+ * the peer vanished but before anything told libws (no read saw it) may
+ * succeed, and the peer's TCP reset to it then fails the next write. Any
+ * number of threads may write; writes are serialised. */
 int ws_write_frame(ws_conn_t *c, int opcode, int fin, const uint8_t *buf,
                    size_t len);
 

@@ -744,7 +744,7 @@ typedef struct ws_hub ws_hub_t;
 /* Hub options (ws_options_set_int / ws_options_set_str), besides the
  * connection options listed at ws_hub_new(). */
 #define WS_OPT_HUB_HIGH_WATER       100 /* int: unsent bytes that raise WS_EVENT_BACKPRESSURE (1 MiB) */
-#define WS_OPT_HUB_MAX_BUFFERED     101 /* int: unsent bytes at which a connection is failed with 1008 (64 MiB) */
+#define WS_OPT_HUB_MAX_BUFFERED     101 /* int: unsent bytes at which a connection is failed with 1008, error WS_EPOLICY (64 MiB; every kind of connection) */
 #define WS_OPT_HUB_PING_INTERVAL_MS 102 /* int: ping a connection quiet for this long (0: never) */
 #define WS_OPT_HUB_IDLE_TIMEOUT_MS  103 /* int: drop a connection quiet for this long (0: never) */
 #define WS_OPT_HUB_STATIC_DIR       104 /* str: answer plain HTTP GETs from this directory (listeners) */

@@ -687,6 +687,23 @@ static void test_abi_checks(void) {
 
     reset_errmsg();
     CHECK(ws_hub_send(BOGUS_HUB, 1, WS_OP_TEXT, "x", 1) == WS_EBADHANDLE && strstr(ws_errmsg(), "ws_hub_t") != NULL, "bad handle message");
+    /* Each call names itself in the message of a bad handle. */
+    reset_errmsg();
+    CHECK(ws_hub_fd(BOGUS_HUB) == WS_EBADHANDLE && strstr(ws_errmsg(), "ws_hub_fd") != NULL, "fd: %s", ws_errmsg());
+    reset_errmsg();
+    CHECK(ws_hub_poll(BOGUS_HUB, ev, 4, 0) == WS_EBADHANDLE && strstr(ws_errmsg(), "ws_hub_poll") != NULL, "poll: %s", ws_errmsg());
+    reset_errmsg();
+    CHECK(ws_hub_pause(BOGUS_HUB, 1) == WS_EBADHANDLE && strstr(ws_errmsg(), "ws_hub_pause") != NULL, "pause: %s", ws_errmsg());
+    reset_errmsg();
+    CHECK(ws_hub_buffered_amount(BOGUS_HUB, 1) == WS_EBADHANDLE && strstr(ws_errmsg(), "ws_hub_buffered_amount") != NULL, "buffered_amount: %s", ws_errmsg());
+    reset_errmsg();
+    CHECK(ws_hub_shutdown(srv, -1) == WS_EINVAL && failed_with(srv, "timeout_ms"), "shutdown -1: %s", ws_errmsg());
+    reset_errmsg();
+    CHECK(ws_hub_listen(srv, "127.0.0.1", 70000, NULL, NULL) == WS_EINVAL && failed_with(srv, "port"), "listen port: %s", ws_errmsg());
+    reset_errmsg();
+    CHECK(ws_hub_listen(srv, "256.1.1.1", 0, NULL, NULL) == WS_EIO && failed_with(srv, "ws_hub_listen"), "listen bad host: %s", ws_errmsg());
+    reset_errmsg();
+    CHECK(ws_hub_connect(srv, NULL, NULL, NULL) == WS_EINVAL && failed_with(srv, "ws_hub_connect"), "connect NULL: %s", ws_errmsg());
     ws_hub_free(srv);
 }
 

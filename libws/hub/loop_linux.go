@@ -21,21 +21,16 @@ import (
 // only an unfinished frame or handshake keeps bytes of its own.
 type conn struct {
 	session
-	id       uint64
 	fd       int
 	listener uint32
 	writable bool // EPOLLOUT is registered
-	p        *libws.Protocol
 	hs       []byte
 	// out[outOff:] is what the socket has not taken yet. A partial write
 	// advances outOff instead of moving the rest to the front, so draining
 	// a backlog in small writes costs O(bytes) (see compactOut).
 	out    []byte
 	outOff int
-	// held is our close frame (and the protocol's output before it) in
-	// stFailed, sent once the host has acknowledged the close event.
-	held []byte
-	peer string
+	peer   string
 }
 
 type listener struct {
@@ -268,12 +263,12 @@ func (l *loop) event(kind, opcode uint8, code uint16, id uint64, aux uint32, pay
 
 // errorEvent records an error event: code is the close code sent to the
 // peer or 0, status the E* code that classifies it.
-func (l *loop) errorEvent(c *conn, code uint16, status int32, msg string) {
+func (l *loop) errorEvent(id uint64, code uint16, status int32, msg string) {
 	if l.direct != nil && len(l.ev) == 0 && recordSize(len(msg)) <= cap(l.direct)-len(l.direct) {
-		l.direct = AppendError(l.direct, code, status, c.id, msg)
+		l.direct = AppendError(l.direct, code, status, id, msg)
 		return
 	}
-	l.ev = AppendError(l.ev, code, status, c.id, msg)
+	l.ev = AppendError(l.ev, code, status, id, msg)
 }
 
 // handOver ends a turn: the events in the host's buffer stay there if the
@@ -485,7 +480,8 @@ func (l *loop) accept(ln *listener) {
 			unix.Close(fd)
 			continue
 		}
-		c := &conn{id: l.h.newID(), fd: fd, listener: ln.id, peer: sockaddrString(sa)}
+		c := &conn{fd: fd, listener: ln.id, peer: sockaddrString(sa)}
+		c.id = l.h.newID()
 		c.start(time.Now(), &ln.opts)
 		for fd >= len(l.fds) {
 			l.fds = append(l.fds, make([]*conn, len(l.fds)+64)...)
@@ -593,65 +589,14 @@ func (l *loop) handshake(c *conn, data []byte) {
 	}
 }
 
-// feed runs received bytes through the connection's protocol and turns
-// what comes out into events.
+// feed hands received bytes to the connection's session and writes what
+// its protocol queued (pongs, close frames).
 func (l *loop) feed(c *conn, data []byte) {
-	c.p.Feed(data)
-	delivered := false // events the host may answer came of this read
-	for {
-		f, ok, err := c.p.NextMessage()
-		if err != nil {
-			l.violation(c, err, delivered)
-			return
-		}
-		if !ok {
-			break
-		}
-		switch f.OpCode {
-		case libws.OpText, libws.OpBinary:
-			l.event(EventMessage, uint8(f.OpCode), 0, c.id, 0, f.Payload)
-		case libws.OpPing:
-			l.event(EventPing, uint8(f.OpCode), 0, c.id, 0, f.Payload)
-		case libws.OpPong:
-			l.event(EventPong, uint8(f.OpCode), 0, c.id, 0, f.Payload)
-		case libws.OpClose:
-			l.flushProtocol(c)
-			code, reason, _ := c.p.CloseStatus()
-			l.event(EventClose, 0, uint16(code), c.id, 0, []byte(reason))
-			if c.state == stClosing {
-				// It answers ours: the handshake is complete.
-				l.finish(c)
-				return
-			}
-			c.to(stPeerClosed, time.Now())
-			return
-		}
-		delivered = true
-	}
+	end := c.feed(data, l)
 	l.flushProtocol(c)
-}
-
-// violation fails a connection whose peer broke the protocol. The
-// protocol has queued the close frame that says why; when events of the
-// same read went to the host, that frame waits for the host's
-// acknowledgement (stFailed) so that its replies to them leave first.
-func (l *loop) violation(c *conn, err error, delivered bool) {
-	var pe *libws.ProtocolError
-	code := uint16(libws.StatusInternalError)
-	if errors.As(err, &pe) {
-		code = uint16(pe.Code)
+	if end == fedDone {
+		l.finish(c)
 	}
-	l.errorEvent(c, code, statusOf(err), err.Error())
-	if !delivered || c.state != stOpen {
-		l.flushProtocol(c)
-		l.linger(c, uint16(libws.StatusAbnormalClosure), "")
-		return
-	}
-	out := c.p.Output()
-	c.held = append(c.held[:0], out...)
-	c.p.Sent(len(out))
-	l.event(EventClose, 0, uint16(libws.StatusAbnormalClosure), c.id, 0, nil)
-	c.to(stFailed, time.Now())
 }
 
 // flushProtocol sends what the protocol queued itself (pongs, close replies).
@@ -697,25 +642,13 @@ func (l *loop) command(r Record) bool {
 	return true
 }
 
-// answerClose sends the close frame that waited for the host: in
-// stPeerClosed the reply to the peer's close, echoing its code and reason
-// unless the host gave a code; in stFailed the held close of the
-// violation. Then the connection ends.
+// answerClose sends the close frame that waited for the host (see
+// session.answer) and ends the connection.
 func (l *loop) answerClose(c *conn, code uint16, reason string) {
-	switch c.state {
-	case stFailed:
-		l.write(c, c.held)
-		c.held = nil
-	case stPeerClosed:
-		if code == 0 {
-			if peer, peerReason, _ := c.p.CloseStatus(); peer != libws.StatusNoStatusReceived {
-				code, reason = uint16(peer), peerReason
-			}
-		}
-		if c.p.WriteClose(libws.StatusCode(code), reason) == nil {
-			l.flushProtocol(c)
-		}
+	if held := c.answer(code, reason); len(held) > 0 {
+		l.write(c, held)
 	}
+	l.flushProtocol(c)
 	l.finish(c)
 }
 
@@ -778,6 +711,7 @@ func (l *loop) sendUnchecked(c *conn, op libws.Opcode, payload []byte) {
 	}
 	var hb [14]byte
 	n, _ := libws.PutHeader(hb[:], &h)
+	l.flushRun() // in order with what this connection sent before
 	l.writev(c, hb[:n], payload)
 }
 
@@ -786,7 +720,7 @@ func (l *loop) sendFailed(c *conn, err error) {
 	if status == EIO {
 		status = EInval // the engine refused what the host asked to send
 	}
-	l.errorEvent(c, 0, status, err.Error())
+	l.errorEvent(c.id, 0, status, err.Error())
 }
 
 // writevMin is the payload size from which a frame goes out as header and
@@ -799,14 +733,10 @@ func (l *loop) closeConn(c *conn, code uint16, reason string) {
 		l.answerClose(c, code, reason)
 		return
 	}
-	if c.state != stOpen {
+	if err := c.close(code, reason); err != nil {
+		l.errorEvent(c.id, 0, EInval, err.Error())
 		return
 	}
-	if err := c.p.WriteClose(libws.StatusCode(code), reason); err != nil {
-		l.errorEvent(c, 0, EInval, err.Error())
-		return
-	}
-	c.to(stClosing, time.Now())
 	l.flushProtocol(c)
 }
 
@@ -818,7 +748,7 @@ func (l *loop) fail(c *conn, code uint16, status int32, reason string) {
 			l.flushProtocol(c)
 		}
 	}
-	l.errorEvent(c, code, status, reason)
+	l.errorEvent(c.id, code, status, reason)
 	l.linger(c, uint16(libws.StatusAbnormalClosure), reason)
 }
 
@@ -986,7 +916,7 @@ func (l *loop) checkPressure(c *conn) {
 func (l *loop) failBuffered(c *conn, why string) {
 	l.h.addBuffered(-int64(c.outLen()))
 	c.out, c.outOff = nil, 0
-	l.errorEvent(c, uint16(libws.StatusPolicyViolation), EPolicy, why)
+	l.errorEvent(c.id, uint16(libws.StatusPolicyViolation), EPolicy, why)
 	l.remove(c, c.hostKnows() || c.awaitsAck(), uint16(libws.StatusAbnormalClosure), why)
 }
 

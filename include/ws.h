@@ -678,7 +678,8 @@ int ws_pong(ws_conn_t *c, const uint8_t *buf, size_t len);
  * for the peer's close frame and close the socket. If another thread is
  * reading c at that moment, ws_close does not wait: that reader receives
  * the peer's close frame (WS_ECLOSED) and the socket is closed then, or at
- * the timeout. Frames that arrive meanwhile are discarded, and borrowed
+ * the timeout. A read that ws_read_message_timeout gave up on counts as
+ * such a reader: the next ws_read_* call returns the outcome. Frames that arrive meanwhile are discarded, and borrowed
  * read data of c becomes invalid. Returns WS_OK; WS_ECLOSED if a close
  * frame was already sent (an earlier ws_close, or the automatic reply to
  * the peer's close: the handshake is then complete and the socket closed,

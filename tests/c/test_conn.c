@@ -853,8 +853,15 @@ static void test_tls(void) {
     ws_conn_free(c);
     /* By name */
     char named[64];
-    snprintf(named, sizeof named, "wss://localhost:%d/", ws_listener_port(l));
+    snprintf(named, sizeof named, "wss://localhost:%d/tls?a=b", ws_listener_port(l));
     pair(l, named, co, &c, &s);
+    CHECK_STR(ws_conn_path(s), "/tls?a=b");
+    CHECK(strncmp(ws_conn_peer(s), "127.0.0.1:", 10) == 0);
+    /* A timed read that expires leaves TLS usable */
+    CHECK_EQ(ws_read_message_timeout(s, &f, 0, 20), WS_ETIMEDOUT);
+    CHECK_EQ(ws_write_message(c, WS_OP_TEXT, (const uint8_t *)"after", 5), WS_OK);
+    CHECK_EQ(ws_read_message_timeout(s, &f, 0, 5000), WS_OK);
+    CHECK_MEM(f.data, f.len, "after", 5);
     ws_conn_free(c);
     ws_conn_free(s);
     /* Wrong name */
@@ -1348,6 +1355,75 @@ static void test_read_timeout_keeps_conn(void) {
     ws_listener_free(l);
 }
 
+/* Many short timeouts against a stream of messages, some in fragments
+ * with pauses between them: every message arrives whole, in order. */
+struct stream_sender {
+    ws_conn_t *c;
+    int n, rc;
+    pthread_t t;
+};
+
+static void fill_msg(uint8_t *b, size_t n, int i) {
+    for (size_t k = 0; k < n; k++)
+        b[k] = (uint8_t)(i + k * 31);
+}
+
+static size_t msg_size(int i) { return (size_t)((i * 7919) % 40000 + 1); }
+
+static void *stream_sender_main(void *arg) {
+    struct stream_sender *ss = arg;
+    static uint8_t b[40001];
+    for (int i = 0; i < ss->n && ss->rc == WS_OK; i++) {
+        size_t n = msg_size(i);
+        fill_msg(b, n, i);
+        if (i % 3 == 0) {
+            size_t half = n / 2;
+            ss->rc = ws_write_frame(ss->c, WS_OP_BINARY, 0, b, half);
+            msleep(2);
+            if (ss->rc == WS_OK)
+                ss->rc = ws_write_frame(ss->c, WS_OP_CONTINUATION, 1, b + half, n - half);
+        } else {
+            ss->rc = ws_write_message(ss->c, WS_OP_BINARY, b, n);
+        }
+    }
+    return NULL;
+}
+
+static void test_read_timeout_stream(void) {
+    char url[64];
+    ws_listener_t *l = listen_on(NULL, url, sizeof url, "ws");
+    ws_conn_t *c, *s;
+    pair(l, url, NULL, &c, &s);
+    struct stream_sender ss = {.c = c, .n = 300};
+    REQUIRE(pthread_create(&ss.t, NULL, stream_sender_main, &ss) == 0);
+    static uint8_t want[40001];
+    int got = 0, timeouts = 0, bad = 0;
+    double t0 = now();
+    while (got < ss.n && now() - t0 < 60) {
+        ws_frame_t f;
+        int rc = ws_read_message_timeout(s, &f, 0, 1);
+        if (rc == WS_ETIMEDOUT) {
+            timeouts++;
+            continue;
+        }
+        if (rc != WS_OK)
+            break;
+        size_t n = msg_size(got);
+        fill_msg(want, n, got);
+        if (f.len != n || memcmp(f.data, want, n) != 0)
+            bad++;
+        got++;
+    }
+    pthread_join(ss.t, NULL);
+    CHECK_EQ(ss.rc, WS_OK);
+    CHECK_EQ(got, ss.n);
+    CHECK_EQ(bad, 0);
+    CHECK(timeouts > 0);
+    ws_conn_free(c);
+    ws_conn_free(s);
+    ws_listener_free(l);
+}
+
 /* WS_OPT_READ_TIMEOUT_MS stays fatal, but a timed read lifts its deadline. */
 static void test_read_timeout_option_and_call(void) {
     char url[64];
@@ -1499,6 +1575,7 @@ int main(void) {
     RUN(test_many_clients);
     RUN(test_handshake_info);
     RUN(test_read_timeout_keeps_conn);
+    RUN(test_read_timeout_stream);
     RUN(test_read_timeout_option_and_call);
     RUN(test_wait_for_pong);
     RUN(test_connect_bad_port);

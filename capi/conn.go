@@ -220,6 +220,20 @@ func (c *conn) readTimed(control bool, timeout time.Duration) (libws.Frame, erro
 	}
 }
 
+// finishClose waits for the peer's close reply where Close left that to
+// a reader, and the only reader is the one ws_read_message_timeout left
+// running: so ws_close waits as it does without one. Frames that arrive
+// meanwhile are discarded, as Close does. The wait is bounded: Close set
+// the read deadline to its close timeout. c.rmu is held.
+func (c *conn) finishClose() {
+	r := <-c.rch
+	c.inflight = false
+	for r.err == nil {
+		r.f, r.err = c.c.ReadNext()
+	}
+	c.readErr(r.err)
+}
+
 // await takes the result of the read in flight; false if expired fired
 // first, or at once if poll is set and it is not there yet.
 func (c *conn) await(expired <-chan time.Time, poll bool) (readResult, bool) {
@@ -436,12 +450,13 @@ func ws_close(h *C.ws_conn_t, code C.int, reason *C.char) (rc C.int) {
 	err := c.c.Close(libws.StatusCode(code), r)
 	// Close read the peer's reply itself unless a reader was active; then
 	// the status is read here, where no reader can hold the Conn.
-	// (A read left running by ws_read_message_timeout is a reader too.)
 	if c.rmu.TryLock() {
-		if !c.inflight {
-			if code, reason, ok := c.c.CloseStatus(); ok {
-				c.setCloseStatus(code, reason)
+		if c.inflight {
+			if err == nil {
+				c.finishClose()
 			}
+		} else if code, reason, ok := c.c.CloseStatus(); ok {
+			c.setCloseStatus(code, reason)
 		}
 		c.rmu.Unlock()
 	}

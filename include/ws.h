@@ -627,9 +627,8 @@ int ws_read_message(ws_conn_t *c, ws_frame_t *frame);
  * How: a read with a bound runs in a goroutine that carries on when the
  * call gives up; whatever it gets is what the next ws_read_* call on c
  * returns first (to ws_read_frame as one whole message or control frame).
- * So after a timeout, a ws_close on c does not wait for the peer's reply
- * (as with a concurrent reader, see ws_close); the next read returns
- * WS_ECLOSED and ws_close_status tells the code.
+ * A ws_close on c after a timeout waits for the peer's reply as usual and
+ * discards what that read received.
  *
  * frame->data is borrowed as for ws_read_frame. Errors: WS_EINVAL (NULL
  * frame, unknown flags, timeout_ms < -1), WS_ETIMEDOUT (the connection
@@ -678,8 +677,7 @@ int ws_pong(ws_conn_t *c, const uint8_t *buf, size_t len);
  * for the peer's close frame and close the socket. If another thread is
  * reading c at that moment, ws_close does not wait: that reader receives
  * the peer's close frame (WS_ECLOSED) and the socket is closed then, or at
- * the timeout. A read that ws_read_message_timeout gave up on counts as
- * such a reader: the next ws_read_* call returns the outcome. Frames that arrive meanwhile are discarded, and borrowed
+ * the timeout. Frames that arrive meanwhile are discarded, and borrowed
  * read data of c becomes invalid. Returns WS_OK; WS_ECLOSED if a close
  * frame was already sent (an earlier ws_close, or the automatic reply to
  * the peer's close: the handshake is then complete and the socket closed,

@@ -1295,6 +1295,27 @@ static void test_read_timeout_keeps_conn(void) {
     CHECK_EQ(ws_close_status(c, &code, NULL, 0), 1); /* the server's reply came back */
     ws_conn_free(c);
     ws_conn_free(s);
+    /* Closing the side whose read timed out waits for the reply as usual,
+     * also when that read got a message meanwhile (discarded, as ws_close
+     * discards what arrives before the reply) */
+    for (int got_message = 0; got_message < 2; got_message++) {
+        pair(l, url, NULL, &c, &s);
+        struct echo e;
+        echo_start(&e, c);
+        CHECK_EQ(ws_read_message_timeout(s, &f, 0, 20), WS_ETIMEDOUT);
+        if (got_message) {
+            CHECK_EQ(ws_write_message(s, WS_OP_TEXT, (const uint8_t *)"ping me", 7), WS_OK);
+            msleep(50); /* the echo is back in the read left running */
+        }
+        CHECK_EQ(ws_close(s, 4002, "done"), WS_OK);
+        CHECK_EQ(ws_close_status(s, &code, reason, sizeof reason), 1);
+        CHECK_EQ(code, 4002); /* the peer echoed our code */
+        CHECK_EQ(ws_read_message_timeout(s, &f, 0, 1000), WS_ECLOSED);
+        echo_join(&e);
+        CHECK_EQ(e.known, 1);
+        CHECK_EQ(e.code, 4002);
+        ws_conn_free(s);
+    }
 
     /* Timeouts in the middle of a frame and of a fragmented message, from
      * a raw client that sends them in pieces */

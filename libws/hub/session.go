@@ -89,6 +89,16 @@ func (s *session) ackAnswers() bool {
 	return s.state == stFailed || s.state == stPeerClosed && !s.opts.DisableAutoClose
 }
 
+// reads reports whether the transport reads the peer's input: not while
+// the host paused the connection, nor, while open, while our unsent bytes
+// to the peer are above the high-water mark (until they are under half of
+// it). A peer that sends without reading what it is sent (an echo client
+// that never reads) is then pushed back by TCP instead of making the hub
+// buffer its answers up to the 1008 limit, on every host alike.
+func (s *session) reads() bool {
+	return !s.paused && !(s.pressured && s.state == stOpen)
+}
+
 func (s *session) input(now time.Time) {
 	s.lastInput = now
 	s.pinged = false

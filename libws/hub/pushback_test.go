@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"fmt"
 	"net"
 	"sync/atomic"
 	"syscall"
@@ -87,4 +88,25 @@ func TestNonReadingEchoPeerIsPushedBack(t *testing.T) {
 			t.Fatalf("%d bytes buffered for a peer that does not read (high-water mark %d)", b, highWater)
 		}
 	})
+}
+
+// A hub client sending faster than its hub server echoes, both above their
+// high-water marks, still gets every echo: only the server side stops
+// reading while backed up, so the two cannot wait on each other.
+func TestBackedUpClientAndServerDoNotDeadlock(t *testing.T) {
+	_, port, _ := startEcho(t, &Options{HighWater: 64 << 10})
+	h, host := newClientHub(t)
+	id, err := h.Connect(fmt.Sprintf("ws://127.0.0.1:%d/", port), &Options{HighWater: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, host, EventOpen, id, 5*time.Second)
+	const count = 400
+	msg := make([]byte, 64<<10)
+	for i := 0; i < count; i++ {
+		host.send(CmdSend, uint8(libws.OpBinary), 0, id, msg)
+	}
+	for got := 0; got < count; got++ {
+		waitEvent(t, host, EventMessage, id, 10*time.Second)
+	}
 }

@@ -36,7 +36,6 @@ if [ ! -x "$LOADGEN" ]; then
   mkdir -p "$ROOT/build/bench"
   go build -trimpath -o "$LOADGEN" ./bench/loadgen || exit 1
 fi
-TCK=$(getconf CLK_TCK)
 
 free_port() {
   local p
@@ -46,17 +45,18 @@ free_port() {
   done
 }
 
-cputicks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-
-# load PORT SECS: loadgen's JSON report of SECS seconds of echoes.
+# load PORT SECS [LOADGEN-ARGS...]: loadgen's JSON report of SECS seconds
+# of echoes.
 load() {
-  taskset -c 1 "$LOADGEN" -url "ws://127.0.0.1:$1/" -conns "$CONNS" -size "$SIZE" \
-    -inflight "$INFLIGHT" -warmup 0s -duration "${2}s" -runs 1 -json 2>/dev/null
+  local port=$1 secs=$2
+  shift 2
+  taskset -c 1 "$LOADGEN" -url "ws://127.0.0.1:$port/" -conns "$CONNS" -size "$SIZE" \
+    -inflight "$INFLIGHT" -warmup 0s -duration "${secs}s" -runs 1 -json "$@" 2>/dev/null
 }
 
 # one CMD: start, warm up, measure; prints "RATE US_PER_MSG" or "0 0".
 one() {
-  local port pid c0 c1 out msgs rate
+  local port pid out rate cpu
   port=$(free_port)
   # shellcheck disable=SC2086
   taskset -c 0 $1 "$port" >/dev/null 2>&1 &
@@ -66,18 +66,18 @@ one() {
     sleep 0.05
   done
   load "$port" 0.5 >/dev/null
-  c0=$(cputicks "$pid")
-  out=$(load "$port" "$SECS")
-  c1=$(cputicks "$pid")
+  # loadgen reads the server's CPU time (/proc/PID/stat) at the window's
+  # ends; the last value in its JSON is the median over the windows.
+  out=$(load "$port" "$SECS" -server-pid "$pid")
   kill "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null
-  msgs=$(sed -n 's/.*"messages":\([0-9]*\).*/\1/p' <<<"$out" | head -n1)
-  rate=$(sed -n 's/.*"msgs_per_sec":\([0-9.]*\).*/\1/p' <<<"$out" | tail -n1)
-  if [ -z "$msgs" ] || [ "$msgs" = 0 ] || [ -z "$rate" ]; then
+  rate=$(grep -o '"msgs_per_sec":[0-9.eE+-]*' <<<"$out" | tail -n1 | cut -d: -f2)
+  cpu=$(grep -o '"server_cpu_us_per_msg":[0-9.eE+-]*' <<<"$out" | tail -n1 | cut -d: -f2)
+  if [ -z "$rate" ] || [ -z "$cpu" ] || awk -v r="$rate" 'BEGIN { exit !(r <= 0) }'; then
     echo "0 0"
     return
   fi
-  awk -v r="$rate" -v c=$((c1 - c0)) -v t="$TCK" -v m="$msgs" 'BEGIN { printf "%.0f %.2f\n", r, c / t / m * 1e6 }'
+  awk -v r="$rate" -v c="$cpu" 'BEGIN { printf "%.0f %.2f\n", r, c }'
 }
 
 echo "A: $1"

@@ -823,7 +823,11 @@ func printSection(w io.Writer, what string, scs []Scenario, servers []*Server, a
 		fmt.Fprintln(w)
 	}
 	if saturated {
-		fmt.Fprintln(w, "! loadgen used more than 0.95 of its core: the server may do more than shown (see the 4-in-flight column)")
+		see := ""
+		if slices.ContainsFunc(scs, func(sc Scenario) bool { return sc.Inflight > 1 }) {
+			see = " (see the 4-in-flight column)"
+		}
+		fmt.Fprintln(w, "! loadgen used more than 0.95 of its core: the server may do more than shown, and CPU per message ranks it"+see)
 	}
 	if disturbed {
 		fmt.Fprintln(w, "? disturbed in every attempt (stall, or server and loadgen both mostly idle): other work on the machine, low confidence")

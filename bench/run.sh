@@ -81,7 +81,7 @@ while [ $# -gt 0 ]; do
     --no-compression) COMPRESSION=0 ;;
     --tls-only) MAIN=0 COMPRESSION=0 TLS=1 ;;
     --no-tls) TLS=0 ;;
-    -h|--help) sed -n '2,57p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,60p' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see bench/run.sh --help)" ;;
   esac
   shift

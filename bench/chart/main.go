@@ -219,12 +219,22 @@ func draw(rep *report) string {
 		}
 	}
 
-	// Panel 1b: server CPU time per message, grouped like panel 1.
-	const plotCH = 300.0
+	// Panel 1b: server CPU time per message, grouped like panel 1; left
+	// out for results from before loadgen measured it.
+	hasCPU := false
+	for _, sv := range servers {
+		for _, r := range sv.Results {
+			hasCPU = hasCPU || (r != nil && r.ServerCPUPerMsg > 0)
+		}
+	}
 	topC := top1 + plot1H + 88 + legendH + 60
+	plotCH := 0.0
+	if hasCPU {
+		plotCH = 300 + 60 + 60 // plot, axis labels, gap
+	}
 	// Panel 2 geometry (bytes per idle connection: one horizontal bar each).
 	rowH := 24.0
-	top2 := topC + plotCH + 60 + 60
+	top2 := topC + plotCH
 	plot2H := rowH * float64(len(servers))
 	height := top2 + plot2H + 70
 	// Panel 3 (compression): per server, an off and an on bar per scenario.
@@ -308,13 +318,15 @@ func draw(rep *report) string {
 	s.text(left, ly+56+20*float64(peerRows), 12, "start", `fill="#555"`, strings.Join(notes, "; ")+".")
 
 	// ---------------------------------------------------------- panel 1b
-	s.grouped(rep.Scenarios, servers, colors, left, topC, plotW, plotCH, groupedPanel{
-		title: "Server CPU time per echoed message, µs, lower is better (log scale; where red \"!\" above, this ranks the servers)",
-		axis:  "µs of server CPU per message (log scale)",
-		value: func(r *result) float64 { return r.ServerCPUPerMsg },
-		label: usLabel,
-		unit:  "µs per message",
-	})
+	if hasCPU {
+		s.grouped(rep.Scenarios, servers, colors, left, topC, plotW, 300, groupedPanel{
+			title: "Server CPU time per echoed message, µs, lower is better (log scale; where red \"!\" above, this ranks the servers)",
+			axis:  "µs of server CPU per message (log scale)",
+			value: func(r *result) float64 { return r.ServerCPUPerMsg },
+			label: usLabel,
+			unit:  "µs per message",
+		})
+	}
 
 	// ---------------------------------------------------------- panel 2
 	idleConns := 0

@@ -5,7 +5,7 @@
 # other, minutes apart; on a shared machine whose speed drifts by a third
 # over minutes, a ratio is better taken here.
 #
-#   bench/ab.sh [-r ROUNDS] [-c CONNS] [-s SIZE] [-i INFLIGHT] [-d SECS] CMD_A CMD_B
+#   bench/ab.sh [-r ROUNDS] [-c CONNS] [-s SIZE] [-i INFLIGHT] [-d SECS] [-t] CMD_A CMD_B
 #
 # CMD_A and CMD_B are server command lines to which the port is appended
 # (e.g. "build/examples/echo_server", "node examples/node/echo_server.js",
@@ -14,27 +14,38 @@
 # build/bench/loadgen on core 1. Defaults: 5 rounds, 100 connections,
 # 20-byte messages, 1 in flight. Per round: msgs/s and the server's CPU
 # time per message (µs). Run ./build.sh bench once first, or it builds
-# loadgen itself.
+# loadgen itself. -t: over wss:// (TLS 1.3), with a certificate made here
+# (openssl) that the servers find in BENCH_TLS_CERT / BENCH_TLS_KEY, e.g.
+# bench/ab.sh -t -s 1024 build/bench/hub-echo-tls build/bench/lws-echo.
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-ROUNDS=5 CONNS=100 SIZE=20 INFLIGHT=1 SECS=2
-while getopts r:c:s:i:d:h opt; do
+ROUNDS=5 CONNS=100 SIZE=20 INFLIGHT=1 SECS=2 SCHEME=ws
+while getopts r:c:s:i:d:th opt; do
   case $opt in
     r) ROUNDS=$OPTARG ;;
     c) CONNS=$OPTARG ;;
     s) SIZE=$OPTARG ;;
     i) INFLIGHT=$OPTARG ;;
     d) SECS=$OPTARG ;;
-    *) sed -n '2,18p' "$0"; exit 2 ;;
+    t) SCHEME=wss ;;
+    *) sed -n '2,21p' "$0"; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
-[ $# = 2 ] || { sed -n '2,18p' "$0"; exit 2; }
+[ $# = 2 ] || { sed -n '2,21p' "$0"; exit 2; }
 LOADGEN=$ROOT/build/bench/loadgen
 if [ ! -x "$LOADGEN" ]; then
   mkdir -p "$ROOT/build/bench"
   go build -trimpath -o "$LOADGEN" ./bench/loadgen || exit 1
+fi
+
+if [ $SCHEME = wss ]; then
+  tls=$ROOT/build/bench/ab-tls
+  mkdir -p "$tls"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 \
+    -keyout "$tls/key.pem" -out "$tls/cert.pem" >/dev/null 2>&1 || { echo "ab.sh: openssl failed" >&2; exit 1; }
+  export BENCH_TLS_CERT=$tls/cert.pem BENCH_TLS_KEY=$tls/key.pem
 fi
 
 free_port() {
@@ -50,7 +61,7 @@ free_port() {
 load() {
   local port=$1 secs=$2
   shift 2
-  taskset -c 1 "$LOADGEN" -url "ws://127.0.0.1:$port/" -conns "$CONNS" -size "$SIZE" \
+  taskset -c 1 "$LOADGEN" -url "$SCHEME://127.0.0.1:$port/" -conns "$CONNS" -size "$SIZE" \
     -inflight "$INFLIGHT" -warmup 0s -duration "${secs}s" -runs 1 -json "$@" 2>/dev/null
 }
 
@@ -82,7 +93,7 @@ one() {
 
 echo "A: $1"
 echo "B: $2"
-echo "$CONNS conns x $SIZE B, $INFLIGHT in flight, $ROUNDS rounds of ${SECS}s each"
+echo "$CONNS conns x $SIZE B, $INFLIGHT in flight, $ROUNDS rounds of ${SECS}s each, $SCHEME://"
 ratios=()
 for r in $(seq "$ROUNDS"); do
   # Which goes first alternates: on this machine the first of a pair was

@@ -29,11 +29,11 @@ while getopts r:c:s:i:d:th opt; do
     i) INFLIGHT=$OPTARG ;;
     d) SECS=$OPTARG ;;
     t) SCHEME=wss ;;
-    *) sed -n '2,21p' "$0"; exit 2 ;;
+    *) sed -n '2,19p' "$0"; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
-[ $# = 2 ] || { sed -n '2,21p' "$0"; exit 2; }
+[ $# = 2 ] || { sed -n '2,19p' "$0"; exit 2; }
 LOADGEN=$ROOT/build/bench/loadgen
 if [ ! -x "$LOADGEN" ]; then
   mkdir -p "$ROOT/build/bench"

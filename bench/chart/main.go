@@ -1,9 +1,12 @@
 // Command chart draws the benchmark results (bench/results/latest.json, as
 // bench/report writes it) as an SVG: grouped bars of messages/s per server
-// in each scenario (log scale), and bytes per idle connection per server.
-// libws's own servers are drawn in warm colours with a dark outline, the
-// peers in cool, muted ones. When the run had the compression section, a
-// third panel shows msgs/s with permessage-deflate off and on per server.
+// in each scenario (log scale), the same for the server's CPU time per
+// message, and bytes per idle connection per server (with the server's TLS
+// connections beside when the run had the TLS section). libws's own
+// servers are drawn in warm colours with a dark outline, the peers in cool,
+// muted ones. When the run had the compression section, a panel shows
+// msgs/s with permessage-deflate off and on per server; with the TLS
+// section, a last one msgs/s and CPU per message over wss://.
 // Standard library only.
 //
 // Usage: chart -in bench/results/latest.json -out bench/results/latest.svg
@@ -232,8 +235,19 @@ func draw(rep *report) string {
 	if hasCPU {
 		plotCH = 300 + 60 + 60 // plot, axis labels, gap
 	}
-	// Panel 2 geometry (bytes per idle connection: one horizontal bar each).
+	// Panel 2 geometry (bytes per idle connection: one horizontal bar
+	// each, and a pale one under it for the server's TLS connections when
+	// the run had the TLS section).
+	tlsIdle := map[string]*idle{}
+	for _, sv := range tlsServers {
+		if sv.Status == "ok" && sv.Idle != nil {
+			tlsIdle[sv.Name] = sv.Idle
+		}
+	}
 	rowH := 24.0
+	if len(tlsIdle) > 0 {
+		rowH = 36
+	}
 	top2 := topC + plotCH
 	plot2H := rowH * float64(len(servers))
 	height := top2 + plot2H + 70
@@ -332,9 +346,11 @@ func draw(rep *report) string {
 	idleConns := 0
 	maxB := 0.0
 	for _, sv := range servers {
-		if sv.Idle != nil && sv.Idle.Error == "" {
-			maxB = math.Max(maxB, sv.Idle.BytesPerConn)
-			idleConns = max(idleConns, sv.Idle.Conns)
+		for _, id := range []*idle{sv.Idle, tlsIdle[sv.Name]} {
+			if id != nil && id.Error == "" {
+				maxB = math.Max(maxB, id.BytesPerConn)
+				idleConns = max(idleConns, id.Conns)
+			}
 		}
 	}
 	if idleConns == 0 {
@@ -342,13 +358,21 @@ func draw(rep *report) string {
 			idleConns = int(v)
 		}
 	}
-	s.text(left, top2-30, 16, "start", `font-weight="bold" fill="#222"`,
-		fmt.Sprintf("Memory: bytes of server RSS per idle connection, lower is better (linear scale; (RSS with %d idle connections − RSS before) / %d)", idleConns, idleConns))
+	memTitle := fmt.Sprintf("Memory: bytes of server RSS per idle connection, lower is better (linear scale; (RSS with %d idle connections − RSS before) / %d)", idleConns, idleConns)
+	if len(tlsIdle) > 0 {
+		memTitle = fmt.Sprintf("Memory: server RSS per idle connection, plain (solid) and TLS (pale), lower is better (linear; (RSS with %d idle − RSS before) / %d)", idleConns, idleConns)
+	}
+	s.text(left, top2-30, 16, "start", `font-weight="bold" fill="#222"`, memTitle)
 	labelW := 300.0
 	x0 := left + labelW
 	barMaxW := width - right - x0 - 90
 	if maxB <= 0 {
 		maxB = 1
+	}
+	// Room right of the longest bar for its label (" over TLS" is longer).
+	memW := barMaxW
+	if len(tlsIdle) > 0 {
+		memW -= 70
 	}
 	// Ticks: a round step giving about 6 of them, in KiB past 1 KiB.
 	step := niceStep(maxB / 6)
@@ -359,7 +383,7 @@ func draw(rep *report) string {
 		step = 2
 	}
 	for v := 0.0; v <= maxB*1.0001; v += step {
-		gx := x0 + v/maxB*barMaxW
+		gx := x0 + v/maxB*memW
 		s.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#e4e4e4"/>`, gx, top2-8, gx, top2+plot2H)
 		s.text(gx, top2+plot2H+16, 12, "middle", `fill="#444"`, bytesLabel(v))
 	}
@@ -370,20 +394,35 @@ func draw(rep *report) string {
 		if sv.Libws {
 			attrs += ` font-weight="bold"`
 		}
-		s.text(x0-10, ry+rowH/2+4, 13, "end", attrs, sv.Label)
-		switch {
-		case sv.Status != "ok" || sv.Idle == nil:
-			s.text(x0+6, ry+rowH/2+4, 12, "start", `fill="#999"`, "n/a")
-		case sv.Idle.Error != "":
-			s.text(x0+6, ry+rowH/2+4, 12, "start", `fill="#c00" font-weight="bold"`, "FAILED")
-		default:
-			bw := math.Max(sv.Idle.BytesPerConn/maxB*barMaxW, 1)
-			stroke := ""
-			if sv.Libws {
-				stroke = ` stroke="#222" stroke-width="1.2"`
+		s.text(x0-10, ry+16, 13, "end", attrs, sv.Label)
+		stroke := ""
+		if sv.Libws {
+			stroke = ` stroke="#222" stroke-width="1.2"`
+		}
+		// bar draws one idle result at y, h high; opacity "" for solid.
+		bar := func(id *idle, y, h float64, opacity, suffix string) {
+			switch {
+			case id == nil:
+				s.text(x0+6, y+h-4, 12, "start", `fill="#999"`, "n/a"+suffix)
+			case id.Error != "":
+				s.text(x0+6, y+h-4, 12, "start", `fill="#c00" font-weight="bold"`, "FAILED"+suffix)
+			default:
+				bw := math.Max(id.BytesPerConn/maxB*memW, 1)
+				s.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"%s%s/>`, x0, y, bw, h, colors[sv.Name], opacity, stroke)
+				s.text(x0+bw+6, y+h-3, 12, "start", attrs, bytesLabel(id.BytesPerConn)+suffix)
 			}
-			s.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"%s/>`, x0, ry+3, bw, rowH-6, colors[sv.Name], stroke)
-			s.text(x0+bw+6, ry+rowH/2+4, 12, "start", attrs, bytesLabel(sv.Idle.BytesPerConn))
+		}
+		var plain *idle
+		if sv.Status == "ok" {
+			plain = sv.Idle
+		}
+		if len(tlsIdle) == 0 {
+			bar(plain, ry+3, rowH-6, "", "")
+			continue
+		}
+		bar(plain, ry+3, 15, "", "")
+		if id := tlsIdle[sv.Name]; id != nil {
+			bar(id, ry+20, 12, ` fill-opacity="0.45"`, " over TLS")
 		}
 	}
 	s.text(x0+barMaxW/2, top2+plot2H+40, 13, "middle", `fill="#333"`, "bytes per idle connection")

@@ -11,7 +11,8 @@
 #   bench/run.sh --no-tls             skip the TLS section
 #
 # It builds what it needs into build/bench/ (loadgen, the Go peers, the
-# libwebsockets peer, the chart and report tools; `npm ci` for the Node
+# libwebsockets peer, the fastwebsockets peer with cargo (n/a without it),
+# the bench/tls servers, the chart and report tools; `npm ci` for the Node
 # peer; the libws examples through ./build.sh if they are missing),
 # installing only what is missing (libwebsockets-dev, a Python websockets,
 # as root). Then, one server at a time, each started and stopped here, it
@@ -81,7 +82,7 @@ while [ $# -gt 0 ]; do
     --no-compression) COMPRESSION=0 ;;
     --tls-only) MAIN=0 COMPRESSION=0 TLS=1 ;;
     --no-tls) TLS=0 ;;
-    -h|--help) sed -n '2,60p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,61p' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see bench/run.sh --help)" ;;
   esac
   shift

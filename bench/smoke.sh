@@ -62,7 +62,7 @@ smoke() {
 	local name=$1 port result rate
 	shift
 	port=$(free_port)
-	"$@" "$port" 2>"$out/smoke-$name.log" &
+	"$@" "$port" >"$out/smoke-$name.log" 2>&1 &
 	peer_pid=$!
 	if ! wait_listen "$port"; then
 		echo "FAIL $name: peer did not listen on $port (see $out/smoke-$name.log)"

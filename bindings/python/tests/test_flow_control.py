@@ -238,3 +238,77 @@ def test_send_waiting_on_backpressure_pauses_reading():
             p.stop()
 
     run(main(), timeout=60)
+
+
+def _deflate_upgrade(port: int):
+    import base64
+    import os
+
+    key = base64.b64encode(os.urandom(16)).decode()
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(
+        (
+            f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
+        ).encode()
+    )
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf += s.recv(4096)
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101") and b"permessage-deflate" in head.lower(), head
+    return s, rest
+
+
+def _close_code_of(s: socket.socket, rest: bytes, timeout: float = 10.0):
+    s.settimeout(timeout)
+    parser = libws.Connection(libws.CLIENT, max_size=None)
+    try:
+        data = rest
+        while True:
+            if data:
+                parser.receive_data(data)
+                for ev in parser.events():
+                    if isinstance(ev, libws.Close):
+                        return ev.code
+            data = s.recv(65536)
+            if not data:
+                return None
+    finally:
+        parser.free()
+
+
+@pytest.mark.parametrize("attack", ["oversized-frame", "deflate-bomb"])
+def test_echo_server_keeps_its_limits(attack):
+    # examples/python/echo_server.py runs with a message limit (64 MiB): a
+    # frame that announces 100 MiB, or 1 GiB of zeros deflated to 1 MiB, is
+    # refused with 1009, and the server is still there for others.
+    import zlib
+
+    proc, port = start_example()
+    try:
+        before = vm_rss(proc.pid)
+        s, rest = _deflate_upgrade(port)
+        try:
+            if attack == "oversized-frame":
+                head = libws.encode_header(libws.OP_BINARY, 100 * MiB, mask=b"abcd")
+                s.sendall(head + b"\0" * 65536)
+            else:
+                # 1 GiB of zeros: 1 MiB deflated once, up to a full flush (no
+                # reference back across it), repeated 1024 times.
+                c = zlib.compressobj(9, zlib.DEFLATED, -15)
+                body = (c.compress(b"\0" * MiB) + c.flush(zlib.Z_FULL_FLUSH)) * 1024
+                body = body[:-4]  # permessage-deflate drops the 00 00 ff ff tail
+                assert len(body) < 2 * MiB
+                s.sendall(libws.encode_frame(libws.OP_BINARY, body, rsv=libws._ffi.WS_RSV1, mask=b"abcd"))
+            assert _close_code_of(s, rest) == 1009
+        finally:
+            s.close()
+        # Inflating stops past the limit: the peak stays a few times the
+        # 64 MiB limit (measured +260 MiB: the output buffer grows by
+        # doubling), far below the 1 GiB the bomb holds.
+        assert vm_rss(proc.pid) - before < 512 * MiB
+        assert echoed_promptly(port)
+    finally:
+        stop_example(proc)

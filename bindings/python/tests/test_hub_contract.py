@@ -231,3 +231,40 @@ def test_peer_path_with_nul_is_refused_or_kept_whole():
     for path, proto, evil in seen:
         assert proto == "chat" and not evil and path.startswith("/x")
     assert head.startswith(b"HTTP/1.1 400") or seen
+
+
+def test_send_buffer_limit_raises_with_the_policy_status():
+    # The hub fails a connection whose unsent bytes pass max_buffered with
+    # 1008 and status WS_EPOLICY: the handler's send raises with that code.
+    import asyncio
+    import socket
+
+    from conftest import RawClient
+
+    seen = {}
+
+    async def handler(ws):
+        try:
+            for _ in range(200):
+                await ws.send(b"x" * 65536)
+            await ws.recv()
+        except libws.ConnectionClosed as e:
+            seen["e"] = e
+
+    async def main():
+        async with lwa.serve(handler, "127.0.0.1", 0, high_water=4 << 20, max_buffered=1 << 20) as server:
+            loop = asyncio.get_running_loop()
+            c = await loop.run_in_executor(None, RawClient, server.port)
+            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            try:
+                for _ in range(200):
+                    if "e" in seen:
+                        break
+                    await asyncio.sleep(0.05)
+            finally:
+                c.close()
+
+    run(main())
+    e = seen["e"]
+    assert isinstance(e, libws.ConnectionClosedError)
+    assert (e.code, e.close_code) == (libws.EPOLICY, 1008)

@@ -251,7 +251,7 @@ int ws__hub_take_in_place(struct ws_hub *h) {
 }
 
 int ws_hub_fd(ws_hub_t *hub) {
-    if (!ws__hub_live(hub)) return WS_EBADHANDLE;
+    if (!ws__hub_live(hub)) return bad_hub("ws_hub_fd");
     /* An inline hub's epoll fd also covers the pipe (the loop watches it),
      * and stays open after shutdown until ws_hub_free, like the pipe. */
     return hub->inline_mode ? hub->inline_fd : hub->pipe_r;
@@ -567,10 +567,11 @@ static int check_close(ws_hub_t *hub, const char *fn, uint64_t conn, int code, c
     return ws__hub_check_conn(hub, fn, conn);
 }
 
-/* Takes h->mu and keeps it unless it fails: WS_OK when the hub is live,
- * and tells whether it is inline (its commands run at once, unlocked). */
+/* Takes h->mu and keeps it unless it fails: WS_OK when the hub (live: the
+ * callers checked, once per call, the registry being a global lock) is not
+ * shut down, and tells whether it is inline (its commands run at once,
+ * unlocked). */
 static int lock_open_hub(ws_hub_t *hub, const char *fn, int *inline_mode) {
-    if (!ws__hub_live(hub)) return bad_hub(fn);
     pthread_mutex_lock(&hub->mu);
     if (hub->shut) {
         pthread_mutex_unlock(&hub->mu);

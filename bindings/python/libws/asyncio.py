@@ -29,8 +29,9 @@ message gets it as its future's result, and is run by that same callback
 right after the batch, not from the loop's next iteration (its wake-up is
 taken off the future before the result is set, so it runs once): a batch of
 echoes costs one loop iteration, not two. If the fd is readable again once
-the batch's replies are out, the next batch is taken in the same callback
-(up to 8 in a row, then the loop's other callbacks get their turn). Messages sent during the batch,
+the batch's replies are out (and no task it woke still waits for its
+turn), the next batch is taken in the same callback (up to 8 in a row,
+then the loop's other callbacks get their turn). Messages sent during the batch,
 or later during one loop iteration, are encoded as command records and
 handed over with a single ``ws_hub_send_raw`` call: at the end of the batch,
 or scheduled with ``loop.call_soon`` after the first send of the iteration.
@@ -110,3 +111,9 @@ __all__ = [
     "CLOSING",
     "CLOSED",
 ]
+
+# The public classes are this module's, wherever their code lives (repr,
+# documentation tools, pickling by reference).
+for _cls in (connect, serve, Server, WebSocket, ClientConnection, ServerConnection):
+    _cls.__module__ = __name__
+del _cls

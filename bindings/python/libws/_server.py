@@ -204,6 +204,8 @@ class serve:
     ``close_timeout`` (5 s), ``ping_interval`` (ping quiet connections every
     so many seconds), ``idle_timeout`` (drop connections quiet that long),
     ``high_water`` (1 MiB) / ``max_buffered`` (64 MiB) for backpressure,
+    ``max_total_buffered`` (256 MiB: unsent bytes of all the server's
+    connections together; past it the largest buffers are failed with 1008),
     ``max_queue`` (16: messages a connection queues before its socket is
     no longer read, until the handler has taken all but a quarter of them;
     a (high, low) pair sets both marks; None: no bound, only when asked),
@@ -227,6 +229,7 @@ class serve:
         idle_timeout: Optional[float] = None,
         high_water: Optional[int] = None,
         max_buffered: Optional[int] = None,
+        max_total_buffered: Optional[int] = None,
         tls_cert_file: Optional[str] = None,
         tls_key_file: Optional[str] = None,
         tls_ca_file: Optional[str] = None,
@@ -247,6 +250,7 @@ class serve:
             idle_timeout=idle_timeout,
             high_water=high_water,
             max_buffered=max_buffered,
+            max_total_buffered=max_total_buffered,
             tls_cert_file=tls_cert_file,
             tls_key_file=tls_key_file,
             tls_ca_file=tls_ca_file,

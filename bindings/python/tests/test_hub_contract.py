@@ -268,3 +268,47 @@ def test_send_buffer_limit_raises_with_the_policy_status():
     e = seen["e"]
     assert isinstance(e, libws.ConnectionClosedError)
     assert (e.code, e.close_code) == (libws.EPOLICY, 1008)
+
+
+def test_hub_wide_send_buffer_cap():
+    # Three clients that never read, each under its own limit, together over
+    # the server's max_total_buffered: the hub fails the largest buffers
+    # with 1008 / WS_EPOLICY until the total is under the cap.
+    import asyncio
+    import socket
+
+    from conftest import RawClient
+
+    ends = []
+
+    async def handler(ws):
+        try:
+            for _ in range(192):  # 12 MiB: under max_buffered, kernel buffers or not
+                await ws.send(b"x" * 65536)
+            await ws.recv()
+        except libws.ConnectionClosed as e:
+            ends.append(e)
+
+    async def main():
+        async with lwa.serve(
+            handler, "127.0.0.1", 0, high_water=32 << 20, max_buffered=16 << 20, max_total_buffered=8 << 20
+        ) as server:
+            loop = asyncio.get_running_loop()
+            clients = []
+            try:
+                for _ in range(3):
+                    c = await loop.run_in_executor(None, RawClient, server.port)
+                    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                    clients.append(c)
+                for _ in range(200):
+                    if ends:
+                        break
+                    await asyncio.sleep(0.05)
+            finally:
+                for c in clients:
+                    c.close()
+
+    run(main())
+    assert ends
+    assert all(isinstance(e, libws.ConnectionClosedError) for e in ends)
+    assert (ends[0].code, ends[0].close_code) == (libws.EPOLICY, 1008)

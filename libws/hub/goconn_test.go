@@ -197,3 +197,73 @@ func TestClientDialErrorStatus(t *testing.T) {
 		waitEvent(t, host, EventClose, id, 5*time.Second)
 	}
 }
+
+// A client still in its handshake when the hub shuts down (or the host
+// terminates it) gets exactly one close event.
+func TestClientEndedWhileDialing(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer nc.Close() // accepts, never answers
+		}
+	}()
+	host := newTestHost()
+	h, err := New(host, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host.hub = h
+	a, _ := h.Connect("ws://"+ln.Addr().String()+"/", nil)
+	b, _ := h.Connect("ws://"+ln.Addr().String()+"/", nil)
+	time.Sleep(100 * time.Millisecond)
+	host.send(CmdTerminate, 0, 0, a, nil)
+	waitEvent(t, host, EventClose, a, 5*time.Second)
+	h.Shutdown(time.Second)
+	closes := map[uint64]int{a: 1}
+	time.Sleep(300 * time.Millisecond) // a late event would come by now
+	host.mu.Lock()
+	for _, r := range host.events { // not host.next: the hub is gone
+		if r.Kind == EventClose {
+			closes[r.Conn]++
+		}
+	}
+	host.mu.Unlock()
+	if closes[a] != 1 || closes[b] != 1 {
+		t.Fatalf("close events: %v (want one each for %d and %d)", closes, a, b)
+	}
+}
+
+// A TLS listener that hits the descriptor limit keeps accepting once
+// descriptors are free again.
+func TestTLSAcceptSurvivesFDLimit(t *testing.T) {
+	_, port, seen := startEcho(t, &Options{TLS: selfSigned(t)})
+	release := exhaustFDs(t, 1) // one for the client's socket, none for accept
+	raw, dialErr := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	time.Sleep(300 * time.Millisecond)
+	release()
+	if dialErr != nil {
+		t.Fatal(dialErr)
+	}
+	defer raw.Close()
+	nc := tls.Client(raw, &tls.Config{InsecureSkipVerify: true})
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(nc, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	for deadline := time.After(5 * time.Second); ; {
+		select {
+		case r := <-seen:
+			if r.Kind == EventOpen {
+				return
+			}
+		case <-deadline:
+			t.Fatal("no connection accepted after the limit was lifted")
+		}
+	}
+}

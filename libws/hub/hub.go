@@ -49,7 +49,9 @@ type DirectHost interface {
 // Options tune the connections of a hub or of one listener or client.
 type Options struct {
 	// Limits of each connection (KeepBuffer is ignored: idle epoll
-	// connections keep no buffer).
+	// connections keep no buffer). MaxMessageSize and MaxFrameSize are
+	// held under MaxRecordLen whatever their value: a message must fit
+	// one event record.
 	libws.Options
 	// Subprotocols a server speaks (most preferred first), or a client offers.
 	Subprotocols []string

@@ -3,14 +3,16 @@ package hub
 import (
 	"errors"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/libws/libws/libws"
 )
 
 // A session is the part of a connection that every transport shares: its
-// state, deadlines, idle and ping timers and buffered-bytes accounting. It
-// does no I/O: the epoll connection (conn) and the goroutine connection
+// protocol (what the peer's bytes mean, which events and close frames come
+// of them), its state, deadlines, idle and ping timers and buffered-bytes
+// accounting. It does no I/O: the epoll connection (conn) and the goroutine connection
 // (goConn) report what happened on their socket and carry out what the
 // session answers, so that both follow one set of rules.
 //
@@ -36,8 +38,7 @@ import (
 //     with unread input sends a reset that can overtake our close frame.
 type session struct {
 	id uint64
-	// p parses the peer's frames and encodes ours (nil until open, and for
-	// goroutine connections, whose libws.Conn holds its own).
+	// p parses the peer's frames and encodes ours (nil until open).
 	p *libws.Protocol
 	// held is our close frame (and the protocol's output before it) in
 	// stFailed, sent once the host has acknowledged the close event.
@@ -50,6 +51,10 @@ type session struct {
 	opts      *Options
 	lastInput time.Time
 	deadline  time.Time // handshake, close or linger deadline; zero when none
+	// sendable says whether the host's sends are still written (open, or
+	// its close event is out and not yet acknowledged); Hub.Sendable reads
+	// it without waiting for the transport's lock.
+	sendable atomic.Bool
 }
 
 const (
@@ -77,6 +82,13 @@ func (s *session) hostKnows() bool { return s.state == stOpen || s.state == stCl
 // acknowledgement of the close event (stPeerClosed, stFailed).
 func (s *session) awaitsAck() bool { return s.state == stPeerClosed || s.state == stFailed }
 
+// ackAnswers reports whether the host's acknowledgement of the close
+// event (CmdCloseAck) sends the close frame that waited for it. With
+// DisableAutoClose the host answers a peer's close itself.
+func (s *session) ackAnswers() bool {
+	return s.state == stFailed || s.state == stPeerClosed && !s.opts.DisableAutoClose
+}
+
 func (s *session) input(now time.Time) {
 	s.lastInput = now
 	s.pinged = false
@@ -85,12 +97,14 @@ func (s *session) input(now time.Time) {
 func (s *session) opened() {
 	s.state = stOpen
 	s.deadline = time.Time{}
+	s.sendable.Store(true)
 }
 
 // to enters a state that has the close deadline (stPeerClosed, stFailed,
 // stClosing) or the linger deadline (stDraining).
 func (s *session) to(state uint8, now time.Time) {
 	s.state = state
+	s.sendable.Store(state == stPeerClosed || state == stFailed)
 	if state == stDraining {
 		s.deadline = now.Add(lingerDrain)
 	} else {
@@ -355,4 +369,12 @@ func (s *session) failBuffered(why string, k eventSink) {
 	if s.hostKnows() {
 		k.event(EventClose, 0, uint16(libws.StatusAbnormalClosure), s.id, 0, []byte(why))
 	}
+}
+
+// closeTimedOut reports a close handshake whose reply did not come within
+// the close timeout; the transport drops the socket.
+func (s *session) closeTimedOut(k eventSink) {
+	const why = "close handshake timed out"
+	k.errorEvent(s.id, 0, ETimedOut, why)
+	k.event(EventClose, 0, uint16(libws.StatusAbnormalClosure), s.id, 0, []byte(why))
 }

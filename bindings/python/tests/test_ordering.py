@@ -18,6 +18,8 @@ import pytest
 from conftest import PKG_ROOT, ThreadedLoop
 
 import libws
+
+MiB = 1 << 20
 import libws.asyncio as lwa
 from libws.sansio import Close, Message
 
@@ -191,3 +193,15 @@ def test_protocol_error_after_a_message_in_one_write(echo_port, bad):
     assert len(events) == 2, events
     assert events[0] == Message("hello")
     assert isinstance(events[1], Close) and events[1].code == 1002
+
+
+def test_invalid_utf8_fails_before_the_frame_completes(echo_port):
+    # A text frame announces 1 MiB; its first KiB holds an invalid byte, and
+    # the rest never comes: the connection fails with 1007 at once, not
+    # when (if ever) the frame completes.
+    payload = b"a" * 100 + b"\xff" + b"a" * (MiB - 101)
+    frame = libws.encode_frame(libws.OP_TEXT, payload, mask=True)
+    events = exchange(echo_port, text("first") + frame[: 14 + 1024])
+    assert events[0] == Message("first")
+    assert isinstance(events[-1], Close) and events[-1].code == 1007, events
+

@@ -77,6 +77,9 @@ WS_OP_CLOSE = 0x8
 WS_OP_PING = 0x9
 WS_OP_PONG = 0xA
 
+# Flags of ws_read_message_timeout().
+WS_READ_CONTROL = 0x1
+
 WS_RSV1 = 0x4
 WS_RSV2 = 0x2
 WS_RSV3 = 0x1

@@ -96,13 +96,28 @@ func (h *Hub) initTopics() error {
 	return nil
 }
 
-func newBroker(h *Hub, url string) (*broker, error) {
+// CheckBrokerURL reports whether url is a broker URL New accepts
+// (redis://host:port/db).
+func CheckBrokerURL(url string) error {
+	_, err := parseBrokerURL(url)
+	return err
+}
+
+func parseBrokerURL(url string) (*redis.Options, error) {
 	if !strings.HasPrefix(url, "redis://") {
 		return nil, fmt.Errorf("hub: broker URL %q: want redis://host:port/db", url)
 	}
 	opt, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("hub: broker URL %q: %w", url, err)
+	}
+	return opt, nil
+}
+
+func newBroker(h *Hub, url string) (*broker, error) {
+	opt, err := parseBrokerURL(url)
+	if err != nil {
+		return nil, err
 	}
 	opt.MaxRetries = -1 // a retried PUBLISH could arrive twice
 	opt.DialTimeout = time.Second

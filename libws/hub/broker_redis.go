@@ -262,18 +262,24 @@ var errNoPong = errors.New("no answer to ping")
 // runs once it is subscribed to every wanted topic.
 func (b *broker) session(connected func()) error {
 	ps := b.pub.Subscribe(b.ctx)
-	defer ps.Close()
 	if err := ps.Ping(b.ctx); err != nil {
+		ps.Close()
 		return err
 	}
 	subscribed := map[string]bool{}
 	if err := b.sync(ps, subscribed); err != nil {
+		ps.Close()
 		return err
 	}
 	broken := make(chan error, 1)
 	var lastSeen atomic.Int64
 	lastSeen.Store(time.Now().UnixNano())
+	readerDone := make(chan struct{})
+	// The reader is gone before session returns: nothing reaches the loop
+	// (whose descriptors Shutdown closes) once the broker has stopped.
+	defer func() { ps.Close(); <-readerDone }()
 	go func() {
+		defer close(readerDone)
 		for {
 			msg, err := ps.Receive(b.ctx)
 			if err != nil {

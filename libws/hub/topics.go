@@ -147,8 +147,14 @@ func (h *Hub) TopicCount(topic string) int {
 		if h.loop.stopped {
 			return
 		}
-		h.loop.runCommands()
-		h.topics.reap(h.loop)
+		l := h.loop
+		l.runCommands()
+		if len(l.ev) > 0 {
+			// Outside an iteration, as in exec: the host may be waiting.
+			h.host.Publish(l.ev)
+			l.ev = l.ev[:0]
+		}
+		h.topics.reap(l)
 		if t := h.topics.byName[topic]; t != nil {
 			for _, m := range t.members {
 				if m.open() {

@@ -355,7 +355,9 @@ func TestTopicSubscribersDisconnectMidPublish(t *testing.T) {
 						if s.id%2 == 0 {
 							s.c.CloseNow()
 						} else {
-							go s.c.Close(libws.StatusNormalClosure, "")
+							// A close frame of its own: libws.Conn's Close
+							// would read concurrently with the reader.
+							s.c.NetConn().Write(maskedFrame(0x88, []byte{0x03, 0xE8}))
 						}
 					}
 				}

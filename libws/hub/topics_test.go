@@ -482,3 +482,42 @@ func TestReusePortTwoHubs(t *testing.T) {
 		t.Fatalf("connections per hub: %d and %d, want 24 spread over both", opened[host1], opened[host2])
 	}
 }
+
+// A subscriber compressing with context takeover gets its frames encoded
+// in the order they leave, even with sends to it between publishes of one
+// batch: its peer inflates each with the window of the ones before.
+func TestTopicTakeoverOrderInBatch(t *testing.T) {
+	h, host, _ := newHostHub(t, Options{Inline: true})
+	_, port, err := h.Listen("127.0.0.1:0", &Options{Compression: &libws.CompressionOptions{ContextTakeover: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := dialSub(t, host, port, &libws.DialOptions{Compression: &libws.CompressionOptions{ContextTakeover: true}})
+	text := func(i int) string { return fmt.Sprint(i, strings.Repeat(" the same words again", 20)) }
+	var batch []byte
+	batch = AppendSubscribe(batch, s.id, "t")
+	for i := 0; i < 6; i += 2 {
+		batch = AppendPublish(batch, "t", libws.OpText, []byte(text(i)), 0)
+		batch = AppendRecord(batch, CmdSend, uint8(libws.OpText), 0, s.id, 0, []byte(text(i+1)))
+	}
+	h.Exec(batch)
+	for i := 0; i < 6; i++ {
+		s.expect(t, text(i), 5*time.Second)
+	}
+}
+
+// Malformed publish records decode to nothing, never past their bounds.
+func FuzzSplitPublish(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{3, 0, 'a', 'b', 'c', 'x'})
+	f.Add([]byte{0xff, 0xff, 'a'})
+	f.Fuzz(func(t *testing.T, p []byte) {
+		topic, data, ok := splitPublish(p)
+		if !ok {
+			return
+		}
+		if 2+len(topic)+len(data) != len(p) || string(p[2:2+len(topic)]) != topic {
+			t.Fatalf("split %q into %q and %q", p, topic, data)
+		}
+	})
+}

@@ -379,8 +379,12 @@ func (b *broker) received(m *redis.Message) {
 	}
 }
 
-// takeInbox returns the messages from Redis for the loop to deliver.
+// takeInbox returns the messages from Redis for the loop to deliver, at
+// each turn's commands; it also removes the goroutine connections that
+// ended (their wake-up brought the loop here), so that a topic they leave
+// empty is unsubscribed in Redis without waiting for another command.
 func (t *topics) takeInbox() []byte {
+	t.reap()
 	b := t.broker
 	if b == nil {
 		return nil

@@ -292,3 +292,21 @@ func TestBrokerDownFromTheStart(t *testing.T) {
 	mustPublish(t, h, "t", "local", 0)
 	s.expect(t, "local", 5*time.Second)
 }
+
+// A goroutine connection that was a topic's last subscriber unsubscribes
+// its hub in Redis when it ends, with no other command to carry it.
+func TestBrokerUnsubscribesWhenGoroutineSubscriberEnds(t *testing.T) {
+	rs := startRedis(t)
+	_, echoPort, _ := startEcho(t, &Options{})
+	h, host, _ := brokerHub(t, rs.url())
+	id, err := h.Connect(fmt.Sprintf("ws://127.0.0.1:%d/", echoPort), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, host, EventOpen, id, 5*time.Second)
+	mustSubscribe(t, h, id, "g")
+	rs.waitNumSub("g", 1)
+	host.send(CmdTerminate, 0, 0, id, nil)
+	waitEvent(t, host, EventClose, id, 5*time.Second)
+	rs.waitNumSub("g", 0)
+}

@@ -154,7 +154,7 @@ func (h *Hub) TopicCount(topic string) int {
 			h.host.Publish(l.ev)
 			l.ev = l.ev[:0]
 		}
-		h.topics.reap(l)
+		h.topics.reap()
 		if t := h.topics.byName[topic]; t != nil {
 			for _, m := range t.members {
 				if m.open() {
@@ -198,9 +198,10 @@ type topics struct {
 
 	// goneMu guards the goroutine connections that are subscribed
 	// (goSubs) and those that ended since the loop last looked (gone).
-	goneMu sync.Mutex
-	goSubs map[uint64]bool
-	gone   []uint64
+	goneMu  sync.Mutex
+	goSubs  map[uint64]bool
+	gone    []uint64
+	anyGone atomic.Bool // gone is not empty: reap without the lock otherwise
 }
 
 // goConnEnded is called by a goroutine connection that ends (its lock
@@ -212,6 +213,7 @@ func (h *Hub) goConnEnded(id uint64) {
 	if queued {
 		delete(t.goSubs, id)
 		t.gone = append(t.gone, id)
+		t.anyGone.Store(true)
 	}
 	t.goneMu.Unlock()
 	if queued {
@@ -220,8 +222,12 @@ func (h *Hub) goConnEnded(id uint64) {
 }
 
 // reap removes the goroutine connections that ended (runMu held).
-func (t *topics) reap(l *loop) {
+func (t *topics) reap() {
+	if !t.anyGone.Load() {
+		return
+	}
 	t.goneMu.Lock()
+	t.anyGone.Store(false)
 	gone := t.gone
 	t.gone = nil
 	t.goneMu.Unlock()
@@ -277,10 +283,10 @@ func (h *Hub) topicCommand(r Record) bool {
 	t := &h.topics
 	switch r.Kind {
 	case CmdSubscribe:
-		t.reap(h.loop)
+		t.reap()
 		h.subscribe(r.Conn, string(r.Payload))
 	case CmdUnsubscribe:
-		t.reap(h.loop)
+		t.reap()
 		if m, tp := t.byConn[r.Conn], t.byName[string(r.Payload)]; m != nil && tp != nil {
 			if _, ok := m.topics[tp]; ok {
 				t.detach(m, tp)
@@ -295,7 +301,7 @@ func (h *Hub) topicCommand(r Record) bool {
 		if !ok || !validTopic(name) || op != libws.OpText && op != libws.OpBinary {
 			return true // ws_hub_send_raw refuses such records; Go hosts get nothing
 		}
-		t.reap(h.loop)
+		t.reap()
 		if r.Kind == CmdPublish && t.broker != nil {
 			t.broker.publish(name, op, data)
 		}

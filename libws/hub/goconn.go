@@ -391,6 +391,7 @@ func (g *goConn) goneLocked() {
 	g.h.addBuffered(-n)
 	g.out = nil
 	g.h.removeGoConn(g.id())
+	g.h.goConnEnded(g.id())
 }
 
 func (g *goConn) writer(writerDone chan struct{}) {
@@ -505,6 +506,7 @@ func (g *goConn) failBufferedLocked(why string) {
 // until the linger deadline.
 func (g *goConn) finish() {
 	g.s.to(stDraining, time.Now())
+	g.h.goConnEnded(g.id())
 	g.s.paused = false
 	close(g.resumed)
 	g.resumed = make(chan struct{})
@@ -655,7 +657,7 @@ type tlsListener struct {
 func (t *tlsListener) close() { t.ln.Close() }
 
 func (h *Hub) listenTLS(id uint32, addr string, o *Options) (int, error) {
-	ln, err := tls.Listen("tcp", addr, o.TLS)
+	ln, err := listenTLS(addr, o)
 	if err != nil {
 		return 0, err
 	}

@@ -407,9 +407,12 @@ static int64_t now_ms(void) {
 /* Waits for events once nothing is queued. An inline hub runs its loop
  * here, on the caller's thread: that is where its sockets are served; given
  * a buf, the loop writes the events of serving them there (as far as they
- * fit) and *taken says how many bytes of buf the caller now holds. Returns
- * 1 to look at the queue again, 0 once timeout_ms (from start) has passed,
- * or an error. */
+ * fit) and *taken says how many bytes of buf the caller now holds. The
+ * wait itself is a poll() in C, not in Go: a signal handled meanwhile then
+ * ends it with EINTR (poll is never restarted, SA_RESTART or not), which
+ * the Go runtime's own signals (preemption) never cause on a thread that
+ * is not running Go code. Returns 1 to look at the queue again, 0 once
+ * timeout_ms (from start) has passed, or an error (WS_EINTR). */
 static int wait_events(ws_hub_t *hub, int timeout_ms, int64_t start, int *waited, uint8_t *buf, size_t cap, size_t *taken) {
     int left = timeout_ms;
     *taken = 0;
@@ -417,16 +420,20 @@ static int wait_events(ws_hub_t *hub, int timeout_ms, int64_t start, int *waited
         int64_t gone = now_ms() - start;
         left = gone >= timeout_ms ? 0 : (int)(timeout_ms - gone);
     }
-    if (*waited && left == 0) return 0;
-    *waited = 1;
-    if (hub->inline_mode) {
-        ws__hub_run(hub->go_hub, left, buf, cap, taken);
+    if (hub->inline_mode && !*waited) {
+        /* Serve what is ready first, without waiting: that turn also arms
+         * the loop's timer for the connections it has. */
+        *waited = 1;
+        ws__hub_run(hub->go_hub, 0, buf, cap, taken);
         return 1;
     }
-    if (left == 0) return 0;
-    struct pollfd pfd = {.fd = hub->pipe_r, .events = POLLIN};
+    if (left == 0 && (*waited || !hub->inline_mode)) return 0;
+    *waited = 1;
+    struct pollfd pfd = {.fd = hub->inline_mode ? hub->inline_fd : hub->pipe_r, .events = POLLIN};
     int r = poll(&pfd, 1, left);
-    if (r < 0 && errno != EINTR) return hub_failf(hub, WS_EIO, "libws: poll on the hub's pipe: %s", strerror(errno));
+    if (r < 0 && errno == EINTR) return hub_failf(hub, WS_EINTR, "libws: ws_hub_poll: interrupted by a signal");
+    if (r < 0) return hub_failf(hub, WS_EIO, "libws: poll on the hub's fd: %s", strerror(errno));
+    if (hub->inline_mode && r > 0) ws__hub_run(hub->go_hub, 0, buf, cap, taken);
     return 1;
 }
 

@@ -141,6 +141,7 @@ extern "C" {
 #define WS_EINTERNAL   (-14) /* a bug in libws (a recovered Go panic)         */
 #define WS_EPOLICY     (-15) /* a limit of the hub: send buffer full, hub-wide
                                 memory cap (close code 1008)                  */
+#define WS_EINTR       (-16) /* a signal handler ran while ws_hub_poll waited  */
 
 /* ======================================================================
  * Protocol constants
@@ -880,6 +881,14 @@ int ws_hub_fd(ws_hub_t *hub);
  * WS_EINVAL (NULL events, max < 1, timeout_ms < -1), WS_EBADHANDLE. On an
  * inline hub this is where the sockets are served (see above); it waits
  * only when timeout_ms != 0.
+ *
+ * Signals: when a signal handler runs on the calling thread while it
+ * waits, the call returns WS_EINTR at once (with or without SA_RESTART),
+ * nothing lost: check the flag the handler set, then poll again. Which
+ * thread of a process receives a process-directed signal (kill, Ctrl-C)
+ * is the kernel's choice; block the signal in the other threads
+ * (pthread_sigmask) to have it land in the polling one. The hub's own
+ * threads never wait in ws_hub_poll.
  */
 int ws_hub_poll(ws_hub_t *hub, ws_event_t *events, int max, int timeout_ms);
 
@@ -973,7 +982,8 @@ int ws_hub_close(ws_hub_t *hub, uint64_t conn, int code, const char *reason);
  * INT_MAX bytes are used up to INT_MAX. The needed size is reported,
  * so grow the buffer to exactly that, never by blind doubling. Errors as
  * ws_hub_poll() (WS_EINVAL also for a NULL buf, cap < 24 or
- * timeout_ms < -1), and it acknowledges the previous batch the same way.
+ * timeout_ms < -1), and it acknowledges the previous batch the same way,
+ * and returns WS_EINTR on a signal as ws_hub_poll() does.
  */
 int ws_hub_poll_raw(ws_hub_t *hub, uint8_t *buf, size_t cap, int timeout_ms);
 

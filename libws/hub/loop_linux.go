@@ -243,6 +243,12 @@ func (l *loop) iterate(timeout int, dst []byte) (stopped bool, n int) {
 		l.dropAll()
 		l.stopped = true
 	}
+	if !l.stopped {
+		// A host may next wait on PollFD without running a turn first
+		// (ws_hub_poll waits in C): connections this turn accepted need
+		// the timer armed now.
+		l.armTimer()
+	}
 	n = l.handOver()
 	if l.stopped {
 		close(l.done)

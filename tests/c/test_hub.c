@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -827,6 +828,64 @@ static void test_pause(void) {
     ws_hub_free(srv);
 }
 
+/* A signal handled while ws_hub_poll waits ends the wait with WS_EINTR,
+ * whether the handler was installed with SA_RESTART or not, so a Ctrl-C
+ * flag is seen without short timeouts. */
+static volatile sig_atomic_t got_signal;
+static void on_signal(int sig) {
+    (void)sig;
+    got_signal = 1;
+}
+
+typedef struct {
+    pthread_t target;
+    int ms;
+} kick;
+
+static void *kick_later(void *arg) {
+    kick *k = arg;
+    usleep((useconds_t)k->ms * 1000);
+    pthread_kill(k->target, SIGUSR1);
+    return NULL;
+}
+
+static void test_eintr(int sa_restart, int raw) {
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = sa_restart ? SA_RESTART : 0;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, &old);
+    ws_hub_t *srv;
+    int port = 0;
+    CHECK(new_server(&srv, &port) > 0, "server");
+    got_signal = 0;
+    kick k = {pthread_self(), 200};
+    pthread_t t;
+    pthread_create(&t, NULL, kick_later, &k);
+    double start = now_s();
+    int rc;
+    if (raw) {
+        uint8_t buf[256];
+        rc = ws_hub_poll_raw(srv, buf, sizeof buf, 8000);
+    } else {
+        ws_event_t ev[4];
+        rc = ws_hub_poll(srv, ev, 4, 8000);
+    }
+    double took = now_s() - start;
+    pthread_join(t, NULL);
+    CHECK(rc == WS_EINTR, "poll%s (SA_RESTART %d): %d, want WS_EINTR", raw ? "_raw" : "", sa_restart, rc);
+    CHECK(got_signal && took < 4, "handler ran %d, returned after %.2f s", (int)got_signal, took);
+    CHECK(strcmp(ws_strerror(WS_EINTR), "interrupted by a signal") == 0, "strerror '%s'", ws_strerror(WS_EINTR));
+    /* The hub works on: the next poll serves a client. */
+    open_info o;
+    int fd = raw_open(srv, port, "/", "", &o);
+    CHECK(fd >= 0, "open after WS_EINTR");
+    if (fd >= 0) close(fd);
+    ws_hub_free(srv);
+    sigaction(SIGUSR1, &old, NULL);
+}
+
 int main(void) {
     for (threaded = 0; threaded <= 1; threaded++) {
         echo_server s;
@@ -848,6 +907,10 @@ int main(void) {
         test_pause();
         test_buffer_limits(0);
         test_buffer_limits(1);
+        for (int r = 0; r <= 1; r++) {
+            test_eintr(r, 0);
+            test_eintr(r, 1);
+        }
     }
     printf("test_hub: %d passed, %d failed\n", passed, failed);
     return failed != 0;

@@ -127,6 +127,7 @@ void ws__hub_release(struct ws_hub *h) {
     free(h->cmd_in.data);
     free(h->cmd_taken.data);
     free(h->acks);
+    free(h->users);
     for (size_t i = 0; i < sizeof h->errmsg / sizeof h->errmsg[0]; i++) free(h->errmsg[i]);
     pthread_mutex_destroy(&h->mu);
     free(h);
@@ -290,6 +291,90 @@ static void note_close_locked(struct ws_hub *h, uint64_t conn) {
     h->acks[h->acks_len++] = conn;
 }
 
+/* The user data table (ws_hub_set_user). Linear probing; a deletion
+ * shifts the entries behind it back, so no tombstones build up. */
+static size_t user_slot(const struct ws_hub *h, uint64_t conn) {
+    uint64_t x = conn * 0x9E3779B97F4A7C15u;
+    return (size_t)(x >> 32) & (h->users_cap - 1);
+}
+
+/* Must hold h->mu. */
+static uint64_t user_get_locked(const struct ws_hub *h, uint64_t conn) {
+    if (h->users_len == 0) return 0;
+    for (size_t i = user_slot(h, conn);; i = (i + 1) & (h->users_cap - 1)) {
+        if (h->users[i].conn == conn) return h->users[i].value;
+        if (h->users[i].conn == 0) return 0;
+    }
+}
+
+/* Must hold h->mu. */
+static void user_del_locked(struct ws_hub *h, uint64_t conn) {
+    if (h->users_len == 0) return;
+    size_t mask = h->users_cap - 1, i = user_slot(h, conn);
+    while (h->users[i].conn != conn) {
+        if (h->users[i].conn == 0) return;
+        i = (i + 1) & mask;
+    }
+    for (size_t j = (i + 1) & mask; h->users[j].conn != 0; j = (j + 1) & mask) {
+        size_t home = user_slot(h, h->users[j].conn);
+        /* Move j into the hole i unless its home lies in (i, j]. */
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            h->users[i] = h->users[j];
+            i = j;
+        }
+    }
+    h->users[i].conn = 0;
+    h->users_len--;
+}
+
+/* Must hold h->mu. value 0 removes the entry. */
+static int user_set_locked(struct ws_hub *h, uint64_t conn, uint64_t value) {
+    if (value == 0) {
+        user_del_locked(h, conn);
+        return WS_OK;
+    }
+    if ((h->users_len + 1) * 4 > h->users_cap * 3) {
+        size_t cap = h->users_cap ? h->users_cap * 2 : 64;
+        struct ws__user *old = h->users, *t = calloc(cap, sizeof *t);
+        if (t == NULL) return WS_ENOMEM;
+        size_t old_cap = h->users_cap;
+        h->users = t;
+        h->users_cap = cap;
+        h->users_len = 0;
+        for (size_t i = 0; i < old_cap; i++)
+            if (old[i].conn != 0) user_set_locked(h, old[i].conn, old[i].value);
+        free(old);
+    }
+    size_t i = user_slot(h, conn);
+    while (h->users[i].conn != 0 && h->users[i].conn != conn) i = (i + 1) & (h->users_cap - 1);
+    if (h->users[i].conn == 0) h->users_len++;
+    h->users[i].conn = conn;
+    h->users[i].value = value;
+    return WS_OK;
+}
+
+int ws_hub_set_user(ws_hub_t *hub, uint64_t conn, uint64_t user) {
+    if (!ws__hub_live(hub)) return bad_hub("ws_hub_set_user");
+    int rc = ws__hub_check_conn(hub, "ws_hub_set_user", conn);
+    if (rc != WS_OK) return rc;
+    pthread_mutex_lock(&hub->mu);
+    rc = user_set_locked(hub, conn, user);
+    pthread_mutex_unlock(&hub->mu);
+    if (rc != WS_OK) return hub_failf(hub, rc, "libws: ws_hub_set_user: no memory");
+    return WS_OK;
+}
+
+int ws_hub_user(ws_hub_t *hub, uint64_t conn, uint64_t *out_user) {
+    if (!ws__hub_live(hub)) return bad_hub("ws_hub_user");
+    if (out_user == NULL) return hub_failf(hub, WS_EINVAL, "libws: ws_hub_user: out_user is NULL");
+    int rc = ws__hub_check_conn(hub, "ws_hub_user", conn);
+    if (rc != WS_OK) return rc;
+    pthread_mutex_lock(&hub->mu);
+    *out_user = user_get_locked(hub, conn);
+    pthread_mutex_unlock(&hub->mu);
+    return WS_OK;
+}
+
 /* Takes h->mu. The host is back for more, so it has acted on every event
  * of the previous poll: acknowledge that poll's close events now. */
 static void ack_previous_poll(struct ws_hub *h) {
@@ -298,7 +383,10 @@ static void ack_previous_poll(struct ws_hub *h) {
         pthread_mutex_unlock(&h->mu);
         return;
     }
-    for (size_t i = 0; i < h->acks_len; i++) append_cmd_locked(h, CMD_CLOSE_ACK, 0, 0, h->acks[i], NULL, 0);
+    for (size_t i = 0; i < h->acks_len; i++) {
+        append_cmd_locked(h, CMD_CLOSE_ACK, 0, 0, h->acks[i], NULL, 0);
+        user_del_locked(h, h->acks[i]); /* its close event was its last */
+    }
     h->acks_len = 0;
     wake_loop_unlock(h);
 }
@@ -318,7 +406,7 @@ static int open_field(const uint8_t **q, const uint8_t *end, const uint8_t **fie
 }
 
 /* Decodes one record into ev; returns its size, 0 if incomplete. */
-static size_t decode_event(const uint8_t *p, size_t avail, ws_event_t *ev) {
+static size_t decode_event(const struct ws_hub *h, const uint8_t *p, size_t avail, ws_event_t *ev) {
     if (avail < REC_HEADER) return 0;
     size_t n = rd32(p + 4);
     size_t size = REC_HEADER + padded(n);
@@ -328,6 +416,7 @@ static size_t decode_event(const uint8_t *p, size_t avail, ws_event_t *ev) {
     ev->opcode = p[1];
     ev->code = (int)(p[2] | p[3] << 8);
     ev->conn = rd64(p + 8);
+    ev->user = user_get_locked(h, ev->conn);
     const uint8_t *payload = p + REC_HEADER;
     if (ev->type == WS_EVENT_BACKPRESSURE || ev->type == WS_EVENT_DRAIN) {
         ev->buffered = rd32(p + 16);
@@ -387,7 +476,7 @@ static int drain_locked(struct ws_hub *h, ws_event_t *events, int max) {
     }
     int n = 0;
     while (n < max) {
-        size_t used = decode_event(h->ev_out.data + h->ev_pos, h->ev_out.len - h->ev_pos, &events[n]);
+        size_t used = decode_event(h, h->ev_out.data + h->ev_pos, h->ev_out.len - h->ev_pos, &events[n]);
         if (used == 0) break;
         h->ev_pos += used;
         if (events[n].type == WS_EVENT_CLOSE) note_close_locked(h, events[n].conn);

@@ -804,6 +804,7 @@ typedef struct ws_event {
     const char *protocol;  /* open: negotiated subprotocol, "" if none */
     uint64_t buffered;     /* backpressure and drain: bytes waiting to be sent */
     int error;             /* error events: a WS_E* code (see above); 0 otherwise */
+    uint64_t user;         /* every event: the value ws_hub_set_user() gave conn, 0 if none */
 } ws_event_t;
 
 /* One message for ws_hub_send_batch(). */
@@ -1020,6 +1021,22 @@ int ws_hub_terminate(ws_hub_t *hub, uint64_t conn);
  */
 int ws_hub_pause(ws_hub_t *hub, uint64_t conn);
 int ws_hub_resume(ws_hub_t *hub, uint64_t conn);
+
+/*
+ * Per-connection user data: a value (an index, or a pointer cast to
+ * uint64_t) that every later ws_hub_poll() event of conn carries in
+ * ws_event_t.user, up to and including its WS_EVENT_CLOSE, so a C host
+ * needs no map of its own from ids to its objects. 0 removes it (events
+ * then carry 0). Set it when the open (or request) event arrives; the
+ * hub forgets it when it acknowledges the close event (the poll after
+ * the one that returned it), so a value set after that is kept until
+ * ws_hub_free(). The hub never dereferences it. Raw records
+ * (ws_hub_poll_raw) do not carry it. ws_hub_user() reads it back.
+ * Errors: WS_EBADHANDLE, WS_EINVAL (a conn the hub never handed out, NULL
+ * out_user), WS_ENOMEM. Plain C calls; any thread.
+ */
+int ws_hub_set_user(ws_hub_t *hub, uint64_t conn, uint64_t user);
+int ws_hub_user(ws_hub_t *hub, uint64_t conn, uint64_t *out_user);
 
 /*
  * Bytes queued for conn and not yet taken by the kernel (like the browser's

@@ -828,6 +828,50 @@ static void test_pause(void) {
     ws_hub_free(srv);
 }
 
+/* Every event of a connection carries the user value set for it, up to
+ * its close event; 0 clears it; ids never handed out are refused. */
+static void test_user_data(void) {
+    ws_hub_t *srv;
+    int port = 0;
+    CHECK(new_server(&srv, &port) > 0, "server");
+    open_info o[3];
+    int fd[3];
+    for (int i = 0; i < 3; i++) {
+        fd[i] = raw_open(srv, port, "/", "", &o[i]);
+        CHECK(fd[i] >= 0, "raw open %d", i);
+        if (fd[i] < 0) {
+            ws_hub_free(srv);
+            return;
+        }
+        CHECK(ws_hub_set_user(srv, o[i].conn, 0xABC000u + (uint64_t)i) == WS_OK, "set user %d", i);
+    }
+    CHECK(ws_hub_set_user(srv, o[1].conn, 0) == WS_OK, "clear user 1");
+    uint64_t u = 1;
+    CHECK(ws_hub_user(srv, o[2].conn, &u) == WS_OK && u == 0xABC002u, "user read back: %llx", (unsigned long long)u);
+    CHECK(ws_hub_user(srv, o[1].conn, &u) == WS_OK && u == 0, "cleared: %llx", (unsigned long long)u);
+    CHECK(ws_hub_set_user(srv, 0, 1) == WS_EINVAL, "conn 0");
+    CHECK(ws_hub_set_user(srv, o[2].conn + 1000, 1) == WS_EINVAL, "unknown conn");
+    CHECK(ws_hub_user(srv, o[2].conn, NULL) == WS_EINVAL, "NULL out");
+    CHECK(ws_hub_set_user(NULL, 1, 1) == WS_EBADHANDLE, "bad hub");
+    ws_event_t e;
+    for (int i = 0; i < 3; i++) {
+        CHECK(send_frame(fd[i], 0x81, "hi", 2) == 0, "send %d", i);
+        uint64_t want = i == 1 ? 0 : 0xABC000u + (uint64_t)i;
+        CHECK(wait_event(srv, o[i].conn, WS_EVENT_MESSAGE, &e, 5) && e.user == want, "message %d user %llx", i, (unsigned long long)e.user);
+    }
+    close(fd[0]);
+    CHECK(wait_event(srv, o[0].conn, WS_EVENT_CLOSE, &e, 5) && e.user == 0xABC000u, "close carries user %llx", (unsigned long long)e.user);
+    ws_event_t ev[4];
+    ws_hub_poll(srv, ev, 4, 0); /* acknowledges the close: the value is forgotten */
+    CHECK(ws_hub_user(srv, o[0].conn, &u) == WS_OK && u == 0, "forgotten after the close: %llx", (unsigned long long)u);
+    /* Many values: the table grows and keeps them apart. */
+    for (uint64_t c = 1; c <= 500; c++) ws_hub_set_user(srv, o[2].conn, c);
+    CHECK(ws_hub_user(srv, o[2].conn, &u) == WS_OK && u == 500, "last value wins: %llu", (unsigned long long)u);
+    close(fd[1]);
+    close(fd[2]);
+    ws_hub_free(srv);
+}
+
 /* A signal handled while ws_hub_poll waits ends the wait with WS_EINTR,
  * whether the handler was installed with SA_RESTART or not, so a Ctrl-C
  * flag is seen without short timeouts. */
@@ -907,6 +951,7 @@ int main(void) {
         test_pause();
         test_buffer_limits(0);
         test_buffer_limits(1);
+        test_user_data();
         for (int r = 0; r <= 1; r++) {
             test_eintr(r, 0);
             test_eintr(r, 1);

@@ -420,6 +420,8 @@ static size_t decode_event(const struct ws_hub *h, const uint8_t *p, size_t avai
     const uint8_t *payload = p + REC_HEADER;
     if (ev->type == WS_EVENT_BACKPRESSURE || ev->type == WS_EVENT_DRAIN) {
         ev->buffered = rd32(p + 16);
+    } else if (ev->type == WS_EVENT_PONG) {
+        ev->latency_us = rd32(p + 16);
     } else {
         ev->listener = rd32(p + 16);
     }

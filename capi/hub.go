@@ -60,6 +60,7 @@ func init() {
 	defineStr(C.WS_OPT_HUB_STATIC_DIR, "WS_OPT_HUB_STATIC_DIR", nil)
 	defineInt(C.WS_OPT_HUB_THREADED, "WS_OPT_HUB_THREADED", 0, 0, 1)
 	defineInt(C.WS_OPT_HUB_MAX_TOTAL_BUFFERED, "WS_OPT_HUB_MAX_TOTAL_BUFFERED", 256<<20, 1, math.MaxInt64)
+	defineInt(C.WS_OPT_HUB_PONG_TIMEOUT_MS, "WS_OPT_HUB_PONG_TIMEOUT_MS", 0, 0, math.MaxInt32)
 }
 
 // hubOptions converts an options handle into the hub's options; server
@@ -77,6 +78,7 @@ func hubOptions(h *C.ws_options_t, server bool) (*hub.Options, C.int) {
 		MaxBuffered:      int(min(v.Int(C.WS_OPT_HUB_MAX_BUFFERED), math.MaxInt)),
 		MaxTotalBuffered: int(min(v.Int(C.WS_OPT_HUB_MAX_TOTAL_BUFFERED), math.MaxInt)),
 		PingInterval:     v.ms(C.WS_OPT_HUB_PING_INTERVAL_MS),
+		PongTimeout:      v.ms(C.WS_OPT_HUB_PONG_TIMEOUT_MS),
 		IdleTimeout:      v.ms(C.WS_OPT_HUB_IDLE_TIMEOUT_MS),
 		HandshakeTimeout: v.ms(C.WS_OPT_TIMEOUT_MS),
 		CloseTimeout:     v.ms(C.WS_OPT_CLOSE_TIMEOUT_MS),
@@ -330,6 +332,26 @@ func ws_hub_buffered_amount(c *C.ws_hub_t, conn C.uint64_t) (n C.int64_t) {
 	// A connection that is gone has nothing waiting (ws.h: "Connection
 	// ids in calls").
 	return C.int64_t(max(h.BufferedAmount(uint64(conn)), 0))
+}
+
+//export ws_hub_latency
+func ws_hub_latency(c *C.ws_hub_t, conn C.uint64_t) (n C.int64_t) {
+	var rc C.int
+	defer func() {
+		if rc != C.WS_OK {
+			n = C.int64_t(rc)
+		}
+	}()
+	defer recoverTo(&rc)
+	h := goHub(c)
+	if h == nil {
+		return C.int64_t(badHub("ws_hub_latency"))
+	}
+	if rc := C.ws__hub_check_conn(c, staticString("ws_hub_latency"), conn); rc != C.WS_OK {
+		return C.int64_t(rc)
+	}
+	d, _ := h.Latency(uint64(conn)) // gone: 0, as ws_hub_buffered_amount
+	return C.int64_t(d.Microseconds())
 }
 
 //export ws_hub_shutdown

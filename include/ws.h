@@ -756,12 +756,21 @@ typedef struct ws_hub ws_hub_t;
  * (error event status WS_EPOLICY) until the total is under it again.
  * WS_OPT_HUB_MAX_BUFFERED still bounds each connection. */
 #define WS_OPT_HUB_MAX_TOTAL_BUFFERED 106
+/* int: keepalive. When nothing arrives for this long after a ping of
+ * WS_OPT_HUB_PING_INTERVAL_MS, the connection is failed with close 1011
+ * "keepalive ping timeout" (error event status WS_ETIMEDOUT, then its
+ * close event), so a peer gone without a FIN (a pulled cable) is closed
+ * within interval + timeout. 0 (default): never. Not while the
+ * connection is paused (ws_hub_pause), its pong being unread then. The
+ * pong answering a keepalive ping reports the round trip
+ * (ws_event_t.latency_us, ws_hub_latency()). Every kind of connection. */
+#define WS_OPT_HUB_PONG_TIMEOUT_MS 107
 
 /* Event types (ws_event_t.type). */
 #define WS_EVENT_OPEN         1 /* peer, path, protocol set; data/len: request headers ("Name: value\r\n" lines; split on "\r\n" only) */
 #define WS_EVENT_MESSAGE      2 /* opcode WS_OP_TEXT or WS_OP_BINARY; data/len: the whole message */
 #define WS_EVENT_PING         3 /* data/len: ping payload (a pong was already sent unless auto-pong is off) */
-#define WS_EVENT_PONG         4 /* data/len: pong payload */
+#define WS_EVENT_PONG         4 /* data/len: pong payload; latency_us: round trip of the keepalive ping it answers (raw records: aux) */
 #define WS_EVENT_CLOSE        5 /* code: peer's close code (1005 none, 1006 dropped); data/len: reason. Last event of the connection. */
 #define WS_EVENT_ERROR        6 /* error: its WS_E* class; code: close code sent to the peer (1002, 1007, 1008, 1009, 1011) or 0; data/len: message */
 #define WS_EVENT_BACKPRESSURE 7 /* buffered: unsent bytes went above the high-water mark */
@@ -805,6 +814,7 @@ typedef struct ws_event {
     uint64_t buffered;     /* backpressure and drain: bytes waiting to be sent */
     int error;             /* error events: a WS_E* code (see above); 0 otherwise */
     uint64_t user;         /* every event: the value ws_hub_set_user() gave conn, 0 if none */
+    uint32_t latency_us;   /* pong: round trip of the keepalive ping it answers in microseconds, 0 if it answers none */
 } ws_event_t;
 
 /* One message for ws_hub_send_batch(). */
@@ -938,7 +948,9 @@ int ws_hub_close(ws_hub_t *hub, uint64_t conn, int code, const char *reason);
  *          4  u32 len      payload length, at most WS_RECORD_MAX_LEN
  *          8  u64 conn     connection id
  *         16  u32 aux      open: listener id; backpressure/drain: bytes
- *                          buffered (saturates at 2^32 - 1)
+ *                          buffered (saturates at 2^32 - 1); pong: round
+ *                          trip of the keepalive ping it answers in
+ *                          microseconds (0: it answers none)
  *         20  i32 status   error events: the WS_E* code (ws_event_t.error);
  *                          0 in other events; write 0 in commands
  *
@@ -1046,6 +1058,15 @@ int ws_hub_user(ws_hub_t *hub, uint64_t conn, uint64_t *out_user);
  * the backpressure and drain events there.
  */
 int64_t ws_hub_buffered_amount(ws_hub_t *hub, uint64_t conn);
+
+/*
+ * The round trip, in microseconds, of the last keepalive ping
+ * (WS_OPT_HUB_PING_INTERVAL_MS) that conn's peer answered: 0 if none yet
+ * or the connection is gone; or a negative error (WS_EBADHANDLE,
+ * WS_EINVAL for a conn the hub never handed out). Calls into Go (as
+ * ws_hub_buffered_amount); the pong event's latency_us is free.
+ */
+int64_t ws_hub_latency(ws_hub_t *hub, uint64_t conn);
 
 /*
  * Graceful shutdown: stops every listener, closes every connection with

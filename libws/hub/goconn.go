@@ -92,7 +92,7 @@ func (g *goConn) setPaused(paused bool) {
 	if g.s.paused == paused {
 		return
 	}
-	g.s.paused = paused
+	g.s.setPaused(paused, time.Now())
 	if !paused {
 		close(g.resumed)
 		g.resumed = make(chan struct{})
@@ -630,7 +630,9 @@ func (g *goConn) tick(now time.Time) {
 	case dueIdle:
 		g.fail(uint16(libws.StatusPolicyViolation), ETimedOut, "idle timeout")
 	case duePing:
-		g.send(libws.OpPing, nil)
+		g.send(libws.OpPing, g.s.ping[:])
+	case dueKeepalive:
+		g.fail(uint16(libws.StatusInternalError), ETimedOut, "keepalive ping timeout")
 	}
 }
 

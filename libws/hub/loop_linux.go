@@ -425,7 +425,9 @@ func (l *loop) tick() {
 		case dueIdle:
 			l.fail(c, uint16(libws.StatusPolicyViolation), ETimedOut, "idle timeout")
 		case duePing:
-			l.sendFrame(c, libws.OpPing, nil)
+			l.sendFrame(c, libws.OpPing, c.ping[:])
+		case dueKeepalive:
+			l.fail(c, uint16(libws.StatusInternalError), ETimedOut, "keepalive ping timeout")
 		}
 	}
 }
@@ -845,7 +847,7 @@ func (l *loop) setPaused(c *conn, paused bool) {
 	if c.paused == paused || c.fd < 0 {
 		return
 	}
-	c.paused = paused
+	c.session.setPaused(paused, time.Now())
 	l.rearm(c)
 }
 
@@ -989,6 +991,17 @@ func (l *loop) sendable(id uint64) (yes, known bool) {
 		return false, false
 	}
 	return c.sendable.Load(), true
+}
+
+// latency is Hub.Latency for the loop's connections.
+func (l *loop) latency(id uint64) (int64, bool) {
+	l.mu.Lock()
+	c := l.byID[id]
+	l.mu.Unlock()
+	if c == nil {
+		return 0, false
+	}
+	return c.latency.Load(), true
 }
 
 func (l *loop) buffered(id uint64) (int64, bool) {

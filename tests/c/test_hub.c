@@ -872,6 +872,99 @@ static void test_user_data(void) {
     ws_hub_free(srv);
 }
 
+/* Keepalive: a raw peer that never answers pings is closed within
+ * interval + timeout with 1011 "keepalive ping timeout" (WS_ETIMEDOUT);
+ * one that answers stays open and its pong reports the round trip. */
+static int new_keepalive_server(ws_hub_t **srv, int *port) {
+    ws_options_t *o;
+    if (ws_options_new(&o) != WS_OK) return -1;
+    int rc = ws_options_set_int(o, WS_OPT_HUB_THREADED, threaded);
+    if (rc == WS_OK) rc = ws_options_set_int(o, WS_OPT_HUB_PING_INTERVAL_MS, 200);
+    if (rc == WS_OK) rc = ws_options_set_int(o, WS_OPT_HUB_PONG_TIMEOUT_MS, 300);
+    if (rc == WS_OK) rc = ws_hub_new(srv, o);
+    ws_options_free(o);
+    if (rc != WS_OK) return -1;
+    return ws_hub_listen(*srv, "127.0.0.1", 0, NULL, port);
+}
+
+/* Polls srv until conn's close event, noting whether an error event with
+ * code and status came before it; returns 1 if the close came. */
+static int wait_close_after_error(ws_hub_t *srv, uint64_t conn, int code, int status, int *saw_error, double secs) {
+    ws_event_t ev[16];
+    double deadline = now_s() + secs;
+    *saw_error = 0;
+    while (now_s() < deadline) {
+        int n = ws_hub_poll(srv, ev, 16, 20);
+        for (int i = 0; i < n; i++) {
+            if (ev[i].conn != conn) continue;
+            if (ev[i].type == WS_EVENT_ERROR && ev[i].code == code && ev[i].error == status) *saw_error = 1;
+            if (ev[i].type == WS_EVENT_CLOSE) return 1;
+        }
+    }
+    return 0;
+}
+
+/* Reads one frame as read_frame does, polling srv (an inline hub sends
+ * only while polled) until fd is readable. */
+static int read_frame_polling(ws_hub_t *srv, int fd, uint8_t *payload, size_t *len) {
+    ws_event_t ev[16];
+    double deadline = now_s() + 5;
+    while (now_s() < deadline) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 0) == 1) return read_frame(fd, payload, len);
+        ws_hub_poll(srv, ev, 16, 20);
+    }
+    return -1;
+}
+
+static void test_keepalive(void) {
+    ws_hub_t *srv;
+    int port = 0;
+    CHECK(new_keepalive_server(&srv, &port) > 0, "server");
+    open_info o;
+    int fd = raw_open(srv, port, "/", "", &o);
+    CHECK(fd >= 0, "raw open");
+    if (fd < 0) {
+        ws_hub_free(srv);
+        return;
+    }
+    double start = now_s();
+    ws_event_t e;
+    int saw_error;
+    CHECK(wait_close_after_error(srv, o.conn, 1011, WS_ETIMEDOUT, &saw_error, 5) && saw_error, "keepalive error %d, then close", saw_error);
+    double took = now_s() - start;
+    CHECK(took < 2.0, "closed after %.2f s (interval + timeout: 0.5 s)", took);
+    /* The peer got the ping, then the close frame 1011. */
+    uint8_t payload[125];
+    size_t len;
+    int first = read_frame(fd, payload, &len);
+    CHECK(first == 0x89 && len == 8, "ping first: %x len %zu", first, len);
+    first = read_frame(fd, payload, &len);
+    CHECK(first == 0x88 && len >= 2 && (payload[0] << 8 | payload[1]) == 1011, "close 1011: %x", first);
+    close(fd);
+
+    /* A peer that answers: the pong event carries the round trip. */
+    fd = raw_open(srv, port, "/", "", &o);
+    CHECK(fd >= 0, "raw open 2");
+    if (fd >= 0) {
+        first = read_frame_polling(srv, fd, payload, &len);
+        CHECK(first == 0x89, "ping: %x", first);
+        usleep(3000);
+        CHECK(send_frame(fd, 0x8A, payload, len) == 0, "pong");
+        CHECK(wait_event(srv, o.conn, WS_EVENT_PONG, &e, 5) && e.latency_us >= 3000 && e.latency_us < 5000000,
+              "pong latency %u us", e.latency_us);
+        int64_t lat = ws_hub_latency(srv, o.conn);
+        CHECK(lat >= 3000 && lat == (int64_t)e.latency_us, "ws_hub_latency %lld", (long long)lat);
+        /* An unsolicited pong answers no keepalive ping. */
+        CHECK(send_frame(fd, 0x8A, "x", 1) == 0, "unsolicited pong");
+        CHECK(wait_event(srv, o.conn, WS_EVENT_PONG, &e, 5) && e.latency_us == 0, "no latency %u", e.latency_us);
+        CHECK(ws_hub_latency(srv, 0) == WS_EINVAL, "latency of conn 0");
+        CHECK(ws_hub_latency(NULL, o.conn) == WS_EBADHANDLE, "latency bad hub");
+        close(fd);
+    }
+    ws_hub_free(srv);
+}
+
 /* A signal handled while ws_hub_poll waits ends the wait with WS_EINTR,
  * whether the handler was installed with SA_RESTART or not, so a Ctrl-C
  * flag is seen without short timeouts. */
@@ -952,6 +1045,7 @@ int main(void) {
         test_buffer_limits(0);
         test_buffer_limits(1);
         test_user_data();
+        test_keepalive();
         for (int r = 0; r <= 1; r++) {
             test_eintr(r, 0);
             test_eintr(r, 1);

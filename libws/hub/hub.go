@@ -64,6 +64,12 @@ type Options struct {
 	// Compression enables permessage-deflate: accepted when a client offers
 	// it (listeners), offered (clients). nil: off.
 	Compression *libws.CompressionOptions
+	// RequestEvents, for a listener (or Adopt), hands each valid upgrade
+	// request to the host as an EventRequest and waits for its CmdAccept
+	// or CmdReject before answering, up to HandshakeTimeout (then 503).
+	// After a request event the connection's last event is a close event,
+	// whether it was accepted or not.
+	RequestEvents bool
 	// StaticDir, for a plain-TCP listener, answers GET requests that are not
 	// WebSocket upgrades with files from this directory (index.html for
 	// "/"), so a page and its socket share one port. Empty: such requests

@@ -59,6 +59,7 @@ type session struct {
 	// nanoseconds (0: none yet); Hub.Latency reads it without a lock.
 	latency   atomic.Int64
 	paused    bool // the host asked not to read (CmdPause)
+	requested bool // an EventRequest went out: the host owes an answer, and gets a close event
 	opts      *Options
 	lastInput time.Time
 	deadline  time.Time // handshake, close or linger deadline; zero when none
@@ -87,7 +88,9 @@ func (s *session) start(now time.Time, o *Options) {
 }
 
 // hostKnows reports whether the host still expects a close event.
-func (s *session) hostKnows() bool { return s.state == stOpen || s.state == stClosing }
+func (s *session) hostKnows() bool {
+	return s.state == stOpen || s.state == stClosing || s.state == stHandshake && s.requested
+}
 
 // awaitsAck reports whether our close frame waits for the host's
 // acknowledgement of the close event (stPeerClosed, stFailed).
@@ -129,6 +132,7 @@ const (
 	dueDrop      // handshake or linger over: drop the socket, no event
 	dueAnswer    // the host did not acknowledge in time: send the held close
 	dueCloseGone // our close got no reply in time: drop, close event 1006
+	dueRefuse    // the host did not answer a request event in time: 503
 	dueIdle      // no input for IdleTimeout: fail with 1008
 	duePing      // no input for PingInterval: send a ping (payload s.ping)
 	// dueKeepalive: no input for PongTimeout after a keepalive ping: the
@@ -141,7 +145,12 @@ const (
 func (s *session) due(now time.Time) int {
 	if !s.deadline.IsZero() && now.After(s.deadline) {
 		switch s.state {
-		case stHandshake, stDraining:
+		case stHandshake:
+			if s.requested {
+				return dueRefuse
+			}
+			return dueDrop
+		case stDraining:
 			return dueDrop
 		case stPeerClosed, stFailed:
 			return dueAnswer

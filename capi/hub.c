@@ -428,15 +428,17 @@ static size_t decode_event(const struct ws_hub *h, const uint8_t *p, size_t avai
     ev->data = payload;
     ev->len = n;
     if (ev->type == WS_EVENT_ERROR) ev->error = (int32_t)rd32(p + 20);
-    if (ev->type == WS_EVENT_OPEN) {
-        /* peer, path, protocol, headers; fields after them are ignored. A
-         * malformed payload (a bug, never the peer's doing: Go writes the
-         * lengths) gives empty fields rather than reads out of bounds. */
+    if (ev->type == WS_EVENT_OPEN || ev->type == WS_EVENT_REQUEST) {
+        /* peer, path, protocol, headers (and a request's method and
+         * extensions); fields after them are ignored. A malformed payload
+         * (a bug, never the peer's doing: Go writes the lengths) gives
+         * empty fields rather than reads out of bounds. */
         const uint8_t *end = payload + n, *q = payload;
-        const uint8_t *f[4];
-        size_t flen[4];
+        const uint8_t *f[6];
+        size_t flen[6];
+        int nf = ev->type == WS_EVENT_REQUEST ? 6 : 4;
         int ok = 1;
-        for (int i = 0; i < 4 && ok; i++) ok = open_field(&q, end, &f[i], &flen[i]);
+        for (int i = 0; i < nf && ok; i++) ok = open_field(&q, end, &f[i], &flen[i]);
         if (ok) {
             ev->peer = (const char *)f[0];
             ev->path = (const char *)f[1];
@@ -447,6 +449,10 @@ static size_t decode_event(const struct ws_hub *h, const uint8_t *p, size_t avai
             ev->peer = ev->path = ev->protocol = "";
             ev->data = ws__empty;
             ev->len = 0;
+        }
+        if (ev->type == WS_EVENT_REQUEST) {
+            ev->method = ok ? (const char *)f[4] : "";
+            ev->extensions = ok ? (const char *)f[5] : "";
         }
     }
     return size;
@@ -740,6 +746,20 @@ int ws_hub_send_batch(ws_hub_t *hub, const ws_send_t *items, int n) {
     return n;
 }
 
+/* The checks of an answer to a request event (ws_hub_accept,
+ * ws_hub_reject, their records): two well-formed fields, a status in
+ * range. The headers' syntax is checked by the hub, which refuses the
+ * client with 500 and reports why when it is wrong. */
+static int check_answer(ws_hub_t *hub, const char *fn, uint64_t conn, int kind, int status, const uint8_t *payload, size_t len) {
+    const uint8_t *q = payload, *end = payload + len, *f;
+    size_t n;
+    for (int i = 0; i < 2; i++)
+        if (!open_field(&q, end, &f, &n)) return hub_failf(hub, WS_EINVAL, "libws: %s: field %d of the answer is malformed", fn, i + 1);
+    if (kind == WS_CMD_REJECT && (status < 200 || status > 599))
+        return hub_failf(hub, WS_EINVAL, "libws: %s: HTTP status %d is not in 200..599", fn, status);
+    return ws__hub_check_conn(hub, fn, conn);
+}
+
 /* Checks one command record of a ws_hub_send_raw batch (size known to
  * fit); *refs counts sends by reference. */
 static int check_record(ws_hub_t *hub, const uint8_t *p, size_t plen, int *refs) {
@@ -762,6 +782,9 @@ static int check_record(ws_hub_t *hub, const uint8_t *p, size_t plen, int *refs)
     case WS_CMD_PAUSE:
     case WS_CMD_RESUME:
         return ws__hub_check_conn(hub, fn, conn);
+    case WS_CMD_ACCEPT:
+    case WS_CMD_REJECT:
+        return check_answer(hub, fn, conn, p[0], p[2] | p[3] << 8, p + REC_HEADER, plen);
     }
     return hub_failf(hub, WS_EINVAL, "libws: %s: unknown command kind %d", fn, p[0]);
 }
@@ -841,3 +864,59 @@ int ws_hub_terminate(ws_hub_t *hub, uint64_t conn) { return conn_cmd(hub, "ws_hu
 int ws_hub_pause(ws_hub_t *hub, uint64_t conn) { return conn_cmd(hub, "ws_hub_pause", WS_CMD_PAUSE, conn); }
 
 int ws_hub_resume(ws_hub_t *hub, uint64_t conn) { return conn_cmd(hub, "ws_hub_resume", WS_CMD_RESUME, conn); }
+
+/* Appends a field (u32 length, bytes, a 0 byte) at p; returns its end. */
+static uint8_t *put_field(uint8_t *p, const void *data, size_t len) {
+    wr32(p, (uint32_t)len);
+    if (len > 0) memcpy(p + 4, data, len);
+    p[4 + len] = 0;
+    return p + 5 + len;
+}
+
+/* NULL if s is a valid field for fn, else the reason: C strings carry no
+ * NUL; CR and LF only as the "\r\n" that end header lines. */
+static const char *bad_text(const char *s, int header_lines) {
+    for (const char *c = s; *c; c++) {
+        if (*c == '\r' || *c == '\n') {
+            if (!header_lines) return "holds CR or LF";
+            if (c[0] != '\r' || c[1] != '\n') return "holds a CR or LF outside a \"\\r\\n\" line end";
+            c++;
+        }
+    }
+    return NULL;
+}
+
+/* Queues an answer to a request event: kind, opcode, status, two fields. */
+static int queue_answer(ws_hub_t *hub, const char *fn, int kind, int opcode, int status, uint64_t conn, const char *f1, size_t n1, const void *f2,
+                        size_t n2) {
+    if (n1 > WS_RECORD_MAX_LEN || n2 > WS_RECORD_MAX_LEN - 10 - n1) return hub_failf(hub, WS_ETOOBIG, "libws: %s: an answer of %zu bytes", fn, n1 + n2);
+    size_t len = 10 + n1 + n2;
+    uint8_t *payload = malloc(len);
+    if (payload == NULL) return hub_failf(hub, WS_ENOMEM, "libws: %s: no memory", fn);
+    put_field(put_field(payload, f1, n1), f2, n2);
+    int rc = check_answer(hub, fn, conn, kind, status, payload, len);
+    if (rc == WS_OK) rc = queue_cmd(hub, fn, kind, opcode, status, conn, payload, len);
+    free(payload);
+    return rc;
+}
+
+int ws_hub_accept(ws_hub_t *hub, uint64_t conn, const char *subprotocol, const char *headers) {
+    static const char fn[] = "ws_hub_accept";
+    if (!ws__hub_live(hub)) return bad_hub(fn);
+    const char *why;
+    if (subprotocol != NULL && (why = bad_text(subprotocol, 0)) != NULL) return hub_failf(hub, WS_EINVAL, "libws: %s: the subprotocol %s", fn, why);
+    if (headers == NULL) headers = "";
+    if ((why = bad_text(headers, 1)) != NULL) return hub_failf(hub, WS_EINVAL, "libws: %s: headers %s", fn, why);
+    const char *sub = subprotocol ? subprotocol : "";
+    return queue_answer(hub, fn, WS_CMD_ACCEPT, subprotocol != NULL, 0, conn, sub, strlen(sub), headers, strlen(headers));
+}
+
+int ws_hub_reject(ws_hub_t *hub, uint64_t conn, int status, const char *headers, const void *body, size_t len) {
+    static const char fn[] = "ws_hub_reject";
+    if (!ws__hub_live(hub)) return bad_hub(fn);
+    if (body == NULL && len > 0) return hub_failf(hub, WS_EINVAL, "libws: %s: body is NULL", fn);
+    if (headers == NULL) headers = "";
+    const char *why = bad_text(headers, 1);
+    if (why != NULL) return hub_failf(hub, WS_EINVAL, "libws: %s: headers %s", fn, why);
+    return queue_answer(hub, fn, WS_CMD_REJECT, 0, status, conn, headers, strlen(headers), body, len);
+}

@@ -61,6 +61,7 @@ func init() {
 	defineInt(C.WS_OPT_HUB_THREADED, "WS_OPT_HUB_THREADED", 0, 0, 1)
 	defineInt(C.WS_OPT_HUB_MAX_TOTAL_BUFFERED, "WS_OPT_HUB_MAX_TOTAL_BUFFERED", 256<<20, 1, math.MaxInt64)
 	defineInt(C.WS_OPT_HUB_PONG_TIMEOUT_MS, "WS_OPT_HUB_PONG_TIMEOUT_MS", 0, 0, math.MaxInt32)
+	defineInt(C.WS_OPT_HUB_HANDSHAKE_CONTROL, "WS_OPT_HUB_HANDSHAKE_CONTROL", 0, 0, 1)
 }
 
 // hubOptions converts an options handle into the hub's options; server
@@ -83,6 +84,7 @@ func hubOptions(h *C.ws_options_t, server bool) (*hub.Options, C.int) {
 		HandshakeTimeout: v.ms(C.WS_OPT_TIMEOUT_MS),
 		CloseTimeout:     v.ms(C.WS_OPT_CLOSE_TIMEOUT_MS),
 		StaticDir:        v.Str(C.WS_OPT_HUB_STATIC_DIR),
+		RequestEvents:    server && v.Int(C.WS_OPT_HUB_HANDSHAKE_CONTROL) == 1,
 	}
 	if server {
 		o.CheckOrigin = v.originCheck()

@@ -765,6 +765,19 @@ typedef struct ws_hub ws_hub_t;
  * pong answering a keepalive ping reports the round trip
  * (ws_event_t.latency_us, ws_hub_latency()). Every kind of connection. */
 #define WS_OPT_HUB_PONG_TIMEOUT_MS 107
+/* int, listeners (or the hub's default for them) and ws_hub_adopt: 1 =
+ * handshake control. Each valid upgrade request is delivered as a
+ * WS_EVENT_REQUEST before any response, and the connection waits, reading
+ * nothing more, for the host's ws_hub_accept() or ws_hub_reject(), which
+ * may come from a later poll (the host awaits a database). Without an
+ * answer within WS_OPT_TIMEOUT_MS (the handshake timeout, 10 s) the client
+ * gets 503 and the host an error event (WS_ETIMEDOUT). Requests the hub
+ * refuses anyway (not an upgrade, bad key, origin refused) get their 4xx
+ * with no event. After a WS_EVENT_REQUEST the connection's last event is
+ * a WS_EVENT_CLOSE whatever happens: after its WS_EVENT_OPEN if accepted,
+ * at once (code 1006, reason "rejected") if rejected. 0 (default): the hub
+ * answers by itself, as before. Plain and TLS listeners alike. */
+#define WS_OPT_HUB_HANDSHAKE_CONTROL 108
 
 /* Event types (ws_event_t.type). */
 #define WS_EVENT_OPEN         1 /* peer, path, protocol set; data/len: request headers ("Name: value\r\n" lines; split on "\r\n" only) */
@@ -775,6 +788,12 @@ typedef struct ws_hub ws_hub_t;
 #define WS_EVENT_ERROR        6 /* error: its WS_E* class; code: close code sent to the peer (1002, 1007, 1008, 1009, 1011) or 0; data/len: message */
 #define WS_EVENT_BACKPRESSURE 7 /* buffered: unsent bytes went above the high-water mark */
 #define WS_EVENT_DRAIN        8 /* buffered: unsent bytes went back under half the high-water mark */
+/* WS_OPT_HUB_HANDSHAKE_CONTROL: an upgrade request awaiting ws_hub_accept()
+ * or ws_hub_reject(). listener, peer, path (the request target), method
+ * set; protocol: the subprotocols the client offers (", "-separated, ""
+ * if none); extensions: its Sec-WebSocket-Extensions (", "-separated);
+ * data/len: the request headers as in WS_EVENT_OPEN. */
+#define WS_EVENT_REQUEST      9
 
 /*
  * One event. Every pointer points into memory owned by the hub and stays
@@ -808,13 +827,15 @@ typedef struct ws_event {
     uint64_t conn;         /* connection id */
     const uint8_t *data;
     size_t len;
-    const char *peer;      /* open: "ip:port" of the peer */
-    const char *path;      /* open: request target ("/chat?room=1") */
-    const char *protocol;  /* open: negotiated subprotocol, "" if none */
+    const char *peer;      /* open, request: "ip:port" of the peer */
+    const char *path;      /* open, request: request target ("/chat?room=1") */
+    const char *protocol;  /* open: negotiated subprotocol, "" if none; request: the offered ones */
     uint64_t buffered;     /* backpressure and drain: bytes waiting to be sent */
     int error;             /* error events: a WS_E* code (see above); 0 otherwise */
     uint64_t user;         /* every event: the value ws_hub_set_user() gave conn, 0 if none */
     uint32_t latency_us;   /* pong: round trip of the keepalive ping it answers in microseconds, 0 if it answers none */
+    const char *method;    /* request: the HTTP method ("GET"); NULL in other events */
+    const char *extensions; /* request: the extensions offered, "" if none; NULL in other events */
 } ws_event_t;
 
 /* One message for ws_hub_send_batch(). */
@@ -968,6 +989,20 @@ int ws_hub_close(ws_hub_t *hub, uint64_t conn, int code, const char *reason);
  * Read the fields you know and ignore any that follow: later versions may
  * append fields. Split header lines on "\r\n" only.
  *
+ * A request event's payload has the same four fields, the third being the
+ * subprotocols the client offers (", "-separated), then:
+ *   5. the method ("GET")
+ *   6. the extensions the client offers (", "-separated header values)
+ *
+ * WS_CMD_ACCEPT and WS_CMD_REJECT payloads are fields in the same
+ * encoding (the trailing 0 byte included):
+ *   accept: opcode 1: field 1 is the chosen subprotocol ("" for none;
+ *           else one the client offered); opcode 0: the listener's own
+ *           choice (field 1 ignored). Field 2: extra response headers,
+ *           "Name: value\r\n" lines ("" for none).
+ *   reject: code is the HTTP status (200..599); field 1: headers as
+ *           above; field 2: the body.
+ *
  * A close command's payload is the reason; the other commands have none.
  * Commands name connections as the functions do ("Connection ids in
  * calls" above).
@@ -981,6 +1016,8 @@ int ws_hub_close(ws_hub_t *hub, uint64_t conn, int code, const char *reason);
  * never send it. 5 is WS_CMD_SEND_REF (above). */
 #define WS_CMD_PAUSE     6 /* no payload: see ws_hub_pause() */
 #define WS_CMD_RESUME    7 /* no payload: see ws_hub_resume() */
+#define WS_CMD_ACCEPT    8 /* opcode, fields: see ws_hub_accept() and above */
+#define WS_CMD_REJECT    9 /* code = HTTP status, fields: see ws_hub_reject() and above */
 
 /*
  * ws_hub_poll() that copies whole event records into buf (as many as fit)
@@ -1033,6 +1070,31 @@ int ws_hub_terminate(ws_hub_t *hub, uint64_t conn);
  */
 int ws_hub_pause(ws_hub_t *hub, uint64_t conn);
 int ws_hub_resume(ws_hub_t *hub, uint64_t conn);
+
+/*
+ * Answers a WS_EVENT_REQUEST (WS_OPT_HUB_HANDSHAKE_CONTROL) with the 101:
+ * subprotocol is the one to speak, which must be among those the client
+ * offered (event's protocol), "" for none, or NULL for the listener's own
+ * choice (WS_OPT_SUBPROTOCOLS); headers (NULL or "Name: value\r\n" lines)
+ * are added to the response. The WS_EVENT_OPEN follows. An answer the hub
+ * cannot carry out (a subprotocol not offered, a malformed header) refuses
+ * the client with 500 and gives an error event (WS_EINVAL) saying why,
+ * then the close event. Answers to a connection that no longer awaits one
+ * (answered, timed out, gone) are dropped. Errors as ws_hub_send() (and
+ * WS_EINVAL for a subprotocol or headers holding CR, LF or NUL). Any
+ * thread; from a later poll than the request's too.
+ */
+int ws_hub_accept(ws_hub_t *hub, uint64_t conn, const char *subprotocol, const char *headers);
+
+/*
+ * Answers a WS_EVENT_REQUEST with an HTTP response and closes: status
+ * (200..599, e.g. 401, 403), headers (NULL or "Name: value\r\n" lines;
+ * Content-Length and Connection are the hub's), body[0..len) (copied;
+ * text/plain unless headers name a Content-Type). The WS_EVENT_CLOSE
+ * (1006, "rejected") follows. Errors as ws_hub_accept() (WS_EINVAL for a
+ * status out of range too).
+ */
+int ws_hub_reject(ws_hub_t *hub, uint64_t conn, int status, const char *headers, const void *body, size_t len);
 
 /*
  * Per-connection user data: a value (an index, or a pointer cast to

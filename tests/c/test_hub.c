@@ -965,6 +965,181 @@ static void test_keepalive(void) {
     ws_hub_free(srv);
 }
 
+/* ---- Handshake control (WS_OPT_HUB_HANDSHAKE_CONTROL) ---- */
+
+/* Connects a raw socket and writes an upgrade request offering "x, chat"
+ * and an extension; returns the socket or -1. */
+static int raw_request(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    const char *req = "GET /room?id=7 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                      "Sec-WebSocket-Protocol: x, chat\r\nSec-WebSocket-Extensions: x-test\r\nAuthorization: Bearer t\r\n\r\n";
+    if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Events read_polling took while it polled, for the checks after it. */
+static struct {
+    int type, code;
+    uint64_t conn;
+    char protocol[32];
+} stash[64];
+static int nstash;
+
+static void stash_events(const ws_event_t *ev, int n) {
+    for (int i = 0; i < n && nstash < 64; i++) {
+        stash[nstash].type = ev[i].type;
+        stash[nstash].code = ev[i].code;
+        stash[nstash].conn = ev[i].conn;
+        stash[nstash].protocol[0] = 0;
+        if (ev[i].type == WS_EVENT_OPEN) copy_field(stash[nstash].protocol, 32, ev[i].protocol, strlen(ev[i].protocol));
+        nstash++;
+    }
+}
+
+/* Finds conn's event of type in the stash, or polls for it. */
+static int stashed_or_wait(ws_hub_t *srv, uint64_t conn, int type, int *code, char *protocol) {
+    for (int i = 0; i < nstash; i++) {
+        if (stash[i].conn == conn && stash[i].type == type) {
+            *code = stash[i].code;
+            strcpy(protocol, stash[i].protocol);
+            return 1;
+        }
+    }
+    ws_event_t e;
+    if (!wait_event(srv, conn, type, &e, 5)) return 0;
+    *code = e.code;
+    copy_field(protocol, 32, e.protocol ? e.protocol : "", e.protocol ? strlen(e.protocol) : 0);
+    return 1;
+}
+
+/* Reads what fd gives into buf (NUL-terminated), polling srv meanwhile,
+ * until the response head is in (until_eof: until EOF); returns the
+ * length, or -1 on timeout. */
+static int read_polling(ws_hub_t *srv, int fd, char *buf, size_t cap, int until_eof) {
+    size_t len = 0;
+    ws_event_t ev[16];
+    double deadline = now_s() + 5;
+    buf[0] = 0;
+    while (now_s() < deadline) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 0) == 1) {
+            ssize_t r = read(fd, buf + len, cap - 1 - len);
+            if (r <= 0) return until_eof ? (int)len : -1;
+            len += (size_t)r;
+            buf[len] = 0;
+            if (!until_eof && strstr(buf, "\r\n\r\n")) return (int)len;
+            continue;
+        }
+        stash_events(ev, ws_hub_poll(srv, ev, 16, 20));
+    }
+    return -1;
+}
+
+/* Polls until the request event; copies it into *e (strings into o). */
+static int wait_request(ws_hub_t *srv, ws_event_t *e, open_info *o, char *method, char *ext) {
+    ws_event_t ev[16];
+    double deadline = now_s() + 5;
+    while (now_s() < deadline) {
+        int n = ws_hub_poll(srv, ev, 16, 20);
+        for (int i = 0; i < n; i++) {
+            if (ev[i].type != WS_EVENT_REQUEST) continue;
+            *e = ev[i];
+            o->conn = ev[i].conn;
+            o->listener = ev[i].listener;
+            copy_field(o->peer, sizeof o->peer, ev[i].peer, strlen(ev[i].peer));
+            copy_field(o->path, sizeof o->path, ev[i].path, strlen(ev[i].path));
+            copy_field(o->protocol, sizeof o->protocol, ev[i].protocol, strlen(ev[i].protocol));
+            copy_field(o->headers, sizeof o->headers, (const char *)ev[i].data, ev[i].len);
+            copy_field(method, 16, ev[i].method, strlen(ev[i].method));
+            copy_field(ext, 64, ev[i].extensions, strlen(ev[i].extensions));
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int new_control_server(ws_hub_t **srv, int *port) {
+    ws_options_t *o;
+    if (new_hub(srv) != WS_OK || ws_options_new(&o) != WS_OK) return -1;
+    int rc = ws_options_set_int(o, WS_OPT_HUB_HANDSHAKE_CONTROL, 1);
+    if (rc == WS_OK) rc = ws_options_set_str(o, WS_OPT_SUBPROTOCOLS, "chat");
+    if (rc == WS_OK) rc = ws_hub_listen(*srv, "127.0.0.1", 0, o, port);
+    ws_options_free(o);
+    return rc;
+}
+
+static void test_handshake_control(void) {
+    ws_hub_t *srv;
+    int port = 0;
+    int lid = new_control_server(&srv, &port);
+    CHECK(lid > 0, "server %d", lid);
+    if (lid <= 0) return;
+    char buf[4096], method[16], ext[64];
+    ws_event_t e;
+    open_info o;
+    nstash = 0;
+
+    /* Accepted, from a later poll than the request's, with the host's
+     * subprotocol and a header. */
+    int fd = raw_request(port);
+    CHECK(fd >= 0 && wait_request(srv, &e, &o, method, ext), "request event");
+    CHECK(strcmp(method, "GET") == 0 && strcmp(o.path, "/room?id=7") == 0 && strcmp(o.protocol, "x, chat") == 0 &&
+              strcmp(ext, "x-test") == 0 && strncmp(o.peer, "127.0.0.1:", 10) == 0 && o.listener == (uint32_t)lid &&
+              strstr(o.headers, "Authorization: Bearer t\r\n") != NULL,
+          "request fields: %s %s '%s' '%s' %s", method, o.path, o.protocol, ext, o.peer);
+    ws_event_t ev[8];
+    CHECK(ws_hub_poll(srv, ev, 8, 100) == 0, "nothing until the answer");
+    CHECK(ws_hub_accept(srv, o.conn, "x", "X-Auth: ok\r\n") == WS_OK, "accept");
+    CHECK(read_polling(srv, fd, buf, sizeof buf, 0) > 0 && strncmp(buf, "HTTP/1.1 101", 12) == 0 &&
+              strstr(buf, "Sec-WebSocket-Protocol: x\r\n") && strstr(buf, "X-Auth: ok\r\n"),
+          "101: %s", buf);
+    int code;
+    char proto[32];
+    CHECK(stashed_or_wait(srv, o.conn, WS_EVENT_OPEN, &code, proto) && strcmp(proto, "x") == 0, "open, protocol x");
+    close(fd);
+
+    /* Rejected with 401, headers and a body; the close event follows. */
+    fd = raw_request(port);
+    CHECK(fd >= 0 && wait_request(srv, &e, &o, method, ext), "request event 2");
+    CHECK(ws_hub_reject(srv, o.conn, 401, "WWW-Authenticate: Bearer\r\n", "nope", 4) == WS_OK, "reject");
+    int n = read_polling(srv, fd, buf, sizeof buf, 1);
+    CHECK(n > 0 && strncmp(buf, "HTTP/1.1 401 Unauthorized\r\n", 27) == 0 && strcasestr(buf, "WWW-Authenticate: Bearer\r\n") &&
+              strstr(buf, "\r\n\r\nnope") && strstr(buf, "Content-Length: 4\r\n"),
+          "401: %s", buf);
+    CHECK(stashed_or_wait(srv, o.conn, WS_EVENT_CLOSE, &code, proto) && code == 1006, "close after reject");
+    close(fd);
+
+    /* A subprotocol the client did not offer: 500, WS_EINVAL, close. */
+    fd = raw_request(port);
+    CHECK(fd >= 0 && wait_request(srv, &e, &o, method, ext), "request event 3");
+    CHECK(ws_hub_accept(srv, o.conn, "other", NULL) == WS_OK, "accept other");
+    n = read_polling(srv, fd, buf, sizeof buf, 1);
+    CHECK(n > 0 && strncmp(buf, "HTTP/1.1 500", 12) == 0, "500: %s", buf);
+    close(fd);
+
+    /* Arguments the C ABI refuses at once. */
+    CHECK(ws_hub_reject(srv, o.conn, 99, NULL, NULL, 0) == WS_EINVAL && failed_with(srv, "200..599"), "status 99");
+    CHECK(ws_hub_reject(srv, o.conn, 403, NULL, NULL, 3) == WS_EINVAL, "NULL body");
+    CHECK(ws_hub_accept(srv, o.conn, "a\r\nb", NULL) == WS_EINVAL, "CRLF in subprotocol");
+    CHECK(ws_hub_accept(srv, o.conn, NULL, "X-A: 1\nX-B: 2\r\n") == WS_EINVAL, "bare LF in headers");
+    CHECK(ws_hub_accept(srv, 0, NULL, NULL) == WS_EINVAL, "conn 0");
+    CHECK(ws_hub_accept(NULL, o.conn, NULL, NULL) == WS_EBADHANDLE, "bad hub");
+    uint8_t rec[WS_RECORD_HEADER + 8];
+    put_record(rec, WS_CMD_ACCEPT, 0, 0, o.conn, "\x09\0\0\0abc", 8);
+    CHECK(ws_hub_send_raw(srv, rec, sizeof rec) == WS_EINVAL, "malformed accept record");
+    ws_hub_free(srv);
+}
+
 /* A signal handled while ws_hub_poll waits ends the wait with WS_EINTR,
  * whether the handler was installed with SA_RESTART or not, so a Ctrl-C
  * flag is seen without short timeouts. */
@@ -1046,6 +1221,7 @@ int main(void) {
         test_buffer_limits(1);
         test_user_data();
         test_keepalive();
+        test_handshake_control();
         for (int r = 0; r <= 1; r++) {
             test_eintr(r, 0);
             test_eintr(r, 1);

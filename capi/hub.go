@@ -315,6 +315,42 @@ func ws_hub_connect(c *C.ws_hub_t, url *C.char, opts *C.ws_options_t, outConn *C
 	return C.WS_OK
 }
 
+//export ws_hub_adopt
+func ws_hub_adopt(c *C.ws_hub_t, fd C.int, head *C.uint8_t, n C.size_t, opts *C.ws_options_t, outConn *C.uint64_t) (rc C.int) {
+	defer recoverTo(&rc)
+	h := goHub(c)
+	if h == nil {
+		return badHub("ws_hub_adopt")
+	}
+	if fd < 0 || outConn == nil || (head == nil && n > 0) {
+		return hubFail(c, C.WS_EINVAL, "ws_hub_adopt: fd < 0, out_conn is NULL or head is NULL")
+	}
+	var o *hub.Options
+	if opts != nil {
+		if o, rc = hubOptions(opts, true); rc != C.WS_OK {
+			return C.ws__hub_fail_thread(c, rc)
+		}
+		if o.TLS != nil {
+			return hubFail(c, C.WS_EINVAL, "ws_hub_adopt: %v", hub.ErrAdoptTLS)
+		}
+	}
+	var pre []byte
+	if n > 0 {
+		pre = cbytes(head, n) // Adopt copies it before returning
+	}
+	id, err := h.Adopt(int(fd), pre, o)
+	if err != nil {
+		code := C.int(C.WS_EINVAL)
+		if err == hub.ErrClosed {
+			code = C.WS_ECLOSED
+		}
+		return hubFail(c, code, "ws_hub_adopt: %v", err)
+	}
+	C.ws__hub_note_id(c, C.uint64_t(id))
+	*outConn = C.uint64_t(id)
+	return C.WS_OK
+}
+
 //export ws_hub_buffered_amount
 func ws_hub_buffered_amount(c *C.ws_hub_t, conn C.uint64_t) (n C.int64_t) {
 	var rc C.int

@@ -896,6 +896,30 @@ int ws_hub_listen(ws_hub_t *hub, const char *host, int port, const ws_options_t 
 int ws_hub_connect(ws_hub_t *hub, const char *url, const ws_options_t *opts, uint64_t *out_conn);
 
 /*
+ * Serves a connection whose socket the host accepted itself and whose
+ * HTTP request it may have begun to read (an HTTP server handing over the
+ * upgrade of one of its routes): fd is the connected stream socket (TCP or
+ * Unix), head[0..len) the bytes already read from it (the request head,
+ * whole or in part, and any bytes after it; copied, may be NULL with len
+ * 0). The hub reads the rest, answers the request and serves the
+ * connection like one of its listeners' (listener id 0 in its events);
+ * opts (may be NULL: the hub's defaults) as for ws_hub_listen, with
+ * WS_OPT_HUB_HANDSHAKE_CONTROL delivering a WS_EVENT_REQUEST first. TLS is
+ * not possible (fd must carry the plaintext request). *out_conn is the
+ * connection's id, which its events carry. A request the hub refuses
+ * (malformed, not an upgrade) gets its 4xx and is closed with no event,
+ * as on a listener.
+ *
+ * Ownership: on WS_OK the hub owns fd (it makes it non-blocking and
+ * close-on-exec, and closes it when the connection ends): do not read,
+ * write or close it again. On an error fd is still the caller's.
+ * Errors: WS_EINVAL (fd not a connected stream socket, NULL out_conn,
+ * NULL head with len > 0, TLS options), WS_EBADHANDLE, WS_ECLOSED (hub shut
+ * down). Not blocking; any thread.
+ */
+int ws_hub_adopt(ws_hub_t *hub, int fd, const uint8_t *head, size_t len, const ws_options_t *opts, uint64_t *out_conn);
+
+/*
  * The file descriptor to watch for readability (see above); owned by the
  * hub (do not close or read it), valid until ws_hub_free(). Returns
  * WS_EBADHANDLE for a bad hub. Plain C.

@@ -992,6 +992,8 @@ static struct {
     int type, code;
     uint64_t conn;
     char protocol[32];
+    char data[32];
+    size_t len;
 } stash[64];
 static int nstash;
 
@@ -1002,8 +1004,23 @@ static void stash_events(const ws_event_t *ev, int n) {
         stash[nstash].conn = ev[i].conn;
         stash[nstash].protocol[0] = 0;
         if (ev[i].type == WS_EVENT_OPEN) copy_field(stash[nstash].protocol, 32, ev[i].protocol, strlen(ev[i].protocol));
+        stash[nstash].len = ev[i].len;
+        copy_field(stash[nstash].data, 32, (const char *)ev[i].data, ev[i].len);
         nstash++;
     }
+}
+
+/* Polls srv, stashing its events, until conn's event of type is in the
+ * stash; returns its index or -1. */
+static int wait_stash(ws_hub_t *srv, uint64_t conn, int type) {
+    ws_event_t ev[16];
+    double deadline = now_s() + 5;
+    do {
+        for (int i = 0; i < nstash; i++)
+            if (stash[i].conn == conn && stash[i].type == type) return i;
+        stash_events(ev, ws_hub_poll(srv, ev, 16, 20));
+    } while (now_s() < deadline);
+    return -1;
 }
 
 /* Finds conn's event of type in the stash, or polls for it. */
@@ -1140,6 +1157,99 @@ static void test_handshake_control(void) {
     ws_hub_free(srv);
 }
 
+/* ---- ws_hub_adopt: a C program that reads the request itself ---- */
+
+/* Accepts one connection on ln and reads from it until the request head
+ * is in (and whatever came with it); returns the socket, its bytes in
+ * buf, *n their count. */
+static int c_server_read_head(int ln, char *buf, size_t cap, size_t *n) {
+    int fd = accept(ln, NULL, NULL);
+    *n = 0;
+    if (fd < 0) return -1;
+    while (*n < cap - 1) {
+        ssize_t r = read(fd, buf + *n, cap - 1 - *n);
+        if (r <= 0) break;
+        *n += (size_t)r;
+        buf[*n] = 0;
+        if (strstr(buf, "\r\n\r\n")) return fd;
+    }
+    close(fd);
+    return -1;
+}
+
+static void test_adopt(void) {
+    ws_hub_t *srv;
+    nstash = 0;
+    if (new_hub(&srv) != WS_OK) {
+        CHECK(0, "hub");
+        return;
+    }
+    int ln = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t alen = sizeof a;
+    CHECK(bind(ln, (struct sockaddr *)&a, sizeof a) == 0 && listen(ln, 8) == 0 && getsockname(ln, (struct sockaddr *)&a, &alen) == 0, "listen");
+
+    /* The request and a first frame in one write: the C server reads both
+     * and hands them over. */
+    int cl = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(connect(cl, (struct sockaddr *)&a, sizeof a) == 0, "connect");
+    char req[512];
+    int rn = snprintf(req, sizeof req,
+                      "GET /adopted HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
+    uint8_t frame[8] = {0x81, 0x82, 0, 0, 0, 0, 'h', 'i'};
+    memcpy(req + rn, frame, sizeof frame);
+    CHECK(write(cl, req, (size_t)rn + sizeof frame) == rn + (ssize_t)sizeof frame, "client request");
+    usleep(50 * 1000); /* let both arrive, so the server reads the frame too */
+    char buf[2048];
+    size_t n;
+    int fd = c_server_read_head(ln, buf, sizeof buf, &n);
+    CHECK(fd >= 0, "C server read the head");
+    uint64_t conn = 0;
+    CHECK(ws_hub_adopt(srv, fd, (const uint8_t *)buf, n, NULL, &conn) == WS_OK && conn != 0, "adopt");
+    ws_event_t e;
+    CHECK(wait_stash(srv, conn, WS_EVENT_OPEN) >= 0, "open of the adopted connection");
+    int m = wait_stash(srv, conn, WS_EVENT_MESSAGE);
+    CHECK(m >= 0 && stash[m].len == 2 && memcmp(stash[m].data, "hi", 2) == 0, "its first message");
+    CHECK(ws_hub_send(srv, conn, WS_OP_TEXT, "yo", 2) == WS_OK, "reply");
+    char resp[256];
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(cl, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    CHECK(read_polling(srv, cl, resp, sizeof resp, 0) > 0 && strncmp(resp, "HTTP/1.1 101", 12) == 0, "101: %s", resp);
+    close(cl);
+
+    /* With handshake control: the host refuses it. */
+    cl = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(connect(cl, (struct sockaddr *)&a, sizeof a) == 0, "connect 2");
+    CHECK(write(cl, req, (size_t)rn) == rn, "request 2");
+    fd = c_server_read_head(ln, buf, sizeof buf, &n);
+    ws_options_t *o;
+    ws_options_new(&o);
+    ws_options_set_int(o, WS_OPT_HUB_HANDSHAKE_CONTROL, 1);
+    CHECK(fd >= 0 && ws_hub_adopt(srv, fd, (const uint8_t *)buf, n, o, &conn) == WS_OK, "adopt 2");
+    ws_options_free(o);
+    open_info oi;
+    char method[16], ext[64];
+    CHECK(wait_request(srv, &e, &oi, method, ext) && oi.conn == conn && oi.listener == 0 && strcmp(oi.path, "/adopted") == 0, "request event");
+    CHECK(ws_hub_reject(srv, conn, 403, NULL, "no", 2) == WS_OK, "reject");
+    CHECK(read_polling(srv, cl, resp, sizeof resp, 1) > 0 && strncmp(resp, "HTTP/1.1 403", 12) == 0, "403: %s", resp);
+    close(cl);
+
+    /* Refusals leave the fd to the caller. */
+    int p[2];
+    CHECK(pipe(p) == 0, "pipe");
+    CHECK(ws_hub_adopt(srv, p[0], NULL, 0, NULL, &conn) == WS_EINVAL, "a pipe is refused");
+    CHECK(write(p[1], "x", 1) == 1, "the pipe is still open");
+    close(p[0]);
+    close(p[1]);
+    CHECK(ws_hub_adopt(srv, -1, NULL, 0, NULL, &conn) == WS_EINVAL, "fd -1");
+    CHECK(ws_hub_adopt(srv, 0, NULL, 5, NULL, &conn) == WS_EINVAL, "NULL head with len");
+    CHECK(ws_hub_adopt(NULL, 0, NULL, 0, NULL, &conn) == WS_EBADHANDLE, "bad hub");
+    close(ln);
+    ws_hub_free(srv);
+}
+
 /* A signal handled while ws_hub_poll waits ends the wait with WS_EINTR,
  * whether the handler was installed with SA_RESTART or not, so a Ctrl-C
  * flag is seen without short timeouts. */
@@ -1222,6 +1332,7 @@ int main(void) {
         test_user_data();
         test_keepalive();
         test_handshake_control();
+        test_adopt();
         for (int r = 0; r <= 1; r++) {
             test_eintr(r, 0);
             test_eintr(r, 1);

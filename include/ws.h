@@ -721,7 +721,8 @@ void ws_conn_free(ws_conn_t *c);
  * every id that reached the host through an event or ws_hub_connect) is
  * refused by every call that names a connection (ws_hub_send,
  * ws_hub_send_batch, ws_hub_send_raw, ws_hub_close, ws_hub_terminate,
- * ws_hub_pause, ws_hub_resume, ws_hub_buffered_amount) with WS_EINVAL and
+ * ws_hub_pause, ws_hub_resume, ws_hub_buffered_amount, ws_hub_accept,
+ * ws_hub_reject, ws_hub_set_user, ws_hub_user, ws_hub_latency) with WS_EINVAL and
  * the message "unknown connection N": it is a bug in the host. An id whose
  * connection is closing or gone is not an error, because a host replying
  * to the events of one batch cannot know which of those connections

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -237,4 +238,25 @@ func TestNoRequestEventsByDefault(t *testing.T) {
 	}
 	r := waitEvent(t, host, EventOpen, 0, 5*time.Second)
 	_ = r
+}
+
+// Fields reads back what AppendFields wrote, and never panics or reads
+// past its input on malformed payloads (a host's CmdAccept or CmdReject).
+func FuzzFields(f *testing.F) {
+	f.Add(AppendFields(nil, "x", "X-A: 1\r\n"), 2)
+	f.Add([]byte{9, 0, 0, 0, 'a'}, 2)
+	f.Add([]byte{}, 1)
+	f.Fuzz(func(t *testing.T, b []byte, n int) {
+		n = n%8 + 1
+		if n < 1 {
+			n = -n + 1
+		}
+		got, err := Fields(b, n)
+		if err != nil {
+			return
+		}
+		if again := AppendFields(nil, got...); !bytes.HasPrefix(b, again) {
+			t.Fatalf("fields %q do not re-encode to a prefix of %q", got, b)
+		}
+	})
 }

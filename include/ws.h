@@ -799,8 +799,9 @@ typedef struct ws_hub ws_hub_t;
 /*
  * One event. Every pointer points into memory owned by the hub and stays
  * valid until the next ws_hub_poll() on the same hub (or ws_hub_free()).
- * Strings peer, path and protocol are NUL-terminated (open events only,
- * NULL otherwise); data is not NUL-terminated. The hub refuses (HTTP 400,
+ * Strings peer, path and protocol are NUL-terminated (open and request
+ * events only, as are a request's method and extensions; NULL otherwise);
+ * data is not NUL-terminated. The hub refuses (HTTP 400,
  * no event) a request whose target or header values hold control
  * characters, so path and the header lines never contain NUL, CR or LF.
  * (An open record whose fields do not decode, which only a bug in libws
@@ -824,7 +825,7 @@ typedef struct ws_event {
     int type;              /* WS_EVENT_* */
     int opcode;            /* WS_OP_* of a message, ping or pong */
     int code;              /* close code (close, error) */
-    uint32_t listener;     /* open: id of the listener that accepted it, 0 for clients */
+    uint32_t listener;     /* open, request: id of the listener that accepted it, 0 for clients and adopted connections */
     uint64_t conn;         /* connection id */
     const uint8_t *data;
     size_t len;

@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -505,11 +506,13 @@ static int64_t now_ms(void) {
  * here, on the caller's thread: that is where its sockets are served; given
  * a buf, the loop writes the events of serving them there (as far as they
  * fit) and *taken says how many bytes of buf the caller now holds. The
- * wait itself is a poll() in C, not in Go: a signal handled meanwhile then
- * ends it with EINTR (poll is never restarted, SA_RESTART or not), which
- * the Go runtime's own signals (preemption) never cause on a thread that
- * is not running Go code. Returns 1 to look at the queue again, 0 once
- * timeout_ms (from start) has passed, or an error (WS_EINTR). */
+ * wait itself is in C, not in Go: a signal handled meanwhile then ends it
+ * with EINTR (ppoll is never restarted, SA_RESTART or not). SIGURG, the Go
+ * runtime's preemption signal, is blocked for the wait: one sent while
+ * this thread ran Go code may arrive after it returned, and must not look
+ * like the host's signal (it is delivered, harmlessly, when the wait
+ * ends). Returns 1 to look at the queue again, 0 once timeout_ms (from
+ * start) has passed, or an error (WS_EINTR). */
 static int wait_events(ws_hub_t *hub, int timeout_ms, int64_t start, int *waited, uint8_t *buf, size_t cap, size_t *taken) {
     int left = timeout_ms;
     *taken = 0;
@@ -527,7 +530,11 @@ static int wait_events(ws_hub_t *hub, int timeout_ms, int64_t start, int *waited
     if (left == 0 && (*waited || !hub->inline_mode)) return 0;
     *waited = 1;
     struct pollfd pfd = {.fd = hub->inline_mode ? hub->inline_fd : hub->pipe_r, .events = POLLIN};
-    int r = poll(&pfd, 1, left);
+    sigset_t mask;
+    pthread_sigmask(SIG_BLOCK, NULL, &mask);
+    sigaddset(&mask, SIGURG);
+    struct timespec ts = {.tv_sec = left / 1000, .tv_nsec = (long)(left % 1000) * 1000000};
+    int r = ppoll(&pfd, 1, left < 0 ? NULL : &ts, &mask);
     if (r < 0 && errno == EINTR) return hub_failf(hub, WS_EINTR, "libws: ws_hub_poll: interrupted by a signal");
     if (r < 0) return hub_failf(hub, WS_EIO, "libws: poll on the hub's fd: %s", strerror(errno));
     if (hub->inline_mode && r > 0) ws__hub_run(hub->go_hub, 0, buf, cap, taken);

@@ -1014,8 +1014,9 @@ int ws_hub_fd(ws_hub_t *hub);
  * nothing lost: check the flag the handler set, then poll again. Which
  * thread of a process receives a process-directed signal (kill, Ctrl-C)
  * is the kernel's choice; block the signal in the other threads
- * (pthread_sigmask) to have it land in the polling one. The hub's own
- * threads never wait in ws_hub_poll.
+ * (pthread_sigmask) to have it land in the polling one. SIGURG, the Go
+ * runtime's preemption signal, is blocked during the wait and never gives
+ * WS_EINTR (a host that uses SIGURG itself sees it when the wait ends).
  */
 int ws_hub_poll(ws_hub_t *hub, ws_event_t *events, int max, int timeout_ms);
 

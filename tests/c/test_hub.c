@@ -1267,13 +1267,32 @@ static void on_signal(int sig) {
 typedef struct {
     pthread_t target;
     int ms;
+    int sig;
 } kick;
 
 static void *kick_later(void *arg) {
     kick *k = arg;
     usleep((useconds_t)k->ms * 1000);
-    pthread_kill(k->target, SIGUSR1);
+    pthread_kill(k->target, k->sig);
     return NULL;
+}
+
+/* SIGURG is the Go runtime's preemption signal: one that reaches a thread
+ * after it returned from Go to C must not end its wait. */
+static void test_sigurg_is_not_eintr(void) {
+    ws_hub_t *srv;
+    int port = 0;
+    CHECK(new_server(&srv, &port) > 0, "server");
+    kick k = {pthread_self(), 100, SIGURG};
+    pthread_t t;
+    pthread_create(&t, NULL, kick_later, &k);
+    ws_event_t ev[4];
+    double start = now_s();
+    int rc = ws_hub_poll(srv, ev, 4, 600);
+    double took = now_s() - start;
+    pthread_join(t, NULL);
+    CHECK(rc == 0 && took >= 0.5, "poll with a SIGURG: %d after %.2f s, want 0 after the timeout", rc, took);
+    ws_hub_free(srv);
 }
 
 static void test_eintr(int sa_restart, int raw) {
@@ -1287,7 +1306,7 @@ static void test_eintr(int sa_restart, int raw) {
     int port = 0;
     CHECK(new_server(&srv, &port) > 0, "server");
     got_signal = 0;
-    kick k = {pthread_self(), 200};
+    kick k = {pthread_self(), 200, SIGUSR1};
     pthread_t t;
     pthread_create(&t, NULL, kick_later, &k);
     double start = now_s();
@@ -1338,6 +1357,7 @@ int main(void) {
         test_keepalive();
         test_handshake_control();
         test_adopt();
+        test_sigurg_is_not_eintr();
         for (int r = 0; r <= 1; r++) {
             test_eintr(r, 0);
             test_eintr(r, 1);

@@ -1162,6 +1162,50 @@ static void test_handshake_control(void) {
     ws_hub_free(srv);
 }
 
+/* Handshake control on a TLS listener, with a hub client as the peer: an
+ * accepted request opens with the host's subprotocol; a rejected one is
+ * an opening-handshake error for the client. */
+static void test_handshake_control_tls(void) {
+    const char *dir = getenv("LIBWS_TEST_DATA");
+    char cert[512], key[512], ca[512], url[64];
+    snprintf(cert, sizeof cert, "%s/server.pem", dir ? dir : LIBWS_TEST_DATA_DIR);
+    snprintf(key, sizeof key, "%s/server.key", dir ? dir : LIBWS_TEST_DATA_DIR);
+    snprintf(ca, sizeof ca, "%s/ca.pem", dir ? dir : LIBWS_TEST_DATA_DIR);
+    ws_hub_t *srv, *cli;
+    CHECK(new_hub(&srv) == WS_OK && new_hub(&cli) == WS_OK, "hubs");
+    ws_options_t *lo, *co;
+    ws_options_new(&lo);
+    ws_options_new(&co);
+    ws_options_set_int(lo, WS_OPT_HUB_HANDSHAKE_CONTROL, 1);
+    ws_options_set_str(lo, WS_OPT_TLS_CERT_FILE, cert);
+    ws_options_set_str(lo, WS_OPT_TLS_KEY_FILE, key);
+    ws_options_set_str(co, WS_OPT_TLS_CA_FILE, ca);
+    ws_options_set_str(co, WS_OPT_SUBPROTOCOLS, "x, chat");
+    int port = 0;
+    CHECK(ws_hub_listen(srv, "127.0.0.1", 0, lo, &port) > 0, "TLS listener");
+    snprintf(url, sizeof url, "wss://localhost:%d/tls", port);
+    uint64_t c1, c2;
+    CHECK(ws_hub_connect(cli, url, co, &c1) == WS_OK, "connect 1");
+    ws_event_t e;
+    open_info o;
+    char method[16], ext[64];
+    CHECK(wait_request(srv, &e, &o, method, ext) && strcmp(o.protocol, "x, chat") == 0 && strcmp(o.path, "/tls") == 0,
+          "TLS request: '%s' %s", o.protocol, o.path);
+    CHECK(ws_hub_accept(srv, o.conn, "chat", "X-Tls: yes\r\n") == WS_OK, "accept");
+    CHECK(wait_event(cli, c1, WS_EVENT_OPEN, &e, 10) && strcmp(e.protocol, "chat") == 0 && e.data && e.len > 0 &&
+              memmem(e.data, e.len, "X-Tls: yes", 10) != NULL,
+          "client open with chat and the header");
+    CHECK(ws_hub_connect(cli, url, co, &c2) == WS_OK, "connect 2");
+    CHECK(wait_request(srv, &e, &o, method, ext), "TLS request 2");
+    CHECK(ws_hub_reject(srv, o.conn, 403, NULL, "no", 2) == WS_OK, "reject");
+    int saw_error;
+    CHECK(wait_close_after_error(cli, c2, 0, WS_EHANDSHAKE, &saw_error, 10) && saw_error, "client: handshake error %d, then close", saw_error);
+    ws_options_free(lo);
+    ws_options_free(co);
+    ws_hub_free(cli);
+    ws_hub_free(srv);
+}
+
 /* ---- ws_hub_adopt: a C program that reads the request itself ---- */
 
 /* Accepts one connection on ln and reads from it until the request head
@@ -1356,6 +1400,7 @@ int main(void) {
         test_user_data();
         test_keepalive();
         test_handshake_control();
+        test_handshake_control_tls();
         test_adopt();
         test_sigurg_is_not_eintr();
         for (int r = 0; r <= 1; r++) {

@@ -874,6 +874,27 @@ static void test_user_data(void) {
     CHECK(ws_hub_user(srv, o[2].conn, &u) == WS_OK && u == 500, "last value wins: %llu", (unsigned long long)u);
     close(fd[1]);
     close(fd[2]);
+
+    /* Many connections (client ids, known at once): values set, read
+     * back, half of them cleared, the rest intact. */
+    ws_hub_t *cli;
+    CHECK(new_hub(&cli) == WS_OK, "client hub");
+    enum { MANY = 300 };
+    static uint64_t ids[MANY];
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/", port);
+    int ok = 1;
+    for (int i = 0; i < MANY; i++) ok &= ws_hub_connect(cli, url, NULL, &ids[i]) == WS_OK && ws_hub_set_user(cli, ids[i], 1000 + (uint64_t)i) == WS_OK;
+    CHECK(ok, "connect and set %d", MANY);
+    for (int i = 0; i < MANY; i += 2) ok &= ws_hub_set_user(cli, ids[i], 0) == WS_OK;
+    int wrong = 0;
+    for (int i = 0; i < MANY; i++) {
+        uint64_t v = 1;
+        ws_hub_user(cli, ids[i], &v);
+        wrong += v != (i % 2 ? 1000 + (uint64_t)i : 0);
+    }
+    CHECK(ok && wrong == 0, "%d of %d values wrong after clearing half", wrong, MANY);
+    ws_hub_free(cli);
     ws_hub_free(srv);
 }
 

@@ -1170,6 +1170,17 @@ static void test_handshake_control(void) {
     CHECK(n > 0 && strncmp(buf, "HTTP/1.1 500", 12) == 0, "500: %s", buf);
     close(fd);
 
+    /* A raw WS_CMD_REJECT record, as bindings send it. */
+    fd = raw_request(port);
+    CHECK(fd >= 0 && wait_request(srv, &e, &o, method, ext), "request event 4");
+    uint8_t raw[WS_RECORD_HEADER + 24];
+    const uint8_t fields[] = {0, 0, 0, 0, 0, 4, 0, 0, 0, 'g', 'o', 'n', 'e', 0};
+    put_record(raw, WS_CMD_REJECT, 0, 410, o.conn, fields, sizeof fields);
+    CHECK(ws_hub_send_raw(srv, raw, WS_RECORD_HEADER + 16) == 1, "reject record");
+    n = read_polling(srv, fd, buf, sizeof buf, 1);
+    CHECK(n > 0 && strncmp(buf, "HTTP/1.1 410 Gone\r\n", 19) == 0 && strstr(buf, "\r\n\r\ngone"), "410: %s", buf);
+    close(fd);
+
     /* Arguments the C ABI refuses at once. */
     CHECK(ws_hub_reject(srv, o.conn, 99, NULL, NULL, 0) == WS_EINVAL && failed_with(srv, "200..599"), "status 99");
     CHECK(ws_hub_reject(srv, o.conn, 403, NULL, NULL, 3) == WS_EINVAL, "NULL body");

@@ -212,6 +212,7 @@ class WebSocket:
                     self._taken()
                 return msg
             if self.state == CLOSED:
+                self._late_send = False  # the close is seen: no reply is late now
                 raise self._closed_exc()
             if self._waiter is not None:
                 raise RuntimeError("another coroutine is already waiting for the next message")
@@ -241,6 +242,7 @@ class WebSocket:
                 yield msg
                 continue
             if self.state == CLOSED:
+                self._late_send = False  # the close is seen: no reply is late now
                 exc = self._closed_exc()
                 if isinstance(exc, ConnectionClosedOK):
                     return
@@ -288,11 +290,16 @@ class WebSocket:
         if self.state != OPEN:
             if self._late_send:
                 # Closed by the peer, but the close reply waits for the
-                # next poll: a reply to an earlier message still goes out.
+                # next poll and the application has not seen the close
+                # yet (recv): a reply to an earlier message still goes out.
                 self._hub.send(self.id, op, data)  # type: ignore[arg-type]
                 return
             if self.state == CONNECTING:
                 raise RuntimeError("the connection is not open yet")
+            if self.state == CLOSING:
+                # As websockets: the exception tells how it closed, known
+                # once the handshake ended (bounded by close_timeout).
+                await self.wait_closed()
             raise self._closed_exc()
         hub = self._hub
         n = len(data)  # type: ignore[arg-type]

@@ -56,6 +56,9 @@ from __future__ import annotations
 from . import _ffi
 from ._errors import (
     BadHandle,
+    Close as CloseFrame,
+    ConnectFailed,
+    InvalidStatus,
     ConnectionClosed,
     ConnectionClosedError,
     ConnectionClosedOK,
@@ -123,6 +126,9 @@ __all__ = [
     "ConnectionClosedError",
     "ProtocolError",
     "InvalidHandshake",
+    "InvalidStatus",
+    "ConnectFailed",
+    "CloseFrame",
     "WebSocketTimeout",
     # frames
     "Header",

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import ipaddress
+import socket
 import weakref
 from urllib.parse import urlsplit
 from typing import Any, Generator, Optional, Sequence, Tuple, Union
 
 from . import _ffi, _records
-from ._connection import WebSocket, validate_max_queue
-from ._errors import WebSocketError
+from ._connection import CONNECTING, WebSocket, validate_max_queue
+from ._errors import ConnectFailed, InvalidStatus, WebSocketError
 from ._ffi import lib
 from ._http import Headers, Response
 from ._hub import _error, _Hub
@@ -51,6 +53,7 @@ class ClientConnection(WebSocket):
 
     response: Optional[Response] = None
     path: str = "/"
+    _refused = 0
 
     def __init__(self, hub: _Hub, cid: int) -> None:
         super().__init__(hub, cid)
@@ -67,8 +70,27 @@ class ClientConnection(WebSocket):
         super()._on_close(code, reason)
         if not self._opened.done():
             # Classified by the error event's status, never by its text.
-            self._opened.set_exception(_records.event_error(self._fail_status, 0, self._error or "connection failed"))
+            self._opened.set_exception(self._open_error())
             self._opened.exception()
+
+    def _on_error(self, code: int, status: int, message: str) -> None:
+        if self.state == CONNECTING:
+            # code: the HTTP status of a refused handshake, not a close code.
+            self._error = message
+            self._fail_status = status if status < 0 else _ffi.WS_EIO
+            self._refused = code
+            return
+        super()._on_error(code, status, message)
+
+    def _open_error(self) -> WebSocketError:
+        # As websockets: InvalidStatus (with the response) for a refusal,
+        # an OSError for a server that cannot be reached.
+        status, message = self._fail_status, self._error or "connection failed"
+        if status == _ffi.WS_EHANDSHAKE and self._refused:
+            return InvalidStatus(Response(self._refused), message)
+        if status == _ffi.WS_EIO:
+            return ConnectFailed(status, message)
+        return _records.event_error(status, 0, message)
 
 
 def _check_url(url: str) -> None:
@@ -83,6 +105,21 @@ def _check_url(url: str) -> None:
         ok = False
     if not ok:
         raise WebSocketError(_ffi.WS_EINVAL, f"not a ws:// or wss:// URL with a host: {url!r}")
+
+
+async def _resolvable(loop: asyncio.AbstractEventLoop, url: str) -> None:
+    """Raise socket.gaierror, as websockets does, for a host name that does
+    not resolve (the hub's dial would only say EIO). IP literals need no
+    lookup."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        ipaddress.ip_address(host)
+        return
+    except ValueError:
+        pass
+    port = parts.port or (443 if parts.scheme == "wss" else 80)
+    await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
 
 
 class connect:
@@ -149,6 +186,7 @@ class connect:
     async def _create(self) -> ClientConnection:
         loop = asyncio.get_running_loop()
         _check_url(self.url)
+        await _resolvable(loop, self.url)
         url = self.url.encode()
         with build(**self._kw) as opts:  # type: ignore[arg-type]
             high_water = opts.get_int(_ffi.WS_OPT_HUB_HIGH_WATER)

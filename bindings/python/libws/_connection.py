@@ -12,7 +12,7 @@ import sys
 from typing import TYPE_CHECKING, Any, AsyncIterator, Deque, Iterable, List, Optional, Tuple, Union
 
 from . import _ffi, _records
-from ._errors import ConnectionClosed, ConnectionClosedOK
+from ._errors import Close, ConnectionClosed, ConnectionClosedOK
 from ._http import parse_peer
 from ._hub import _QUEUE_FULL, _SEND_BLOCKED
 from .sansio import _check_close_args
@@ -90,6 +90,11 @@ class WebSocket:
         self._fail_status = 0  # the WS_E* status of the error event, if any
         self._error: str = ""
         self._late_send = False
+        # The close frames received and sent (websockets' close_rcvd,
+        # close_sent), and whether the peer's came first.
+        self._rcvd: Optional[Close] = None
+        self._sent: Optional[Close] = None
+        self._rcvd_then_sent: Optional[bool] = None
         #: how the connection closed (see :attr:`close_code`); None while open
         self.close_code: Optional[int] = None
         #: the peer's close reason ("" if none)
@@ -111,8 +116,18 @@ class WebSocket:
         self._fail_status = _records.event_status(status, code)
         if code:
             self._fail_code = code
+            if self._sent is None:
+                self._sent = Close(code, "")
 
     def _on_close(self, code: int, reason: str) -> None:
+        if code != 1006:  # 1006: no close frame arrived
+            self._rcvd = Close(code, reason)
+            if self._sent is None and self.state == OPEN:
+                # The peer closed first: the hub echoes its code and reason.
+                self._sent = Close(code or 1005, reason)
+                self._rcvd_then_sent = True
+            elif self._sent is not None:
+                self._rcvd_then_sent = False
         if self.state == OPEN:
             # The peer closed first, or its input broke the protocol after
             # messages of the same batch (1006 here, the hub's 1002 then
@@ -175,7 +190,7 @@ class WebSocket:
                 q.appendleft(msg)
 
     def _closed_exc(self) -> ConnectionClosed:
-        return _records.closed_error(self.close_code, self.close_reason, self._fail_status)
+        return _records.closed_error(self._rcvd, self._sent, self._rcvd_then_sent, self._fail_status)
 
     # -- flow control ---------------------------------------------------------
 
@@ -387,6 +402,7 @@ class WebSocket:
         if self.state == OPEN:
             self.state = CLOSING
             self._hub.close(self.id, code, reason)
+            self._sent = Close(code or 1005, reason)
         elif self.state == CONNECTING:
             self.state = CLOSING
             self._hub.terminate(self.id)

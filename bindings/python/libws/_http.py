@@ -83,15 +83,37 @@ class Request:
 
 
 class Response:
-    """The server's 101 response a client connection was made with."""
+    """An HTTP response of the opening handshake: the server's 101 a client
+    connection was made with, or the refusal an :class:`InvalidStatus`
+    carries, or what a server's ``process_request`` returns to refuse
+    (``status_code``, ``reason_phrase``, ``headers``, ``body``, as
+    ``websockets.http11.Response``)."""
 
-    __slots__ = ("headers",)
+    __slots__ = ("status_code", "reason_phrase", "headers", "body")
 
-    def __init__(self, headers: Headers) -> None:
+    def __init__(
+        self,
+        status_code_or_headers: "Union[int, Headers]" = 101,
+        reason_phrase: str = "",
+        headers: "Optional[Union[Headers, Mapping[str, str], List[Tuple[str, str]]]]" = None,
+        body: bytes = b"",
+    ) -> None:
+        if isinstance(status_code_or_headers, Headers):  # Response(headers): a 101
+            status_code, headers = 101, status_code_or_headers
+        else:
+            status_code = status_code_or_headers
+        self.status_code = int(status_code)
+        self.reason_phrase = reason_phrase
+        if headers is None:
+            headers = Headers()
+        elif not isinstance(headers, Headers):
+            items = headers.items() if isinstance(headers, Mapping) else headers
+            headers = Headers([(str(k), str(v)) for k, v in items])
         self.headers = headers
+        self.body = bytes(body)
 
     def __repr__(self) -> str:
-        return f"Response(headers={self.headers!r})"
+        return f"Response(status_code={self.status_code}, headers={self.headers!r})"
 
 
 def parse_peer(peer: str) -> Optional[Tuple[str, int]]:

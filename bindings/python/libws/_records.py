@@ -10,7 +10,7 @@ import struct
 from typing import Optional, Tuple
 
 from . import _ffi
-from ._errors import ConnectionClosed, WebSocketError, closed, error
+from ._errors import Close, ConnectionClosed, ProtocolError, WebSocketError, closed, error
 
 __all__ = ["HEADER", "record_size", "open_fields", "event_error", "closed_error", "status_of_close_code"]
 
@@ -98,14 +98,16 @@ def event_error(status: int, close_code: int, message: str) -> WebSocketError:
     WebSocketError otherwise; ``message`` only describes."""
     st = event_status(status, close_code)
     exc = error(st, message or _ffi.strerror(st))
-    if close_code and hasattr(exc, "close_code"):
-        exc.close_code = close_code  # type: ignore[attr-defined]
+    if close_code and isinstance(exc, ProtocolError):
+        exc.close_code = close_code
     return exc
 
 
-def closed_error(close_code: Optional[int], reason: str, status: int) -> ConnectionClosed:
-    """The ConnectionClosed for a connection that ended with ``close_code``
-    after an error event with ``status`` (0: none). Its code is the status
-    when libws failed the connection, ECLOSED otherwise."""
-    code = status if status in FAILED else _ffi.WS_ECLOSED
-    return closed(close_code, reason, code)
+def closed_error(
+    rcvd: Optional[Close], sent: Optional[Close], rcvd_then_sent: Optional[bool], status: int
+) -> ConnectionClosed:
+    """The ConnectionClosed for a connection that ended with the close
+    frames ``rcvd`` and ``sent`` after an error event with ``status`` (0:
+    none). Its status is the error's when libws failed the connection,
+    ECLOSED otherwise."""
+    return closed(rcvd, sent, rcvd_then_sent, status if status in FAILED else _ffi.WS_ECLOSED)

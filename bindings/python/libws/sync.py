@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import ctypes
 import threading
-from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Set, Union
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 from . import _ffi
-from ._errors import ConnectionClosed, ConnectionClosedOK, WebSocketError, closed, error
+from ._errors import Close, ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, WebSocketError, closed, error
 from ._ffi import lib
 from ._options import HeadersLike, build
 
@@ -49,6 +49,10 @@ class WebSocket:
         self._close_code: Optional[int] = None
         self._close_reason = ""
         self._fail_code: Optional[int] = None
+        # The peer's close frame (code, reason) once it arrived, and the
+        # close frame close() sent.
+        self._peer_close: Optional[Tuple[int, str]] = None
+        self._sent: Optional[Close] = None
         sub = lib.ws_conn_subprotocol(handle)
         #: the subprotocol the handshake agreed on, None if none.
         self.subprotocol: Optional[str] = sub.decode() if sub else None
@@ -60,8 +64,18 @@ class WebSocket:
         return m.decode("utf-8", "replace") if m else None
 
     def _closed_error(self, rc: int = _ffi.WS_ECLOSED, message: str = "") -> ConnectionClosed:
+        """The ConnectionClosed telling the close frames received and sent,
+        as websockets does; rc is its status."""
         self._refresh_status()
-        return closed(self._close_code, self._close_reason, rc, message)
+        rcvd = Close(*self._peer_close) if self._peer_close is not None else None
+        sent, rcvd_then_sent = self._sent, None
+        if sent is not None:
+            rcvd_then_sent = False
+        elif self._fail_code is not None:
+            sent = Close(self._fail_code, "")
+        elif rcvd is not None:
+            sent, rcvd_then_sent = rcvd, True  # libws echoed the peer's close
+        return closed(rcvd, sent, rcvd_then_sent, rc, message)
 
     def _raise(self, h: Optional[int], rc: int) -> None:
         msg = self._message(h)
@@ -73,12 +87,12 @@ class WebSocket:
             self._refresh_status()
             if self._close_code in (None, 1006):
                 self._close_code = self._fail_code
-            raise closed(self._close_code, self._close_reason, rc, msg or "")
+            raise self._closed_error(rc, msg or "")
         if rc == _ffi.WS_EIO:
             self._refresh_status()
             if self._close_code is None:
                 self._close_code = 1006
-            raise closed(self._close_code, self._close_reason, rc, msg or "")
+            raise self._closed_error(_ffi.WS_ECLOSED, msg or "")
         raise error(rc, msg)
 
     def _handle(self) -> int:
@@ -94,6 +108,8 @@ class WebSocket:
         code = ctypes.c_int()
         reason = ctypes.create_string_buffer(_ffi.WS_MAX_CLOSE_REASON + 1)
         if lib.ws_close_status(h, ctypes.byref(code), reason, len(reason)) == 1:
+            if code.value != 1006:
+                self._peer_close = (code.value, reason.value.decode("utf-8", "replace"))
             if self._fail_code is not None and code.value == 1006:
                 return  # keep the code libws failed the connection with
             self._close_code = code.value
@@ -209,9 +225,13 @@ class WebSocket:
         h = self._h
         if h is None:
             return
+        self._refresh_status()
+        first = self._peer_close is None and self._fail_code is None
         rc = lib.ws_close(h, code, reason.encode() if reason else None)
         if rc < 0 and rc not in (_ffi.WS_ECLOSED, _ffi.WS_EBADHANDLE, _ffi.WS_EIO):
             raise error(rc, self._message(h))
+        if first and self._sent is None and rc != _ffi.WS_ECLOSED:
+            self._sent = Close(code or 1005, reason)
         self._refresh_status()
 
     @property
@@ -383,7 +403,7 @@ class Server:
         ConnectionClosed once the server was shut down."""
         h = self._h
         if h is None:
-            raise ConnectionClosed(None, "", _ffi.WS_ECLOSED, "the server was shut down")
+            raise ConnectionClosedError(None, None, None, _ffi.WS_ECLOSED, "the server was shut down")
         ms = -1 if timeout is None else max(0, int(timeout * 1000))
         out = ctypes.c_void_p()
         rc = lib.ws_accept(h, ctypes.byref(out), ms)

@@ -350,7 +350,7 @@ def test_oversize_message_closes_1009():
 
     run(main())
     assert seen["code"] == 1009
-    assert seen["exc"].code == libws.ETOOBIG and seen["exc"].close_code == 1009
+    assert seen["exc"].status == libws.ETOOBIG and seen["exc"].close_code == 1009
 
 
 def test_client_max_size():
@@ -363,7 +363,7 @@ def test_client_max_size():
             ws = await lwa.connect(url(server), max_size=1000)
             with pytest.raises(libws.ConnectionClosedError) as e:
                 await wait_for(ws.recv())
-            assert e.value.close_code == 1009 and e.value.code == libws.ETOOBIG
+            assert e.value.close_code == 1009 and e.value.status == libws.ETOOBIG
 
     run(main())
 
@@ -398,7 +398,7 @@ def test_invalid_utf8_from_client_closes_1007():
 
     run(main())
     assert seen["code"] == 1007
-    assert isinstance(seen["exc"], libws.ConnectionClosedError) and seen["exc"].code == libws.EUTF8
+    assert isinstance(seen["exc"], libws.ConnectionClosedError) and seen["exc"].status == libws.EUTF8
 
 
 def test_invalid_utf8_from_server_closes_1007():
@@ -422,7 +422,7 @@ def test_invalid_utf8_from_server_closes_1007():
         ws = await lwa.connect(f"ws://127.0.0.1:{server.port}/")
         with pytest.raises(libws.ConnectionClosedError) as e:
             await wait_for(ws.recv())
-        assert e.value.close_code == 1007 and e.value.code == libws.EUTF8
+        assert e.value.close_code == 1007 and e.value.status == libws.EUTF8
         assert ws.close_code == 1007
 
     try:

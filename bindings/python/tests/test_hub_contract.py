@@ -166,9 +166,14 @@ def test_error_without_status_is_classified_by_its_close_code():
 
 
 def test_closed_connection_reports_the_status():
-    exc = _records.closed_error(1008, "", _ffi.WS_EPOLICY)
-    assert isinstance(exc, libws.ConnectionClosedError) and exc.code == _ffi.WS_EPOLICY and exc.close_code == 1008
-    assert isinstance(_records.closed_error(1000, "bye", 0), libws.ConnectionClosedOK)
+    exc = _records.closed_error(None, libws.CloseFrame(1008), None, _ffi.WS_EPOLICY)
+    assert isinstance(exc, libws.ConnectionClosedError) and exc.status == _ffi.WS_EPOLICY and exc.close_code == 1008
+    assert exc.code == 1006 and exc.rcvd is None and exc.sent.code == 1008
+    bye = libws.CloseFrame(1000, "bye")
+    assert isinstance(_records.closed_error(bye, bye, True, 0), libws.ConnectionClosedOK)
+    # As websockets: OK needs both frames with a normal code.
+    assert isinstance(_records.closed_error(bye, None, None, 0), libws.ConnectionClosedError)
+    assert isinstance(_records.closed_error(bye, libws.CloseFrame(4000), False, 0), libws.ConnectionClosedError)
 
 
 # -- against the hub ---------------------------------------------------------
@@ -264,7 +269,7 @@ def test_send_buffer_limit_raises_with_the_policy_status():
     run(main())
     e = seen["e"]
     assert isinstance(e, libws.ConnectionClosedError)
-    assert (e.code, e.close_code) == (libws.EPOLICY, 1008)
+    assert (e.status, e.close_code) == (libws.EPOLICY, 1008)
 
 
 def test_hub_wide_send_buffer_cap():
@@ -303,4 +308,4 @@ def test_hub_wide_send_buffer_cap():
     run(main())
     assert ends
     assert all(isinstance(e, libws.ConnectionClosedError) for e in ends)
-    assert (ends[0].code, ends[0].close_code) == (libws.EPOLICY, 1008)
+    assert (ends[0].status, ends[0].close_code) == (libws.EPOLICY, 1008)

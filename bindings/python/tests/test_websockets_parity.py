@@ -96,3 +96,97 @@ def test_send_after_the_peer_closed_raises_every_time(impl):
         return outcomes
 
     assert run(main()) == ["ConnectionClosedOK"] * 20
+
+
+def frames_of(exc):
+    rcvd = (exc.rcvd.code, exc.rcvd.reason) if exc.rcvd is not None else None
+    sent = (exc.sent.code, exc.sent.reason) if exc.sent is not None else None
+    return type(exc).__name__, rcvd, sent, exc.rcvd_then_sent
+
+
+@impls
+@pytest.mark.filterwarnings("ignore:ConnectionClosed.code is deprecated:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:ConnectionClosed.reason is deprecated:DeprecationWarning")
+def test_close_frames_received_and_sent(impl):
+    # The server closes with a private code: the client sees the frame it
+    # received and the echo it sent; then the client closes normally and
+    # the server's handler sees what it received and sent.
+    seen = {}
+
+    async def handler(ws):
+        if ws.request.path == "/server-closes":
+            await ws.close(4001, "done")
+            seen["server-closer"] = frames_of(await _raises(ws.recv(), impl))
+        else:
+            seen["handler"] = frames_of(await _raises(ws.recv(), impl))
+
+    async def main():
+        async with impl.serve(handler, "127.0.0.1", 0) as server:
+            base = f"ws://127.0.0.1:{port_of(server)}"
+            async with impl.connect(base + "/server-closes") as ws:
+                seen["client-of-closer"] = frames_of(await _raises(ws.recv(), impl))
+                exc = await _raises(ws.send("late"), impl)
+                seen["late-send"] = (exc.code, exc.reason)
+            ws = await impl.connect(base + "/client-closes")
+            await ws.close(1000, "bye")
+            seen["client-closer"] = frames_of(await _raises(ws.recv(), impl))
+            await asyncio.sleep(0.2)
+
+    run(main())
+    assert seen == {
+        "client-of-closer": ("ConnectionClosedError", (4001, "done"), (4001, "done"), True),
+        "server-closer": ("ConnectionClosedError", (4001, "done"), (4001, "done"), False),
+        "late-send": (4001, "done"),
+        "client-closer": ("ConnectionClosedOK", (1000, "bye"), (1000, "bye"), False),
+        "handler": ("ConnectionClosedOK", (1000, "bye"), (1000, "bye"), True),
+    }
+
+
+async def _raises(coro, impl):
+    try:
+        await coro
+    except impl.ConnectionClosed as exc:
+        return exc
+    raise AssertionError("did not raise ConnectionClosed")
+
+
+@impls
+def test_refused_handshake_is_invalid_status(impl):
+    # A websockets server refuses with 403 in process_request: both clients
+    # raise InvalidStatus (an InvalidHandshake) carrying the response.
+    if websockets is None:
+        pytest.skip("websockets is not installed")
+
+    def refuse(connection, request):
+        return connection.respond(403, "no\n")
+
+    async def handler(ws):  # pragma: no cover - never reached
+        await ws.recv()
+
+    async def main():
+        async with websockets.asyncio.server.serve(handler, "127.0.0.1", 0, process_request=refuse) as server:
+            try:
+                await impl.connect(f"ws://127.0.0.1:{port_of(server)}/")
+            except impl.InvalidHandshake as exc:
+                return type(exc).__name__, exc.response.status_code, "403" in str(exc)
+
+    assert run(main()) == ("InvalidStatus", 403, True)
+
+
+@impls
+def test_unreachable_servers_raise_oserror(impl):
+    async def main():
+        s = __import__("socket").socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()  # nothing listens there now
+        out = []
+        for url in (f"ws://127.0.0.1:{port}/", "ws://no-such-host.invalid/"):
+            try:
+                await impl.connect(url, open_timeout=5)
+                out.append("connected")
+            except OSError as exc:
+                out.append(isinstance(exc, (ConnectionError, __import__("socket").gaierror)))
+        return out
+
+    assert run(main()) == [True, True]

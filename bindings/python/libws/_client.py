@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import logging
+import random
 import ipaddress
 import socket
 import weakref
 from urllib.parse import urlsplit
-from typing import Any, Generator, Optional, Sequence, Tuple, Union
+from typing import Any, AsyncIterator, Callable, Generator, Iterator, Optional, Sequence, Tuple, Union
 
 from . import _ffi, _records
 from ._connection import CONNECTING, WebSocket, validate_max_queue
@@ -17,7 +19,9 @@ from ._errors import ConnectFailed, InvalidStatus, WebSocketError
 from ._ffi import lib
 from ._http import Headers, Response
 from ._hub import _error, _Hub
-from ._options import HeadersLike, build
+from ._options import HeadersLike, build, write_limit_high
+
+_client_logger = logging.getLogger("libws.client")
 
 # Client hubs, one per event loop.
 _client_hubs: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Hub]" = weakref.WeakKeyDictionary()
@@ -162,9 +166,18 @@ class connect:
         tls_server_name: Optional[str] = None,
         compression: Optional[str] = None,
         max_queue: Optional[Union[int, Tuple[int, int]]] = 16,
+        ping_interval: Optional[float] = 20.0,
+        ping_timeout: Optional[float] = 20.0,
+        write_limit: Optional[Union[int, Tuple[int, int]]] = None,
+        logger: Any = None,
+        process_exception: Optional[Callable[[Exception], Optional[Exception]]] = None,
     ) -> None:
         self._max_queue = validate_max_queue(max_queue)
         self.url = url
+        #: the connections' logger (websockets' ``logger``)
+        self.logger: Any = logger if logger is not None else _client_logger
+        self.process_exception = process_exception or default_process_exception
+        high_water = write_limit_high(write_limit, high_water)
         self._kw = dict(
             subprotocols=subprotocols,
             headers=additional_headers,
@@ -180,6 +193,8 @@ class connect:
             tls_key_file=tls_key_file,
             tls_server_name=tls_server_name,
             compression=compression,
+            ping_interval=0 if ping_interval is None else ping_interval,
+            ping_timeout=0 if ping_timeout is None or ping_interval is None else ping_timeout,
         )
         self._ws: Optional[ClientConnection] = None
 
@@ -199,6 +214,7 @@ class connect:
                 hub.on_idle()
             raise _error(rc, msg.decode() if msg else "")
         ws = ClientConnection(hub, cid.value)
+        ws.logger = self.logger
         ws._high_water = high_water
         ws._max_queue, ws._low_queue = self._max_queue
         hub.conns[cid.value] = ws
@@ -219,5 +235,59 @@ class connect:
     async def __aexit__(self, *exc: Any) -> None:
         if self._ws is not None:
             await self._ws.close()
+
+    async def __aiter__(self) -> AsyncIterator[ClientConnection]:
+        """``async for ws in connect(url)``: connect again whenever the
+        connection fails or the body of the loop is left by an exception
+        ``process_exception`` calls retryable (OSError, timeouts, HTTP 500,
+        502, 503, 504 by default), waiting with websockets' exponential
+        backoff; other exceptions are raised. Leave with ``break``."""
+        delays: Optional[Iterator[float]] = None
+        while True:
+            try:
+                async with self as ws:
+                    yield ws
+            except Exception as exc:
+                try:
+                    new_exc = self.process_exception(exc)
+                except Exception as raised:
+                    new_exc = raised
+                if new_exc is exc:
+                    raise
+                if new_exc is not None:
+                    raise new_exc from exc
+                if delays is None:
+                    delays = backoff()
+                delay = next(delays)
+                self.logger.info("connect failed; reconnecting in %.1f seconds: %s", delay, exc)
+                await asyncio.sleep(delay)
+            else:
+                delays = None
+
+
+def default_process_exception(exc: Exception) -> Optional[Exception]:
+    """Retryable (None) or fatal (the exception), as websockets decides:
+    network errors and timeouts, and HTTP 500, 502, 503 and 504, are
+    retried."""
+    if isinstance(exc, (OSError, asyncio.TimeoutError)):
+        return None
+    if isinstance(exc, InvalidStatus) and exc.response.status_code in (500, 502, 503, 504):
+        return None
+    return exc
+
+
+def backoff(
+    initial_delay: float = 5.0, min_delay: float = 3.1, max_delay: float = 90.0, factor: float = 1.618
+) -> Iterator[float]:
+    """websockets' reconnection delays: a random first one (so that many
+    clients do not come back at once), then growing by ``factor`` up to
+    ``max_delay``."""
+    yield random.random() * initial_delay
+    delay = min_delay
+    while delay < max_delay:
+        yield delay
+        delay *= factor
+    while True:
+        yield max_delay
 
 

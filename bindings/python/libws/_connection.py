@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import os
 import sys
 from typing import TYPE_CHECKING, Any, AsyncIterator, Deque, Iterable, List, Optional, Tuple, Union
@@ -29,6 +30,7 @@ State = int
 
 _deque = collections.deque
 _Future = asyncio.Future
+_logger = logging.getLogger("libws")
 _OP_TEXT = _ffi.WS_OP_TEXT
 _OP_BINARY = _ffi.WS_OP_BINARY
 
@@ -103,6 +105,14 @@ class WebSocket:
         self.subprotocol: Optional[str] = None
         #: (host, port) of the peer
         self.remote_address: Optional[Tuple[str, int]] = None
+        #: (host, port) of this end: set for server connections (None for
+        #: clients, whose socket the hub dials)
+        self.local_address: Optional[Tuple[Any, ...]] = None
+        #: round trip in seconds of the last ping answered (keepalive or
+        #: :meth:`ping`), 0 before any, as websockets' ``latency``
+        self.latency: float = 0.0
+        #: the logger given to serve/connect (websockets' ``logger``)
+        self.logger: Any = _logger
 
     # -- events from the hub ------------------------------------------------
 
@@ -156,7 +166,10 @@ class WebSocket:
         if not self._closed.done():
             self._closed.set_result(None)
 
-    def _on_pong(self, data: bytes) -> None:
+    def _on_pong(self, data: bytes, latency_us: int = 0) -> None:
+        if latency_us:
+            # The pong of the hub's keepalive ping: its round trip.
+            self.latency = latency_us / 1e6
         pings = self._pings
         if not pings or data not in pings:
             return
@@ -164,6 +177,7 @@ class WebSocket:
         while pings:
             key, (fut, sent) = pings.popitem(last=False)
             if not fut.done():
+                self.latency = now - sent
                 fut.set_result(now - sent)
             if key == data:
                 break
@@ -213,12 +227,31 @@ class WebSocket:
 
     # -- receiving ----------------------------------------------------------
 
-    async def recv(self) -> Data:
+    async def recv(self, decode: Optional[bool] = None) -> Data:
         """The next message: ``str`` for text, ``bytes`` for binary. Messages
         that arrived before the connection closed are still returned; then
         raises :class:`libws.ConnectionClosedOK` or
         :class:`libws.ConnectionClosedError`. Two coroutines may not wait in
-        ``recv`` at once (RuntimeError)."""
+        ``recv`` at once (RuntimeError).
+
+        ``decode`` as in websockets: False returns text messages as UTF-8
+        ``bytes``, True returns binary messages decoded as UTF-8 ``str``
+        (UnicodeDecodeError if they are not)."""
+        msg = await self._recv()
+        if decode is None:
+            return msg
+        if decode:
+            return msg if type(msg) is str else msg.decode()  # type: ignore[union-attr]
+        return msg.encode() if type(msg) is str else msg  # type: ignore[union-attr]
+
+    async def recv_streaming(self, decode: Optional[bool] = None) -> AsyncIterator[Data]:
+        """The next message as an async iterator of its fragments, as
+        websockets' ``recv_streaming``. The hub joins fragments before
+        delivering a message, so the whole message is the one fragment
+        yielded."""
+        yield await self.recv(decode)
+
+    async def _recv(self) -> Data:
         while True:
             messages = self._messages
             if messages:
@@ -453,3 +486,34 @@ async def _join_fragments(message: Any) -> Tuple[int, bytes]:
     return _OP_BINARY, b"".join(parts)  # type: ignore[arg-type]
 
 
+
+
+def broadcast(connections: Iterable["WebSocket"], message: DataLike, raise_exceptions: bool = False) -> None:
+    """Send ``message`` to every open connection of ``connections`` without
+    waiting, as ``websockets.broadcast``: ``str`` as text, bytes-like as
+    binary, encoded once. Connections that are not open are skipped; a send
+    that fails is logged with the connection's logger, or collected into an
+    ExceptionGroup with ``raise_exceptions=True`` (Python 3.11+). Unlike
+    ``send``, it does not wait for backpressure: a peer that does not read
+    is failed with 1008 at ``max_buffered``."""
+    if isinstance(message, str):
+        op, data = _OP_TEXT, message.encode()
+    elif isinstance(message, (bytes, bytearray, memoryview)):
+        op, data = _OP_BINARY, bytes(message)
+    else:
+        raise TypeError("data must be str or bytes")
+    errors: List[Exception] = []
+    for ws in connections:
+        if ws.state != OPEN:
+            continue
+        try:
+            ws._hub.send(ws.id, op, data)
+        except Exception as exc:  # pragma: no cover - the hub takes any send to an open connection
+            if raise_exceptions:
+                err = RuntimeError("failed to write message")
+                err.__cause__ = exc
+                errors.append(err)
+            else:
+                ws.logger.warning("skipped broadcast: failed to write message: %s", exc)
+    if errors:
+        raise ExceptionGroup("skipped broadcast", errors)  # type: ignore[name-defined]  # noqa: F821

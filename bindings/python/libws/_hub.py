@@ -303,7 +303,7 @@ class _Hub:
             elif kind == _EV_PONG:
                 ws = conns.get(cid)
                 if ws is not None:
-                    ws._on_pong(mv[p : p + ln].tobytes())
+                    ws._on_pong(mv[p : p + ln].tobytes(), aux)
             elif kind == _EV_PING:
                 pass  # the hub answered it already
             elif kind == _EV_BACKPRESSURE:

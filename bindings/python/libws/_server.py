@@ -6,17 +6,64 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import logging
+import socket
 from typing import Any, Awaitable, Callable, Dict, Generator, List, Optional, Sequence, Set, Tuple, Union
 
 from . import _ffi
 from ._connection import WebSocket, validate_max_queue
-from ._errors import ConnectionClosed
+from ._errors import ConnectionClosed, WebSocketError
 from ._ffi import lib
 from ._http import Headers, Request
 from ._hub import _error, _Hub
-from ._options import build
+from ._options import build, write_limit_high
 
-logger = logging.getLogger("libws")
+_server_logger = logging.getLogger("libws.server")
+
+
+class _HubListener:
+    """The address of a listening socket the hub owns (TLS from files)."""
+
+    def __init__(self, addr: Tuple[str, int]) -> None:
+        self._addr = addr
+        self.family = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
+        self.type = socket.SOCK_STREAM
+
+    def getsockname(self) -> Tuple[str, int]:
+        return self._addr
+
+
+def _bind(host: Optional[str], port: int, backlog: int = 511) -> List[socket.socket]:
+    """Listening sockets for host:port as asyncio's create_server makes
+    them: every address host resolves to (None or "": every interface, one
+    dual-stack socket where the system has them), SO_REUSEADDR, IPv6
+    sockets IPv6-only when beside an IPv4 one. With port 0 the later
+    sockets take the port the first one got."""
+    if not host:
+        if socket.has_dualstack_ipv6():
+            return [socket.create_server(("", port), family=socket.AF_INET6, backlog=backlog, dualstack_ipv6=True)]
+        return [socket.create_server(("", port), backlog=backlog)]
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    seen = set()
+    socks: List[socket.socket] = []
+    try:
+        for family, type_, proto, _, addr in infos:
+            if (family, addr[:2]) in seen:
+                continue
+            seen.add((family, addr[:2]))
+            s = socket.socket(family, type_, proto)
+            socks.append(s)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            if port == 0 and len(socks) > 1:
+                addr = (addr[0], socks[0].getsockname()[1]) + tuple(addr[2:])
+            s.bind(addr)
+            s.listen(backlog)
+    except BaseException:
+        for s in socks:
+            s.close()
+        raise
+    return socks
 
 
 class ServerConnection(WebSocket):
@@ -47,7 +94,11 @@ class Server:
     connection is closed with 1000 (1011 if it raised)."""
 
     def __init__(
-        self, handler: Handler, loop: asyncio.AbstractEventLoop, max_queue: Tuple[int, int] = (16, 4)
+        self,
+        handler: Handler,
+        loop: asyncio.AbstractEventLoop,
+        max_queue: Tuple[int, int] = (16, 4),
+        logger: Any = None,
     ) -> None:
         self.handler = handler
         self._loop = loop
@@ -63,8 +114,19 @@ class Server:
         self.host: Optional[str] = None
         #: the open connections
         self.connections: Set[ServerConnection] = set()
+        #: the logger of the server and its connections (websockets' ``logger``)
+        self.logger: Any = logger if logger is not None else _server_logger
+        # Listening sockets the server accepts on itself (handing each
+        # accepted socket to the hub: ws_hub_adopt); empty when the hub
+        # listens (TLS from certificate files).
+        self._socks: List[socket.socket] = []
+        self._hub_listens = False
+        # Local addresses of adopted sockets whose open event is not in yet.
+        self._local: Dict[int, Any] = {}
 
-    def _listen(self, host: Optional[str], port: int, opts: Dict[str, Any]) -> None:
+    def _listen(
+        self, host: Optional[str], port: int, opts: Dict[str, Any], sock: Optional[socket.socket] = None
+    ) -> None:
         with build(**opts) as o:
             self._close_timeout_ms = o.get_int(_ffi.WS_OPT_CLOSE_TIMEOUT_MS)
             hub = _Hub(self._loop, o.handle)
@@ -72,26 +134,106 @@ class Server:
         hub.server = self
         hub.on_idle = self._on_idle
         self._hub = hub
-        out_port = ctypes.c_int()
-        rc = lib.ws_hub_listen(hub._h, (host or "").encode(), port, None, ctypes.byref(out_port))
-        if rc < 0:
-            msg = lib.ws_hub_errmsg(hub._h)
+        if opts.get("tls_cert_file") is not None and sock is None:
+            # TLS from certificate files: the hub's own TLS listener.
+            out_port = ctypes.c_int()
+            rc = lib.ws_hub_listen(hub._h, (host or "").encode(), port, None, ctypes.byref(out_port))
+            if rc < 0:
+                msg = lib.ws_hub_errmsg(hub._h)
+                hub.free()
+                self._hub = None
+                raise _error(rc, msg.decode() if msg else "")
+            self._hub_listens = True
+            self.host = host
+            self.port = out_port.value
+            return
+        if not 0 <= port <= 65535:
             hub.free()
             self._hub = None
-            raise _error(rc, msg.decode() if msg else "")
-        self.host = host
-        self.port = out_port.value
+            raise WebSocketError(_ffi.WS_EINVAL, f"port {port} is not in 0..65535")
+        try:
+            socks = [sock] if sock is not None else _bind(host, port)
+        except BaseException:
+            hub.free()
+            self._hub = None
+            raise
+        for s in socks:
+            s.setblocking(False)
+            self._loop.add_reader(s.fileno(), self._on_accept, s)
+        self._socks = socks
+        addr = socks[0].getsockname()
+        self.host = host if sock is None else (addr[0] if isinstance(addr, tuple) else addr)
+        self.port = addr[1] if isinstance(addr, tuple) else 0
+
+    def _on_accept(self, lsock: socket.socket) -> None:
+        for _ in range(64):  # then let the loop run other callbacks
+            try:
+                conn, _ = lsock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # EMFILE and the like: try again on the next wake-up
+                self.logger.error("accept failed: %s", exc)
+                return
+            self._adopt(conn, b"")
+
+    def _adopt(self, conn: socket.socket, head: bytes) -> Optional[int]:
+        """Hand an accepted socket (and the bytes of its request already
+        read) to the hub, which answers the request and serves the
+        connection. Returns its id, None if the hub refused it."""
+        hub = self._hub
+        if hub is None or hub._h is None or self._close_task is not None:
+            conn.close()
+            return None
+        if conn.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:  # pragma: no cover
+                pass
+        try:
+            local = conn.getsockname()
+        except OSError:  # pragma: no cover - reset meanwhile
+            local = None
+        cid = ctypes.c_uint64()
+        rc = lib.ws_hub_adopt(hub._h, conn.fileno(), head or None, len(head), None, ctypes.byref(cid))
+        if rc < 0:
+            msg = lib.ws_hub_errmsg(hub._h)
+            conn.close()
+            self.logger.error("ws_hub_adopt failed: %s", msg.decode() if msg else _ffi.strerror(rc))
+            return None
+        conn.detach()  # the hub owns the fd now
+        local_of = self._local
+        if len(local_of) >= 4096:
+            # Handshakes the hub refused leave no event: forget the oldest.
+            for k in list(local_of)[:2048]:
+                del local_of[k]
+        local_of[cid.value] = local
+        return cid.value
 
     @property
-    def sockets(self) -> List[Tuple[str, int]]:
-        """[(host, port)] of the listening socket while serving (Go owns the
-        socket itself, so these are addresses, not socket objects)."""
-        return [] if self._hub is None or self._close_task else [(self.host or "", self.port)]
+    def sockets(self) -> List[Any]:
+        """The listening sockets (``socket.socket`` objects, as asyncio's and
+        websockets' ``server.sockets``) while serving. With
+        ``tls_cert_file`` the hub owns the listening socket: the list then
+        holds an object with its ``getsockname()`` only."""
+        if self._hub is None or self._close_task is not None:
+            return []
+        if self._hub_listens:
+            return [_HubListener((self.host or "0.0.0.0", self.port))]
+        return list(self._socks)
+
+    def _stop_listening(self) -> None:
+        socks, self._socks = self._socks, []
+        for s in socks:
+            if not self._loop.is_closed():
+                self._loop.remove_reader(s.fileno())
+            s.close()
 
     def _accept(self, hub: _Hub, cid: int, peer: str, path: str, proto: str, headers: bytes) -> None:
         # The open event of a connection our listener accepted.
         ws = ServerConnection(hub, cid)
         ws._max_queue, ws._low_queue = self._max_queue
+        ws.logger = self.logger
+        ws.local_address = self._local.pop(cid, None)
         hub.conns[cid] = ws
         ws._on_open(peer, path, proto, headers)
         self._start(ws)
@@ -118,7 +260,7 @@ class Server:
             ws._start_close(1001)
             raise
         except Exception:
-            logger.error("connection handler failed", exc_info=True)
+            self.logger.error("connection handler failed", exc_info=True)
             code = 1011
         try:
             await ws.close(code)
@@ -134,6 +276,7 @@ class Server:
         closes the socket); :meth:`wait_closed` waits for the end.
         Connections that open meanwhile are closed with 1001 at once."""
         if self._close_task is None:
+            self._stop_listening()
             self._close_task = self._loop.create_task(self._shutdown())
             self._close_started.set_result(None)
 
@@ -201,8 +344,13 @@ class serve:
     Options: ``subprotocols`` (supported, most preferred first),
     ``origins`` (allowed Origin values), ``max_size`` (largest message,
     default 64 MiB; None = no limit), ``open_timeout`` (handshake, 10 s),
-    ``close_timeout`` (5 s), ``ping_interval`` (ping quiet connections every
-    so many seconds), ``idle_timeout`` (drop connections quiet that long),
+    ``close_timeout`` (5 s), ``ping_interval`` / ``ping_timeout`` (20 s /
+    20 s, as websockets: a connection quiet for ``ping_interval`` is pinged
+    and closed with 1011 when nothing arrives within ``ping_timeout``
+    after; None turns either off), ``idle_timeout`` (drop connections
+    quiet that long), ``write_limit`` (websockets' name for ``high_water``),
+    ``sock`` (serve on this listening socket instead of host and port),
+    ``logger`` (the server's and its connections' logger),
     ``high_water`` (1 MiB) / ``max_buffered`` (64 MiB) for backpressure,
     ``max_total_buffered`` (256 MiB: unsent bytes of all the server's
     connections together; past it the largest buffers are failed with 1008),
@@ -225,8 +373,10 @@ class serve:
         max_size: Optional[int] = -1,
         open_timeout: Optional[float] = 10.0,
         close_timeout: Optional[float] = None,
-        ping_interval: Optional[float] = None,
+        ping_interval: Optional[float] = 20.0,
+        ping_timeout: Optional[float] = 20.0,
         idle_timeout: Optional[float] = None,
+        write_limit: Optional[Union[int, Tuple[int, int]]] = None,
         high_water: Optional[int] = None,
         max_buffered: Optional[int] = None,
         max_total_buffered: Optional[int] = None,
@@ -235,18 +385,28 @@ class serve:
         tls_ca_file: Optional[str] = None,
         compression: Optional[str] = None,
         max_queue: Optional[Union[int, Tuple[int, int]]] = 16,
+        sock: Optional[socket.socket] = None,
+        logger: Any = None,
     ) -> None:
         self._max_queue = validate_max_queue(max_queue)
         self.handler = handler
         self.host = host
         self.port = port or 0
+        self._sock = sock
+        self._logger = logger
+        if sock is not None and (host is not None or port is not None):
+            raise ValueError("give host and port, or sock, not both")
+        if sock is not None and tls_cert_file is not None:
+            raise ValueError("tls_cert_file needs the hub's own listener: not with sock")
+        high_water = write_limit_high(write_limit, high_water)
         self._kw = dict(
             subprotocols=subprotocols,
             origins=origins,
             max_size=max_size,
             open_timeout=open_timeout,
             close_timeout=close_timeout,
-            ping_interval=ping_interval,
+            ping_interval=0 if ping_interval is None else ping_interval,
+            ping_timeout=0 if ping_timeout is None or ping_interval is None else ping_timeout,
             idle_timeout=idle_timeout,
             high_water=high_water,
             max_buffered=max_buffered,
@@ -259,8 +419,8 @@ class serve:
         self._server: Optional[Server] = None
 
     async def _create(self) -> Server:
-        server = Server(self.handler, asyncio.get_running_loop(), self._max_queue)
-        server._listen(self.host, self.port, self._kw)
+        server = Server(self.handler, asyncio.get_running_loop(), self._max_queue, self._logger)
+        server._listen(self.host, self.port, self._kw, self._sock)
         return server
 
     def __await__(self) -> Generator[Any, None, Server]:

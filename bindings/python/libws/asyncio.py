@@ -94,13 +94,14 @@ connection: receive, send, flow control, close), :mod:`libws._server`
 from __future__ import annotations
 
 from ._client import _IDLE_GRACE, ClientConnection, _client_hub, _client_hubs, connect  # noqa: F401
-from ._connection import CLOSED, CLOSING, CONNECTING, MAX_QUEUE, OPEN, Data, DataLike, State, WebSocket  # noqa: F401
+from ._connection import CLOSED, CLOSING, CONNECTING, MAX_QUEUE, OPEN, Data, DataLike, State, WebSocket, broadcast  # noqa: F401
 from ._hub import _BUF_SIZE, _Hub  # noqa: F401 -- for tests and tools, as the names of one module
 from ._server import Handler, Server, ServerConnection, serve
 
 __all__ = [
     "connect",
     "serve",
+    "broadcast",
     "Server",
     "WebSocket",
     "ClientConnection",

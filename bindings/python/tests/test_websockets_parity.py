@@ -4,6 +4,8 @@ libws.asyncio, asserting the same observable behaviour where it applies."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import socket
 
 import pytest
 
@@ -24,8 +26,9 @@ except ImportError:  # pragma: no cover
 class Impl:
     """One implementation's serve/connect/exception names."""
 
-    def __init__(self, name, serve, connect, closed, closed_ok, closed_error, invalid_status, invalid_handshake):
+    def __init__(self, name, serve, connect, closed, closed_ok, closed_error, invalid_status, invalid_handshake, broadcast):
         self.name = name
+        self.broadcast = broadcast
         self.serve = serve
         self.connect = connect
         self.ConnectionClosed = closed
@@ -48,6 +51,7 @@ IMPLS = [
         libws.ConnectionClosedError,
         getattr(libws, "InvalidStatus", None),
         libws.InvalidHandshake,
+        libws.asyncio.broadcast,
     )
 ]
 if websockets is not None:
@@ -61,6 +65,7 @@ if websockets is not None:
             websockets.exceptions.ConnectionClosedError,
             websockets.exceptions.InvalidStatus,
             websockets.exceptions.InvalidHandshake,
+            websockets.asyncio.server.broadcast,
         )
     )
 
@@ -68,8 +73,7 @@ impls = pytest.mark.parametrize("impl", IMPLS, ids=repr)
 
 
 def port_of(server):
-    if isinstance(server, libws.asyncio.Server):
-        return server.port
+    # The usual idiom: server.sockets are socket objects.
     return server.sockets[0].getsockname()[1]
 
 
@@ -190,3 +194,131 @@ def test_unreachable_servers_raise_oserror(impl):
         return out
 
     assert run(main()) == [True, True]
+
+
+@impls
+def test_server_sockets_and_addresses(impl):
+    seen = {}
+
+    async def handler(ws):
+        seen["local"] = ws.local_address[:2]
+        seen["remote"] = ws.remote_address[:2]
+        await ws.send("hi")
+        await ws.wait_closed()
+
+    async def main():
+        async with impl.serve(handler, "127.0.0.1", 0) as server:
+            sock = server.sockets[0]
+            assert sock.family == socket.AF_INET and sock.type == socket.SOCK_STREAM
+            port = sock.getsockname()[1]
+            async with impl.connect(f"ws://127.0.0.1:{port}/") as ws:
+                assert await ws.recv() == "hi"
+                assert ws.remote_address[:2] == ("127.0.0.1", port)
+            assert seen["local"] == ("127.0.0.1", port)
+            assert seen["remote"][0] == "127.0.0.1" and seen["remote"][1] != port
+
+    run(main())
+
+
+@impls
+def test_recv_decode_and_streaming(impl):
+    async def handler(ws):
+        for m in ("é", b"\xc3\xa9", "é", b"\xc3\xa9", "x" * 3000):
+            await ws.send(m)
+        await ws.wait_closed()
+
+    async def main():
+        async with impl.serve(handler, "127.0.0.1", 0) as server:
+            async with impl.connect(f"ws://127.0.0.1:{port_of(server)}/") as ws:
+                out = [await ws.recv(decode=False), await ws.recv(decode=True), await ws.recv(), await ws.recv()]
+                parts = [p async for p in ws.recv_streaming()]
+                out.append("".join(parts))
+        return out
+
+    assert run(main()) == [b"\xc3\xa9", "é", "é", b"\xc3\xa9", "x" * 3000]
+
+
+@impls
+def test_ping_latency(impl):
+    async def handler(ws):
+        await ws.wait_closed()
+
+    async def main():
+        async with impl.serve(handler, "127.0.0.1", 0) as server:
+            async with impl.connect(f"ws://127.0.0.1:{port_of(server)}/") as ws:
+                assert ws.latency == 0
+                rtt = await asyncio.wait_for(await ws.ping(), 5)
+                assert 0 < rtt < 5 and ws.latency == rtt
+
+    run(main())
+
+
+@impls
+def test_broadcast_reaches_every_open_connection(impl):
+    async def handler(ws):
+        await ws.wait_closed()
+
+    async def main():
+        async with impl.serve(handler, "127.0.0.1", 0) as server:
+            url = f"ws://127.0.0.1:{port_of(server)}/"
+            clients = [await impl.connect(url) for _ in range(3)]
+            for _ in range(100):
+                if len(server.connections) == 3:
+                    break
+                await asyncio.sleep(0.02)
+            closed = await impl.connect(url)
+            await closed.close()
+            impl.broadcast(list(server.connections), "to all")
+            impl.broadcast(list(server.connections), b"bytes too")
+            got = [(await c.recv(), await c.recv()) for c in clients]
+            for c in clients:
+                await c.close()
+        return got
+
+    assert run(main()) == [("to all", b"bytes too")] * 3
+
+
+@impls
+def test_reconnecting_iterator(impl):
+    # The server ends every connection after one message; the client's
+    # loop connects again after each close, until it breaks.
+    count = {"n": 0}
+
+    async def handler(ws):
+        count["n"] += 1
+        await ws.send(f"connection {count['n']}")
+
+    async def main():
+        got = []
+        async with impl.serve(handler, "127.0.0.1", 0) as server:
+            async for ws in impl.connect(f"ws://127.0.0.1:{port_of(server)}/"):
+                try:
+                    got.append(await ws.recv())
+                    await ws.recv()
+                except impl.ConnectionClosed:
+                    if len(got) == 3:
+                        break
+                    continue
+        return got
+
+    assert run(main()) == ["connection 1", "connection 2", "connection 3"]
+
+
+@impls
+def test_logger_and_write_limit_are_taken(impl):
+    mine = logging.getLogger("parity-test")
+    seen = {}
+
+    async def handler(ws):
+        seen["server"] = getattr(ws.logger, "logger", ws.logger)
+        await ws.send(await ws.recv())
+
+    async def main():
+        async with impl.serve(handler, "127.0.0.1", 0, logger=mine, write_limit=4096) as server:
+            async with impl.connect(f"ws://127.0.0.1:{port_of(server)}/", logger=mine, write_limit=4096) as ws:
+                await ws.send("x" * 100000)  # over the limit: waits for the drain, then completes
+                assert await ws.recv() == "x" * 100000
+                seen["client"] = getattr(ws.logger, "logger", ws.logger)
+
+    run(main())
+    assert seen == {"server": mine, "client": mine}

@@ -4,6 +4,8 @@ libws.asyncio, asserting the same observable behaviour where it applies."""
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 import logging
 import socket
 
@@ -322,3 +324,91 @@ def test_logger_and_write_limit_are_taken(impl):
 
     run(main())
     assert seen == {"server": mine, "client": mine}
+
+
+# -- the blocking API --------------------------------------------------------
+
+
+class SyncImpl:
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return self.name
+
+    def serve(self, handler):
+        """Start a server in a thread; returns (port, stop)."""
+        if self.name == "libws":
+            server = libws.serve(handler, "127.0.0.1", 0)
+            port = server.port
+        else:
+            server = websockets.sync.server.serve(handler, "127.0.0.1", 0)
+            port = server.socket.getsockname()[1]
+        t = threading.Thread(target=server.serve_forever, daemon=True)
+        t.start()
+
+        def stop():
+            server.shutdown()
+            t.join(5)
+
+        return port, stop
+
+    def connect(self, url, **kw):
+        if self.name == "libws":
+            return libws.connect(url, **kw)
+        return websockets.sync.client.connect(url, **kw)
+
+
+SYNC_IMPLS = [SyncImpl("libws")]
+if websockets is not None:
+    import websockets.sync.client
+    import websockets.sync.server
+
+    SYNC_IMPLS.append(SyncImpl("websockets"))
+
+sync_impls = pytest.mark.parametrize("impl", SYNC_IMPLS, ids=repr)
+
+
+@sync_impls
+def test_blocking_handler_request_timeout_and_ping(impl):
+    def handler(ws):
+        ws.send(repr((ws.request.path, ws.request.headers["X-Test"], ws.remote_address[0])))
+        time.sleep(0.6)  # quiet long enough for the client's recv(timeout) to expire
+        ws.send("late")
+        ws.send(ws.recv())
+
+    port, stop = impl.serve(handler)
+    try:
+        with impl.connect(f"ws://127.0.0.1:{port}/p?q=1", additional_headers={"X-Test": "yes"}) as ws:
+            assert ws.recv() == repr(("/p?q=1", "yes", "127.0.0.1"))
+            t0 = time.monotonic()
+            with pytest.raises(TimeoutError):
+                ws.recv(timeout=0.1)
+            assert time.monotonic() - t0 < 0.5
+            assert ws.recv(timeout=5) == "late"  # still usable after the timeout
+            pong = ws.ping()
+            assert pong.wait(5)
+            ws.send("echo me")
+            assert ws.recv(timeout=5) == "echo me"
+    finally:
+        stop()
+
+
+def test_blocking_ping_wait_keeps_the_messages_it_reads():
+    # libws only: waiting for a pong on the thread that reads takes the
+    # messages that come first and leaves them, in order, for recv.
+    def handler(ws):
+        for i in range(3):
+            ws.send(f"m{i}")
+        ws.recv()
+
+    port, stop = SyncImpl("libws").serve(handler)
+    try:
+        with libws.connect(f"ws://127.0.0.1:{port}/") as ws:
+            time.sleep(0.2)  # the three messages arrive before the pong
+            assert ws.ping(b"k1").wait(5)
+            assert ws.latency > 0
+            assert [ws.recv(timeout=5) for _ in range(3)] == ["m0", "m1", "m2"]
+            ws.send("done")
+    finally:
+        stop()

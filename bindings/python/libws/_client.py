@@ -140,7 +140,10 @@ class connect:
     :func:`serve`), ``tls_verify``,
     ``tls_ca_file``, ``tls_cert_file``, ``tls_key_file``,
     ``tls_server_name``, ``compression`` ("deflate" offers permessage-deflate;
-    None, the default, does not).
+    None, the default, does not), ``ping_interval`` / ``ping_timeout``
+    (keepalive, 20 s / 20 s as websockets; None turns it off),
+    ``write_limit`` (websockets' name for ``high_water``), ``logger``,
+    ``process_exception`` (for ``async for ws in connect(...)``).
 
     Raises :class:`libws.WebSocketError` with code EINVAL (bad URL), EIO
     (refused, unresolvable), ETIMEDOUT (:class:`libws.WebSocketTimeout`),

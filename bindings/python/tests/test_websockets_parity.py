@@ -11,7 +11,7 @@ import socket
 
 import pytest
 
-from conftest import run
+from conftest import RawClient, run
 
 import libws
 import libws.asyncio
@@ -412,3 +412,102 @@ def test_blocking_ping_wait_keeps_the_messages_it_reads():
             ws.send("done")
     finally:
         stop()
+
+
+# -- keepalive -------------------------------------------------------------------
+
+
+@impls
+def test_keepalive_closes_a_peer_that_never_pongs(impl):
+    # A raw client that completes the handshake and then never answers a
+    # ping: the server closes it within ping_interval + ping_timeout, with
+    # 1011, and its handler sees ConnectionClosedError.
+    seen = {}
+
+    async def handler(ws):
+        try:
+            await ws.recv()
+        except impl.ConnectionClosed as exc:
+            seen["exc"] = (type(exc).__name__, exc.sent.code if exc.sent else None, exc.rcvd)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        async with impl.serve(handler, "127.0.0.1", 0, ping_interval=0.3, ping_timeout=0.3) as server:
+            c = await loop.run_in_executor(None, RawClient, port_of(server))
+            t0 = loop.time()
+            evs = await loop.run_in_executor(None, lambda: c.events(lambda e: isinstance(e, libws.Close), timeout=5))
+            elapsed = loop.time() - t0
+            c.close()
+            for _ in range(100):
+                if "exc" in seen:
+                    break
+                await asyncio.sleep(0.02)
+        return evs, elapsed
+
+    evs, elapsed = run(main())
+    assert any(isinstance(e, libws.Ping) for e in evs), evs
+    assert isinstance(evs[-1], libws.Close) and evs[-1].code == 1011, evs
+    assert elapsed < 3.0  # 0.3 + 0.3 with slack for a loaded machine
+    assert seen["exc"] == ("ConnectionClosedError", 1011, None)
+
+
+def test_keepalive_client_side_and_default():
+    # A libws client against a raw server that never pongs; and the
+    # defaults are websockets' (20 s, 20 s).
+    import inspect
+
+    for fn in (libws.asyncio.serve, libws.asyncio.connect):
+        params = inspect.signature(fn).parameters
+        assert (params["ping_interval"].default, params["ping_timeout"].default) == (20.0, 20.0)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        lsock = socket.create_server(("127.0.0.1", 0))
+        lsock.setblocking(False)
+        port = lsock.getsockname()[1]
+
+        async def raw_server():
+            conn, _ = await loop.sock_accept(lsock)
+            req = b""
+            while b"\r\n\r\n" not in req:
+                req += await loop.sock_recv(conn, 4096)
+            key = [ln.split(b":", 1)[1].strip() for ln in req.split(b"\r\n") if ln.lower().startswith(b"sec-websocket-key")][0]
+            await loop.sock_sendall(
+                conn,
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                b"Sec-WebSocket-Accept: " + libws.accept_key(key.decode()).encode() + b"\r\n\r\n",
+            )
+            return conn  # reads nothing more, answers nothing
+
+        server_task = asyncio.ensure_future(raw_server())
+        ws = await libws.asyncio.connect(f"ws://127.0.0.1:{port}/", ping_interval=0.3, ping_timeout=0.3)
+        t0 = loop.time()
+        with pytest.raises(libws.ConnectionClosedError) as e:
+            await ws.recv()
+        elapsed = loop.time() - t0
+        (await server_task).close()
+        lsock.close()
+        return e.value, elapsed
+
+    exc, elapsed = run(main())
+    assert exc.sent is not None and exc.sent.code == 1011 and exc.rcvd is None
+    assert elapsed < 3.0
+
+
+def test_keepalive_off():
+    # ping_interval=None: no ping at all.
+    async def handler(ws):
+        await ws.wait_closed()
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        async with libws.asyncio.serve(handler, "127.0.0.1", 0, ping_interval=None) as server:
+            c = await loop.run_in_executor(None, RawClient, port_of(server))
+            try:
+                c.sock.settimeout(1.0)
+                with pytest.raises(socket.timeout):
+                    c.sock.recv(100)
+            finally:
+                c.close()
+
+    run(main())

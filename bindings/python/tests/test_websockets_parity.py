@@ -511,3 +511,26 @@ def test_keepalive_off():
                 c.close()
 
     run(main())
+
+
+@impls
+def test_serve_on_an_existing_listening_socket(impl):
+    async def handler(ws):
+        await ws.send(await ws.recv())
+
+    async def main():
+        sock = socket.create_server(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        async with impl.serve(handler, sock=sock) as server:
+            assert port_of(server) == port
+            async with impl.connect(f"ws://127.0.0.1:{port}/") as ws:
+                await ws.send("via sock")
+                return await ws.recv()
+
+    assert run(main()) == "via sock"
+
+
+def test_serve_sock_with_host_is_refused():
+    with socket.create_server(("127.0.0.1", 0)) as sock:
+        with pytest.raises(ValueError):
+            libws.asyncio.serve(None, "127.0.0.1", 0, sock=sock)

@@ -14,6 +14,7 @@ __all__ = [
     "ProtocolError",
     "InvalidHandshake",
     "InvalidStatus",
+    "NegotiationError",
     "WebSocketTimeout",
     "ConnectFailed",
     "Close",
@@ -85,6 +86,17 @@ class InvalidStatus(InvalidHandshake):
 
     def __reduce__(self):  # type: ignore[no-untyped-def]
         return (type(self), (self.response, self.message))
+
+
+class NegotiationError(InvalidHandshake):
+    """A server's ``select_subprotocol`` raises it to refuse the handshake
+    with 400 (as ``websockets.exceptions.NegotiationError``)."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(_ffi.WS_EHANDSHAKE, message)
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (type(self), (self.message,))
 
 
 class WebSocketTimeout(WebSocketError, TimeoutError):

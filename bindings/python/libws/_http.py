@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Iterator, List, Mapping, MutableMapping, Optional, Tuple, Union
 
 __all__ = ["Headers", "Request", "Response", "parse_peer"]
 
 
-class Headers(Mapping[str, str]):
+class Headers(MutableMapping[str, str]):
     """HTTP headers: case-insensitive lookup; a repeated header maps to its
-    values joined with ", " (all of them: :meth:`get_all`)."""
+    values joined with ", " (all of them: :meth:`get_all`). As websockets'
+    Headers, setting a header adds a value (a response's headers are
+    built so); ``del`` removes every value."""
 
     __slots__ = ("_items", "_index")
 
@@ -32,6 +34,21 @@ class Headers(Mapping[str, str]):
 
     def __getitem__(self, key: str) -> str:
         return ", ".join(self._index[key.lower()])
+
+    def __setitem__(self, key: str, value: str) -> None:
+        if any(c in str(key) + str(value) for c in "\r\n\0"):
+            raise ValueError("a header name or value holds CR, LF or NUL")
+        self._items.append((key, value))
+        self._index.setdefault(key.lower(), []).append(value)
+
+    def __delitem__(self, key: str) -> None:
+        k = key.lower()
+        del self._index[k]
+        self._items = [(n, v) for n, v in self._items if n.lower() != k]
+
+    def lines(self) -> str:
+        """As "Name: value\r\n" lines."""
+        return "".join(f"{k}: {v}\r\n" for k, v in self._items)
 
     def get_all(self, key: str) -> List[str]:
         return list(self._index.get(key.lower(), ()))

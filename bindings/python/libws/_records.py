@@ -66,6 +66,39 @@ def open_fields(payload) -> Tuple[str, str, str, bytes]:  # type: ignore[no-unty
     )
 
 
+def request_fields(payload) -> Tuple[str, str, str, bytes, str, str]:  # type: ignore[no-untyped-def]
+    """(peer, request target, offered subprotocols, raw header lines,
+    method, offered extensions) of a request event (handshake control):
+    the open event's four fields, the third being the offered list, then
+    two more. Raises ValueError when the payload is not made of them."""
+    fields = _fields(payload, 6)
+    peer, target, protos, headers, method, exts = fields
+    dec = lambda b: b.decode("utf-8", "replace")  # noqa: E731
+    return dec(peer), dec(target), dec(protos), headers, dec(method), dec(exts)
+
+
+def _fields(payload, count):  # type: ignore[no-untyped-def]
+    mv = memoryview(payload)
+    out = []
+    off = 0
+    end = len(mv)
+    for _ in range(count):
+        if off + 4 > end:
+            raise ValueError("a field is missing")
+        n = _U32.unpack_from(mv, off)[0]
+        p = off + 4
+        if p + n + 1 > end or mv[p + n] != 0:
+            raise ValueError("a field runs past the payload")
+        out.append(mv[p : p + n].tobytes())
+        off = p + n + 1
+    return out
+
+
+def encode_fields(*fields: bytes) -> bytes:
+    """Fields in the record encoding (u32 length | bytes | NUL)."""
+    return b"".join(_U32.pack(len(f)) + f + b"\0" for f in fields)
+
+
 #: The status a hub without a status word implies by the close code it sent.
 _STATUS_OF_CLOSE = {
     1002: _ffi.WS_EPROTO,

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import http
+import inspect
 import logging
 import socket
 from typing import Any, Awaitable, Callable, Dict, Generator, List, Optional, Sequence, Set, Tuple, Union
 
 from . import _ffi
 from ._connection import WebSocket, validate_max_queue
-from ._errors import ConnectionClosed, WebSocketError
+from ._errors import ConnectionClosed, NegotiationError, WebSocketError
 from ._ffi import lib
-from ._http import Headers, Request
+from ._http import Headers, Request, Response, parse_peer
 from ._hub import _error, _Hub
 from ._options import build, write_limit_high
 
@@ -75,6 +77,17 @@ class ServerConnection(WebSocket):
         super()._on_open(peer, path, proto, headers)
         self.request = Request(path, headers)
 
+    def respond(self, status: int, text: str) -> Response:
+        """A plain-text response for ``process_request`` to refuse the
+        handshake with (as websockets' ``connection.respond``)."""
+        body = text.encode()
+        try:
+            phrase = http.HTTPStatus(status).phrase
+        except ValueError:
+            phrase = ""
+        headers = Headers([("Content-Type", "text/plain; charset=utf-8")])
+        return Response(status, phrase, headers, body)
+
     @property
     def path(self) -> str:
         """The request target ("/chat?room=1")."""
@@ -86,6 +99,25 @@ class ServerConnection(WebSocket):
 
 
 Handler = Callable[[ServerConnection], Awaitable[Any]]
+
+
+class _Hooks:
+    """What decides an opening handshake in Python (handshake control)."""
+
+    process_request: Optional[Callable[..., Any]] = None
+    process_response: Optional[Callable[..., Any]] = None
+    select_subprotocol: Optional[Callable[..., Any]] = None
+    subprotocols: Optional[Sequence[str]] = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.process_request or self.process_response or self.select_subprotocol or self.subprotocols)
+
+
+async def _maybe_await(value: Any) -> Any:
+    if inspect.isawaitable(value):
+        return await value
+    return value
 
 
 class Server:
@@ -123,6 +155,7 @@ class Server:
         self._hub_listens = False
         # Local addresses of adopted sockets whose open event is not in yet.
         self._local: Dict[int, Any] = {}
+        self._hooks = _Hooks()
 
     def _listen(
         self, host: Optional[str], port: int, opts: Dict[str, Any], sock: Optional[socket.socket] = None
@@ -229,14 +262,84 @@ class Server:
             s.close()
 
     def _accept(self, hub: _Hub, cid: int, peer: str, path: str, proto: str, headers: bytes) -> None:
-        # The open event of a connection our listener accepted.
+        # The open event of a connection our listener accepted (or whose
+        # request event we answered).
+        ws = hub.conns.get(cid)
+        if ws is None:
+            ws = self._connection(hub, cid)
+        ws._on_open(peer, path, proto, headers)  # type: ignore[union-attr]
+        self._start(ws)  # type: ignore[arg-type]
+
+    def _connection(self, hub: _Hub, cid: int) -> ServerConnection:
         ws = ServerConnection(hub, cid)
         ws._max_queue, ws._low_queue = self._max_queue
         ws.logger = self.logger
         ws.local_address = self._local.pop(cid, None)
         hub.conns[cid] = ws
-        ws._on_open(peer, path, proto, headers)
-        self._start(ws)
+        return ws
+
+    # -- handshake control (process_request, select_subprotocol, process_response)
+
+    def _on_request(
+        self, hub: _Hub, cid: int, peer: str, path: str, offered: str, headers: bytes, method: str, exts: str
+    ) -> None:
+        ws = self._connection(hub, cid)
+        ws.remote_address = parse_peer(peer)
+        ws.request = Request(path, headers)
+        protos = [p.strip() for p in offered.split(",") if p.strip()]
+        t = self._loop.create_task(self._handshake(ws, protos))
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+
+    async def _handshake(self, ws: ServerConnection, offered: List[str]) -> None:
+        # As websockets' ServerConnection.handshake: process_request may
+        # answer instead; else the subprotocol is chosen; process_response
+        # sees (and may replace) the response. The hub answers the client.
+        hooks = self._hooks
+        request = ws.request
+        response: Optional[Response] = None
+        subprotocol: Optional[str] = None
+        try:
+            if hooks.process_request is not None:
+                response = await _maybe_await(hooks.process_request(ws, request))
+            if response is None:
+                try:
+                    subprotocol = self._select(ws, offered)
+                except NegotiationError as exc:
+                    response = ws.respond(400, f"Failed to open a WebSocket connection: {exc}.\n")
+            if response is None:
+                response = Response(101, "Switching Protocols", Headers())
+            if hooks.process_response is not None:
+                replaced = await _maybe_await(hooks.process_response(ws, request, response))
+                if replaced is not None:
+                    response = replaced
+        except Exception:
+            self.logger.error("opening handshake failed", exc_info=True)
+            response = ws.respond(500, "Failed to open a WebSocket connection.\nSee server log for more information.\n")
+        if response.status_code == 101 and self._close_task is not None:
+            response = ws.respond(503, "Server is shutting down.\n")
+        hub = ws._hub
+        if response.status_code == 101:
+            hub.accept(ws.id, subprotocol or "", response.headers.lines())
+        else:
+            hub.reject(ws.id, response.status_code, response.headers.lines(), response.body)
+
+    def _select(self, ws: ServerConnection, offered: List[str]) -> Optional[str]:
+        select = self._hooks.select_subprotocol
+        if select is not None:
+            chosen = select(ws, offered)
+            if chosen is not None and chosen not in offered:
+                raise NegotiationError(f"select_subprotocol chose {chosen!r}, which the client did not offer")
+            return chosen
+        supported = self._hooks.subprotocols
+        if not supported:
+            return None
+        if not offered:
+            raise NegotiationError("missing subprotocol")
+        for p in supported:
+            if p in offered:
+                return p
+        raise NegotiationError("invalid subprotocol; expected one of " + ", ".join(supported))
 
     def _start(self, ws: ServerConnection) -> None:
         if self._close_task is not None:
@@ -387,6 +490,9 @@ class serve:
         max_queue: Optional[Union[int, Tuple[int, int]]] = 16,
         sock: Optional[socket.socket] = None,
         logger: Any = None,
+        process_request: Optional[Callable[..., Any]] = None,
+        process_response: Optional[Callable[..., Any]] = None,
+        select_subprotocol: Optional[Callable[..., Any]] = None,
     ) -> None:
         self._max_queue = validate_max_queue(max_queue)
         self.handler = handler
@@ -399,7 +505,13 @@ class serve:
         if sock is not None and tls_cert_file is not None:
             raise ValueError("tls_cert_file needs the hub's own listener: not with sock")
         high_water = write_limit_high(write_limit, high_water)
+        hooks = self._hooks = _Hooks()
+        hooks.process_request = process_request
+        hooks.process_response = process_response
+        hooks.select_subprotocol = select_subprotocol
+        hooks.subprotocols = list(subprotocols) if subprotocols else None
         self._kw = dict(
+            handshake_control=hooks.active,
             subprotocols=subprotocols,
             origins=origins,
             max_size=max_size,
@@ -420,6 +532,7 @@ class serve:
 
     async def _create(self) -> Server:
         server = Server(self.handler, asyncio.get_running_loop(), self._max_queue, self._logger)
+        server._hooks = self._hooks
         server._listen(self.host, self.port, self._kw, self._sock)
         return server
 

@@ -501,9 +501,12 @@ def test_subprotocols():
                 assert await wait_for(ws.recv()) == "v2"
             async with lwa.connect(url(server), subprotocols=["v1"]) as ws:
                 assert ws.subprotocol == "v1"
-            async with lwa.connect(url(server)) as ws:
-                assert ws.subprotocol is None
-                assert await wait_for(ws.recv()) == "none"
+            # As websockets 13+: a server with subprotocols refuses a client
+            # that offers none of them, or none at all, with 400.
+            for offered in (None, ["v3"]):
+                with pytest.raises(libws.InvalidStatus) as e:
+                    await lwa.connect(url(server), subprotocols=offered)
+                assert e.value.response.status_code == 400
 
     run(main())
 

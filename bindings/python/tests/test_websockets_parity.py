@@ -534,3 +534,99 @@ def test_serve_sock_with_host_is_refused():
     with socket.create_server(("127.0.0.1", 0)) as sock:
         with pytest.raises(ValueError):
             libws.asyncio.serve(None, "127.0.0.1", 0, sock=sock)
+
+
+# -- handshake control ------------------------------------------------------------
+
+
+def _clients():
+    out = [("libws", libws.asyncio.connect)]
+    if websockets is not None:
+        out.append(("websockets", websockets.asyncio.client.connect))
+    return out
+
+
+@impls
+def test_process_request_refuses_before_the_101(impl):
+    # Auth in process_request (sync and async forms): a client without the
+    # token gets HTTP 401 (body included, as a websockets client sees it),
+    # never an open connection; a client with it is served.
+    async def check_sync(connection, request):
+        if request.headers.get("Authorization") != "Bearer ok":
+            return connection.respond(401, "no token\n")
+        return None
+
+    async def check_async(connection, request):
+        await asyncio.sleep(0.01)  # e.g. a database
+        return check_sync_plain(connection, request)
+
+    def check_sync_plain(connection, request):
+        if request.headers.get("Authorization") != "Bearer ok":
+            return connection.respond(401, "no token\n")
+        return None
+
+    async def handler(ws):
+        await ws.send(ws.request.path)
+
+    async def main():
+        out = []
+        for check in (check_sync_plain, check_async):
+            async with impl.serve(handler, "127.0.0.1", 0, process_request=check) as server:
+                url = f"ws://127.0.0.1:{port_of(server)}/secret"
+                for name, connect in _clients():
+                    try:
+                        await connect(url)
+                        out.append("opened")
+                    except Exception as exc:
+                        if name == "websockets":  # the libws client does not keep the body
+                            assert exc.response.body == b"no token\n"
+                        out.append((type(exc).__name__, exc.response.status_code))
+                    async with connect(url, additional_headers={"Authorization": "Bearer ok"}) as ws:
+                        out.append(await ws.recv())
+        return out
+
+    n = len(_clients())
+    assert run(main()) == [("InvalidStatus", 401), "/secret"] * n * 2
+
+
+@impls
+def test_process_response_and_select_subprotocol(impl):
+    def add_header(connection, request, response):
+        response.headers["X-Served-By"] = "parity"
+
+    def select(connection, offered):
+        return "chat" if "chat" in offered else None
+
+    async def handler(ws):
+        await ws.send(ws.subprotocol or "none")
+
+    async def main():
+        out = []
+        async with impl.serve(
+            handler, "127.0.0.1", 0, process_response=add_header, select_subprotocol=select
+        ) as server:
+            url = f"ws://127.0.0.1:{port_of(server)}/"
+            for name, connect in _clients():
+                for offered in (["x", "chat"], ["x"]):
+                    async with connect(url, subprotocols=offered) as ws:
+                        out.append((ws.subprotocol, await ws.recv(), ws.response.headers["X-Served-By"]))
+        return out
+
+    assert run(main()) == [("chat", "chat", "parity"), (None, "none", "parity")] * len(_clients())
+
+
+@impls
+def test_process_request_that_raises_gives_500(impl, caplog):
+    def broken(connection, request):
+        raise RuntimeError("bug in the app")
+
+    async def handler(ws):  # pragma: no cover
+        await ws.recv()
+
+    async def main():
+        async with impl.serve(handler, "127.0.0.1", 0, process_request=broken) as server:
+            with pytest.raises(impl.InvalidStatus) as e:
+                await impl.connect(f"ws://127.0.0.1:{port_of(server)}/")
+            return e.value.response.status_code
+
+    assert run(main()) == 500

@@ -8,6 +8,7 @@ import ctypes
 import http
 import inspect
 import logging
+import os
 import socket
 from typing import Any, Awaitable, Callable, Dict, Generator, List, Optional, Sequence, Set, Tuple, Union
 
@@ -156,6 +157,7 @@ class Server:
         # Local addresses of adopted sockets whose open event is not in yet.
         self._local: Dict[int, Any] = {}
         self._hooks = _Hooks()
+        self._listens = True
 
     def _listen(
         self, host: Optional[str], port: int, opts: Dict[str, Any], sock: Optional[socket.socket] = None
@@ -180,6 +182,8 @@ class Server:
             self.host = host
             self.port = out_port.value
             return
+        if not self._listens:
+            return  # connections come through adopt() / adopt_stream()
         if not 0 <= port <= 65535:
             hub.free()
             self._hub = None
@@ -241,6 +245,36 @@ class Server:
                 del local_of[k]
         local_of[cid.value] = local
         return cid.value
+
+    def adopt(self, sock: socket.socket, head: bytes = b"") -> bool:
+        """Serve a connection the application accepted itself: ``sock`` (a
+        connected TCP or Unix stream socket, plaintext) and ``head``, the
+        bytes of its HTTP request already read from it (the whole head, a
+        part, or nothing). The hub reads the rest, answers the upgrade (a
+        request it refuses gets its 4xx) and the handler runs as for the
+        server's own connections. The server owns ``sock`` afterwards (it is
+        detached: do not use or close it). Returns False, with ``sock``
+        closed, if the server is closing."""
+        return self._adopt(sock, bytes(head)) is not None
+
+    def adopt_stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes = b"") -> bool:
+        """:meth:`adopt` for a connection of an ``asyncio.start_server``
+        callback that read the request ``head``: the transport lets go of
+        its socket (bytes it had read past ``head`` go along) and the
+        server takes it over."""
+        transport = writer.transport
+        transport.pause_reading()
+        sock = writer.get_extra_info("socket")
+        if sock is None:
+            raise ValueError("the stream has no socket (TLS streams cannot be handed over)")
+        if writer.get_extra_info("sslcontext") is not None:
+            raise ValueError("a TLS stream cannot be handed over: serve wss:// with ssl=")
+        # Bytes the StreamReader holds past what the application read.
+        rest = bytes(getattr(reader, "_buffer", b""))
+        fd = os.dup(sock.fileno())
+        transport.abort()  # closes its descriptor; ours keeps the socket open
+        dup = socket.socket(sock.family, sock.type, sock.proto, fileno=fd)
+        return self.adopt(dup, bytes(head) + rest)
 
     @property
     def sockets(self) -> List[Any]:
@@ -454,6 +488,11 @@ class serve:
     quiet that long), ``write_limit`` (websockets' name for ``high_water``),
     ``sock`` (serve on this listening socket instead of host and port),
     ``logger`` (the server's and its connections' logger),
+    ``listen=False`` (listen on nothing: an HTTP server of the application
+    hands its upgrade requests over with :meth:`Server.adopt` /
+    :meth:`Server.adopt_stream`), ``process_request`` /
+    ``process_response`` / ``select_subprotocol`` (as websockets 13+:
+    decide the opening handshake before the 101),
     ``high_water`` (1 MiB) / ``max_buffered`` (64 MiB) for backpressure,
     ``max_total_buffered`` (256 MiB: unsent bytes of all the server's
     connections together; past it the largest buffers are failed with 1008),
@@ -493,7 +532,9 @@ class serve:
         process_request: Optional[Callable[..., Any]] = None,
         process_response: Optional[Callable[..., Any]] = None,
         select_subprotocol: Optional[Callable[..., Any]] = None,
+        listen: bool = True,
     ) -> None:
+        self._listens = listen
         self._max_queue = validate_max_queue(max_queue)
         self.handler = handler
         self.host = host
@@ -533,6 +574,7 @@ class serve:
     async def _create(self) -> Server:
         server = Server(self.handler, asyncio.get_running_loop(), self._max_queue, self._logger)
         server._hooks = self._hooks
+        server._listens = self._listens
         server._listen(self.host, self.port, self._kw, self._sock)
         return server
 

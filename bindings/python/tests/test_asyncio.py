@@ -790,3 +790,30 @@ def test_reader_cancelled_by_a_task_woken_in_the_same_batch():
 
     with blocking_server(replies) as server:
         run(main(server))
+
+
+def test_adopt_a_socket_whose_request_was_partly_read():
+    # listen=False: connections come from the application's own accept;
+    # the bytes it read (here the first 20 of the request) go along.
+    async def handler(ws):
+        await ws.send(f"{ws.path} {ws.request.headers['X-App']}")
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        lsock = socket.create_server(("127.0.0.1", 0))
+        lsock.setblocking(False)
+        port = lsock.getsockname()[1]
+        async with lwa.serve(handler, listen=False) as server:
+            assert server.sockets == []
+            client = asyncio.ensure_future(lwa.connect(f"ws://127.0.0.1:{port}/adopted?x=1", additional_headers={"X-App": "1"}))
+            conn, _ = await loop.sock_accept(lsock)
+            head = b""
+            while len(head) < 20:
+                head += await loop.sock_recv(conn, 20 - len(head))
+            assert server.adopt(conn, head)
+            ws = await wait_for(client)
+            assert await wait_for(ws.recv()) == "/adopted?x=1 1"
+            await ws.close()
+        lsock.close()
+
+    run(main())

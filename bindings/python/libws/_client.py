@@ -9,11 +9,12 @@ import logging
 import random
 import ipaddress
 import socket
+import ssl as _ssl
 import weakref
 from urllib.parse import urlsplit
 from typing import Any, AsyncIterator, Callable, Generator, Iterator, Optional, Sequence, Tuple, Union
 
-from . import _ffi, _records
+from . import _ffi, _records, _tls
 from ._connection import CONNECTING, WebSocket, validate_max_queue
 from ._errors import ConnectFailed, InvalidStatus, WebSocketError
 from ._ffi import lib
@@ -58,6 +59,7 @@ class ClientConnection(WebSocket):
     response: Optional[Response] = None
     path: str = "/"
     _refused = 0
+    _bridge: "Optional[asyncio.Task]" = None  # ssl=: the TLS bridge it runs over
 
     def __init__(self, hub: _Hub, cid: int) -> None:
         super().__init__(hub, cid)
@@ -143,7 +145,10 @@ class connect:
     None, the default, does not), ``ping_interval`` / ``ping_timeout``
     (keepalive, 20 s / 20 s as websockets; None turns it off),
     ``write_limit`` (websockets' name for ``high_water``), ``logger``,
-    ``process_exception`` (for ``async for ws in connect(...)``).
+    ``process_exception`` (for ``async for ws in connect(...)``), ``ssl``
+    (an ``ssl.SSLContext`` for wss://: TLS done by asyncio, see
+    :mod:`libws._tls`; without it wss:// uses the engine's TLS with the
+    ``tls_*`` options) and ``server_hostname``.
 
     Raises :class:`libws.WebSocketError` with code EINVAL (bad URL), EIO
     (refused, unresolvable), ETIMEDOUT (:class:`libws.WebSocketTimeout`),
@@ -174,7 +179,14 @@ class connect:
         write_limit: Optional[Union[int, Tuple[int, int]]] = None,
         logger: Any = None,
         process_exception: Optional[Callable[[Exception], Optional[Exception]]] = None,
+        ssl: Optional[_ssl.SSLContext] = None,
+        server_hostname: Optional[str] = None,
     ) -> None:
+        if ssl is not None and not isinstance(ssl, _ssl.SSLContext):
+            raise TypeError(f"ssl must be an ssl.SSLContext, not {type(ssl).__name__}")
+        self._ssl = ssl
+        self._server_hostname = server_hostname
+        self._open_timeout = open_timeout
         self._max_queue = validate_max_queue(max_queue)
         self.url = url
         #: the connections' logger (websockets' ``logger``)
@@ -204,8 +216,45 @@ class connect:
     async def _create(self) -> ClientConnection:
         loop = asyncio.get_running_loop()
         _check_url(self.url)
-        await _resolvable(loop, self.url)
-        url = self.url.encode()
+        if self._ssl is None:
+            await _resolvable(loop, self.url)
+            return await self._dial(self.url)
+        # ssl=SSLContext: asyncio does the TLS; the hub dials a loopback
+        # bridge to it (see libws._tls).
+        parts = urlsplit(self.url)
+        if parts.scheme != "wss":
+            raise ValueError("connect() received an ssl argument for a ws:// URI")
+        host, port = parts.hostname or "", parts.port or 443
+        timeout = self._open_timeout or None
+        tls = await asyncio.wait_for(
+            asyncio.open_connection(
+                host, port, ssl=self._ssl, server_hostname=self._server_hostname or host, ssl_handshake_timeout=timeout
+            ),
+            timeout,
+        )
+        try:
+            lsock = socket.create_server(("127.0.0.1", 0))
+        except BaseException:
+            tls[1].close()
+            raise
+        lsock.setblocking(False)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        bridge = loop.create_task(_tls.client_bridge(lsock, tls, parts.netloc.rpartition("@")[2], timeout))
+        try:
+            ws = await self._dial(f"ws://127.0.0.1:{lsock.getsockname()[1]}{target}")
+        except BaseException:
+            bridge.cancel()
+            lsock.close()
+            tls[1].close()
+            raise
+        ws._bridge = bridge
+        ws.remote_address = tls[1].get_extra_info("peername")[:2]
+        ws.local_address = tls[1].get_extra_info("sockname")
+        return ws
+
+    async def _dial(self, url_s: str) -> ClientConnection:
+        loop = asyncio.get_running_loop()
+        url = url_s.encode()
         with build(**self._kw) as opts:  # type: ignore[arg-type]
             high_water = opts.get_int(_ffi.WS_OPT_HUB_HIGH_WATER)
             hub = _client_hub(loop)

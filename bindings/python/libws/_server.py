@@ -10,9 +10,10 @@ import inspect
 import logging
 import os
 import socket
+import ssl as _ssl
 from typing import Any, Awaitable, Callable, Dict, Generator, List, Optional, Sequence, Set, Tuple, Union
 
-from . import _ffi
+from . import _ffi, _tls
 from ._connection import WebSocket, validate_max_queue
 from ._errors import ConnectionClosed, NegotiationError, WebSocketError
 from ._ffi import lib
@@ -158,6 +159,31 @@ class Server:
         self._local: Dict[int, Any] = {}
         self._hooks = _Hooks()
         self._listens = True
+        # ssl=SSLContext: asyncio servers doing TLS on the listening
+        # sockets, their plaintext spliced to the hub (see libws._tls).
+        self._ssl: Optional[_ssl.SSLContext] = None
+        self._tls_servers: List[asyncio.AbstractServer] = []
+        self._ssl_handshake_timeout: Optional[float] = None
+
+    async def _start_tls(self) -> None:
+        for s in self._socks:
+            srv = await asyncio.start_server(
+                self._on_tls, sock=s, ssl=self._ssl, ssl_handshake_timeout=self._ssl_handshake_timeout
+            )
+            self._tls_servers.append(srv)
+
+    async def _on_tls(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # A TLS connection asyncio accepted: its plaintext goes to the hub
+        # over a socket pair whose other end the hub adopts.
+        mine, theirs = socket.socketpair()
+        remote = writer.get_extra_info("peername")
+        cid = self._adopt(theirs, b"", local=writer.get_extra_info("sockname"), remote=remote)
+        if cid is None:
+            mine.close()
+            writer.close()
+            return
+        plain = await asyncio.open_connection(sock=mine)
+        await _tls.splice((reader, writer), plain)
 
     def _listen(
         self, host: Optional[str], port: int, opts: Dict[str, Any], sock: Optional[socket.socket] = None
@@ -196,7 +222,8 @@ class Server:
             raise
         for s in socks:
             s.setblocking(False)
-            self._loop.add_reader(s.fileno(), self._on_accept, s)
+            if self._ssl is None:
+                self._loop.add_reader(s.fileno(), self._on_accept, s)
         self._socks = socks
         addr = socks[0].getsockname()
         self.host = host if sock is None else (addr[0] if isinstance(addr, tuple) else addr)
@@ -213,7 +240,7 @@ class Server:
                 return
             self._adopt(conn, b"")
 
-    def _adopt(self, conn: socket.socket, head: bytes) -> Optional[int]:
+    def _adopt(self, conn: socket.socket, head: bytes, local: Any = None, remote: Any = None) -> Optional[int]:
         """Hand an accepted socket (and the bytes of its request already
         read) to the hub, which answers the request and serves the
         connection. Returns its id, None if the hub refused it."""
@@ -226,10 +253,11 @@ class Server:
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:  # pragma: no cover
                 pass
-        try:
-            local = conn.getsockname()
-        except OSError:  # pragma: no cover - reset meanwhile
-            local = None
+        if local is None:
+            try:
+                local = conn.getsockname()
+            except OSError:  # pragma: no cover - reset meanwhile
+                local = None
         cid = ctypes.c_uint64()
         rc = lib.ws_hub_adopt(hub._h, conn.fileno(), head or None, len(head), None, ctypes.byref(cid))
         if rc < 0:
@@ -243,7 +271,7 @@ class Server:
             # Handshakes the hub refused leave no event: forget the oldest.
             for k in list(local_of)[:2048]:
                 del local_of[k]
-        local_of[cid.value] = local
+        local_of[cid.value] = (local, remote[:2] if remote else None)
         return cid.value
 
     def adopt(self, sock: socket.socket, head: bytes = b"") -> bool:
@@ -290,6 +318,11 @@ class Server:
 
     def _stop_listening(self) -> None:
         socks, self._socks = self._socks, []
+        for srv in self._tls_servers:
+            srv.close()  # closes its listening socket
+        if self._tls_servers:
+            self._tls_servers = []
+            return
         for s in socks:
             if not self._loop.is_closed():
                 self._loop.remove_reader(s.fileno())
@@ -301,14 +334,17 @@ class Server:
         ws = hub.conns.get(cid)
         if ws is None:
             ws = self._connection(hub, cid)
+        remote = ws.remote_address  # a TLS connection's client, not its socket pair
         ws._on_open(peer, path, proto, headers)  # type: ignore[union-attr]
+        if remote is not None:
+            ws.remote_address = remote
         self._start(ws)  # type: ignore[arg-type]
 
     def _connection(self, hub: _Hub, cid: int) -> ServerConnection:
         ws = ServerConnection(hub, cid)
         ws._max_queue, ws._low_queue = self._max_queue
         ws.logger = self.logger
-        ws.local_address = self._local.pop(cid, None)
+        ws.local_address, ws.remote_address = self._local.pop(cid, (None, None))
         hub.conns[cid] = ws
         return ws
 
@@ -318,7 +354,7 @@ class Server:
         self, hub: _Hub, cid: int, peer: str, path: str, offered: str, headers: bytes, method: str, exts: str
     ) -> None:
         ws = self._connection(hub, cid)
-        ws.remote_address = parse_peer(peer)
+        ws.remote_address = ws.remote_address or parse_peer(peer)
         ws.request = Request(path, headers)
         protos = [p.strip() for p in offered.split(",") if p.strip()]
         t = self._loop.create_task(self._handshake(ws, protos))
@@ -488,6 +524,8 @@ class serve:
     quiet that long), ``write_limit`` (websockets' name for ``high_water``),
     ``sock`` (serve on this listening socket instead of host and port),
     ``logger`` (the server's and its connections' logger),
+    ``ssl`` (an ``ssl.SSLContext``: wss:// with TLS done by asyncio, see
+    :mod:`libws._tls`; ``tls_cert_file`` is the faster path),
     ``listen=False`` (listen on nothing: an HTTP server of the application
     hands its upgrade requests over with :meth:`Server.adopt` /
     :meth:`Server.adopt_stream`), ``process_request`` /
@@ -533,8 +571,15 @@ class serve:
         process_response: Optional[Callable[..., Any]] = None,
         select_subprotocol: Optional[Callable[..., Any]] = None,
         listen: bool = True,
+        ssl: Optional[_ssl.SSLContext] = None,
     ) -> None:
         self._listens = listen
+        if ssl is not None and not isinstance(ssl, _ssl.SSLContext):
+            raise TypeError(f"ssl must be an ssl.SSLContext, not {type(ssl).__name__}")
+        if ssl is not None and tls_cert_file is not None:
+            raise ValueError("give ssl or tls_cert_file, not both")
+        self._ssl = ssl
+        self._open_timeout = open_timeout
         self._max_queue = validate_max_queue(max_queue)
         self.handler = handler
         self.host = host
@@ -575,7 +620,16 @@ class serve:
         server = Server(self.handler, asyncio.get_running_loop(), self._max_queue, self._logger)
         server._hooks = self._hooks
         server._listens = self._listens
+        server._ssl = self._ssl
+        server._ssl_handshake_timeout = self._open_timeout or None
         server._listen(self.host, self.port, self._kw, self._sock)
+        if self._ssl is not None and server._socks:
+            try:
+                await server._start_tls()
+            except BaseException:
+                server.close()
+                await server.wait_closed()
+                raise
         return server
 
     def __await__(self) -> Generator[Any, None, Server]:

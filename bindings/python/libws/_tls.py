@@ -13,6 +13,7 @@ Python each way, so this path is slower than the hub's own TLS
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from typing import Optional, Tuple
 
@@ -69,7 +70,14 @@ async def client_bridge(
     to the TLS stream with the server's Host, then splice the two."""
     loop = asyncio.get_running_loop()
     try:
-        conn, _ = await asyncio.wait_for(loop.sock_accept(lsock), timeout)
+        while True:
+            conn, peer = await asyncio.wait_for(loop.sock_accept(lsock), timeout)
+            # Only the hub of this process may use the bridge: another
+            # local process connecting first would get the TLS session
+            # (and its client certificate).
+            if _socket_of_this_process(peer[1]):
+                break
+            conn.close()
     finally:
         lsock.close()
     reader, writer = await asyncio.open_connection(sock=conn)
@@ -81,3 +89,33 @@ async def client_bridge(
         return
     tls[1].write(rewrite_host(head, host_header))
     await splice((reader, writer), tls)
+
+
+def _socket_of_this_process(port: int) -> bool:
+    """Whether the loopback TCP socket bound to ``port`` is one of this
+    process's (Linux: /proc/net/tcp gives its inode, /proc/self/fd ours).
+    True where /proc cannot tell."""
+    inodes = set()
+    try:
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            try:
+                with open(table) as f:
+                    next(f)
+                    for line in f:
+                        cols = line.split()
+                        if int(cols[1].rsplit(":", 1)[1], 16) == port:
+                            inodes.add(cols[9])
+            except FileNotFoundError:
+                continue
+        if not inodes:
+            return True
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                link = os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:[") and link[8:-1] in inodes:
+                return True
+        return False
+    except OSError:  # pragma: no cover - no /proc
+        return True

@@ -113,12 +113,10 @@ async def echo(ws):
         await ws.send(m)
 
 
-@pytest.mark.parametrize("server", sorted(SERVERS))
-@pytest.mark.parametrize("client", sorted(CLIENTS))
+@pytest.mark.parametrize(
+    "server,client", [("libws", "libws"), ("libws", "websockets"), ("websockets", "libws")]
+)
 def test_wss_with_ssl_contexts(pki, server, client):
-    if server == client == "websockets":
-        pytest.skip("the reference against itself")
-
     async def main():
         async with SERVERS[server](echo, "127.0.0.1", 0, ssl=server_ctx(pki)) as srv:
             port = srv.sockets[0].getsockname()[1]
@@ -190,3 +188,38 @@ def test_ssl_argument_checks(pki):
             await libws.asyncio.connect("ws://127.0.0.1:1/", ssl=client_ctx(pki))
 
     run(main())
+
+
+def test_the_client_bridge_serves_only_this_process(pki):
+    # A connection from another process to the loopback bridge is turned
+    # away; this process's own sockets are recognised.
+    import socket
+    import subprocess
+    import sys
+
+    from libws import _tls
+
+    with socket.create_server(("127.0.0.1", 0)) as lsock:
+        port = lsock.getsockname()[1]
+        mine = socket.create_connection(("127.0.0.1", port))
+        conn, peer = lsock.accept()
+        assert _tls._socket_of_this_process(peer[1])
+        mine.close()
+        conn.close()
+        code = (
+            "import socket, sys, time\n"
+            f"s = socket.create_connection(('127.0.0.1', {port}))\n"
+            "print(s.getsockname()[1], flush=True)\n"
+            "time.sleep(3)\n"
+        )
+        child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        try:
+            other_port = int(child.stdout.readline())
+            conn, peer = lsock.accept()
+            assert peer[1] == other_port
+            assert not _tls._socket_of_this_process(peer[1])
+            conn.close()
+        finally:
+            child.kill()
+            child.wait(10)
+            child.stdout.close()

@@ -22,7 +22,10 @@ from __future__ import annotations
 
 import collections
 import ctypes
+import ipaddress
 import os
+import re
+import socket
 import threading
 import time
 from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
@@ -30,6 +33,8 @@ from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optiona
 from . import _ffi
 from ._errors import (
     Close,
+    ConnectFailed,
+    InvalidStatus,
     ConnectionClosed,
     ConnectionClosedError,
     ConnectionClosedOK,
@@ -38,7 +43,8 @@ from ._errors import (
     closed,
     error,
 )
-from ._http import Headers, Request, parse_peer
+from ._http import Headers, Request, Response, parse_peer
+from urllib.parse import urlsplit
 from ._ffi import lib
 from ._options import HeadersLike, build
 
@@ -210,6 +216,12 @@ class WebSocket:
             pings.pop(key)._answered()
             if key == data:
                 break
+
+    def recv_streaming(self, timeout: Optional[float] = None, decode: Optional[bool] = None) -> Iterator[Data]:
+        """The next message as an iterator of its fragments, as websockets'
+        ``recv_streaming``: libws joins fragments, so it yields the whole
+        message once."""
+        yield self.recv(timeout, decode)
 
     def recv_into(self, buffer: Union[bytearray, memoryview]) -> "tuple[int, bool]":
         """Read the next message into ``buffer``; returns (length, is_text).
@@ -478,13 +490,50 @@ def connect(
         tls_server_name=tls_server_name,
         compression=compression,
     ) as opts:
+        _resolvable(url)
         h = ctypes.c_void_p()
         rc = lib.ws_connect(ctypes.byref(h), url.encode(), opts.handle)
     if rc < 0:
-        raise error(rc)
+        raise _connect_error(rc, _ffi.errmsg())
     ws = ClientConnection(h.value)  # type: ignore[arg-type]
     ws.read_timeout = read_timeout
     return ws
+
+
+#: ws_connect's message for a refused handshake names the HTTP status
+#: (ws.h: "handshake failed (403): ...").
+_REFUSED = re.compile(r"handshake failed \((\d{3})\)")
+
+
+def _connect_error(rc: int, message: str) -> WebSocketError:
+    """As websockets.sync: InvalidStatus for a refusal, an OSError for a
+    server that cannot be reached."""
+    if rc == _ffi.WS_EHANDSHAKE:
+        m = _REFUSED.search(message)
+        if m:
+            return InvalidStatus(Response(int(m.group(1))), message)
+    if rc == _ffi.WS_EIO:
+        return ConnectFailed(rc, message)
+    return error(rc, message)
+
+
+def _resolvable(url: str) -> None:
+    """socket.gaierror, as websockets raises, for a host name that does not
+    resolve (ws_connect would only say EIO). Bad URLs are ws_connect's to
+    refuse (EINVAL)."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return
+    if not host or parts.scheme not in ("ws", "wss"):
+        return
+    try:
+        ipaddress.ip_address(host)
+        return
+    except ValueError:
+        pass
+    socket.getaddrinfo(host, port or (443 if parts.scheme == "wss" else 80), type=socket.SOCK_STREAM)
 
 
 Handler = Callable[[ServerConnection], Any]

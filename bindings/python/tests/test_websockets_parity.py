@@ -630,3 +630,35 @@ def test_process_request_that_raises_gives_500(impl, caplog):
             return e.value.response.status_code
 
     assert run(main()) == 500
+
+
+@sync_impls
+def test_blocking_connect_errors(impl):
+    # Refused handshake: InvalidStatus with the status; unreachable: OSError.
+    if websockets is None:
+        pytest.skip("websockets is not installed")
+
+    def refuse(connection, request):
+        return connection.respond(403, "no\n")
+
+    server = websockets.sync.server.serve(lambda ws: None, "127.0.0.1", 0, process_request=refuse)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        with pytest.raises(impl_exc(impl, "InvalidStatus")) as e:
+            impl.connect(f"ws://127.0.0.1:{server.socket.getsockname()[1]}/")
+        assert e.value.response.status_code == 403
+    finally:
+        server.shutdown()
+        t.join(5)
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    for url in (f"ws://127.0.0.1:{port}/", "ws://no-such-host.invalid/"):
+        with pytest.raises(OSError):
+            impl.connect(url)
+
+
+def impl_exc(impl, name):
+    return getattr(libws if impl.name == "libws" else websockets.exceptions, name)

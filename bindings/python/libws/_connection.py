@@ -127,7 +127,10 @@ class WebSocket:
         if code:
             self._fail_code = code
             if self._sent is None:
-                self._sent = Close(code, "")
+                # ws.h names the reason of the keepalive's close; other
+                # failures' reasons are not part of the contract.
+                keepalive = code == 1011 and self._fail_status == _ffi.WS_ETIMEDOUT
+                self._sent = Close(code, "keepalive ping timeout" if keepalive else "")
 
     def _on_close(self, code: int, reason: str) -> None:
         if code != 1006:  # 1006: no close frame arrived
@@ -313,7 +316,7 @@ class WebSocket:
 
     # -- sending ------------------------------------------------------------
 
-    async def send(self, message: Union[DataLike, Iterable[DataLike]]) -> None:
+    async def send(self, message: Union[DataLike, Iterable[DataLike]], *, text: Optional[bool] = None) -> None:
         """Send a message: ``str`` as text, bytes-like as binary. An
         iterable (or async iterable) of fragments is joined and sent as one
         message (the hub sends whole messages). Raises ConnectionClosed once
@@ -335,6 +338,17 @@ class WebSocket:
             op, data = await _join_fragments(message)
         else:
             raise TypeError(f"message must be str, bytes-like or an iterable, not {type(message).__name__}")
+        if text is not None:
+            # As websockets: text=True sends bytes (valid UTF-8) as a text
+            # message, text=False a str as binary.
+            if text and op == _OP_BINARY:
+                try:
+                    bytes(data).decode()  # type: ignore[arg-type]
+                except UnicodeDecodeError:
+                    raise ValueError("text=True needs UTF-8 bytes") from None
+                op = _OP_TEXT
+            elif not text:
+                op = _OP_BINARY
         if self.state != OPEN:
             if self._late_send:
                 # Closed by the peer, but the close reply waits for the

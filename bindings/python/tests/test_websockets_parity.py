@@ -429,6 +429,7 @@ def test_keepalive_closes_a_peer_that_never_pongs(impl):
             await ws.recv()
         except impl.ConnectionClosed as exc:
             seen["exc"] = (type(exc).__name__, exc.sent.code if exc.sent else None, exc.rcvd)
+            seen["reason"] = exc.sent.reason
 
     async def main():
         loop = asyncio.get_running_loop()
@@ -449,6 +450,7 @@ def test_keepalive_closes_a_peer_that_never_pongs(impl):
     assert isinstance(evs[-1], libws.Close) and evs[-1].code == 1011, evs
     assert elapsed < 3.0  # 0.3 + 0.3 with slack for a loaded machine
     assert seen["exc"] == ("ConnectionClosedError", 1011, None)
+    assert evs[-1].reason == seen["reason"] == "keepalive ping timeout"
 
 
 def test_keepalive_client_side_and_default():
@@ -662,3 +664,20 @@ def test_blocking_connect_errors(impl):
 
 def impl_exc(impl, name):
     return getattr(libws if impl.name == "libws" else websockets.exceptions, name)
+
+
+@impls
+def test_send_text_argument(impl):
+    async def handler(ws):
+        for _ in range(2):
+            m = await ws.recv()
+            await ws.send(type(m).__name__)
+
+    async def main():
+        async with impl.serve(handler, "127.0.0.1", 0) as server:
+            async with impl.connect(f"ws://127.0.0.1:{port_of(server)}/") as ws:
+                await ws.send("é".encode(), text=True)
+                await ws.send("é", text=False)
+                return [await ws.recv(), await ws.recv()]
+
+    assert run(main()) == ["str", "bytes"]

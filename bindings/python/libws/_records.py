@@ -42,19 +42,10 @@ def open_fields(payload) -> Tuple[str, str, str, bytes]:  # type: ignore[no-unty
     separators, delimit them, so no byte a client sends moves into the next
     field. Fields past the fourth are ignored. Raises ValueError when the
     payload is not made of such fields."""
-    mv = memoryview(payload)
-    out = []
-    off = 0
-    end = len(mv)
-    for _ in range(OPEN_FIELDS):
-        if off + 4 > end:
-            raise ValueError("open event: a field is missing")
-        n = _U32.unpack_from(mv, off)[0]
-        p = off + 4
-        if p + n + 1 > end or mv[p + n] != 0:
-            raise ValueError("open event: a field runs past the payload")
-        out.append(mv[p : p + n].tobytes())
-        off = p + n + 1
+    try:
+        out = _fields(payload, OPEN_FIELDS)
+    except ValueError as exc:
+        raise ValueError(f"open event: {exc}") from None
     peer, target, proto, headers = out
     # The hub refuses request targets with control or non-ASCII bytes it
     # cannot carry; decode leniently so that nothing here can raise later.
@@ -92,11 +83,6 @@ def _fields(payload, count):  # type: ignore[no-untyped-def]
         out.append(mv[p : p + n].tobytes())
         off = p + n + 1
     return out
-
-
-def encode_fields(*fields: bytes) -> bytes:
-    """Fields in the record encoding (u32 length | bytes | NUL)."""
-    return b"".join(_U32.pack(len(f)) + f + b"\0" for f in fields)
 
 
 #: The status a hub without a status word implies by the close code it sent.

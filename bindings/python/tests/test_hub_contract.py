@@ -309,3 +309,15 @@ def test_hub_wide_send_buffer_cap():
     assert ends
     assert all(isinstance(e, libws.ConnectionClosedError) for e in ends)
     assert (ends[0].status, ends[0].close_code) == (libws.EPOLICY, 1008)
+
+
+def _field(b):
+    return struct.pack("<I", len(b)) + b + b"\0"
+
+
+def test_request_event_fields():
+    payload = b"".join(_field(f) for f in (b"1.2.3.4:5", b"/r?x=1", b"chat, v2", b"Host: h\r\n", b"GET", b"permessage-deflate", b"later"))
+    assert _records.request_fields(payload) == ("1.2.3.4:5", "/r?x=1", "chat, v2", b"Host: h\r\n", "GET", "permessage-deflate")
+    for bad in (payload[:10], payload[: len(payload) - len(_field(b"later")) - 3]):
+        with pytest.raises(ValueError):
+            _records.request_fields(bad)

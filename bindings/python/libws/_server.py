@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import errno
 import http
 import inspect
 import logging
@@ -235,10 +236,23 @@ class Server:
                 conn, _ = lsock.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError as exc:  # EMFILE and the like: try again on the next wake-up
-                self.logger.error("accept failed: %s", exc)
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    # Out of descriptors or memory: the socket stays
+                    # readable, so stop watching it for a second (as
+                    # asyncio does) rather than spin.
+                    self.logger.error("accept failed: %s; retrying in 1 s", exc)
+                    fd = lsock.fileno()
+                    self._loop.remove_reader(fd)
+                    self._loop.call_later(1.0, self._rewatch, lsock)
+                else:  # the client went away meanwhile (ECONNABORTED ...)
+                    self.logger.debug("accept failed: %s", exc)
                 return
             self._adopt(conn, b"")
+
+    def _rewatch(self, lsock: socket.socket) -> None:
+        if lsock in self._socks and self._close_task is None:
+            self._loop.add_reader(lsock.fileno(), self._on_accept, lsock)
 
     def _adopt(self, conn: socket.socket, head: bytes, local: Any = None, remote: Any = None) -> Optional[int]:
         """Hand an accepted socket (and the bytes of its request already
@@ -389,10 +403,14 @@ class Server:
         if response.status_code == 101 and self._close_task is not None:
             response = ws.respond(503, "Server is shutting down.\n")
         hub = ws._hub
-        if response.status_code == 101:
-            hub.accept(ws.id, subprotocol or "", response.headers.lines())
-        else:
-            hub.reject(ws.id, response.status_code, response.headers.lines(), response.body)
+        try:
+            if response.status_code == 101:
+                hub.accept(ws.id, subprotocol or "", response.headers.lines())
+            else:
+                hub.reject(ws.id, response.status_code, response.headers.lines(), response.body)
+        except WebSocketError as exc:  # e.g. a status out of 200..599
+            self.logger.error("opening handshake: the response cannot be sent: %s", exc)
+            hub.reject(ws.id, 500, "", b"Failed to open a WebSocket connection.\n")
 
     def _select(self, ws: ServerConnection, offered: List[str]) -> Optional[str]:
         select = self._hooks.select_subprotocol

@@ -681,3 +681,25 @@ def test_send_text_argument(impl):
                 return [await ws.recv(), await ws.recv()]
 
     assert run(main()) == ["str", "bytes"]
+
+
+def test_process_request_response_the_hub_cannot_send_gives_500():
+    # A status outside 200..599 is refused by ws_hub_reject: the client
+    # gets 500 instead, and the server goes on serving.
+    def odd(connection, request):
+        if request.path == "/odd":
+            return libws.Response(99, "", None, b"")
+        return None
+
+    async def handler(ws):
+        await ws.send("fine")
+
+    async def main():
+        async with libws.asyncio.serve(handler, "127.0.0.1", 0, process_request=odd) as server:
+            url = f"ws://127.0.0.1:{port_of(server)}"
+            with pytest.raises(libws.InvalidStatus) as e:
+                await libws.asyncio.connect(url + "/odd")
+            async with libws.asyncio.connect(url + "/") as ws:
+                return e.value.response.status_code, await ws.recv()
+
+    assert run(main()) == (500, "fine")

@@ -6,6 +6,7 @@ of the connection."""
 from __future__ import annotations
 
 import asyncio
+import builtins
 import collections
 import logging
 import os
@@ -530,4 +531,7 @@ def broadcast(connections: Iterable["WebSocket"], message: DataLike, raise_excep
             else:
                 ws.logger.warning("skipped broadcast: failed to write message: %s", exc)
     if errors:
-        raise ExceptionGroup("skipped broadcast", errors)  # type: ignore[name-defined]  # noqa: F821
+        group = getattr(builtins, "ExceptionGroup", None)  # Python 3.11+
+        if group is None:  # pragma: no cover - older Pythons: the first one
+            raise errors[0]
+        raise group("skipped broadcast", errors)

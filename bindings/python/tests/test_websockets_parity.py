@@ -703,3 +703,25 @@ def test_process_request_response_the_hub_cannot_send_gives_500():
                 return e.value.response.status_code, await ws.recv()
 
     assert run(main()) == (500, "fine")
+
+
+@impls
+def test_send_while_closing_raises_once_closed(impl):
+    # A send after close() started waits for the end of the close
+    # handshake and raises the ConnectionClosed that tells how it ended.
+    async def handler(ws):
+        await ws.wait_closed()
+
+    async def main():
+        async with impl.serve(handler, "127.0.0.1", 0) as server:
+            ws = await impl.connect(f"ws://127.0.0.1:{port_of(server)}/")
+            closing = asyncio.ensure_future(ws.close(1000, "bye"))
+            await asyncio.sleep(0)
+            try:
+                await ws.send("too late")
+                return "returned"
+            except impl.ConnectionClosed as exc:
+                await closing
+                return frames_of(exc)
+
+    assert run(main()) == ("ConnectionClosedOK", (1000, "bye"), (1000, "bye"), False)

@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -427,7 +428,7 @@ static size_t decode_event(const struct ws_hub *h, const uint8_t *p, size_t avai
     }
     ev->data = payload;
     ev->len = n;
-    if (ev->type == WS_EVENT_ERROR) ev->error = (int32_t)rd32(p + 20);
+    if (ev->type == WS_EVENT_ERROR || ev->type == WS_EVENT_BROKER) ev->error = (int32_t)rd32(p + 20);
     if (ev->type == WS_EVENT_OPEN || ev->type == WS_EVENT_REQUEST) {
         /* peer, path, protocol, headers (and a request's method and
          * extensions); fields after them are ignored. A malformed payload
@@ -505,11 +506,13 @@ static int64_t now_ms(void) {
  * here, on the caller's thread: that is where its sockets are served; given
  * a buf, the loop writes the events of serving them there (as far as they
  * fit) and *taken says how many bytes of buf the caller now holds. The
- * wait itself is a poll() in C, not in Go: a signal handled meanwhile then
- * ends it with EINTR (poll is never restarted, SA_RESTART or not), which
- * the Go runtime's own signals (preemption) never cause on a thread that
- * is not running Go code. Returns 1 to look at the queue again, 0 once
- * timeout_ms (from start) has passed, or an error (WS_EINTR). */
+ * wait itself is in C, not in Go: a signal handled meanwhile then ends it
+ * with EINTR (ppoll is never restarted, SA_RESTART or not). SIGURG, the Go
+ * runtime's preemption signal, is blocked for the wait: one sent while
+ * this thread ran Go code may arrive after it returned, and must not look
+ * like the host's signal (it is delivered, harmlessly, when the wait
+ * ends). Returns 1 to look at the queue again, 0 once timeout_ms (from
+ * start) has passed, or an error (WS_EINTR). */
 static int wait_events(ws_hub_t *hub, int timeout_ms, int64_t start, int *waited, uint8_t *buf, size_t cap, size_t *taken) {
     int left = timeout_ms;
     *taken = 0;
@@ -527,7 +530,11 @@ static int wait_events(ws_hub_t *hub, int timeout_ms, int64_t start, int *waited
     if (left == 0 && (*waited || !hub->inline_mode)) return 0;
     *waited = 1;
     struct pollfd pfd = {.fd = hub->inline_mode ? hub->inline_fd : hub->pipe_r, .events = POLLIN};
-    int r = poll(&pfd, 1, left);
+    sigset_t mask;
+    pthread_sigmask(SIG_BLOCK, NULL, &mask);
+    sigaddset(&mask, SIGURG);
+    struct timespec ts = {.tv_sec = left / 1000, .tv_nsec = (long)(left % 1000) * 1000000};
+    int r = ppoll(&pfd, 1, left < 0 ? NULL : &ts, &mask);
     if (r < 0 && errno == EINTR) return hub_failf(hub, WS_EINTR, "libws: ws_hub_poll: interrupted by a signal");
     if (r < 0) return hub_failf(hub, WS_EIO, "libws: poll on the hub's fd: %s", strerror(errno));
     if (hub->inline_mode && r > 0) ws__hub_run(hub->go_hub, 0, buf, cap, taken);
@@ -782,6 +789,10 @@ static int check_record(ws_hub_t *hub, const uint8_t *p, size_t plen, int *refs)
     case WS_CMD_PAUSE:
     case WS_CMD_RESUME:
         return ws__hub_check_conn(hub, fn, conn);
+    case WS_CMD_SUBSCRIBE:
+    case WS_CMD_UNSUBSCRIBE:
+    case WS_CMD_PUBLISH:
+        return ws__check_topic_record(hub, fn, p, plen);
     case WS_CMD_ACCEPT:
     case WS_CMD_REJECT:
         return check_answer(hub, fn, conn, p[0], p[2] | p[3] << 8, p + REC_HEADER, plen);

@@ -94,9 +94,7 @@ func (g *goConn) unlock() {
 func (g *goConn) setPaused(paused bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.s.paused != paused {
-		g.s.setPaused(paused, time.Now())
-	}
+	g.s.setPaused(paused, time.Now())
 	g.syncReadingLocked()
 }
 
@@ -495,6 +493,7 @@ func (g *goConn) goneLocked() {
 	g.h.addBuffered(-n)
 	g.out = nil
 	g.h.removeGoConn(g.id())
+	g.h.goConnEnded(g.id())
 }
 
 func (g *goConn) writer(writerDone chan struct{}) {
@@ -609,6 +608,7 @@ func (g *goConn) failBufferedLocked(why string) {
 // until the linger deadline.
 func (g *goConn) finish() {
 	g.s.to(stDraining, time.Now())
+	g.h.goConnEnded(g.id())
 	g.s.paused = false
 	close(g.resumed)
 	g.resumed = make(chan struct{})
@@ -767,7 +767,7 @@ type tlsListener struct {
 func (t *tlsListener) close() { t.ln.Close() }
 
 func (h *Hub) listenTLS(id uint32, addr string, o *Options) (int, error) {
-	ln, err := tls.Listen("tcp", addr, o.TLS)
+	ln, err := listenTLS(addr, o)
 	if err != nil {
 		return 0, err
 	}

@@ -206,3 +206,23 @@ func TestKeepaliveLatency(t *testing.T) {
 		check(t, h, host, id)
 	})
 }
+
+// A connection the host paused is not failed for an unread pong: the peer
+// answered, the hub just is not reading. Resumed, it reads the pong.
+func TestKeepaliveSparesPausedConnection(t *testing.T) {
+	eachMode(t, func(t *testing.T, o Options) {
+		h, host, _ := newHostHub(t, o)
+		lo := keepaliveOpts
+		_, port, err := h.Listen("127.0.0.1:0", &lo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, nc, p := openRaw(t, host, port, "/")
+		go answerPings(nc, p)
+		host.send(CmdPause, 0, 0, id, nil)
+		noEvent(t, host, EventClose, 1500*time.Millisecond)
+		host.send(CmdResume, 0, 0, id, nil)
+		waitEvent(t, host, EventPong, id, 5*time.Second)
+		noEvent(t, host, EventClose, 500*time.Millisecond)
+	})
+}

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"net"
 	"os"
@@ -334,6 +335,7 @@ func (l *loop) armTimer() {
 
 func (l *loop) runCommands() {
 	l.dispatchAll(l.h.host.Commands(), nil)
+	l.dispatchAll(l.h.topics.takeInbox(), nil)
 }
 
 // dispatchAll carries out a batch of commands; with a deref, by-reference
@@ -343,6 +345,7 @@ func (l *loop) dispatchAll(cmds []byte, deref func([]byte) []byte) {
 	defer func() {
 		l.batching = false
 		l.flushRun()
+		l.flushPublished()
 	}()
 	for {
 		r, rest, ok := NextRecord(cmds)
@@ -439,7 +442,7 @@ func (l *loop) tick() {
 
 // listen binds a plain-TCP listener and registers it with the loop.
 func (l *loop) listen(id uint32, addr string, o *Options) (int, error) {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listenConfig(o).Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return 0, err
 	}
@@ -736,6 +739,7 @@ func (l *loop) finish(c *conn) {
 	l.mu.Lock()
 	delete(l.byID, c.id)
 	l.mu.Unlock()
+	l.leaveTopics(c.id)
 	c.to(stDraining, time.Now())
 	l.setPaused(c, false) // the peer's last bytes are read to EOF
 	l.draining = append(l.draining, c)
@@ -916,9 +920,7 @@ func (l *loop) rearm(c *conn) {
 // setPaused stops or resumes reading a connection. Input the kernel holds
 // meanwhile is reported again by the level-triggered epoll once re-armed.
 func (l *loop) setPaused(c *conn, paused bool) {
-	if c.paused != paused {
-		c.session.setPaused(paused, time.Now())
-	}
+	c.session.setPaused(paused, time.Now())
 	l.syncReading(c)
 }
 
@@ -1057,6 +1059,7 @@ func (l *loop) remove(c *conn, withEvent bool, code uint16, reason string) {
 	l.mu.Lock()
 	delete(l.byID, c.id)
 	l.mu.Unlock()
+	l.leaveTopics(c.id)
 	if withEvent {
 		l.event(EventClose, 0, code, c.id, 0, []byte(reason))
 	}

@@ -40,7 +40,7 @@ const (
 	requestFields
 )
 
-// appendRequestEvent encodes the request event of a pending request.
+// requestEvent reports a request to the host (see RequestPeer...).
 func requestEvent(k eventSink, id uint64, listener uint32, peer string, req *libws.Request) {
 	var hb []byte
 	for name, vs := range req.Header {

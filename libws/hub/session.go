@@ -195,12 +195,12 @@ func (s *session) due(now time.Time) int {
 // pong may still be unread behind other input, so the pong timeout runs
 // whole again from the resume.
 func (s *session) setPaused(paused bool, now time.Time) {
-	s.paused = paused
-	if !paused && s.pinged {
+	if s.paused && !paused && s.pinged {
 		if due := now.Add(s.opts.PongTimeout); due.After(s.pongDue) {
 			s.pongDue = due
 		}
 	}
+	s.paused = paused
 }
 
 // pong notes a pong from the peer and returns the round trip of the

@@ -235,6 +235,11 @@ static void test_backpressure(echo_server *s, int port) {
     CHECK(fd >= 0, "raw connect");
     int small = 4096;
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    /* The hub stops reading a connection backed up above the high-water
+     * mark, so these writes block once the kernel's buffers are full:
+     * bounded, they end the loop instead of hanging it. */
+    struct timeval tv = {.tv_sec = 1};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     /* Send 128 masked 64 KiB messages (8 MiB, past any kernel buffering) and never read the echoes. */
     static uint8_t frame[14 + 65536];
     frame[0] = 0x82;
@@ -869,6 +874,27 @@ static void test_user_data(void) {
     CHECK(ws_hub_user(srv, o[2].conn, &u) == WS_OK && u == 500, "last value wins: %llu", (unsigned long long)u);
     close(fd[1]);
     close(fd[2]);
+
+    /* Many connections (client ids, known at once): values set, read
+     * back, half of them cleared, the rest intact. */
+    ws_hub_t *cli;
+    CHECK(new_hub(&cli) == WS_OK, "client hub");
+    enum { MANY = 300 };
+    static uint64_t ids[MANY];
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/", port);
+    int ok = 1;
+    for (int i = 0; i < MANY; i++) ok &= ws_hub_connect(cli, url, NULL, &ids[i]) == WS_OK && ws_hub_set_user(cli, ids[i], 1000 + (uint64_t)i) == WS_OK;
+    CHECK(ok, "connect and set %d", MANY);
+    for (int i = 0; i < MANY; i += 2) ok &= ws_hub_set_user(cli, ids[i], 0) == WS_OK;
+    int wrong = 0;
+    for (int i = 0; i < MANY; i++) {
+        uint64_t v = 1;
+        ws_hub_user(cli, ids[i], &v);
+        wrong += v != (i % 2 ? 1000 + (uint64_t)i : 0);
+    }
+    CHECK(ok && wrong == 0, "%d of %d values wrong after clearing half", wrong, MANY);
+    ws_hub_free(cli);
     ws_hub_free(srv);
 }
 
@@ -1144,6 +1170,17 @@ static void test_handshake_control(void) {
     CHECK(n > 0 && strncmp(buf, "HTTP/1.1 500", 12) == 0, "500: %s", buf);
     close(fd);
 
+    /* A raw WS_CMD_REJECT record, as bindings send it. */
+    fd = raw_request(port);
+    CHECK(fd >= 0 && wait_request(srv, &e, &o, method, ext), "request event 4");
+    uint8_t raw[WS_RECORD_HEADER + 24];
+    const uint8_t fields[] = {0, 0, 0, 0, 0, 4, 0, 0, 0, 'g', 'o', 'n', 'e', 0};
+    put_record(raw, WS_CMD_REJECT, 0, 410, o.conn, fields, sizeof fields);
+    CHECK(ws_hub_send_raw(srv, raw, WS_RECORD_HEADER + 16) == 1, "reject record");
+    n = read_polling(srv, fd, buf, sizeof buf, 1);
+    CHECK(n > 0 && strncmp(buf, "HTTP/1.1 410 Gone\r\n", 19) == 0 && strstr(buf, "\r\n\r\ngone"), "410: %s", buf);
+    close(fd);
+
     /* Arguments the C ABI refuses at once. */
     CHECK(ws_hub_reject(srv, o.conn, 99, NULL, NULL, 0) == WS_EINVAL && failed_with(srv, "200..599"), "status 99");
     CHECK(ws_hub_reject(srv, o.conn, 403, NULL, NULL, 3) == WS_EINVAL, "NULL body");
@@ -1154,6 +1191,50 @@ static void test_handshake_control(void) {
     uint8_t rec[WS_RECORD_HEADER + 8];
     put_record(rec, WS_CMD_ACCEPT, 0, 0, o.conn, "\x09\0\0\0abc", 8);
     CHECK(ws_hub_send_raw(srv, rec, sizeof rec) == WS_EINVAL, "malformed accept record");
+    ws_hub_free(srv);
+}
+
+/* Handshake control on a TLS listener, with a hub client as the peer: an
+ * accepted request opens with the host's subprotocol; a rejected one is
+ * an opening-handshake error for the client. */
+static void test_handshake_control_tls(void) {
+    const char *dir = getenv("LIBWS_TEST_DATA");
+    char cert[512], key[512], ca[512], url[64];
+    snprintf(cert, sizeof cert, "%s/server.pem", dir ? dir : LIBWS_TEST_DATA_DIR);
+    snprintf(key, sizeof key, "%s/server.key", dir ? dir : LIBWS_TEST_DATA_DIR);
+    snprintf(ca, sizeof ca, "%s/ca.pem", dir ? dir : LIBWS_TEST_DATA_DIR);
+    ws_hub_t *srv, *cli;
+    CHECK(new_hub(&srv) == WS_OK && new_hub(&cli) == WS_OK, "hubs");
+    ws_options_t *lo, *co;
+    ws_options_new(&lo);
+    ws_options_new(&co);
+    ws_options_set_int(lo, WS_OPT_HUB_HANDSHAKE_CONTROL, 1);
+    ws_options_set_str(lo, WS_OPT_TLS_CERT_FILE, cert);
+    ws_options_set_str(lo, WS_OPT_TLS_KEY_FILE, key);
+    ws_options_set_str(co, WS_OPT_TLS_CA_FILE, ca);
+    ws_options_set_str(co, WS_OPT_SUBPROTOCOLS, "x, chat");
+    int port = 0;
+    CHECK(ws_hub_listen(srv, "127.0.0.1", 0, lo, &port) > 0, "TLS listener");
+    snprintf(url, sizeof url, "wss://localhost:%d/tls", port);
+    uint64_t c1, c2;
+    CHECK(ws_hub_connect(cli, url, co, &c1) == WS_OK, "connect 1");
+    ws_event_t e;
+    open_info o;
+    char method[16], ext[64];
+    CHECK(wait_request(srv, &e, &o, method, ext) && strcmp(o.protocol, "x, chat") == 0 && strcmp(o.path, "/tls") == 0,
+          "TLS request: '%s' %s", o.protocol, o.path);
+    CHECK(ws_hub_accept(srv, o.conn, "chat", "X-Tls: yes\r\n") == WS_OK, "accept");
+    CHECK(wait_event(cli, c1, WS_EVENT_OPEN, &e, 10) && strcmp(e.protocol, "chat") == 0 && e.data && e.len > 0 &&
+              memmem(e.data, e.len, "X-Tls: yes", 10) != NULL,
+          "client open with chat and the header");
+    CHECK(ws_hub_connect(cli, url, co, &c2) == WS_OK, "connect 2");
+    CHECK(wait_request(srv, &e, &o, method, ext), "TLS request 2");
+    CHECK(ws_hub_reject(srv, o.conn, 403, NULL, "no", 2) == WS_OK, "reject");
+    int saw_error;
+    CHECK(wait_close_after_error(cli, c2, 0, WS_EHANDSHAKE, &saw_error, 10) && saw_error, "client: handshake error %d, then close", saw_error);
+    ws_options_free(lo);
+    ws_options_free(co);
+    ws_hub_free(cli);
     ws_hub_free(srv);
 }
 
@@ -1262,13 +1343,32 @@ static void on_signal(int sig) {
 typedef struct {
     pthread_t target;
     int ms;
+    int sig;
 } kick;
 
 static void *kick_later(void *arg) {
     kick *k = arg;
     usleep((useconds_t)k->ms * 1000);
-    pthread_kill(k->target, SIGUSR1);
+    pthread_kill(k->target, k->sig);
     return NULL;
+}
+
+/* SIGURG is the Go runtime's preemption signal: one that reaches a thread
+ * after it returned from Go to C must not end its wait. */
+static void test_sigurg_is_not_eintr(void) {
+    ws_hub_t *srv;
+    int port = 0;
+    CHECK(new_server(&srv, &port) > 0, "server");
+    kick k = {pthread_self(), 100, SIGURG};
+    pthread_t t;
+    pthread_create(&t, NULL, kick_later, &k);
+    ws_event_t ev[4];
+    double start = now_s();
+    int rc = ws_hub_poll(srv, ev, 4, 600);
+    double took = now_s() - start;
+    pthread_join(t, NULL);
+    CHECK(rc == 0 && took >= 0.5, "poll with a SIGURG: %d after %.2f s, want 0 after the timeout", rc, took);
+    ws_hub_free(srv);
 }
 
 static void test_eintr(int sa_restart, int raw) {
@@ -1282,7 +1382,7 @@ static void test_eintr(int sa_restart, int raw) {
     int port = 0;
     CHECK(new_server(&srv, &port) > 0, "server");
     got_signal = 0;
-    kick k = {pthread_self(), 200};
+    kick k = {pthread_self(), 200, SIGUSR1};
     pthread_t t;
     pthread_create(&t, NULL, kick_later, &k);
     double start = now_s();
@@ -1332,7 +1432,9 @@ int main(void) {
         test_user_data();
         test_keepalive();
         test_handshake_control();
+        test_handshake_control_tls();
         test_adopt();
+        test_sigurg_is_not_eintr();
         for (int r = 0; r <= 1; r++) {
             test_eintr(r, 0);
             test_eintr(r, 1);

@@ -60,6 +60,11 @@ const MAX_ROUNDS = 64; // polls per wake-up before yielding to other I/O
 
 const { RECORD_HEADER } = K;
 
+/** Bytes a record with a payload of len bytes takes: header, payload, padding to 8. */
+function recordSize(len) {
+  return RECORD_HEADER + len + ((8 - (len & 7)) & 7);
+}
+
 function callAll(cbs, err) {
   for (let i = 0; i < cbs.length; i++) cbs[i](err);
 }
@@ -173,7 +178,7 @@ class Hub {
   }
 
   onWatchError(err) {
-    if (this.owner && this.owner.onHubError) this.owner.onHubError(err);
+    this.onHubError(err);
   }
 
   scheduleResume() {
@@ -183,10 +188,15 @@ class Hub {
     }
   }
 
+  // The ordering rule of the host contract (docs/hub-contract.md): every
+  // reply to a batch is handed to the hub (flush) before the next poll,
+  // since that poll acknowledges the batch's close and error events and the
+  // hub then sends its close frame; replies flushed after it would be lost.
   drain() {
     if (this.ptr === null) return;
     if (this.pos < this.end) {
       this.dispatch(); // what a throwing listener left
+      this.flush();
       if (this.bufDonated) {
         this.buf = Buffer.allocUnsafe(POLL_SIZE);
         this.bufDonated = false;
@@ -199,6 +209,7 @@ class Hub {
         this.end = n;
         this.sawClose = false;
         this.dispatch();
+        this.flush();
         if (this.bufDonated) {
           this.buf = Buffer.allocUnsafe(POLL_SIZE);
           this.bufDonated = false;
@@ -210,19 +221,28 @@ class Hub {
       } else if (n === 0) {
         break;
       } else if (n === K.WS_ENOSPACE) {
-        // The next record is bigger than the buffer. ws_hub_poll_raw does not
-        // say how big: grow until it fits. The big buffer is used once and its
+        // The next record alone is bigger than the buffer; its header is in
+        // buf, so its size is known. The big buffer is used once and its
         // payloads are handed out without copying.
-        this.buf = Buffer.allocUnsafe(this.buf.length * 2);
+        const need = recordSize(this.buf.readUInt32LE(4));
+        if (need <= this.buf.length) {
+          this.onHubError(libwsError(n, `ws_hub_poll_raw: a record of ${need} bytes does not fit ${this.buf.length}`));
+          break;
+        }
+        this.buf = Buffer.allocUnsafe(need);
         this.bufDonated = true;
       } else if (n === K.WS_ECLOSED) {
         break; // the hub shut down and everything was delivered
       } else {
-        if (this.owner && this.owner.onHubError) this.owner.onHubError(libwsError(n, 'ws_hub_poll_raw'));
+        this.onHubError(libwsError(n, 'ws_hub_poll_raw'));
         break;
       }
     }
     this.flush();
+  }
+
+  onHubError(err) {
+    if (this.owner && this.owner.onHubError) this.owner.onHubError(err);
   }
 
   payload(p, len) {
@@ -285,10 +305,10 @@ class Hub {
           }
           case K.EVENT_ERROR: {
             const code = buf[off + 2] | (buf[off + 3] << 8);
-            const message = buf.toString('utf8', p, p + len);
+            const err = connectionError(code, buf.readInt32LE(off + 20), buf.toString('utf8', p, p + len));
             const ws = this.conns.get(id);
-            if (ws !== undefined) ws._onError(code, message);
-            else if (id === 0 && this.owner && this.owner.onHubError) this.owner.onHubError(connectionError(code, message));
+            if (ws !== undefined) ws._onError(code, err);
+            else if (id === 0) this.onHubError(err);
             break;
           }
           case K.EVENT_BACKPRESSURE: {
@@ -314,30 +334,42 @@ class Hub {
   }
 
   onOpen(id, listener, p, len) {
-    // Payload: peer, path and subprotocol, each ended by a NUL, then the
-    // headers ("Name: value\r\n" lines).
+    // Payload (docs/hub-contract.md): peer, request target, subprotocol and
+    // the request headers ("Name: value\r\n" lines), each a u32 length, the
+    // bytes and a NUL; fields after these four are a later version's. The
+    // lengths alone delimit the fields: no byte a client sent can move one
+    // into the next.
     const buf = this.buf;
     const end = p + len;
-    const fields = [];
-    let start = p;
-    for (let i = p; i < end && fields.length < 3; i++) {
-      const c = buf[i];
-      if (c === 0) {
-        fields.push(buf.toString('utf8', start, i));
-        start = i + 1;
-      }
+    const fields = ['', '', '', ''];
+    let at = p;
+    for (let i = 0; i < 4; i++) {
+      if (at + 4 > end) return this.badOpen(id);
+      const n = buf.readUInt32LE(at);
+      if (n + 5 > end - at || buf[at + 4 + n] !== 0) return this.badOpen(id);
+      // Headers are latin1 as HTTP/1.1 has them (Node's http does the same).
+      fields[i] = buf.toString(i === 3 ? 'latin1' : 'utf8', at + 4, at + 4 + n);
+      at += 5 + n;
     }
-    while (fields.length < 3) fields.push('');
-    const headers = buf.toString('latin1', start, end);
     if (listener === 0) {
       const ws = this.conns.get(id);
-      if (ws !== undefined) ws._onOpen(fields[0], fields[1], fields[2], headers);
+      if (ws !== undefined) ws._onOpen(fields[0], fields[1], fields[2], fields[3]);
       else this.terminate(id);
     } else if (this.owner && this.owner.onOpen) {
-      this.owner.onOpen(id, listener, fields[0], fields[1], fields[2], headers);
+      this.owner.onOpen(id, listener, fields[0], fields[1], fields[2], fields[3]);
     } else {
       this.terminate(id);
     }
+  }
+
+  // An open event that does not decode (a libws older or newer than this
+  // binding): the connection is dropped, never guessed at.
+  badOpen(id) {
+    this.terminate(id);
+    const ws = this.conns.get(id);
+    const err = libwsError(K.WS_EINTERNAL, 'malformed open event (libws.so and the binding differ in version?)');
+    if (ws !== undefined) ws._onError(0, err);
+    else this.onHubError(err);
   }
 
   // ---------------------------------------------------------------- commands
@@ -491,9 +523,9 @@ class Hub {
       this.cbs = null;
       process.nextTick(callAll, cbs, rc < 0 ? libwsError(rc, 'send') : undefined);
     }
-    if (rc < 0 && rc !== K.WS_ECLOSED && this.owner && this.owner.onHubError) {
+    if (rc < 0 && rc !== K.WS_ECLOSED) {
       // Only a bug in the binding (a malformed record) or ENOMEM gets here.
-      this.owner.onHubError(libwsError(rc, 'ws_hub_send_raw'));
+      this.onHubError(libwsError(rc, 'ws_hub_send_raw'));
     }
   }
 
@@ -544,4 +576,4 @@ class Hub {
   }
 }
 
-module.exports = { Hub, POLL_SIZE, DIRECT_SEND, INLINE, MODE_OPTION };
+module.exports = { Hub, recordSize, POLL_SIZE, DIRECT_SEND, INLINE, MODE_OPTION };

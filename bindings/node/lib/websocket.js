@@ -4,7 +4,7 @@
 
 const EventEmitter = require('events');
 const K = require('./constants');
-const { connectionError, libwsError } = require('./errors');
+const { libwsError } = require('./errors');
 const { optionsHandle, deflateSpec } = require('./options');
 const { C } = require('./native');
 
@@ -82,11 +82,13 @@ function parsePeer(peer) {
 }
 
 // "Name: value\r\n" lines -> Node-style headers (lowercase names, repeated
-// values joined with ', ', set-cookie as an array) and rawHeaders.
+// values joined with ', ', set-cookie as an array) and rawHeaders. Lines
+// end at "\r\n" only: a bare LF inside a value stays in that value, so a
+// client cannot smuggle in a header line of its own.
 function parseHeaders(text) {
   const headers = Object.create(null);
   const raw = [];
-  for (const line of text.split(/\r?\n/)) {
+  for (const line of text.split('\r\n')) {
     if (line === '') continue;
     const i = line.indexOf(':');
     if (i <= 0) continue;
@@ -431,11 +433,12 @@ class WebSocket extends EventEmitter {
     this._emit('pong', data);
   }
 
-  _onError(code, message) {
+  // code: the close code libws sent (0 if none); err from connectionError.
+  _onError(code, err) {
     if (code !== 0) this._errCode = code;
     if (this._aborted) return;
     if (this._readyState === CONNECTING || code !== 0) this._readyState = CLOSING;
-    this._emit('error', connectionError(code, message));
+    this._emit('error', err);
   }
 
   _onClose(code, reason) {

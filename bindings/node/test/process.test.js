@@ -102,7 +102,7 @@ test('a refused client alone: the process exits by itself', async () => {
     c.on('close', (code) => console.log('close ' + code));
   `));
   assert.equal(r.code, 0, `signal ${r.signal}: ${r.stderr}`);
-  assert.equal(r.stdout, 'error ECONNREFUSED\nclose 1006\n');
+  assert.equal(r.stdout, 'error WS_EIO\nclose 1006\n');
 });
 
 test('an open server keeps the process alive (and an idle connection does too)', async () => {

@@ -1,0 +1,124 @@
+'use strict';
+// A connection's session as a raw peer sees it on the wire, against
+// examples/node/echo_server.js run as a child process: nothing lost when
+// messages and a close (or a protocol error) arrive in one read, and no
+// header a client can forge through a bare LF.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const net = require('net');
+const {
+  exitWatchdog, rawClient, clientFrame, upgradeRequest, closePayload, frameReader, exampleServer, stopChild,
+  libwsEchoServer, closeServer, once, within,
+} = require('../testing/helpers');
+
+exitWatchdog();
+
+let server = null;
+test.before(async () => {
+  server = await exampleServer();
+});
+test.after(async () => {
+  if (server !== null) await stopChild(server.child);
+});
+
+const N = 20;
+
+function messagesThenClose() {
+  const parts = [];
+  for (let i = 0; i < N; i++) parts.push(clientFrame(0x1, Buffer.from(`message ${i}`)));
+  parts.push(clientFrame(0x8, closePayload(1000, 'bye')));
+  return Buffer.concat(parts);
+}
+
+// Every echo in order, then the close echoed with its code and reason, then
+// the end of the TCP connection.
+function assertEchoesThenClose({ status, frames, closed }) {
+  assert.equal(status, 101);
+  const texts = frames.filter((f) => f.opcode === 0x1).map((f) => f.payload.toString());
+  assert.deepEqual(texts, Array.from({ length: N }, (_, i) => `message ${i}`), 'every echo, in order');
+  assert.equal(frames.length, N + 1, `frames: ${frames.map((f) => f.opcode).join(',')}`);
+  const close = frames[N];
+  assert.equal(close.opcode, 0x8, 'the close comes last');
+  assert.equal(close.payload.readUInt16BE(0), 1000);
+  assert.ok(closed, 'the server ended the TCP connection');
+}
+
+test('20 messages and a close in one write after the handshake: 20 echoes, then the close (1000)', async () => {
+  for (let trial = 0; trial < 5; trial++) {
+    const { sock, rest } = await rawClient(server.port);
+    const reader = frameReader(sock, { rest });
+    sock.write(messagesThenClose());
+    assertEchoesThenClose(await reader.frames());
+    sock.destroy();
+  }
+});
+
+test('the upgrade request, 20 messages and a close in one write: 20 echoes, then the close', async () => {
+  for (let trial = 0; trial < 5; trial++) {
+    const sock = net.connect(server.port, '127.0.0.1');
+    const reader = frameReader(sock);
+    await once(sock, 'connect');
+    sock.write(Buffer.concat([Buffer.from(upgradeRequest('/', ''), 'latin1'), messagesThenClose()]));
+    assertEchoesThenClose(await reader.frames());
+    sock.destroy();
+  }
+});
+
+test('the same in-process: a listener replying to every message of a close batch loses none', async () => {
+  // The binding's own server, several replies per message, to check that the
+  // whole batch of replies leaves before the close is answered.
+  const { WebSocketServer } = require('..');
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  wss.on('connection', (ws) => ws.on('message', (d) => {
+    ws.send(d);
+    ws.send(Buffer.alloc(8192, 7)); // by reference (see hub.js REF_SEND)
+  }));
+  await once(wss, 'listening');
+  try {
+    const { sock, rest } = await rawClient(wss.address().port);
+    const reader = frameReader(sock, { rest });
+    sock.write(messagesThenClose());
+    const { frames } = await reader.frames();
+    assert.equal(frames.length, 2 * N + 1, `frames: ${frames.map((f) => f.opcode).join(',')}`);
+    for (let i = 0; i < N; i++) {
+      assert.equal(frames[2 * i].payload.toString(), `message ${i}`);
+      assert.equal(frames[2 * i + 1].payload.length, 8192);
+    }
+    assert.equal(frames[2 * N].opcode, 0x8);
+    sock.destroy();
+  } finally {
+    await closeServer(wss);
+  }
+});
+
+test('a header value with a bare LF never becomes a header the application sees', async () => {
+  const { wss, port } = await libwsEchoServer();
+  const seen = [];
+  wss.on('connection', (ws, req) => seen.push(req.headers));
+  try {
+    const sock = net.connect(port, '127.0.0.1');
+    const reader = frameReader(sock, { ms: 3000 });
+    await once(sock, 'connect');
+    sock.write(upgradeRequest('/', 'X-Inj: a\nAuthorization: Bearer injected\r\n'));
+    // Refused (400) by the hub, or accepted: either way no forged header.
+    const first = await within(new Promise((resolve) => {
+      const t = setInterval(() => {
+        const r = reader.now();
+        if (r.status !== null || r.closed) {
+          clearInterval(t);
+          resolve(r);
+        }
+      }, 5);
+    }), 5000, 'a response');
+    if (first.status === 101) await new Promise((r) => setTimeout(r, 200));
+    else assert.equal(first.status, 400);
+    for (const h of seen) {
+      assert.equal(h.authorization, undefined, `forged header: ${JSON.stringify(h)}`);
+      for (const name of Object.keys(h)) assert.doesNotMatch(name, /authorization/i);
+    }
+    sock.destroy();
+  } finally {
+    await closeServer(wss);
+  }
+});

@@ -44,9 +44,7 @@ func newGoConn(h *Hub, id uint64, listener uint32, o *Options) *goConn {
 // connOptions are the Conn settings; the close reply is ours to send (see
 // serve), not the Conn's, so that it can wait for the host's replies.
 func (g *goConn) connOptions() libws.ConnOptions {
-	o := libws.ConnOptions{Options: g.opts.Options, CloseTimeout: g.opts.CloseTimeout}
-	o.DisableAutoClose = true
-	return o
+	return libws.ConnOptions{Options: protocolOptions(&g.opts), CloseTimeout: g.opts.CloseTimeout}
 }
 
 func (g *goConn) publish(kind, opcode uint8, code uint16, aux uint32, payload ...[]byte) {
@@ -158,7 +156,10 @@ func (g *goConn) serve(c *libws.Conn, peer, path string, header map[string][]str
 			if echo == libws.StatusNoStatusReceived {
 				echo = 0
 			}
-			c.Close(echo, "")
+			if echo == 0 {
+				reason = ""
+			}
+			c.Close(echo, reason)
 		}
 	}
 	c.CloseNow()

@@ -140,6 +140,18 @@ type Hub struct {
 	shutdown  bool
 	goWG      sync.WaitGroup
 	closeOnce sync.Once
+
+	// total is the unsent bytes of all connections together, held under
+	// opts.MaxTotalBuffered (see enforceTotal).
+	total atomic.Int64
+}
+
+// addBuffered accounts unsent bytes that a connection queued (n > 0) or
+// handed to the kernel or dropped (n < 0).
+func (h *Hub) addBuffered(n int64) {
+	if n != 0 {
+		h.total.Add(n)
+	}
 }
 
 // New starts a hub whose events go to host.

@@ -242,7 +242,7 @@ func TestHubStaticRefusesSpecialFiles(t *testing.T) {
 
 // A message and the close frame in one write: the host's reply to the
 // message must reach the peer before the close reply, which echoes the
-// code.
+// code and the reason.
 func TestHubReplyBeforeCloseReply(t *testing.T) {
 	eachMode(t, func(t *testing.T, o Options) {
 		_, port, _ := startEcho(t, &o)
@@ -283,7 +283,7 @@ func TestHubReplyBeforeCloseReply(t *testing.T) {
 			if len(got) != 2 || got[0].OpCode != libws.OpText || string(got[0].Payload) != "last words" || got[1].OpCode != libws.OpClose {
 				t.Fatalf("round %d: got %d frames %+v", i, len(got), got)
 			}
-			if code, reason, _ := p.CloseStatus(); code != 4001 || reason != "" {
+			if code, reason, _ := p.CloseStatus(); code != 4001 || reason != "bye" {
 				t.Fatalf("close reply %d %q", code, reason)
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -13,40 +14,26 @@ import (
 	"github.com/libws/libws/libws"
 )
 
-// Connection states of the epoll loop.
-const (
-	stHandshake = iota
-	stOpen
-	stClosing
-	stPeerClosed // the peer's close is in and published; our reply waits for the host's ack
-	stDraining   // done: our output is flushed, then input is discarded until EOF
-)
-
-// hostKnows reports whether the host still expects a close event.
-func (c *conn) hostKnows() bool { return c.state == stOpen || c.state == stClosing }
-
-// lingerDrain bounds how long a failed connection's input is discarded.
-const lingerDrain = 2 * time.Second
-
 // conn is a plain-TCP server connection owned by the loop goroutine. While
 // idle it holds no buffer: reads go through the loop's shared buffer and
 // only an unfinished frame or handshake keeps bytes of its own.
 type conn struct {
-	id        uint64
-	fd        int
-	listener  uint32
-	state     uint8
-	pressured bool
-	writable  bool // EPOLLOUT is registered
-	paused    bool // the host asked not to read (CmdPause): EPOLLIN is not registered
-	opts      *Options
-	p         *libws.Protocol
-	hs        []byte
-	out       []byte
-	peer      string
-	lastInput time.Time
-	pinged    bool
-	deadline  time.Time // handshake or close deadline; zero when none
+	session
+	id       uint64
+	fd       int
+	listener uint32
+	writable bool // EPOLLOUT is registered
+	p        *libws.Protocol
+	hs       []byte
+	// out[outOff:] is what the socket has not taken yet. A partial write
+	// advances outOff instead of moving the rest to the front, so draining
+	// a backlog in small writes costs O(bytes) (see compactOut).
+	out    []byte
+	outOff int
+	// held is our close frame (and the protocol's output before it) in
+	// stFailed, sent once the host has acknowledged the close event.
+	held []byte
+	peer string
 }
 
 type listener struct {
@@ -381,12 +368,12 @@ func (l *loop) needsTimer() bool {
 	return l.stopping || len(l.draining) > 0 || len(l.byID) > 0
 }
 
-// tick enforces handshake and close deadlines, idle timeouts and pings.
+// tick enforces the sessions' deadlines, idle timeouts and pings.
 func (l *loop) tick() {
 	now := time.Now()
 	kept := l.draining[:0]
 	for _, c := range l.draining {
-		if c.fd >= 0 && now.After(c.deadline) {
+		if c.fd >= 0 && c.due(now) == dueDrop {
 			l.remove(c, false, 0, "")
 		}
 		if c.fd >= 0 {
@@ -395,21 +382,16 @@ func (l *loop) tick() {
 	}
 	l.draining = kept
 	for _, c := range l.byID {
-		switch {
-		case !c.deadline.IsZero() && now.After(c.deadline):
-			switch c.state {
-			case stHandshake:
-				l.remove(c, false, 0, "")
-			case stPeerClosed:
-				l.answerClose(c, 0, "")
-			default:
-				l.remove(c, true, uint16(libws.StatusAbnormalClosure), "close handshake timed out")
-			}
-		case c.state != stOpen:
-		case c.opts.IdleTimeout > 0 && now.Sub(c.lastInput) > c.opts.IdleTimeout:
+		switch c.due(now) {
+		case dueDrop:
+			l.remove(c, false, 0, "")
+		case dueAnswer:
+			l.answerClose(c, 0, "")
+		case dueCloseGone:
+			l.remove(c, true, uint16(libws.StatusAbnormalClosure), "close handshake timed out")
+		case dueIdle:
 			l.fail(c, uint16(libws.StatusPolicyViolation), ETimedOut, "idle timeout")
-		case c.opts.PingInterval > 0 && !c.pinged && now.Sub(c.lastInput) > c.opts.PingInterval:
-			c.pinged = true
+		case duePing:
 			l.sendFrame(c, libws.OpPing, nil)
 		}
 	}
@@ -467,11 +449,8 @@ func (l *loop) accept(ln *listener) {
 			unix.Close(fd)
 			continue
 		}
-		c := &conn{
-			id: l.h.newID(), fd: fd, listener: ln.id, opts: &ln.opts,
-			peer: sockaddrString(sa), lastInput: time.Now(),
-		}
-		c.deadline = c.lastInput.Add(ln.opts.HandshakeTimeout)
+		c := &conn{id: l.h.newID(), fd: fd, listener: ln.id, peer: sockaddrString(sa)}
+		c.start(time.Now(), &ln.opts)
 		for fd >= len(l.fds) {
 			l.fds = append(l.fds, make([]*conn, len(l.fds)+64)...)
 		}
@@ -516,8 +495,7 @@ func (l *loop) read(c *conn) {
 	if c.state == stDraining {
 		return
 	}
-	c.lastInput = time.Now()
-	c.pinged = false
+	c.input(time.Now())
 	if c.state == stHandshake {
 		l.handshake(c, l.rbuf[:n])
 		return
@@ -550,12 +528,8 @@ func (l *loop) handshake(c *conn, data []byte) {
 	}
 	rest := c.hs[used:]
 	c.hs = nil
-	c.state = stOpen
-	c.deadline = time.Time{}
-	// The close reply is the loop's to send (see stPeerClosed), not the
-	// protocol's, so it can wait for the host's replies.
-	popts := c.opts.Options
-	popts.DisableAutoClose = true
+	c.opened()
+	popts := protocolOptions(c.opts)
 	c.p = libws.NewProtocol(libws.RoleServer, &popts)
 	c.p.EnableCompression(n.Compression, c.opts.Compression)
 	l.ev = appendOpen(l.ev, c.id, c.listener, c.peer, req.RequestURI, n.Subprotocol, req.Header)
@@ -568,17 +542,11 @@ func (l *loop) handshake(c *conn, data []byte) {
 // what comes out into events.
 func (l *loop) feed(c *conn, data []byte) {
 	c.p.Feed(data)
+	delivered := false // events the host may answer came of this read
 	for {
 		f, ok, err := c.p.NextMessage()
 		if err != nil {
-			l.flushProtocol(c)
-			var pe *libws.ProtocolError
-			code := uint16(libws.StatusInternalError)
-			if errors.As(err, &pe) {
-				code = uint16(pe.Code)
-			}
-			l.errorEvent(c, code, statusOf(err), err.Error())
-			l.linger(c, uint16(libws.StatusAbnormalClosure), "")
+			l.violation(c, err, delivered)
 			return
 		}
 		if !ok {
@@ -600,12 +568,35 @@ func (l *loop) feed(c *conn, data []byte) {
 				l.finish(c)
 				return
 			}
-			c.state = stPeerClosed
-			c.deadline = time.Now().Add(c.opts.CloseTimeout)
+			c.to(stPeerClosed, time.Now())
 			return
 		}
+		delivered = true
 	}
 	l.flushProtocol(c)
+}
+
+// violation fails a connection whose peer broke the protocol. The
+// protocol has queued the close frame that says why; when events of the
+// same read went to the host, that frame waits for the host's
+// acknowledgement (stFailed) so that its replies to them leave first.
+func (l *loop) violation(c *conn, err error, delivered bool) {
+	var pe *libws.ProtocolError
+	code := uint16(libws.StatusInternalError)
+	if errors.As(err, &pe) {
+		code = uint16(pe.Code)
+	}
+	l.errorEvent(c, code, statusOf(err), err.Error())
+	if !delivered || c.state != stOpen {
+		l.flushProtocol(c)
+		l.linger(c, uint16(libws.StatusAbnormalClosure), "")
+		return
+	}
+	out := c.p.Output()
+	c.held = append(c.held[:0], out...)
+	c.p.Sent(len(out))
+	l.event(EventClose, 0, uint16(libws.StatusAbnormalClosure), c.id, 0, nil)
+	c.to(stFailed, time.Now())
 }
 
 // flushProtocol sends what the protocol queued itself (pongs, close replies).
@@ -628,6 +619,10 @@ func (l *loop) command(r Record) bool {
 	}
 	switch r.Kind {
 	case CmdSend:
+		if c.state == stFailed {
+			l.sendUnchecked(c, libws.Opcode(r.Opcode), r.Payload)
+			break
+		}
 		l.sendFrame(c, libws.Opcode(r.Opcode), r.Payload)
 	case CmdClose:
 		// The peer's close reply must be read to finish the handshake.
@@ -640,24 +635,31 @@ func (l *loop) command(r Record) bool {
 	case CmdTerminate:
 		l.remove(c, c.hostKnows(), uint16(libws.StatusAbnormalClosure), "terminated")
 	case CmdCloseAck:
-		if c.state == stPeerClosed && !c.opts.DisableAutoClose {
+		if c.state == stFailed || c.state == stPeerClosed && !c.opts.DisableAutoClose {
 			l.answerClose(c, 0, "")
 		}
 	}
 	return true
 }
 
-// answerClose replies to the peer's close frame, echoing its code (as the
-// engine's automatic reply does) unless the host gave one, and ends the
-// connection.
+// answerClose sends the close frame that waited for the host: in
+// stPeerClosed the reply to the peer's close, echoing its code and reason
+// unless the host gave a code; in stFailed the held close of the
+// violation. Then the connection ends.
 func (l *loop) answerClose(c *conn, code uint16, reason string) {
-	if code == 0 {
-		if peer, _, _ := c.p.CloseStatus(); peer != libws.StatusNoStatusReceived {
-			code = uint16(peer)
+	switch c.state {
+	case stFailed:
+		l.write(c, c.held)
+		c.held = nil
+	case stPeerClosed:
+		if code == 0 {
+			if peer, peerReason, _ := c.p.CloseStatus(); peer != libws.StatusNoStatusReceived {
+				code, reason = uint16(peer), peerReason
+			}
 		}
-	}
-	if c.p.WriteClose(libws.StatusCode(code), reason) == nil {
-		l.flushProtocol(c)
+		if c.p.WriteClose(libws.StatusCode(code), reason) == nil {
+			l.flushProtocol(c)
+		}
 	}
 	l.finish(c)
 }
@@ -671,11 +673,10 @@ func (l *loop) finish(c *conn) {
 	l.mu.Lock()
 	delete(l.byID, c.id)
 	l.mu.Unlock()
-	c.state = stDraining
-	c.deadline = time.Now().Add(lingerDrain)
+	c.to(stDraining, time.Now())
 	l.setPaused(c, false) // the peer's last bytes are read to EOF
 	l.draining = append(l.draining, c)
-	if len(c.out) == 0 {
+	if c.outLen() == 0 {
 		unix.Shutdown(c.fd, unix.SHUT_WR)
 	}
 }
@@ -710,6 +711,21 @@ func (l *loop) sendFrame(c *conn, op libws.Opcode, payload []byte) {
 	l.writev(c, buf, body)
 }
 
+// sendUnchecked writes a data frame without the protocol, which refuses
+// every frame once its close frame is queued: in stFailed that frame is
+// held back for the host's replies, which still go out before it. They go
+// uncompressed, which needs no negotiation.
+func (l *loop) sendUnchecked(c *conn, op libws.Opcode, payload []byte) {
+	h := libws.Header{Fin: true, OpCode: op, Length: int64(len(payload))}
+	if op.IsReserved() || op.IsControl() && len(payload) > libws.MaxControlPayload {
+		l.sendFailed(c, libws.ErrInvalidOpcode)
+		return
+	}
+	var hb [14]byte
+	n, _ := libws.PutHeader(hb[:], &h)
+	l.writev(c, hb[:n], payload)
+}
+
 func (l *loop) sendFailed(c *conn, err error) {
 	status := statusOf(err)
 	if status == EIO {
@@ -724,7 +740,7 @@ func (l *loop) sendFailed(c *conn, err error) {
 const writevMin = 2048
 
 func (l *loop) closeConn(c *conn, code uint16, reason string) {
-	if c.state == stPeerClosed {
+	if c.awaitsAck() {
 		l.answerClose(c, code, reason)
 		return
 	}
@@ -735,8 +751,7 @@ func (l *loop) closeConn(c *conn, code uint16, reason string) {
 		l.errorEvent(c, 0, EInval, err.Error())
 		return
 	}
-	c.state = stClosing
-	c.deadline = time.Now().Add(c.opts.CloseTimeout)
+	c.to(stClosing, time.Now())
 	l.flushProtocol(c)
 }
 
@@ -788,7 +803,7 @@ func (l *loop) write(c *conn, b []byte) { l.writev(c, b, nil) }
 // writev sends a then b (b may be empty), straight to the socket while
 // nothing is buffered, and buffers what the socket does not take.
 func (l *loop) writev(c *conn, a, b []byte) {
-	if len(c.out) == 0 {
+	if c.outLen() == 0 {
 		var n int
 		var err error
 		if len(b) == 0 {
@@ -810,12 +825,33 @@ func (l *loop) writev(c *conn, a, b []byte) {
 			return
 		}
 	}
+	before := c.outLen()
+	c.compactOut(len(a) + len(b))
 	c.out = append(append(c.out, a...), b...)
+	l.h.addBuffered(int64(c.outLen() - before))
 	if !c.writable {
 		c.writable = true
 		l.rearm(c)
 	}
 	l.checkPressure(c)
+}
+
+func (c *conn) outLen() int { return len(c.out) - c.outOff }
+
+// outCopied counts the bytes moved inside send buffers, so tests can
+// assert that draining costs O(bytes).
+var outCopied atomic.Int64
+
+// compactOut makes room for more bytes: the unsent rest moves to the
+// front only when the sent prefix is at least as long as it, so each byte
+// is moved at most once per time its length is written (amortized O(1)).
+func (c *conn) compactOut(more int) {
+	if c.outOff == 0 || c.outOff < c.outLen() && len(c.out)+more <= cap(c.out) {
+		return
+	}
+	n := copy(c.out, c.out[c.outOff:])
+	outCopied.Add(int64(n))
+	c.out, c.outOff = c.out[:n], 0
 }
 
 // rearm registers the readiness the connection waits for: input unless
@@ -843,8 +879,9 @@ func (l *loop) setPaused(c *conn, paused bool) {
 }
 
 func (l *loop) flushOut(c *conn) {
-	for len(c.out) > 0 {
-		n, err := sysWrite(c.fd, c.out)
+	before := c.outLen()
+	for c.outLen() > 0 {
+		n, err := sysWrite(c.fd, c.out[c.outOff:])
 		if err == unix.EAGAIN {
 			break
 		}
@@ -852,13 +889,14 @@ func (l *loop) flushOut(c *conn) {
 			l.remove(c, c.hostKnows(), uint16(libws.StatusAbnormalClosure), "")
 			return
 		}
-		c.out = c.out[:copy(c.out, c.out[n:])]
+		c.outOff += n
 	}
-	if len(c.out) == 0 && c.state == stDraining {
-		unix.Shutdown(c.fd, unix.SHUT_WR)
-	}
-	if len(c.out) == 0 {
-		c.out = nil
+	l.h.addBuffered(int64(c.outLen() - before))
+	if c.outLen() == 0 {
+		c.out, c.outOff = nil, 0
+		if c.state == stDraining {
+			unix.Shutdown(c.fd, unix.SHUT_WR)
+		}
 		if c.writable {
 			c.writable = false
 			l.rearm(c)
@@ -870,20 +908,25 @@ func (l *loop) flushOut(c *conn) {
 // checkPressure reports crossings of the high-water mark and fails a
 // connection whose peer stopped reading before its buffer grows unbounded.
 func (l *loop) checkPressure(c *conn) {
-	n := len(c.out)
-	switch {
-	case n >= c.opts.MaxBuffered && c.state != stDraining:
-		// The peer is not reading, so a close frame would never reach it.
-		c.out = nil
-		l.errorEvent(c, uint16(libws.StatusPolicyViolation), EPolicy, "send buffer limit reached: peer is not reading")
-		l.remove(c, c.hostKnows(), uint16(libws.StatusAbnormalClosure), "send buffer limit reached")
-	case !c.pressured && n > c.opts.HighWater:
-		c.pressured = true
-		l.event(EventBackpressure, 0, 0, c.id, uint32(n), nil)
-	case c.pressured && n <= c.opts.HighWater/2:
-		c.pressured = false
-		l.event(EventDrain, 0, 0, c.id, uint32(n), nil)
+	n := c.outLen()
+	switch c.pressure(n) {
+	case pressureOver:
+		l.failBuffered(c, "send buffer limit reached: peer is not reading")
+	case pressureHigh:
+		l.event(EventBackpressure, 0, 0, c.id, saturate32(int64(n)), nil)
+	case pressureLow:
+		l.event(EventDrain, 0, 0, c.id, saturate32(int64(n)), nil)
 	}
+}
+
+// failBuffered fails a connection with 1008 for holding too many unsent
+// bytes. The peer is not reading, so a close frame would never reach it:
+// the socket is dropped.
+func (l *loop) failBuffered(c *conn, why string) {
+	l.h.addBuffered(-int64(c.outLen()))
+	c.out, c.outOff = nil, 0
+	l.errorEvent(c, uint16(libws.StatusPolicyViolation), EPolicy, why)
+	l.remove(c, c.hostKnows() || c.awaitsAck(), uint16(libws.StatusAbnormalClosure), why)
 }
 
 // remove closes the socket and forgets the connection; withEvent says
@@ -894,6 +937,8 @@ func (l *loop) remove(c *conn, withEvent bool, code uint16, reason string) {
 	}
 	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
 	unix.Close(c.fd)
+	l.h.addBuffered(-int64(c.outLen()))
+	c.out, c.outOff = nil, 0
 	l.fds[c.fd] = nil
 	c.fd = -1
 	l.mu.Lock()
@@ -912,7 +957,7 @@ func (l *loop) buffered(id uint64) (int64, bool) {
 		return 0, false
 	}
 	var n int64
-	l.do(func() { n = int64(len(c.out)) })
+	l.do(func() { n = int64(c.outLen()) })
 	return n, true
 }
 
@@ -948,7 +993,7 @@ func (l *loop) shutdown(timeout time.Duration) {
 			switch c.state {
 			case stHandshake:
 				l.remove(c, false, 0, "")
-			case stPeerClosed:
+			case stPeerClosed, stFailed:
 				l.answerClose(c, 0, "")
 			default:
 				l.closeConn(c, uint16(libws.StatusGoingAway), "server shutting down")

@@ -1,0 +1,168 @@
+package hub
+
+import (
+	"time"
+
+	"github.com/libws/libws/libws"
+)
+
+// A session is the part of a connection that every transport shares: its
+// state, deadlines, idle and ping timers and buffered-bytes accounting. It
+// does no I/O: the epoll connection (conn) and the goroutine connection
+// (goConn) report what happened on their socket and carry out what the
+// session answers, so that both follow one set of rules.
+//
+// States, and why each exists:
+//
+//   - stHandshake: the opening handshake is being read. The host knows
+//     nothing of the connection yet, so a handshake deadline drops it
+//     without an event (slowloris peers must not hold sockets).
+//   - stOpen: messages flow; idle and ping timers run.
+//   - stPeerClosed: the peer's close frame is in and its close event is
+//     published. Our reply waits for the host's acknowledgement (it polled
+//     again, so its replies to earlier messages are queued before the
+//     close) or the close timeout; sends meanwhile are still written.
+//   - stFailed: the peer broke the protocol after valid messages of the
+//     same read. The error and close events are published; our close frame
+//     (1002/1007/1009) is held, like the reply of stPeerClosed, so the
+//     host's replies to those messages leave first.
+//   - stClosing: we sent the first close frame and wait, up to the close
+//     timeout, for the peer's reply.
+//   - stDraining: done for the host (its close event is out). Our last
+//     bytes are flushed, the write side is shut, and the peer's input is
+//     read and discarded until EOF or the linger deadline, because closing
+//     with unread input sends a reset that can overtake our close frame.
+type session struct {
+	state     uint8
+	pressured bool // above the high-water mark: EventBackpressure was sent
+	pinged    bool // a keepalive ping is out since the last input
+	paused    bool // the host asked not to read (CmdPause)
+	opts      *Options
+	lastInput time.Time
+	deadline  time.Time // handshake, close or linger deadline; zero when none
+}
+
+const (
+	stHandshake = iota
+	stOpen
+	stPeerClosed
+	stFailed
+	stClosing
+	stDraining
+)
+
+// lingerDrain bounds how long a finished connection's input is discarded.
+const lingerDrain = 2 * time.Second
+
+func (s *session) start(now time.Time, o *Options) {
+	s.opts = o
+	s.lastInput = now
+	s.deadline = now.Add(o.HandshakeTimeout)
+}
+
+// hostKnows reports whether the host still expects a close event.
+func (s *session) hostKnows() bool { return s.state == stOpen || s.state == stClosing }
+
+// awaitsAck reports whether our close frame waits for the host's
+// acknowledgement of the close event (stPeerClosed, stFailed).
+func (s *session) awaitsAck() bool { return s.state == stPeerClosed || s.state == stFailed }
+
+func (s *session) input(now time.Time) {
+	s.lastInput = now
+	s.pinged = false
+}
+
+func (s *session) opened() {
+	s.state = stOpen
+	s.deadline = time.Time{}
+}
+
+// to enters a state that has the close deadline (stPeerClosed, stFailed,
+// stClosing) or the linger deadline (stDraining).
+func (s *session) to(state uint8, now time.Time) {
+	s.state = state
+	if state == stDraining {
+		s.deadline = now.Add(lingerDrain)
+	} else {
+		s.deadline = now.Add(s.opts.CloseTimeout)
+	}
+}
+
+// What a timer asks of the transport.
+const (
+	dueNone      = iota
+	dueDrop      // handshake or linger over: drop the socket, no event
+	dueAnswer    // the host did not acknowledge in time: send the held close
+	dueCloseGone // our close got no reply in time: drop, close event 1006
+	dueIdle      // no input for IdleTimeout: fail with 1008
+	duePing      // no input for PingInterval: send a ping
+)
+
+// due checks the session's timers at now.
+func (s *session) due(now time.Time) int {
+	if !s.deadline.IsZero() && now.After(s.deadline) {
+		switch s.state {
+		case stHandshake, stDraining:
+			return dueDrop
+		case stPeerClosed, stFailed:
+			return dueAnswer
+		default:
+			return dueCloseGone
+		}
+	}
+	if s.state != stOpen {
+		return dueNone
+	}
+	idle := now.Sub(s.lastInput)
+	switch {
+	case s.opts.IdleTimeout > 0 && idle > s.opts.IdleTimeout:
+		return dueIdle
+	case s.opts.PingInterval > 0 && !s.pinged && idle > s.opts.PingInterval:
+		s.pinged = true
+		return duePing
+	}
+	return dueNone
+}
+
+// What a change of the buffered byte count asks of the transport.
+const (
+	pressureNone = iota
+	pressureHigh // report EventBackpressure
+	pressureLow  // report EventDrain
+	pressureOver // past MaxBuffered: fail with 1008
+)
+
+// pressure accounts n unsent bytes.
+func (s *session) pressure(n int) int {
+	switch {
+	case n >= s.opts.MaxBuffered && s.state != stDraining:
+		return pressureOver
+	case !s.pressured && n > s.opts.HighWater:
+		s.pressured = true
+		return pressureHigh
+	case s.pressured && n <= s.opts.HighWater/2:
+		s.pressured = false
+		return pressureLow
+	}
+	return pressureNone
+}
+
+// saturate32 is n for a record's u32 aux field.
+func saturate32(n int64) uint32 { return uint32(min(max(n, 0), 1<<32-1)) }
+
+// protocolOptions are the engine settings of a connection's protocol.
+// The close reply is the session's to send (see stPeerClosed), not the
+// engine's. Message and frame limits are held under MaxRecordLen whatever
+// the configuration: a longer message could not be handed to the host in
+// one record, so it fails with 1009 before it is buffered.
+func protocolOptions(o *Options) libws.Options {
+	p := o.Options
+	p.DisableAutoClose = true
+	if p.MaxMessageSize > MaxRecordLen {
+		p.MaxMessageSize = MaxRecordLen
+	}
+	if p.MaxFrameSize > MaxRecordLen {
+		p.MaxFrameSize = MaxRecordLen
+	}
+	return p
+}

@@ -41,10 +41,11 @@ function assertEchoesThenClose({ status, frames, closed }) {
   const close = frames[N];
   assert.equal(close.opcode, 0x8, 'the close comes last');
   assert.equal(close.payload.readUInt16BE(0), 1000);
+  assert.equal(close.payload.subarray(2).toString(), 'bye');
   assert.ok(closed, 'the server ended the TCP connection');
 }
 
-test('20 messages and a close in one write after the handshake: 20 echoes, then the close (1000)', async () => {
+test('20 messages and a close in one write after the handshake: 20 echoes, then the close (1000, "bye")', async () => {
   for (let trial = 0; trial < 5; trial++) {
     const { sock, rest } = await rawClient(server.port);
     const reader = frameReader(sock, { rest });
@@ -63,6 +64,20 @@ test('the upgrade request, 20 messages and a close in one write: 20 echoes, then
     assertEchoesThenClose(await reader.frames());
     sock.destroy();
   }
+});
+
+test('a message then a frame with RSV1 set in one write: the echo, then close 1002', async () => {
+  const { sock, rest } = await rawClient(server.port);
+  const reader = frameReader(sock, { rest });
+  const bad = clientFrame(0x1, Buffer.from('rsv1'));
+  bad[0] |= 0x40; // RSV1 without a negotiated extension
+  sock.write(Buffer.concat([clientFrame(0x1, Buffer.from('before the error')), bad]));
+  const { frames, closed } = await reader.frames();
+  assert.deepEqual(frames.map((f) => f.opcode), [0x1, 0x8]);
+  assert.equal(frames[0].payload.toString(), 'before the error');
+  assert.equal(frames[1].payload.readUInt16BE(0), 1002);
+  assert.ok(closed);
+  sock.destroy();
 });
 
 test('the same in-process: a listener replying to every message of a close batch loses none', async () => {

@@ -30,6 +30,7 @@ const char *ws_strerror(int code) {
     case WS_ENOSPACE: return "buffer too small";
     case WS_EAGAIN: return "nothing ready, try again";
     case WS_EINTERNAL: return "internal error in libws";
+    case WS_EPOLICY: return "a limit of the hub was reached";
     }
     return "unknown error";
 }

@@ -6,11 +6,15 @@
  * compiler checks its definitions against the public header. */
 #undef WS_NO_PROTOTYPES
 #include "hub_internal.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -22,6 +26,7 @@
 #define CMD_CLOSE 2
 #define CMD_TERMINATE 3
 #define CMD_CLOSE_ACK 4 /* internal: queued by poll, never by hosts */
+_Static_assert(WS_RECORD_HEADER == REC_HEADER, "one record header size");
 _Static_assert(sizeof(ws_send_ref_t) == 16, "a by-reference send record has 16 bytes of payload");
 
 /* Live hubs, so that a freed or made-up pointer gives WS_EBADHANDLE
@@ -122,20 +127,73 @@ void ws__hub_release(struct ws_hub *h) {
     free(h->cmd_in.data);
     free(h->cmd_taken.data);
     free(h->acks);
-    free(h->errmsg);
+    for (size_t i = 0; i < sizeof h->errmsg / sizeof h->errmsg[0]; i++) free(h->errmsg[i]);
     pthread_mutex_destroy(&h->mu);
     free(h);
 }
 
-void ws__hub_set_errmsg(struct ws_hub *h, const char *msg, size_t len) {
+enum { ERRMSG_RING = sizeof ((struct ws_hub *)0)->errmsg / sizeof(char *) };
+
+int ws__hub_fail(struct ws_hub *h, int code, const char *msg, size_t len) {
+    if (msg != ws_errmsg()) ws__set_errmsg(msg, len); /* else it is there */
+    if (h == NULL) return code;
     char *m = malloc(len + 1);
-    if (m == NULL) return;
+    if (m == NULL) return code;
     memcpy(m, msg, len);
     m[len] = 0;
     pthread_mutex_lock(&h->mu);
-    free(h->errmsg);
-    h->errmsg = m;
+    unsigned i = (h->errcur + 1) % ERRMSG_RING;
+    free(h->errmsg[i]);
+    h->errmsg[i] = m;
+    h->errcur = i;
     pthread_mutex_unlock(&h->mu);
+    return code;
+}
+
+int ws__hub_fail_thread(struct ws_hub *h, int code) {
+    const char *m = ws_errmsg();
+    return ws__hub_fail(h, code, m, strlen(m));
+}
+
+/* h NULL: a bad handle, the message is the thread's only. */
+static int hub_failf(struct ws_hub *h, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int hub_failf(struct ws_hub *h, int code, const char *fmt, ...) {
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (n < 0) n = 0;
+    if ((size_t)n >= sizeof msg) n = (int)sizeof msg - 1;
+    return ws__hub_fail(h, code, msg, (size_t)n);
+}
+
+static int bad_hub(const char *fn) { return hub_failf(NULL, WS_EBADHANDLE, "libws: %s: invalid or freed ws_hub_t handle", fn); }
+
+const char *ws_hub_errmsg(ws_hub_t *hub) {
+    if (!ws__hub_live(hub)) return "";
+    pthread_mutex_lock(&hub->mu);
+    const char *m = hub->errmsg[hub->errcur];
+    pthread_mutex_unlock(&hub->mu);
+    return m ? m : "";
+}
+
+/* Must hold h->mu (or be the only thread that may hand out ids then). */
+static void note_id_locked(struct ws_hub *h, uint64_t id) {
+    if (id > h->max_id) __atomic_store_n(&h->max_id, id, __ATOMIC_RELEASE);
+}
+
+void ws__hub_note_id(struct ws_hub *h, uint64_t id) {
+    pthread_mutex_lock(&h->mu);
+    note_id_locked(h, id);
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* WS_OK if conn may name a connection of hub: see "Connection ids in
+ * calls" in ws.h. */
+int ws__hub_check_conn(struct ws_hub *hub, const char *fn, uint64_t conn) {
+    if (conn != 0 && conn <= __atomic_load_n(&hub->max_id, __ATOMIC_ACQUIRE)) return WS_OK;
+    return hub_failf(hub, WS_EINVAL, "libws: %s: unknown connection %" PRIu64, fn, conn);
 }
 
 /* Must hold h->mu. The pipe carries at most one byte: 'notified' says it
@@ -245,6 +303,20 @@ static void ack_previous_poll(struct ws_hub *h) {
     wake_loop_unlock(h);
 }
 
+/* Points *field at the next field of an open event's payload (u32 length,
+ * bytes, a 0 byte; see ws.h) in [*q, end) and moves *q past it. 0 if the
+ * field is malformed. */
+static int open_field(const uint8_t **q, const uint8_t *end, const uint8_t **field, size_t *len) {
+    if ((size_t)(end - *q) < 4) return 0;
+    size_t n = rd32(*q);
+    const uint8_t *f = *q + 4;
+    if (n >= (size_t)(end - f) || f[n] != 0) return 0;
+    *field = f;
+    *len = n;
+    *q = f + n + 1;
+    return 1;
+}
+
 /* Decodes one record into ev; returns its size, 0 if incomplete. */
 static size_t decode_event(const uint8_t *p, size_t avail, ws_event_t *ev) {
     if (avail < REC_HEADER) return 0;
@@ -264,21 +336,27 @@ static size_t decode_event(const uint8_t *p, size_t avail, ws_event_t *ev) {
     }
     ev->data = payload;
     ev->len = n;
+    if (ev->type == WS_EVENT_ERROR) ev->error = (int32_t)rd32(p + 20);
     if (ev->type == WS_EVENT_OPEN) {
-        /* peer \0 path \0 protocol \0 headers */
-        const uint8_t *end = payload + n;
-        const uint8_t *s[3];
-        const uint8_t *q = payload;
-        for (int i = 0; i < 3; i++) {
-            s[i] = q;
-            const uint8_t *z = memchr(q, 0, (size_t)(end - q));
-            q = z ? z + 1 : end;
+        /* peer, path, protocol, headers; fields after them are ignored. A
+         * malformed payload (a bug, never the peer's doing: Go writes the
+         * lengths) gives empty fields rather than reads out of bounds. */
+        const uint8_t *end = payload + n, *q = payload;
+        const uint8_t *f[4];
+        size_t flen[4];
+        int ok = 1;
+        for (int i = 0; i < 4 && ok; i++) ok = open_field(&q, end, &f[i], &flen[i]);
+        if (ok) {
+            ev->peer = (const char *)f[0];
+            ev->path = (const char *)f[1];
+            ev->protocol = (const char *)f[2];
+            ev->data = f[3];
+            ev->len = flen[3];
+        } else {
+            ev->peer = ev->path = ev->protocol = "";
+            ev->data = ws__empty;
+            ev->len = 0;
         }
-        ev->peer = (const char *)s[0];
-        ev->path = (const char *)s[1];
-        ev->protocol = (const char *)s[2];
-        ev->data = q;
-        ev->len = (size_t)(end - q);
     }
     return size;
 }
@@ -313,6 +391,7 @@ static int drain_locked(struct ws_hub *h, ws_event_t *events, int max) {
         if (used == 0) break;
         h->ev_pos += used;
         if (events[n].type == WS_EVENT_CLOSE) note_close_locked(h, events[n].conn);
+        note_id_locked(h, events[n].conn);
         n++;
     }
     settle_pipe_locked(h);
@@ -347,13 +426,14 @@ static int wait_events(ws_hub_t *hub, int timeout_ms, int64_t start, int *waited
     if (left == 0) return 0;
     struct pollfd pfd = {.fd = hub->pipe_r, .events = POLLIN};
     int r = poll(&pfd, 1, left);
-    if (r < 0 && errno != EINTR) return WS_EIO;
+    if (r < 0 && errno != EINTR) return hub_failf(hub, WS_EIO, "libws: poll on the hub's pipe: %s", strerror(errno));
     return 1;
 }
 
 int ws_hub_poll(ws_hub_t *hub, ws_event_t *events, int max, int timeout_ms) {
-    if (!ws__hub_live(hub)) return WS_EBADHANDLE;
-    if (events == NULL || max < 1) return WS_EINVAL;
+    if (!ws__hub_live(hub)) return bad_hub("ws_hub_poll");
+    if (events == NULL || max < 1) return hub_failf(hub, WS_EINVAL, "libws: ws_hub_poll: events is NULL or max < 1");
+    if (timeout_ms < -1) return hub_failf(hub, WS_EINVAL, "libws: ws_hub_poll: timeout_ms must be -1 or more, not %d", timeout_ms);
     ack_previous_poll(hub);
     int64_t start = timeout_ms > 0 ? now_ms() : 0;
     int waited = 0;
@@ -363,7 +443,7 @@ int ws_hub_poll(ws_hub_t *hub, ws_event_t *events, int max, int timeout_ms) {
         int shut = hub->shut && n == 0 && hub->ev_in.len == 0 && hub->ev_pos >= hub->ev_out.len;
         pthread_mutex_unlock(&hub->mu);
         if (n > 0) return n;
-        if (shut) return WS_ECLOSED;
+        if (shut) return hub_failf(hub, WS_ECLOSED, "libws: ws_hub_poll: the hub was shut down");
         size_t taken;
         int r = wait_events(hub, timeout_ms, start, &waited, NULL, 0, &taken);
         if (r <= 0) return r;
@@ -371,8 +451,9 @@ int ws_hub_poll(ws_hub_t *hub, ws_event_t *events, int max, int timeout_ms) {
 }
 
 int ws_hub_poll_raw(ws_hub_t *hub, uint8_t *buf, size_t cap, int timeout_ms) {
-    if (!ws__hub_live(hub)) return WS_EBADHANDLE;
-    if (buf == NULL || cap < REC_HEADER) return WS_EINVAL;
+    if (!ws__hub_live(hub)) return bad_hub("ws_hub_poll_raw");
+    if (buf == NULL || cap < REC_HEADER) return hub_failf(hub, WS_EINVAL, "libws: ws_hub_poll_raw: buf is NULL or cap < %d", REC_HEADER);
+    if (timeout_ms < -1) return hub_failf(hub, WS_EINVAL, "libws: ws_hub_poll_raw: timeout_ms must be -1 or more, not %d", timeout_ms);
     if (cap > INT_MAX) cap = INT_MAX; /* the count returned is an int */
     ack_previous_poll(hub);
     int64_t start = timeout_ms > 0 ? now_ms() : 0;
@@ -389,6 +470,7 @@ int ws_hub_poll_raw(ws_hub_t *hub, uint8_t *buf, size_t cap, int timeout_ms) {
             size_t size = rec_size(p + used);
             if (used + size > cap) break;
             if (p[used] == WS_EVENT_CLOSE) note_close_locked(hub, rd64(p + used + 8));
+            note_id_locked(hub, rd64(p + used + 8));
             used += size;
         }
         int too_small = used == 0 && avail > 0;
@@ -402,9 +484,9 @@ int ws_hub_poll_raw(ws_hub_t *hub, uint8_t *buf, size_t cap, int timeout_ms) {
         }
         int shut = hub->shut && used == 0 && avail == 0 && hub->ev_in.len == 0;
         pthread_mutex_unlock(&hub->mu);
-        if (too_small) return WS_ENOSPACE;
+        if (too_small) return hub_failf(hub, WS_ENOSPACE, "libws: ws_hub_poll_raw: the next record needs %zu bytes, the buffer has %zu", rec_size(buf), cap);
         if (used > 0) return (int)used;
-        if (shut) return WS_ECLOSED;
+        if (shut) return hub_failf(hub, WS_ECLOSED, "libws: ws_hub_poll_raw: the hub was shut down");
         size_t taken;
         int r = wait_events(hub, timeout_ms, start, &waited, buf, cap, &taken);
         if (r <= 0) return r;
@@ -413,6 +495,7 @@ int ws_hub_poll_raw(ws_hub_t *hub, uint8_t *buf, size_t cap, int timeout_ms) {
             pthread_mutex_lock(&hub->mu);
             for (size_t off = 0; off < taken; off += rec_size(buf + off)) {
                 if (buf[off] == WS_EVENT_CLOSE) note_close_locked(hub, rd64(buf + off + 8));
+                note_id_locked(hub, rd64(buf + off + 8));
             }
             settle_pipe_locked(hub);
             pthread_mutex_unlock(&hub->mu);
@@ -458,37 +541,49 @@ static void wake_loop_unlock(struct ws_hub *h) {
     }
 }
 
-static int check_send(int opcode, const void *data, size_t len) {
-    if (data == NULL && len > 0) return WS_EINVAL;
-    if (len > 0xFFFFFFFFu) return WS_ETOOBIG;
+/* The checks every send shares (ws.h, ws_hub_send). */
+static int check_send(ws_hub_t *hub, const char *fn, uint64_t conn, int opcode, const void *data, size_t len) {
+    if (data == NULL && len > 0) return hub_failf(hub, WS_EINVAL, "libws: %s: data is NULL", fn);
+    if (len > 0xFFFFFFFFu) return hub_failf(hub, WS_ETOOBIG, "libws: %s: a message of %zu bytes", fn, len);
     switch (opcode) {
     case WS_OP_TEXT:
     case WS_OP_BINARY:
-        return WS_OK;
+        break;
     case WS_OP_PING:
     case WS_OP_PONG:
-        return len <= 125 ? WS_OK : WS_EINVAL;
+        if (len > 125) return hub_failf(hub, WS_EINVAL, "libws: %s: a control payload of %zu bytes (125 at most)", fn, len);
+        break;
+    default:
+        return hub_failf(hub, WS_EINVAL, "libws: %s: opcode %d cannot be sent", fn, opcode);
     }
-    return WS_EINVAL;
+    return ws__hub_check_conn(hub, fn, conn);
+}
+
+/* ws_close's checks of a close code and reason (one place: capi's Go
+ * half), plus the hub's own of conn. */
+static int check_close(ws_hub_t *hub, const char *fn, uint64_t conn, int code, const char *reason, size_t len) {
+    int rc = ws__check_close(code, (char *)reason, len);
+    if (rc != WS_OK) return ws__hub_fail_thread(hub, rc);
+    return ws__hub_check_conn(hub, fn, conn);
 }
 
 /* Takes h->mu and keeps it unless it fails: WS_OK when the hub is live,
  * and tells whether it is inline (its commands run at once, unlocked). */
-static int lock_open_hub(ws_hub_t *hub, int *inline_mode) {
-    if (!ws__hub_live(hub)) return WS_EBADHANDLE;
+static int lock_open_hub(ws_hub_t *hub, const char *fn, int *inline_mode) {
+    if (!ws__hub_live(hub)) return bad_hub(fn);
     pthread_mutex_lock(&hub->mu);
     if (hub->shut) {
         pthread_mutex_unlock(&hub->mu);
-        return WS_ECLOSED;
+        return hub_failf(hub, WS_ECLOSED, "libws: %s: the hub was shut down", fn);
     }
     *inline_mode = hub->inline_mode;
     if (*inline_mode) pthread_mutex_unlock(&hub->mu);
     return WS_OK;
 }
 
-static int queue_cmd(ws_hub_t *hub, int kind, int opcode, int code, uint64_t conn, const void *data, size_t len) {
+static int queue_cmd(ws_hub_t *hub, const char *fn, int kind, int opcode, int code, uint64_t conn, const void *data, size_t len) {
     int inline_mode;
-    int rc = lock_open_hub(hub, &inline_mode);
+    int rc = lock_open_hub(hub, fn, &inline_mode);
     if (rc != WS_OK) return rc;
     if (inline_mode) {
         ws__hub_exec_one(hub->go_hub, kind, opcode, code, conn, (uint8_t *)data, len);
@@ -496,24 +591,26 @@ static int queue_cmd(ws_hub_t *hub, int kind, int opcode, int code, uint64_t con
     }
     rc = append_cmd_locked(hub, kind, opcode, code, conn, data, len);
     wake_loop_unlock(hub);
-    return rc;
+    if (rc != WS_OK) return hub_failf(hub, rc, "libws: %s: no memory to queue %zu bytes", fn, len);
+    return WS_OK;
 }
 
 int ws_hub_send(ws_hub_t *hub, uint64_t conn, int opcode, const void *data, size_t len) {
-    int rc = check_send(opcode, data, len);
+    if (!ws__hub_live(hub)) return bad_hub("ws_hub_send");
+    int rc = check_send(hub, "ws_hub_send", conn, opcode, data, len);
     if (rc != WS_OK) return rc;
-    return queue_cmd(hub, CMD_SEND, opcode, 0, conn, data, len);
+    return queue_cmd(hub, "ws_hub_send", CMD_SEND, opcode, 0, conn, data, len);
 }
 
 int ws_hub_send_batch(ws_hub_t *hub, const ws_send_t *items, int n) {
-    if (!ws__hub_live(hub)) return WS_EBADHANDLE;
-    if (n < 0 || (items == NULL && n > 0)) return WS_EINVAL;
+    if (!ws__hub_live(hub)) return bad_hub("ws_hub_send_batch");
+    if (n < 0 || (items == NULL && n > 0)) return hub_failf(hub, WS_EINVAL, "libws: ws_hub_send_batch: items is NULL or n < 0");
     for (int i = 0; i < n; i++) {
-        int rc = check_send(items[i].opcode, items[i].data, items[i].len);
+        int rc = check_send(hub, "ws_hub_send_batch", items[i].conn, items[i].opcode, items[i].data, items[i].len);
         if (rc != WS_OK) return rc;
     }
     int inline_mode;
-    int rc = lock_open_hub(hub, &inline_mode);
+    int rc = lock_open_hub(hub, "ws_hub_send_batch", &inline_mode);
     if (rc != WS_OK) return rc;
     if (inline_mode) {
         /* Sends by reference, a chunk of them per crossing: one call into Go
@@ -533,48 +630,63 @@ int ws_hub_send_batch(ws_hub_t *hub, const ws_send_t *items, int n) {
     }
     size_t mark = hub->cmd_in.len;
     for (int i = 0; i < n; i++) {
-        int rc = append_cmd_locked(hub, CMD_SEND, items[i].opcode, 0, items[i].conn, items[i].data, items[i].len);
+        rc = append_cmd_locked(hub, CMD_SEND, items[i].opcode, 0, items[i].conn, items[i].data, items[i].len);
         if (rc != WS_OK) {
             hub->cmd_in.len = mark;
             pthread_mutex_unlock(&hub->mu);
-            return rc;
+            return hub_failf(hub, rc, "libws: ws_hub_send_batch: no memory to queue %d messages", n);
         }
     }
     wake_loop_unlock(hub);
     return n;
 }
 
+/* Checks one command record of a ws_hub_send_raw batch (size known to
+ * fit); *refs counts sends by reference. */
+static int check_record(ws_hub_t *hub, const uint8_t *p, size_t plen, int *refs) {
+    static const char fn[] = "ws_hub_send_raw";
+    uint64_t conn = rd64(p + 8);
+    switch (p[0]) {
+    case CMD_SEND: return check_send(hub, fn, conn, p[1], p + REC_HEADER, plen);
+    case WS_CMD_SEND_REF: {
+        ws_send_ref_t ref;
+        if (plen != sizeof ref) return hub_failf(hub, WS_EINVAL, "libws: %s: a WS_CMD_SEND_REF payload has %zu bytes, not %zu", fn, plen, sizeof ref);
+        memcpy(&ref, p + REC_HEADER, sizeof ref);
+        if (ref.len > SIZE_MAX) return hub_failf(hub, WS_ETOOBIG, "libws: %s: a message of %" PRIu64 " bytes", fn, ref.len);
+        (*refs)++;
+        return check_send(hub, fn, conn, p[1], ref.data, (size_t)ref.len);
+    }
+    case CMD_CLOSE:
+        if (plen > WS_MAX_CLOSE_REASON) return hub_failf(hub, WS_EINVAL, "libws: %s: a close reason of %zu bytes (123 at most)", fn, plen);
+        return check_close(hub, fn, conn, p[2] | p[3] << 8, (const char *)p + REC_HEADER, plen);
+    case CMD_TERMINATE:
+    case WS_CMD_PAUSE:
+    case WS_CMD_RESUME:
+        return ws__hub_check_conn(hub, fn, conn);
+    }
+    return hub_failf(hub, WS_EINVAL, "libws: %s: unknown command kind %d", fn, p[0]);
+}
+
 int ws_hub_send_raw(ws_hub_t *hub, const uint8_t *records, size_t len) {
-    if (!ws__hub_live(hub)) return WS_EBADHANDLE;
-    if (records == NULL && len > 0) return WS_EINVAL;
+    if (!ws__hub_live(hub)) return bad_hub("ws_hub_send_raw");
+    if (records == NULL && len > 0) return hub_failf(hub, WS_EINVAL, "libws: ws_hub_send_raw: records is NULL");
     int n = 0, refs = 0;
     /* Validate the whole batch first: all of it is queued, or none. */
     for (size_t off = 0; off < len; n++) {
-        if (len - off < REC_HEADER) return WS_EINVAL;
         const uint8_t *p = records + off;
-        size_t plen = rd32(p + 4);
-        size_t size = REC_HEADER + padded(plen);
-        if (size > len - off) return WS_EINVAL;
-        int rc = WS_OK;
-        switch (p[0]) {
-        case CMD_SEND: rc = check_send(p[1], p + REC_HEADER, plen); break;
-        case WS_CMD_SEND_REF: {
-            ws_send_ref_t ref;
-            if (plen != sizeof ref) return WS_EINVAL;
-            memcpy(&ref, p + REC_HEADER, sizeof ref);
-            rc = check_send(p[1], ref.data, ref.len);
-            refs++;
-            break;
+        size_t plen = len - off < REC_HEADER ? 0 : rd32(p + 4);
+        if (len - off < REC_HEADER || REC_HEADER + padded(plen) > len - off)
+            return hub_failf(hub, WS_EINVAL, "libws: ws_hub_send_raw: the record at offset %zu is cut short", off);
+        int rc = check_record(hub, p, plen, &refs);
+        if (rc != WS_OK) {
+            char m[320];
+            snprintf(m, sizeof m, "%s (the record at offset %zu)", ws_errmsg(), off);
+            return ws__hub_fail(hub, rc, m, strlen(m));
         }
-        case CMD_CLOSE: rc = plen <= 123 ? WS_OK : WS_EINVAL; break;
-        case CMD_TERMINATE: break;
-        default: rc = WS_EINVAL;
-        }
-        if (rc != WS_OK) return rc;
-        off += size;
+        off += REC_HEADER + padded(plen);
     }
     int inline_mode;
-    int rc = lock_open_hub(hub, &inline_mode);
+    int rc = lock_open_hub(hub, "ws_hub_send_raw", &inline_mode);
     if (rc != WS_OK) return rc;
     if (inline_mode) {
         if (len > 0) ws__hub_exec(hub->go_hub, (uint8_t *)records, len, refs > 0);
@@ -596,7 +708,7 @@ int ws_hub_send_raw(ws_hub_t *hub, const uint8_t *records, size_t len) {
         if (rc != WS_OK) {
             hub->cmd_in.len = mark;
             pthread_mutex_unlock(&hub->mu);
-            return WS_ENOMEM;
+            return hub_failf(hub, WS_ENOMEM, "libws: ws_hub_send_raw: no memory to queue %zu bytes", len);
         }
         off += size;
     }
@@ -605,16 +717,28 @@ int ws_hub_send_raw(ws_hub_t *hub, const uint8_t *records, size_t len) {
 }
 
 int ws_hub_close(ws_hub_t *hub, uint64_t conn, int code, const char *reason) {
+    if (!ws__hub_live(hub)) return bad_hub("ws_hub_close");
     size_t len = reason ? strlen(reason) : 0;
-    if (code < 0 || code > 4999 || (code == 0 && len > 0)) return WS_EINVAL;
-    if (len > 123) {
-        len = 123;
+    int rc = check_close(hub, "ws_hub_close", conn, code, reason, len);
+    if (rc != WS_OK) return rc;
+    if (len > WS_MAX_CLOSE_REASON) {
+        len = WS_MAX_CLOSE_REASON;
         /* Do not cut a UTF-8 sequence in half. */
         while (len > 0 && ((unsigned char)reason[len] & 0xC0) == 0x80) len--;
     }
-    return queue_cmd(hub, CMD_CLOSE, 0, code, conn, reason, len);
+    return queue_cmd(hub, "ws_hub_close", CMD_CLOSE, 0, code, conn, reason, len);
 }
 
-int ws_hub_terminate(ws_hub_t *hub, uint64_t conn) {
-    return queue_cmd(hub, CMD_TERMINATE, 0, 0, conn, NULL, 0);
+/* The commands without payload. */
+static int conn_cmd(ws_hub_t *hub, const char *fn, int kind, uint64_t conn) {
+    if (!ws__hub_live(hub)) return bad_hub(fn);
+    int rc = ws__hub_check_conn(hub, fn, conn);
+    if (rc != WS_OK) return rc;
+    return queue_cmd(hub, fn, kind, 0, 0, conn, NULL, 0);
 }
+
+int ws_hub_terminate(ws_hub_t *hub, uint64_t conn) { return conn_cmd(hub, "ws_hub_terminate", CMD_TERMINATE, conn); }
+
+int ws_hub_pause(ws_hub_t *hub, uint64_t conn) { return conn_cmd(hub, "ws_hub_pause", WS_CMD_PAUSE, conn); }
+
+int ws_hub_resume(ws_hub_t *hub, uint64_t conn) { return conn_cmd(hub, "ws_hub_resume", WS_CMD_RESUME, conn); }

@@ -8,6 +8,7 @@ import "C"
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"net"
 	"strconv"
@@ -58,6 +59,7 @@ func init() {
 	defineInt(C.WS_OPT_HUB_IDLE_TIMEOUT_MS, "WS_OPT_HUB_IDLE_TIMEOUT_MS", 0, 0, math.MaxInt32)
 	defineStr(C.WS_OPT_HUB_STATIC_DIR, "WS_OPT_HUB_STATIC_DIR", nil)
 	defineInt(C.WS_OPT_HUB_THREADED, "WS_OPT_HUB_THREADED", 0, 0, 1)
+	defineInt(C.WS_OPT_HUB_MAX_TOTAL_BUFFERED, "WS_OPT_HUB_MAX_TOTAL_BUFFERED", 256<<20, 1, math.MaxInt64)
 }
 
 // hubOptions converts an options handle into the hub's options; server
@@ -73,6 +75,7 @@ func hubOptions(h *C.ws_options_t, server bool) (*hub.Options, C.int) {
 		Subprotocols:     splitList(v.Str(C.WS_OPT_SUBPROTOCOLS)),
 		HighWater:        int(v.Int(C.WS_OPT_HUB_HIGH_WATER)),
 		MaxBuffered:      int(min(v.Int(C.WS_OPT_HUB_MAX_BUFFERED), math.MaxInt)),
+		MaxTotalBuffered: int(min(v.Int(C.WS_OPT_HUB_MAX_TOTAL_BUFFERED), math.MaxInt)),
 		PingInterval:     v.ms(C.WS_OPT_HUB_PING_INTERVAL_MS),
 		IdleTimeout:      v.ms(C.WS_OPT_HUB_IDLE_TIMEOUT_MS),
 		HandshakeTimeout: v.ms(C.WS_OPT_TIMEOUT_MS),
@@ -111,18 +114,37 @@ func goHub(c *C.ws_hub_t) *hub.Hub {
 	return h
 }
 
-func setHubErr(c *C.ws_hub_t, err error) {
-	msg := err.Error()
+// hubFail records the message of a failed hub call for the thread and, if
+// c is not nil (a live hub), for ws_hub_errmsg; it returns code.
+func hubFail(c *C.ws_hub_t, code C.int, format string, args ...any) C.int {
+	msg := "libws: " + fmt.Sprintf(format, args...)
 	cs := C.CString(msg)
-	C.ws__hub_set_errmsg(c, cs, C.size_t(len(msg)))
-	C.free(unsafe.Pointer(cs))
+	defer C.free(unsafe.Pointer(cs))
+	return C.ws__hub_fail(c, code, cs, C.size_t(len(msg)))
+}
+
+func badHub(fn string) C.int {
+	return hubFail(nil, C.WS_EBADHANDLE, "%s: invalid or freed ws_hub_t handle", fn)
+}
+
+// ws__check_close is checkCloseReason for hub.c (ws_hub_close and close
+// records): one set of rules for every close an application sends.
+//
+//export ws__check_close
+func ws__check_close(code C.int, reason *C.char, n C.size_t) (rc C.int) {
+	defer recoverTo(&rc)
+	var r string
+	if n > 0 {
+		r = string(cbytes((*C.uint8_t)(unsafe.Pointer(reason)), n))
+	}
+	return checkCloseReason(nil, code, r)
 }
 
 //export ws_hub_new
 func ws_hub_new(out **C.ws_hub_t, opts *C.ws_options_t) (rc C.int) {
 	defer recoverTo(&rc)
 	if out == nil {
-		return C.WS_EINVAL
+		return hubFail(nil, C.WS_EINVAL, "ws_hub_new: out is NULL")
 	}
 	*out = nil
 	o, rc := hubOptions(opts, true)
@@ -131,7 +153,7 @@ func ws_hub_new(out **C.ws_hub_t, opts *C.ws_options_t) (rc C.int) {
 	}
 	c := C.ws__hub_alloc()
 	if c == nil {
-		return C.WS_EIO
+		return hubFail(nil, C.WS_EIO, "ws_hub_new: no memory or no pipe for a hub")
 	}
 	// The loop's eventfd is closed once the loop stops; C must stop writing
 	// to it first, under its lock, or a late send could hit a reused fd.
@@ -141,14 +163,14 @@ func ws_hub_new(out **C.ws_hub_t, opts *C.ws_options_t) (rc C.int) {
 	h, err := hub.New(cHost{c}, o)
 	if err != nil {
 		C.ws__hub_release(c)
-		return C.WS_EIO
+		return hubFail(nil, C.WS_EIO, "ws_hub_new: %v", err)
 	}
 	if o.Inline {
 		fd, err := unix.FcntlInt(uintptr(h.PollFD()), unix.F_DUPFD_CLOEXEC, 0)
 		if err != nil {
 			h.Shutdown(0)
 			C.ws__hub_release(c)
-			return C.WS_EIO
+			return hubFail(nil, C.WS_EIO, "ws_hub_new: %v", err)
 		}
 		c.inline_fd = C.int(fd)
 		c.inline_mode = 1
@@ -236,25 +258,27 @@ func ws_hub_listen(c *C.ws_hub_t, host *C.char, port C.int, opts *C.ws_options_t
 	defer recoverTo(&rc)
 	h := goHub(c)
 	if h == nil {
-		return C.WS_EBADHANDLE
+		return badHub("ws_hub_listen")
 	}
 	if host == nil || port < 0 || port > 65535 {
-		return C.WS_EINVAL
+		return hubFail(c, C.WS_EINVAL, "ws_hub_listen: host is NULL or port %d is not in 0..65535", int(port))
 	}
 	var o *hub.Options
 	if opts != nil {
 		if o, rc = hubOptions(opts, true); rc != C.WS_OK {
-			return rc
+			return C.ws__hub_fail_thread(c, rc)
 		}
 	}
 	addr := net.JoinHostPort(C.GoString(host), strconv.Itoa(int(port)))
 	id, bound, err := h.Listen(addr, o)
 	if err != nil {
-		setHubErr(c, err)
+		code := C.int(C.WS_EIO)
 		if err == hub.ErrClosed {
-			return C.WS_ECLOSED
+			code = C.WS_ECLOSED
+		} else if isTLS(err) {
+			code = C.WS_ETLS
 		}
-		return C.WS_EIO
+		return hubFail(c, code, "ws_hub_listen: %v", err)
 	}
 	if outPort != nil {
 		*outPort = C.int(bound)
@@ -267,42 +291,47 @@ func ws_hub_connect(c *C.ws_hub_t, url *C.char, opts *C.ws_options_t, outConn *C
 	defer recoverTo(&rc)
 	h := goHub(c)
 	if h == nil {
-		return C.WS_EBADHANDLE
+		return badHub("ws_hub_connect")
 	}
 	if url == nil || outConn == nil {
-		return C.WS_EINVAL
+		return hubFail(c, C.WS_EINVAL, "ws_hub_connect: url or out_conn is NULL")
 	}
 	var o *hub.Options
 	if opts != nil {
 		if o, rc = hubOptions(opts, false); rc != C.WS_OK {
-			return rc
+			return C.ws__hub_fail_thread(c, rc)
 		}
 	}
 	id, err := h.Connect(C.GoString(url), o)
 	if err != nil {
-		setHubErr(c, err)
-		return C.WS_ECLOSED
+		return hubFail(c, C.WS_ECLOSED, "ws_hub_connect: %v", err)
 	}
+	C.ws__hub_note_id(c, C.uint64_t(id))
 	*outConn = C.uint64_t(id)
 	return C.WS_OK
 }
 
 //export ws_hub_buffered_amount
 func ws_hub_buffered_amount(c *C.ws_hub_t, conn C.uint64_t) (n C.int64_t) {
+	var rc C.int
 	defer func() {
-		if recover() != nil {
-			n = C.WS_EINTERNAL
+		if rc != C.WS_OK {
+			n = C.int64_t(rc)
 		}
 	}()
+	defer recoverTo(&rc)
 	h := goHub(c)
 	if h == nil {
-		return C.WS_EBADHANDLE
+		return C.int64_t(badHub("ws_hub_buffered_amount"))
 	}
-	amount := h.BufferedAmount(uint64(conn))
-	if amount < 0 {
-		return C.WS_EINVAL
+	fn := C.CString("ws_hub_buffered_amount")
+	defer C.free(unsafe.Pointer(fn))
+	if rc := C.ws__hub_check_conn(c, fn, conn); rc != C.WS_OK {
+		return C.int64_t(rc)
 	}
-	return C.int64_t(amount)
+	// A connection that is gone has nothing waiting (ws.h: "Connection
+	// ids in calls").
+	return C.int64_t(max(h.BufferedAmount(uint64(conn)), 0))
 }
 
 //export ws_hub_shutdown
@@ -310,22 +339,14 @@ func ws_hub_shutdown(c *C.ws_hub_t, timeoutMs C.int) (rc C.int) {
 	defer recoverTo(&rc)
 	h := goHub(c)
 	if h == nil {
-		return C.WS_EBADHANDLE
+		return badHub("ws_hub_shutdown")
 	}
 	if timeoutMs < 0 {
-		return C.WS_EINVAL
+		return hubFail(c, C.WS_EINVAL, "ws_hub_shutdown: timeout_ms must be 0 or more, not %d", int(timeoutMs))
 	}
 	// Shutdown marks the C side shut through OnStopped (see ws_hub_new).
 	h.Shutdown(time.Duration(timeoutMs) * time.Millisecond)
 	return C.WS_OK
-}
-
-//export ws_hub_errmsg
-func ws_hub_errmsg(c *C.ws_hub_t) *C.char {
-	if c == nil || C.ws__hub_live(c) == 0 || c.errmsg == nil {
-		return staticString("")
-	}
-	return c.errmsg
 }
 
 //export ws_hub_free

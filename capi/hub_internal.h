@@ -44,7 +44,14 @@ struct ws_hub {
      * loop closes its own at shutdown; this one keeps the number valid
      * (and still watching the pipe) until ws_hub_free. */
     int inline_fd;
-    char *errmsg;
+    /* The highest connection id handed to the host (events, ws_hub_connect):
+     * ids above it never existed, and calls naming one are refused. Written
+     * under mu, read atomically by the send functions. */
+    uint64_t max_id;
+    /* The last failures' messages: a ring, so that a string ws_hub_errmsg
+     * returned stays readable while other threads fail (as ws_conn_errmsg). */
+    char *errmsg[4];
+    unsigned errcur;
 };
 
 struct ws_hub *ws__hub_alloc(void);
@@ -54,12 +61,24 @@ void ws__hub_publish(struct ws_hub *h, const uint8_t *data, size_t len, int noti
 void ws__hub_take(struct ws_hub *h, uint8_t **data, size_t *len);
 int ws__hub_take_in_place(struct ws_hub *h);
 void ws__hub_mark_shut(struct ws_hub *h);
-void ws__hub_set_errmsg(struct ws_hub *h, const char *msg, size_t len);
+/* Records msg as the message of a failed call, for the calling thread
+ * (ws_errmsg) and on h when h is not NULL; returns code. */
+int ws__hub_fail(struct ws_hub *h, int code, const char *msg, size_t len);
+/* ws__hub_fail with the calling thread's ws_errmsg() (set by a Go check). */
+int ws__hub_fail_thread(struct ws_hub *h, int code);
+/* Notes that id reached the host (see max_id). */
+void ws__hub_note_id(struct ws_hub *h, uint64_t id);
+/* WS_OK if conn may name a connection (ws.h: "Connection ids in calls");
+ * else WS_EINVAL, with the message of a failed call fn. */
+int ws__hub_check_conn(struct ws_hub *h, const char *fn, uint64_t conn);
 
 /* Go exports of capi/hub.go that this C code calls (the prototypes are
  * the ones cgo generates, so the two declarations agree). */
 extern int ws__hub_run(void *go_hub, int timeout_ms, uint8_t *buf, size_t cap, size_t *taken);
 extern void ws__hub_exec(void *go_hub, uint8_t *records, size_t len, int refs);
 extern void ws__hub_exec_one(void *go_hub, int kind, int opcode, int code, uint64_t conn, uint8_t *data, size_t len);
+/* ws_close()'s check of a close code and reason, shared: WS_OK, or
+ * WS_EINVAL with the calling thread's ws_errmsg() set. */
+extern int ws__check_close(int code, char *reason, size_t len);
 
 #endif

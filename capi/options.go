@@ -35,6 +35,9 @@ type optSpec struct {
 	def      int64
 	min, max int64
 	check    func(string) error // string options: validated when set
+	// checkInt refuses values inside min..max that the option still
+	// cannot take, when set (not later, at use).
+	checkInt func(int64) error
 }
 
 // optSpecs holds every known option. It is filled by init functions only
@@ -44,6 +47,12 @@ var optSpecs = map[int]*optSpec{}
 
 func defineInt(id C.int, name string, def, min, max int64) {
 	optSpecs[int(id)] = &optSpec{name: name, kind: optInt, def: def, min: min, max: max}
+}
+
+// defineIntCheck is defineInt with a check of its own besides the range.
+func defineIntCheck(id C.int, name string, def, min, max int64, check func(int64) error) {
+	defineInt(id, name, def, min, max)
+	optSpecs[int(id)].checkInt = check
 }
 
 func defineStr(id C.int, name string, check func(string) error) {
@@ -181,6 +190,11 @@ func ws_options_set_int(h *C.ws_options_t, opt C.int, value C.int64_t) (rc C.int
 	v := int64(value)
 	if v < s.min || v > s.max {
 		return failf(&o.base, C.WS_EINVAL, "%s must be in %d..%d, not %d", s.name, s.min, s.max, v)
+	}
+	if s.checkInt != nil {
+		if err := s.checkInt(v); err != nil {
+			return failf(&o.base, C.WS_EINVAL, "%s: %v", s.name, err)
+		}
 	}
 	o.mu.Lock()
 	o.vals.ints[int(opt)] = v

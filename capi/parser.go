@@ -221,15 +221,21 @@ func checkClose(b *base, code C.int, reason *C.char) (string, C.int) {
 	if reason != nil {
 		r = C.GoString(reason)
 	}
+	return r, checkCloseReason(b, code, r)
+}
+
+// checkCloseReason is checkClose's one set of rules, shared by ws_close,
+// ws_parser_close and the hub (ws__check_close).
+func checkCloseReason(b *base, code C.int, r string) C.int {
 	switch {
 	case code == 0 && r != "":
-		return "", failf(b, C.WS_EINVAL, "a close reason needs a close code")
+		return failf(b, C.WS_EINVAL, "a close reason needs a close code")
 	case code != 0 && (code < 0 || code > 0xFFFF || !libws.ValidCloseCode(libws.StatusCode(code))):
-		return "", failf(b, C.WS_EINVAL, "close code %d may not be sent", int(code))
+		return failf(b, C.WS_EINVAL, "close code %d may not be sent", int(code))
 	case !utf8.ValidString(r):
-		return "", failf(b, C.WS_EINVAL, "the close reason is not valid UTF-8")
+		return failf(b, C.WS_EINVAL, "the close reason is not valid UTF-8")
 	}
-	return r, C.WS_OK
+	return C.WS_OK
 }
 
 //export ws_parser_close

@@ -139,6 +139,8 @@ extern "C" {
 #define WS_ENOSPACE    (-12) /* caller buffer too small (size reported)       */
 #define WS_EAGAIN      (-13) /* nothing ready now and the call may not wait   */
 #define WS_EINTERNAL   (-14) /* a bug in libws (a recovered Go panic)         */
+#define WS_EPOLICY     (-15) /* a limit of the hub: send buffer full, hub-wide
+                                memory cap (close code 1008)                  */
 
 /* ======================================================================
  * Protocol constants
@@ -698,12 +700,34 @@ void ws_conn_free(ws_conn_t *c);
  *
  * Connection ids are unique within a hub, never 0 and never reused. Events
  * of one connection arrive in order; its last event is WS_EVENT_CLOSE.
- * When the peer closes first, the hub answers its close frame only when
- * the host calls ws_hub_poll() (or ws_hub_poll_raw()) again, or after the
- * close timeout: messages the host sends in reply to earlier events of
- * that batch therefore reach the peer before the close reply, which echoes
- * the peer's code. After that the id is dead and sends to it
- * are dropped silently.
+ *
+ * THE ORDERING RULE: handle a whole batch and hand every reply to the hub
+ * (ws_hub_send*, ws_hub_close ...) BEFORE polling again. The next
+ * ws_hub_poll() / ws_hub_poll_raw() acknowledges the close and error
+ * events of the batch before it; only then does the hub send its close
+ * frame: the echo of a peer's close (its code and reason), or the
+ * 1002/1007/1009 of a protocol error that followed valid messages in the
+ * same read. So replies to a batch reach the peer before the close frame,
+ * and a host that polls again before sending its replies has them refused
+ * or dropped. The close timeout (WS_OPT_CLOSE_TIMEOUT_MS) bounds the wait
+ * when the host does not poll.
+ *
+ * Connection ids in calls. An id the hub never handed out (0, or above
+ * every id that reached the host through an event or ws_hub_connect) is
+ * refused by every call that names a connection (ws_hub_send,
+ * ws_hub_send_batch, ws_hub_send_raw, ws_hub_close, ws_hub_terminate,
+ * ws_hub_pause, ws_hub_resume, ws_hub_buffered_amount) with WS_EINVAL and
+ * the message "unknown connection N": it is a bug in the host. An id whose
+ * connection is closing or gone is not an error, because a host replying
+ * to the events of one batch cannot know which of those connections
+ * closed meanwhile: sends, closes, pauses and resumes to it return WS_OK
+ * and are dropped once the hub has acknowledged its close (the
+ * WS_EVENT_CLOSE already told the host), and ws_hub_buffered_amount gives
+ * 0.
+ *
+ * Errors: every failing hub call records a message for ws_errmsg() (the
+ * calling thread's) and, when the hub handle is valid, for
+ * ws_hub_errmsg(hub).
  *
  * Threads: ws_hub_poll() may be called by one thread at a time (it is the
  * consumer of the event queue). The send functions may be called from any
@@ -721,14 +745,20 @@ typedef struct ws_hub ws_hub_t;
 #define WS_OPT_HUB_IDLE_TIMEOUT_MS  103 /* int: drop a connection quiet for this long (0: never) */
 #define WS_OPT_HUB_STATIC_DIR       104 /* str: answer plain HTTP GETs from this directory (listeners) */
 #define WS_OPT_HUB_THREADED         105 /* int, hub only: 1 = serve sockets on a thread of the hub's own (see above); 0 = inline (default) */
+/* int, hub only: a hub-wide cap on unsent bytes (256 MiB by default, at
+ * least 1). When the bytes waiting to be sent to all connections together
+ * pass it, the connections with the largest buffers are failed with 1008
+ * (error event status WS_EPOLICY) until the total is under it again.
+ * WS_OPT_HUB_MAX_BUFFERED still bounds each connection. */
+#define WS_OPT_HUB_MAX_TOTAL_BUFFERED 106
 
 /* Event types (ws_event_t.type). */
-#define WS_EVENT_OPEN         1 /* peer, path, protocol set; data/len: request headers ("Name: value\r\n" lines) */
+#define WS_EVENT_OPEN         1 /* peer, path, protocol set; data/len: request headers ("Name: value\r\n" lines; split on "\r\n" only) */
 #define WS_EVENT_MESSAGE      2 /* opcode WS_OP_TEXT or WS_OP_BINARY; data/len: the whole message */
 #define WS_EVENT_PING         3 /* data/len: ping payload (a pong was already sent unless auto-pong is off) */
 #define WS_EVENT_PONG         4 /* data/len: pong payload */
 #define WS_EVENT_CLOSE        5 /* code: peer's close code (1005 none, 1006 dropped); data/len: reason. Last event of the connection. */
-#define WS_EVENT_ERROR        6 /* code: close code sent to the peer (1002, 1007, 1009, ...) or 0; data/len: message */
+#define WS_EVENT_ERROR        6 /* error: its WS_E* class; code: close code sent to the peer (1002, 1007, 1008, 1009, 1011) or 0; data/len: message */
 #define WS_EVENT_BACKPRESSURE 7 /* buffered: unsent bytes went above the high-water mark */
 #define WS_EVENT_DRAIN        8 /* buffered: unsent bytes went back under half the high-water mark */
 
@@ -736,7 +766,23 @@ typedef struct ws_hub ws_hub_t;
  * One event. Every pointer points into memory owned by the hub and stays
  * valid until the next ws_hub_poll() on the same hub (or ws_hub_free()).
  * Strings peer, path and protocol are NUL-terminated (open events only,
- * NULL otherwise); data is not NUL-terminated.
+ * NULL otherwise); data is not NUL-terminated. The hub refuses (HTTP 400,
+ * no event) a request whose target or header values hold control
+ * characters, so path and the header lines never contain NUL, CR or LF.
+ *
+ * error classifies an error event so that hosts never parse its message:
+ *   WS_EPROTO     the peer broke RFC 6455 (code 1002)
+ *   WS_EUTF8      invalid UTF-8 in a text message or close reason (1007)
+ *   WS_ETOOBIG    frame or message over the limit (1009)
+ *   WS_ECLOSED    a send on a connection that is closing or gone
+ *   WS_ETIMEDOUT  handshake, idle, pong or close timeout
+ *   WS_EIO        network error (reset, refused, DNS)
+ *   WS_EHANDSHAKE a client connection's opening handshake was refused
+ *   WS_ETLS       TLS failure
+ *   WS_EPOLICY    a limit of the hub: send buffer full, hub-wide cap (1008)
+ *   WS_EINTERNAL  a bug in libws (1011)
+ * and is 0 in every other event. Other negative values may be added:
+ * treat unknown ones as WS_EIO.
  */
 typedef struct ws_event {
     int type;              /* WS_EVENT_* */
@@ -750,6 +796,7 @@ typedef struct ws_event {
     const char *path;      /* open: request target ("/chat?room=1") */
     const char *protocol;  /* open: negotiated subprotocol, "" if none */
     uint64_t buffered;     /* backpressure and drain: bytes waiting to be sent */
+    int error;             /* error events: a WS_E* code (see above); 0 otherwise */
 } ws_event_t;
 
 /* One message for ws_hub_send_batch(). */
@@ -820,10 +867,13 @@ int ws_hub_fd(ws_hub_t *hub);
  * Fills events[0..max) with waiting events and returns how many (0 when
  * none arrived within timeout_ms: 0 = do not wait, -1 = wait until one
  * arrives or the hub shuts down). Pointers in the events stay valid until
- * the next ws_hub_poll() on this hub. Once the hub has shut down and every
- * event was delivered, returns WS_ECLOSED. Errors: WS_EINVAL (NULL events,
- * max < 1), WS_EBADHANDLE. On an inline hub this is where the sockets are
- * served (see above); it waits only when timeout_ms != 0.
+ * the next ws_hub_poll() on this hub. Send the replies to one batch before
+ * calling it again (the ordering rule above): this call acknowledges the
+ * close and error events of the previous batch. Once the hub has shut
+ * down and every event was delivered, returns WS_ECLOSED. Errors:
+ * WS_EINVAL (NULL events, max < 1, timeout_ms < -1), WS_EBADHANDLE. On an
+ * inline hub this is where the sockets are served (see above); it waits
+ * only when timeout_ms != 0.
  */
 int ws_hub_poll(ws_hub_t *hub, ws_event_t *events, int max, int timeout_ms);
 
@@ -832,11 +882,12 @@ int ws_hub_poll(ws_hub_t *hub, ws_event_t *events, int max, int timeout_ms);
  * 125 bytes) to connection conn: an inline hub writes what the socket
  * takes at once and buffers the rest, a threaded hub queues it for its
  * thread. data is copied or written before the call returns.
- * Returns WS_OK, WS_EINVAL (bad opcode or length, NULL data with len > 0),
- * WS_EBADHANDLE, WS_ECLOSED (hub shut down), WS_ENOMEM. A message for a
- * connection that is gone is dropped: its close event tells the host. Never
- * blocks on the network; any thread. The send functions below share these
- * rules.
+ * Returns WS_OK, WS_EINVAL (bad opcode or length, NULL data with len > 0,
+ * a conn the hub never handed out), WS_EBADHANDLE, WS_ECLOSED (hub shut
+ * down), WS_ENOMEM. A message for a connection that is gone is dropped
+ * and WS_OK returned: its close event tells the host (see "Connection ids
+ * in calls" above). Never blocks on the network; any thread. The send
+ * functions below share these rules.
  */
 int ws_hub_send(ws_hub_t *hub, uint64_t conn, int opcode, const void *data, size_t len);
 
@@ -849,9 +900,13 @@ int ws_hub_send(ws_hub_t *hub, uint64_t conn, int opcode, const void *data, size
 int ws_hub_send_batch(ws_hub_t *hub, const ws_send_t *items, int n);
 
 /*
- * Starts the close handshake of conn with code (0: no status) and reason
- * (may be NULL; at most 123 bytes are sent). The WS_EVENT_CLOSE follows
- * when the peer replied or the close timeout passed. Any thread.
+ * Starts the close handshake of conn with code (0: no status, then reason
+ * must be NULL or "") and a UTF-8 reason (may be NULL; cut to 123 bytes at
+ * a character boundary). The WS_EVENT_CLOSE follows when the peer replied
+ * or the close timeout passed. Codes and reasons are checked as by
+ * ws_close(): WS_EINVAL for codes that may not be sent (1005, 1006, 1015,
+ * unassigned ones such as 999 or 2000) and invalid UTF-8 reasons; nothing
+ * is sent then. Other errors as ws_hub_send(). Any thread.
  */
 int ws_hub_close(ws_hub_t *hub, uint64_t conn, int code, const char *reason);
 
@@ -864,18 +919,40 @@ int ws_hub_close(ws_hub_t *hub, uint64_t conn, int code, const char *reason);
  *   offset 0  u8  kind     event: WS_EVENT_*; command: WS_CMD_*
  *          1  u8  opcode   WS_OP_* (messages, pings, pongs)
  *          2  u16 code     close code (close and error events; close commands)
- *          4  u32 len      payload length
+ *          4  u32 len      payload length, at most WS_RECORD_MAX_LEN
  *          8  u64 conn     connection id
- *         16  u32 aux      open: listener id; backpressure/drain: bytes buffered
- *         20  u32 (zero)
+ *         16  u32 aux      open: listener id; backpressure/drain: bytes
+ *                          buffered (saturates at 2^32 - 1)
+ *         20  i32 status   error events: the WS_E* code (ws_event_t.error);
+ *                          0 in other events; write 0 in commands
  *
- * An open event's payload is peer "\0" path "\0" protocol "\0" headers.
- * A close command's payload is the reason.
+ * The hub never emits a record whose len exceeds WS_RECORD_MAX_LEN:
+ * whatever the configured message limit, a message that would need a
+ * longer record fails its connection with 1009 (WS_ETOOBIG) first.
+ *
+ * An open event's payload is a sequence of fields, each a u32 length
+ * (little-endian), that many bytes, and one 0 byte not counted in the
+ * length (so each field is also a C string):
+ *   1. peer address ("ip:port")
+ *   2. request target ("/chat?room=1")
+ *   3. negotiated subprotocol ("" if none)
+ *   4. request headers as "Name: value\r\n" lines
+ * Read the fields you know and ignore any that follow: later versions may
+ * append fields. Split header lines on "\r\n" only.
+ *
+ * A close command's payload is the reason; the other commands have none.
+ * Commands name connections as the functions do ("Connection ids in
+ * calls" above).
  */
 #define WS_RECORD_HEADER 24
+#define WS_RECORD_MAX_LEN 2147483584u /* 2^31 - 64 */
 #define WS_CMD_SEND      1 /* opcode, payload: the message */
-#define WS_CMD_CLOSE     2 /* code, payload: the reason (<= 123 bytes) */
+#define WS_CMD_CLOSE     2 /* code, payload: the reason (<= 123 bytes, valid UTF-8; code as ws_hub_close) */
 #define WS_CMD_TERMINATE 3
+/* 4 is the hub's own close acknowledgement, queued by ws_hub_poll*: hosts
+ * never send it. 5 is WS_CMD_SEND_REF (above). */
+#define WS_CMD_PAUSE     6 /* no payload: see ws_hub_pause() */
+#define WS_CMD_RESUME    7 /* no payload: see ws_hub_resume() */
 
 /*
  * ws_hub_poll() that copies whole event records into buf (as many as fit)
@@ -887,7 +964,10 @@ int ws_hub_close(ws_hub_t *hub, uint64_t conn, int code, const char *reason);
  * hold nothing of use: an inline hub serving its sockets in this call
  * writes their events straight into buf, sparing two copies, and may
  * have written there before queueing them elsewhere. Buffers over
- * INT_MAX bytes are used up to INT_MAX.
+ * INT_MAX bytes are used up to INT_MAX. The needed size is reported,
+ * so grow the buffer to exactly that, never by blind doubling. Errors as
+ * ws_hub_poll() (WS_EINVAL also for a NULL buf, cap < 24 or
+ * timeout_ms < -1), and it acknowledges the previous batch the same way.
  */
 int ws_hub_poll_raw(ws_hub_t *hub, uint8_t *buf, size_t cap, int timeout_ms);
 
@@ -898,20 +978,39 @@ int ws_hub_poll_raw(ws_hub_t *hub, uint8_t *buf, size_t cap, int timeout_ms);
  * under 2 KiB to one connection leave in one write, so that a host echoing
  * pipelined messages makes one system call per connection rather than per
  * message; records still take effect in order. The batch is checked whole
- * first: on WS_EINVAL (malformed record, bad opcode, control payload over
- * 125 bytes, a WS_CMD_SEND_REF payload that is not a ws_send_ref_t or
- * names NULL) nothing is done. Returns the number of records.
+ * first: on WS_EINVAL (malformed record, unknown kind, bad opcode, control
+ * payload over 125 bytes, a WS_CMD_SEND_REF payload that is not a
+ * ws_send_ref_t or names NULL, a close code or reason ws_hub_close()
+ * refuses, a conn the hub never handed out) nothing is done, and the
+ * message names the offset of the bad record. Returns the number of
+ * records.
  */
 int ws_hub_send_raw(ws_hub_t *hub, const uint8_t *records, size_t len);
 
-/* Drops conn's TCP connection at once, without a close handshake. */
+/* Drops conn's TCP connection at once, without a close handshake. Errors
+ * as ws_hub_send(). Any thread. */
 int ws_hub_terminate(ws_hub_t *hub, uint64_t conn);
 
 /*
+ * Stops reading conn's socket, so that TCP flow control pushes back on a
+ * peer that sends faster than the application consumes: the hub then
+ * holds no more of its input than one partial frame. Events already read
+ * are still delivered; sends still go out; pings and keepalive still run.
+ * ws_hub_resume() reads it again. Closing a paused connection
+ * (ws_hub_close) reads it again so that the peer's close reply can arrive.
+ * Both are idempotent, apply to every kind of connection (plain, TLS,
+ * client), and take effect in order with the sends around them. Errors as
+ * ws_hub_send(). Never block; any thread. Plain C calls (cheap from Node).
+ */
+int ws_hub_pause(ws_hub_t *hub, uint64_t conn);
+int ws_hub_resume(ws_hub_t *hub, uint64_t conn);
+
+/*
  * Bytes queued for conn and not yet taken by the kernel (like the browser's
- * bufferedAmount), or a negative error (WS_EBADHANDLE, WS_EINVAL for an
- * unknown connection). Calls into Go: cheap from C and Python, costly from
- * Node's main thread; prefer the backpressure and drain events there.
+ * bufferedAmount); 0 for a connection that is gone; or a negative error
+ * (WS_EBADHANDLE, WS_EINVAL for a conn the hub never handed out). Calls
+ * into Go: cheap from C and Python, costly from Node's main thread; prefer
+ * the backpressure and drain events there.
  */
 int64_t ws_hub_buffered_amount(ws_hub_t *hub, uint64_t conn);
 
@@ -923,7 +1022,10 @@ int64_t ws_hub_buffered_amount(ws_hub_t *hub, uint64_t conn);
  */
 int ws_hub_shutdown(ws_hub_t *hub, int timeout_ms);
 
-/* The hub's last error message; valid until the next call on the hub. */
+/* The message of the last failed call on hub; "" if none. Owned by the
+ * hub; a returned string stays readable through three further failures
+ * on the hub (threads may fail at once) and until ws_hub_free(). "" for a
+ * bad handle. Any thread. */
 const char *ws_hub_errmsg(ws_hub_t *hub);
 
 /*

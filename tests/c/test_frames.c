@@ -13,7 +13,7 @@ static void test_version(void) {
 static void test_strerror(void) {
     int codes[] = {WS_OK, WS_EINVAL, WS_EBADHANDLE, WS_ENOMEM, WS_EPROTO, WS_EUTF8, WS_ETOOBIG,
                    WS_ECLOSED, WS_ETIMEDOUT, WS_EIO, WS_EHANDSHAKE, WS_ETLS, WS_ENOSPACE,
-                   WS_EAGAIN, WS_EINTERNAL};
+                   WS_EAGAIN, WS_EINTERNAL, WS_EPOLICY};
     int n = (int)(sizeof codes / sizeof codes[0]);
     for (int i = 0; i < n; i++) {
         const char *s = ws_strerror(codes[i]);

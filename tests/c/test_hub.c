@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -330,8 +331,8 @@ static void test_errors(void) {
     CHECK(ws_hub_send(hub, 1, WS_OP_TEXT, NULL, 3) == WS_EINVAL, "NULL data");
     uint8_t big[126] = {0};
     CHECK(ws_hub_send(hub, 1, WS_OP_PING, big, 126) == WS_EINVAL, "ping > 125");
-    CHECK(ws_hub_send(hub, 12345, WS_OP_TEXT, "x", 1) == WS_OK, "send to unknown conn is dropped");
-    CHECK(ws_hub_close(hub, 1, 1000, NULL) == WS_OK, "close unknown");
+    CHECK(ws_hub_send(hub, 12345, WS_OP_TEXT, "x", 1) == WS_EINVAL, "send to a conn never handed out");
+    CHECK(ws_hub_close(hub, 1, 1000, NULL) == WS_EINVAL, "close a conn never handed out");
     CHECK(ws_hub_listen(hub, NULL, 0, NULL, NULL) == WS_EINVAL, "NULL host");
     CHECK(ws_hub_listen(hub, "256.1.1.1", 0, NULL, NULL) < 0, "bad host");
     uint64_t id;
@@ -355,6 +356,9 @@ static void test_errors(void) {
     CHECK(ws_hub_listen((ws_hub_t *)&id, "127.0.0.1", 0, NULL, NULL) == WS_EBADHANDLE, "made-up hub listen");
     ws_hub_free(NULL);
 }
+
+#define BOGUS_HUB ((ws_hub_t *)(void *)&bogus_storage[3])
+static char bogus_storage[16];
 
 static uint32_t le32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
 
@@ -448,6 +452,316 @@ static void test_raw(int port) {
     ws_hub_free(cli);
 }
 
+/* ---- The host contract (docs/hub-contract.md) and the C ABI's checks ---- */
+
+/* The last failing call set this thread's message and the hub's. */
+static int failed_with(ws_hub_t *hub, const char *part) {
+    return strstr(ws_errmsg(), part) != NULL && strcmp(ws_errmsg(), ws_hub_errmsg(hub)) == 0;
+}
+
+/* Makes ws_errmsg() something no hub call says, so a check after a call
+ * sees that very call's message. */
+static void reset_errmsg(void) {
+    ws_options_t *o;
+    if (ws_options_new(&o) == WS_OK) {
+        ws_options_set_int(o, 9999, 1);
+        ws_options_free(o);
+    }
+}
+
+/* Connects a raw socket to an inline or threaded server hub it polls
+ * meanwhile (an inline hub answers handshakes only while polled); fills
+ * *open with a copy of the open event (strings copied into the buffers)
+ * and returns the socket after the 101, or -1. */
+typedef struct {
+    uint64_t conn;
+    uint32_t listener;
+    int error;
+    char peer[64], path[256], protocol[64], headers[2048];
+} open_info;
+
+static void copy_field(char *dst, size_t cap, const char *src, size_t len) {
+    if (len >= cap) len = cap - 1;
+    memcpy(dst, src, len);
+    dst[len] = 0;
+}
+
+static int raw_open(ws_hub_t *srv, int port, const char *path, const char *extra, open_info *open) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) return -1;
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char req[1024];
+    int n = snprintf(req, sizeof req,
+                     "GET %s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n%s\r\n",
+                     path, extra);
+    if (write(fd, req, (size_t)n) != n) return -1;
+    ws_event_t ev[8];
+    int got = 0;
+    double deadline = now_s() + 10;
+    while (!got && now_s() < deadline) {
+        int k = ws_hub_poll(srv, ev, 8, 50);
+        for (int i = 0; i < k; i++) {
+            if (ev[i].type != WS_EVENT_OPEN) continue;
+            got = 1;
+            open->conn = ev[i].conn;
+            open->listener = ev[i].listener;
+            open->error = ev[i].error;
+            copy_field(open->peer, sizeof open->peer, ev[i].peer, strlen(ev[i].peer));
+            copy_field(open->path, sizeof open->path, ev[i].path, strlen(ev[i].path));
+            copy_field(open->protocol, sizeof open->protocol, ev[i].protocol, strlen(ev[i].protocol));
+            copy_field(open->headers, sizeof open->headers, (const char *)ev[i].data, ev[i].len);
+        }
+    }
+    char buf[1024];
+    ssize_t r = read(fd, buf, sizeof buf - 1);
+    if (!got || r <= 0 || strncmp(buf, "HTTP/1.1 101", 12) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Writes one masked client frame (key 0: the payload goes as it is). */
+static int send_frame(int fd, uint8_t first, const void *data, size_t len) {
+    uint8_t f[8 + 125];
+    if (len > 125) return -1;
+    f[0] = first;
+    f[1] = (uint8_t)(0x80 | len);
+    memset(f + 2, 0, 4);
+    memcpy(f + 6, data, len);
+    return write(fd, f, 6 + len) == (ssize_t)(6 + len) ? 0 : -1;
+}
+
+/* Reads one unmasked server frame of at most 125 bytes; returns the first
+ * header byte, or -1. */
+static int read_frame(int fd, uint8_t *payload, size_t *len) {
+    uint8_t h[2];
+    if (read_full(fd, h, 2) != 0 || (h[1] & 0x7F) > 125) return -1;
+    *len = h[1] & 0x7F;
+    if (read_full(fd, payload, *len) != 0) return -1;
+    return h[0];
+}
+
+/* Polls srv until an event of type arrives for conn (copied to *out). */
+static int wait_event(ws_hub_t *srv, uint64_t conn, int type, ws_event_t *out, double secs) {
+    ws_event_t ev[16];
+    double deadline = now_s() + secs;
+    while (now_s() < deadline) {
+        int n = ws_hub_poll(srv, ev, 16, 20);
+        for (int i = 0; i < n; i++) {
+            if (ev[i].conn == conn && ev[i].type == type) {
+                *out = ev[i];
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+static int new_server(ws_hub_t **srv, int *port) {
+    ws_options_t *o;
+    if (ws_options_new(&o) != WS_OK) return -1;
+    int rc = ws_options_set_int(o, WS_OPT_HUB_THREADED, threaded);
+    if (rc == WS_OK) rc = ws_options_set_str(o, WS_OPT_SUBPROTOCOLS, "chat");
+    if (rc == WS_OK) rc = ws_hub_new(srv, o);
+    ws_options_free(o);
+    if (rc != WS_OK) return -1;
+    return ws_hub_listen(*srv, "127.0.0.1", 0, NULL, port);
+}
+
+/* The open event's fields are decoded from their lengths (defect 6): a
+ * path, subprotocol and headers arrive as sent. */
+static void test_open_fields(void) {
+    ws_hub_t *srv;
+    int port = 0;
+    int lid = new_server(&srv, &port);
+    CHECK(lid > 0, "server: %d", lid);
+    if (lid <= 0) return;
+    open_info o;
+    int fd = raw_open(srv, port, "/chat?room=1", "Sec-WebSocket-Protocol: x, chat\r\nX-Test: yes\r\n", &o);
+    CHECK(fd >= 0, "raw open");
+    if (fd >= 0) {
+        CHECK(strcmp(o.path, "/chat?room=1") == 0, "path '%s'", o.path);
+        CHECK(strcmp(o.protocol, "chat") == 0, "protocol '%s'", o.protocol);
+        CHECK(strncmp(o.peer, "127.0.0.1:", 10) == 0, "peer '%s'", o.peer);
+        CHECK(strstr(o.headers, "X-Test: yes\r\n") != NULL, "headers '%s'", o.headers);
+        CHECK(o.listener == (uint32_t)lid && o.error == 0, "listener %u error %d", o.listener, o.error);
+        close(fd);
+    }
+    ws_hub_free(srv);
+}
+
+/* Defect 10: calls naming a connection agree on ids that never existed
+ * and on ids that are gone; ws_hub_close checks like ws_close; timeouts
+ * below -1 are refused; every failure sets both messages. */
+static void test_abi_checks(void) {
+    ws_hub_t *srv;
+    int port = 0;
+    CHECK(new_server(&srv, &port) > 0, "server");
+    open_info o;
+    int fd = raw_open(srv, port, "/", "", &o);
+    CHECK(fd >= 0, "raw open");
+    if (fd < 0) {
+        ws_hub_free(srv);
+        return;
+    }
+    uint64_t id = o.conn;
+    ws_event_t ev[4], e;
+    uint8_t rec[WS_RECORD_HEADER + 128];
+
+    /* Never handed out: 0 and an id above every one seen. */
+    uint64_t unknown[] = {0, id + 1000};
+    for (int i = 0; i < 2; i++) {
+        uint64_t u = unknown[i];
+        reset_errmsg();
+        CHECK(ws_hub_send(srv, u, WS_OP_TEXT, "x", 1) == WS_EINVAL && failed_with(srv, "unknown connection"), "send %llu: %s", (unsigned long long)u, ws_errmsg());
+        reset_errmsg();
+        CHECK(ws_hub_close(srv, u, 1000, "x") == WS_EINVAL && failed_with(srv, "unknown connection"), "close %llu: %s", (unsigned long long)u, ws_errmsg());
+        reset_errmsg();
+        CHECK(ws_hub_terminate(srv, u) == WS_EINVAL && failed_with(srv, "unknown connection"), "terminate %llu: %s", (unsigned long long)u, ws_errmsg());
+        reset_errmsg();
+        CHECK(ws_hub_buffered_amount(srv, u) == WS_EINVAL && failed_with(srv, "unknown connection"), "buffered_amount %llu: %s", (unsigned long long)u, ws_errmsg());
+        reset_errmsg();
+        CHECK(ws_hub_pause(srv, u) == WS_EINVAL && failed_with(srv, "unknown connection"), "pause %llu", (unsigned long long)u);
+        CHECK(ws_hub_resume(srv, u) == WS_EINVAL, "resume %llu", (unsigned long long)u);
+        ws_send_t item = {u, WS_OP_TEXT, "x", 1};
+        CHECK(ws_hub_send_batch(srv, &item, 1) == WS_EINVAL, "batch %llu", (unsigned long long)u);
+        put_record(rec, WS_CMD_TERMINATE, 0, 0, u, NULL, 0);
+        reset_errmsg();
+        CHECK(ws_hub_send_raw(srv, rec, WS_RECORD_HEADER) == WS_EINVAL && failed_with(srv, "offset 0"), "raw %llu: %s", (unsigned long long)u, ws_errmsg());
+    }
+
+    /* Close codes and reasons as ws_close checks them; nothing is sent. */
+    int bad_codes[] = {1005, 1006, 1015, 999, 2000, 5000, -1, 65536 + 1000};
+    for (size_t i = 0; i < sizeof bad_codes / sizeof bad_codes[0]; i++) {
+        reset_errmsg();
+        CHECK(ws_hub_close(srv, id, bad_codes[i], "x") == WS_EINVAL && failed_with(srv, "close code"), "close code %d: %s", bad_codes[i], ws_errmsg());
+        put_record(rec, WS_CMD_CLOSE, 0, bad_codes[i] & 0xFFFF, id, "x", 1);
+        if (bad_codes[i] >= 0 && bad_codes[i] <= 0xFFFF)
+            CHECK(ws_hub_send_raw(srv, rec, WS_RECORD_HEADER + 8) == WS_EINVAL, "close record code %d", bad_codes[i]);
+    }
+    reset_errmsg();
+    CHECK(ws_hub_close(srv, id, 1000, "bad \xff utf-8") == WS_EINVAL && failed_with(srv, "UTF-8"), "invalid UTF-8 reason");
+    put_record(rec, WS_CMD_CLOSE, 0, 1000, id, "\xc3", 1);
+    CHECK(ws_hub_send_raw(srv, rec, WS_RECORD_HEADER + 8) == WS_EINVAL, "close record with invalid UTF-8");
+    reset_errmsg();
+    CHECK(ws_hub_close(srv, id, 0, "reason") == WS_EINVAL && failed_with(srv, "close code"), "reason without code");
+
+    /* Timeouts below -1. */
+    reset_errmsg();
+    CHECK(ws_hub_poll(srv, ev, 4, -2) == WS_EINVAL && failed_with(srv, "timeout_ms"), "poll -2: %s", ws_errmsg());
+    uint8_t raw[256];
+    reset_errmsg();
+    CHECK(ws_hub_poll_raw(srv, raw, sizeof raw, -100) == WS_EINVAL && failed_with(srv, "timeout_ms"), "poll_raw -100");
+    reset_errmsg();
+    CHECK(ws_hub_send(srv, id, 0x3, "x", 1) == WS_EINVAL && failed_with(srv, "opcode"), "bad opcode message");
+
+    /* The connection is untouched by all that: it echoes. */
+    CHECK(send_frame(fd, 0x81, "still", 5) == 0, "client send");
+    CHECK(wait_event(srv, id, WS_EVENT_MESSAGE, &e, 5) && e.len == 5 && e.error == 0, "message");
+    CHECK(ws_hub_send(srv, id, WS_OP_TEXT, "still", 5) == WS_OK, "reply");
+    uint8_t payload[128];
+    size_t len = 0;
+    CHECK(read_frame(fd, payload, &len) == 0x81 && len == 5 && memcmp(payload, "still", 5) == 0, "echo arrives");
+    CHECK(ws_hub_buffered_amount(srv, id) == 0, "nothing buffered");
+
+    /* A valid close goes out as given; the peer's reply ends it. */
+    CHECK(ws_hub_close(srv, id, 4000, "bye") == WS_OK, "close 4000");
+    CHECK(read_frame(fd, payload, &len) == 0x88 && len == 5 && (payload[0] << 8 | payload[1]) == 4000 && memcmp(payload + 2, "bye", 3) == 0, "close frame 4000 bye");
+    uint8_t reply[2] = {0x0F, 0xA0};
+    CHECK(send_frame(fd, 0x88, reply, 2) == 0, "close reply");
+    CHECK(wait_event(srv, id, WS_EVENT_CLOSE, &e, 5) && e.code == 4000, "close event");
+    CHECK(ws_hub_poll(srv, ev, 4, 0) >= 0, "poll acknowledges");
+
+    /* Gone: quietly dropped, nothing buffered. */
+    CHECK(ws_hub_send(srv, id, WS_OP_TEXT, "late", 4) == WS_OK, "send to a gone conn");
+    CHECK(ws_hub_close(srv, id, 1000, NULL) == WS_OK, "close a gone conn");
+    CHECK(ws_hub_terminate(srv, id) == WS_OK, "terminate a gone conn");
+    CHECK(ws_hub_pause(srv, id) == WS_OK && ws_hub_resume(srv, id) == WS_OK, "pause/resume a gone conn");
+    CHECK(ws_hub_buffered_amount(srv, id) == 0, "buffered_amount of a gone conn");
+    close(fd);
+
+    reset_errmsg();
+    CHECK(ws_hub_send(BOGUS_HUB, 1, WS_OP_TEXT, "x", 1) == WS_EBADHANDLE && strstr(ws_errmsg(), "ws_hub_t") != NULL, "bad handle message");
+    ws_hub_free(srv);
+}
+
+/* Error events carry their WS_E* class (record offset 20, ws_event_t.error),
+ * both through ws_hub_poll and ws_hub_poll_raw. */
+static void test_error_status(int raw_poll) {
+    ws_hub_t *srv;
+    int port = 0;
+    CHECK(new_server(&srv, &port) > 0, "server");
+    open_info o;
+    int fd = raw_open(srv, port, "/", "", &o);
+    CHECK(fd >= 0, "raw open");
+    if (fd < 0) {
+        ws_hub_free(srv);
+        return;
+    }
+    CHECK(send_frame(fd, 0x80 | 0x40 | 0x1, "rsv1", 4) == 0, "frame with RSV1");
+    int status = 1, code = 0, closed = 0;
+    double deadline = now_s() + 10;
+    static uint8_t buf[1 << 16];
+    while (!closed && now_s() < deadline) {
+        if (raw_poll) {
+            int n = ws_hub_poll_raw(srv, buf, sizeof buf, 20);
+            for (int off = 0; off < n;) {
+                uint8_t *r = buf + off;
+                if (r[0] == WS_EVENT_ERROR) {
+                    status = (int32_t)le32(r + 20);
+                    code = r[2] | r[3] << 8;
+                }
+                closed |= r[0] == WS_EVENT_CLOSE;
+                off += WS_RECORD_HEADER + (int)((le32(r + 4) + 7) & ~7u);
+            }
+        } else {
+            ws_event_t ev[8];
+            int n = ws_hub_poll(srv, ev, 8, 20);
+            for (int i = 0; i < n; i++) {
+                if (ev[i].type == WS_EVENT_ERROR) {
+                    status = ev[i].error;
+                    code = ev[i].code;
+                }
+                closed |= ev[i].type == WS_EVENT_CLOSE;
+            }
+        }
+    }
+    CHECK(closed && status == WS_EPROTO && code == 1002, "raw %d: closed %d status %d code %d", raw_poll, closed, status, code);
+    close(fd);
+    ws_hub_free(srv);
+}
+
+/* A paused connection's messages wait in the socket until it is resumed. */
+static void test_pause(void) {
+    ws_hub_t *srv;
+    int port = 0;
+    CHECK(new_server(&srv, &port) > 0, "server");
+    open_info o;
+    int fd = raw_open(srv, port, "/", "", &o);
+    CHECK(fd >= 0, "raw open");
+    if (fd < 0) {
+        ws_hub_free(srv);
+        return;
+    }
+    ws_event_t e;
+    CHECK(ws_hub_pause(srv, o.conn) == WS_OK, "pause");
+    CHECK(ws_hub_pause(srv, o.conn) == WS_OK, "pause again");
+    usleep(100 * 1000); /* a threaded hub's loop takes the command */
+    CHECK(send_frame(fd, 0x81, "held", 4) == 0, "send while paused");
+    CHECK(!wait_event(srv, o.conn, WS_EVENT_MESSAGE, &e, 0.5), "no message while paused");
+    uint8_t rec[WS_RECORD_HEADER];
+    put_record(rec, WS_CMD_RESUME, 0, 0, o.conn, NULL, 0);
+    CHECK(ws_hub_send_raw(srv, rec, sizeof rec) == 1, "resume record");
+    CHECK(wait_event(srv, o.conn, WS_EVENT_MESSAGE, &e, 5) && e.len == 4 && memcmp(e.data, "held", 4) == 0, "message after resume");
+    close(fd);
+    ws_hub_free(srv);
+}
+
 int main(void) {
     for (threaded = 0; threaded <= 1; threaded++) {
         echo_server s;
@@ -462,6 +776,11 @@ int main(void) {
         test_backpressure(&s, port);
         stop_server(&s, t);
         test_shutdown();
+        test_open_fields();
+        test_abi_checks();
+        test_error_status(0);
+        test_error_status(1);
+        test_pause();
     }
     printf("test_hub: %d passed, %d failed\n", passed, failed);
     return failed != 0;

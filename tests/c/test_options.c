@@ -47,6 +47,20 @@ static void test_set_int(void) {
     CHECK_EQ(ws_options_set_int(o, WS_OPT_CLOSE_TIMEOUT_MS, 0), WS_EINVAL);
     CHECK_EQ(ws_options_set_int(o, WS_OPT_TIMEOUT_MS, 0), WS_OK);
     CHECK_EQ(ws_options_set_int(o, WS_OPT_READ_BUFFER_SIZE, 1), WS_EINVAL);
+    /* Refused when set, not later by the constructor that reads it. */
+    for (int bits = 1; bits < 8; bits++) {
+        CHECK_EQ(ws_options_set_int(o, WS_OPT_COMPRESSION_MAX_WINDOW_BITS, bits), WS_EINVAL);
+        CHECK(strstr(ws_errmsg(), "WS_OPT_COMPRESSION_MAX_WINDOW_BITS") != NULL);
+    }
+    CHECK_EQ(ws_options_get_int(o, WS_OPT_COMPRESSION_MAX_WINDOW_BITS, &v), WS_OK);
+    CHECK_EQ(v, 0);
+    CHECK_EQ(ws_options_set_int(o, WS_OPT_COMPRESSION_MAX_WINDOW_BITS, 8), WS_OK);
+    CHECK_EQ(ws_options_set_int(o, WS_OPT_COMPRESSION_MAX_WINDOW_BITS, 0), WS_OK);
+    /* The hub-wide cap on unsent bytes: 256 MiB unless set, at least 1. */
+    CHECK_EQ(ws_options_get_int(o, WS_OPT_HUB_MAX_TOTAL_BUFFERED, &v), WS_OK);
+    CHECK_EQ(v, 256 << 20);
+    CHECK_EQ(ws_options_set_int(o, WS_OPT_HUB_MAX_TOTAL_BUFFERED, 0), WS_EINVAL);
+    CHECK_EQ(ws_options_set_int(o, WS_OPT_HUB_MAX_TOTAL_BUFFERED, 1 << 30), WS_OK);
     /* unknown options, and the wrong kind */
     CHECK_EQ(ws_options_set_int(o, 0, 1), WS_EINVAL);
     CHECK_EQ(ws_options_set_int(o, 49, 1), WS_EINVAL);

@@ -313,12 +313,12 @@ class Hub {
           }
           case K.EVENT_BACKPRESSURE: {
             const ws = this.conns.get(id);
-            if (ws !== undefined) ws._hubBuffered = buf.readUInt32LE(off + 16);
+            if (ws !== undefined) ws._onBackpressure(buf.readUInt32LE(off + 16));
             break;
           }
           case K.EVENT_DRAIN: {
             const ws = this.conns.get(id);
-            if (ws !== undefined) ws._hubBuffered = 0;
+            if (ws !== undefined) ws._onDrain();
             break;
           }
           default:
@@ -494,6 +494,12 @@ class Hub {
     this.reserve(RECORD_HEADER + len + 8);
     if (len > 0) this.cmd.set(reason, this.cmdLen + RECORD_HEADER);
     this.record(K.CMD_CLOSE, 0, code, ws._idLo, ws._idHi, len);
+  }
+
+  // Stops (or restarts) reading ws's socket: WS_CMD_PAUSE / WS_CMD_RESUME.
+  sendPause(ws, paused) {
+    this.reserve(RECORD_HEADER);
+    this.record(paused ? K.CMD_PAUSE : K.CMD_RESUME, 0, 0, ws._idLo, ws._idHi, 0);
   }
 
   sendTerminate(ws) {

@@ -24,11 +24,10 @@ let clientHub = null;
 function getClientHub() {
   if (clientHub === null) {
     const { Hub, MODE_OPTION } = require('./hub');
-    // Hub defaults for clients: ws's maxPayload (100 MiB) and a generous
-    // send buffer limit (ws has none).
+    // Hub defaults for clients: ws's maxPayload (100 MiB); the hub's own
+    // send buffer limits (64 MiB per connection, see ws.h).
     const opts = optionsHandle([
-      [K.OPT_MAX_MESSAGE_SIZE, 100 * 1024 * 1024],
-      [K.OPT_HUB_MAX_BUFFERED, 1024 * 1024 * 1024],
+      [K.OPT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PAYLOAD],
       MODE_OPTION, // see WebSocketServer
     ]);
     clientHub = new Hub(opts, {
@@ -38,6 +37,19 @@ function getClientHub() {
     });
   }
   return clientHub;
+}
+
+const DEFAULT_MAX_PAYLOAD = 100 * 1024 * 1024; // ws's default
+
+// ws's maxPayload -> WS_OPT_MAX_MESSAGE_SIZE. ws reads 0 as "no limit"; the
+// hub cannot deliver a message longer than one event record, so "no limit"
+// (0, negative, or anything larger) is that bound, WS_RECORD_MAX_LEN
+// (2 GiB - 64 bytes). Non-numbers get ws's default.
+function maxMessageSize(maxPayload) {
+  if (maxPayload === undefined || maxPayload === null) return DEFAULT_MAX_PAYLOAD;
+  const n = Math.floor(Number(maxPayload));
+  if (Number.isNaN(n)) throw new TypeError(`maxPayload must be a number, got ${maxPayload}`);
+  return n > 0 && n < K.RECORD_MAX_LEN ? n : K.RECORD_MAX_LEN;
 }
 
 function isValidStatusCode(code) {
@@ -191,6 +203,9 @@ class WebSocket extends EventEmitter {
     this._queued = 0;
     this._queuedEpoch = -1;
     this._hubBuffered = 0;
+    this._paused = false; // pause() (isPaused)
+    this._pressed = false; // the hub's send buffer is over its high-water mark
+    this._readPaused = false; // what the hub was last told (WS_CMD_PAUSE / RESUME)
     this._afterClose = 0;
     this._errCode = 0; // close code libws sent because the peer broke the protocol
     this._frag = null; // a message being sent in fragments (fin: false)
@@ -239,7 +254,7 @@ class WebSocket extends EventEmitter {
   }
 
   get isPaused() {
-    return false;
+    return this._paused;
   }
 
   get protocol() {
@@ -374,10 +389,30 @@ class WebSocket extends EventEmitter {
     this._hub.sendTerminate(this);
   }
 
-  /** ws's pause()/resume() cannot stop libws from reading: they do nothing. */
-  pause() {}
+  /** Stops reading from the peer (the hub's WS_CMD_PAUSE): TCP pushes back on
+   * it. Events libws already read are still emitted, as in ws. */
+  pause() {
+    if (this._readyState === CONNECTING || this._readyState === CLOSED) return;
+    this._paused = true;
+    this._updateReading();
+  }
 
-  resume() {}
+  resume() {
+    if (this._readyState === CONNECTING || this._readyState === CLOSED) return;
+    this._paused = false;
+    this._updateReading();
+  }
+
+  // Reading is paused while the application asked for it (pause()) or while
+  // the peer is not taking what is sent to it (the hub's backpressure event
+  // until its drain event): a peer that sends without reading its replies
+  // is then held back by TCP instead of filling the send buffer.
+  _updateReading() {
+    const paused = this._paused || this._pressed;
+    if (paused === this._readPaused || this._readyState === CLOSED || this._hub === null) return;
+    this._readPaused = paused;
+    this._hub.sendPause(this, paused);
+  }
 
   _abort(message) {
     this._aborted = true;
@@ -431,6 +466,18 @@ class WebSocket extends EventEmitter {
 
   _onPong(data) {
     this._emit('pong', data);
+  }
+
+  _onBackpressure(buffered) {
+    this._hubBuffered = buffered;
+    this._pressed = true;
+    this._updateReading();
+  }
+
+  _onDrain() {
+    this._hubBuffered = 0;
+    this._pressed = false;
+    this._updateReading();
   }
 
   // code: the close code libws sent (0 if none); err from connectionError.
@@ -559,9 +606,8 @@ function initAsClient(ws, address, protocols, options) {
   }
 
   const spec = [];
-  if (opts.maxPayload !== 100 * 1024 * 1024) {
-    spec.push([K.OPT_MAX_MESSAGE_SIZE, opts.maxPayload > 0 ? opts.maxPayload : Number.MAX_SAFE_INTEGER]);
-  }
+  const maxSize = maxMessageSize(opts.maxPayload);
+  if (maxSize !== DEFAULT_MAX_PAYLOAD) spec.push([K.OPT_MAX_MESSAGE_SIZE, maxSize]);
   if (opts.handshakeTimeout !== undefined) spec.push([K.OPT_TIMEOUT_MS, Math.max(1, Math.ceil(opts.handshakeTimeout))]);
   if (protocols.length) spec.push([K.OPT_SUBPROTOCOLS, protocols.join(',')]);
   const headers = { ...(opts.headers || {}) };
@@ -577,7 +623,6 @@ function initAsClient(ws, address, protocols, options) {
   if (opts.autoPong === false) spec.push([K.OPT_AUTO_PONG, 0]);
   if (opts.closeTimeout !== undefined) spec.push([K.OPT_CLOSE_TIMEOUT_MS, Math.max(1, Math.ceil(opts.closeTimeout))]);
   spec.push(...deflateSpec(opts.perMessageDeflate, false));
-  if (spec.length) spec.push([K.OPT_HUB_MAX_BUFFERED, 1024 * 1024 * 1024]);
 
   const hub = getClientHub();
   const handle = optionsHandle(spec);
@@ -595,6 +640,7 @@ module.exports = {
   parsePeer,
   parseHeaders,
   isValidStatusCode,
+  maxMessageSize,
   CONNECTING,
   OPEN,
   CLOSING,

@@ -228,14 +228,15 @@ function frameReader(sock, { rest = null, ms = 10000 } = {}) {
     buf = buf.length === 0 ? d : Buffer.concat([buf, d]);
     parse();
   });
+  const timer = setTimeout(done, ms);
   const end = () => {
     closed = true;
+    clearTimeout(timer);
     done();
   };
   sock.on('close', end);
   sock.on('error', () => {});
   parse();
-  const timer = setTimeout(done, ms);
   return {
     frames: () => finished.then(() => {
       clearTimeout(timer);

@@ -184,9 +184,10 @@ declare namespace WebSocket {
      * Go before JavaScript hears of the client), with the same arguments as in
      * ws; a refused client is closed with code 1008 and the HTTP status text
      * (or the message given to the callback) as reason, instead of getting an
-     * HTTP error response, and no 'connection' is emitted for it. Messages that
-     * arrive while an asynchronous verifyClient decides are held and delivered
-     * after 'connection'.
+     * HTTP error response, and no 'connection' is emitted for it. While an
+     * asynchronous verifyClient decides, the client is not read from (TCP
+     * holds it back); what was read already is held and delivered after
+     * 'connection'.
      */
     verifyClient?: (
       info: { origin: string | undefined; secure: boolean; req: UpgradeRequest },

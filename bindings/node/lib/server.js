@@ -249,6 +249,9 @@ class WebSocketServer extends EventEmitter {
         req,
       };
       if (verify.length === 2) {
+        // Until the answer comes the connection's events are held: it is
+        // not read from meanwhile, so what is held stays small.
+        ws._updateReading();
         verify(info, (verified, code, message) => {
           if (!verified) this._refuse(ws, 1008, message || http.STATUS_CODES[code || 401]);
           else this._accept(ws, req);
@@ -267,6 +270,7 @@ class WebSocketServer extends EventEmitter {
     if (this.clients && ws._readyState !== 3) this.clients.add(ws);
     const held = ws._held || [];
     ws._held = null;
+    ws._updateReading();
     this.emit('connection', ws, req);
     for (const [name, a, b] of held) ws.emit(name, a, b);
   }

@@ -403,12 +403,13 @@ class WebSocket extends EventEmitter {
     this._updateReading();
   }
 
-  // Reading is paused while the application asked for it (pause()) or while
+  // Reading is paused while the application asked for it (pause()), while
   // the peer is not taking what is sent to it (the hub's backpressure event
-  // until its drain event): a peer that sends without reading its replies
-  // is then held back by TCP instead of filling the send buffer.
+  // until its drain event: a peer that sends without reading its replies is
+  // then held back by TCP instead of filling the send buffer), and while a
+  // server connection's events are held for an asynchronous verifyClient.
   _updateReading() {
-    const paused = this._paused || this._pressed;
+    const paused = this._paused || this._pressed || this._held !== null;
     if (paused === this._readPaused || this._readyState === CLOSED || this._hub === null) return;
     this._readPaused = paused;
     this._hub.sendPause(this, paused);

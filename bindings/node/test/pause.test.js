@@ -97,3 +97,44 @@ test('a paused connection still closes: close() reads the peer\'s close reply', 
     await closeServer(wss);
   }
 });
+
+test('an asynchronous verifyClient: the client is not read from until it is accepted, then every message comes in order', async () => {
+  const N = 8000; // 4 KiB each: 32 MiB, far more than the sockets' buffers
+  let verified = false;
+  const wss = new WebSocketServer({
+    host: '127.0.0.1',
+    port: 0,
+    verifyClient: (info, cb) => setTimeout(() => { verified = true; cb(true); }, 500),
+  });
+  await once(wss, 'listening');
+  let heldAtAccept = -1;
+  let count = 0;
+  let inOrder = true;
+  wss.on('connection', (ws) => {
+    assert.equal(ws.isPaused, false);
+    ws.on('message', (d) => {
+      if (d.readUInt32LE(0) !== count) inOrder = false;
+      count++;
+    });
+    // The held messages are emitted right after 'connection', synchronously.
+    setImmediate(() => { heldAtAccept = count; });
+  });
+  try {
+    const c = new WS(`ws://127.0.0.1:${wss.address().port}/`);
+    c.on('error', () => {});
+    await once(c, 'open');
+    for (let i = 0; i < N; i++) {
+      const b = Buffer.alloc(4096);
+      b.writeUInt32LE(i, 0);
+      c.send(b);
+    }
+    await within((async () => { while (count < N) await quiet(10); })(), 20000, 'every message');
+    assert.ok(verified);
+    assert.ok(inOrder, 'messages in order');
+    assert.ok(heldAtAccept >= 0 && heldAtAccept < N / 2, `${heldAtAccept} of ${N} messages were read and held before the accept`);
+    c.close();
+    await once(c, 'close');
+  } finally {
+    await closeServer(wss);
+  }
+});

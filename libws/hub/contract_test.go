@@ -329,7 +329,7 @@ func TestPauseResumeClient(t *testing.T) {
 		g := h.goConns[id]
 		h.mu.Unlock()
 		g.mu.Lock()
-		paused = g.paused
+		paused = g.s.paused
 		g.mu.Unlock()
 	}
 	send <- "second"

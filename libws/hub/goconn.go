@@ -14,31 +14,41 @@ import (
 
 // goConn is a connection served by goroutines on a libws.Conn: clients and
 // TLS server connections. A reader goroutine publishes its events; a writer
-// goroutine drains a queue, so host commands never block the loop.
+// goroutine drains a queue, so host commands never block the loop. Its
+// session (under mu) is driven like an epoll connection's: the loop's tick
+// runs its idle and ping timers, and its queued bytes count against
+// MaxBuffered and the hub-wide MaxTotalBuffered.
 type goConn struct {
 	h        *Hub
 	id       uint64
 	listener uint32
 	opts     Options
 
-	mu        sync.Mutex
-	c         *libws.Conn
-	queue     []Record
-	ready     chan struct{}
-	done      chan struct{}
-	dead      bool
-	closing   bool          // we sent the first close frame
-	acked     chan struct{} // closed when the host acknowledged our close event
-	ackOnce   sync.Once
-	pressured bool
-	paused    bool
-	resumed   chan struct{} // closed and replaced when a pause ends
-	buffered  atomic.Int64
-	ev        []byte
+	mu      sync.Mutex
+	s       session
+	c       *libws.Conn
+	queue   []Record
+	ready   chan struct{}
+	done    chan struct{}
+	dead    bool
+	closing bool          // we sent the first close frame
+	acked   chan struct{} // closed when the host acknowledged our close event
+	ackOnce sync.Once
+	resumed chan struct{} // closed and replaced when a pause ends
+	// buffered is the payload bytes queued for the writer; dropped says
+	// they were written off (the connection failed), so the writer's
+	// accounting of the ones it still holds is void.
+	buffered atomic.Int64
+	dropped  bool
+
+	pubMu sync.Mutex // the reader, the writer and the host's thread publish
+	ev    []byte
 }
 
 func newGoConn(h *Hub, id uint64, listener uint32, o *Options) *goConn {
-	return &goConn{h: h, id: id, listener: listener, opts: *o, ready: make(chan struct{}, 1), resumed: make(chan struct{}), done: make(chan struct{}), acked: make(chan struct{})}
+	g := &goConn{h: h, id: id, listener: listener, opts: *o, ready: make(chan struct{}, 1), resumed: make(chan struct{}), done: make(chan struct{}), acked: make(chan struct{})}
+	g.s.start(time.Now(), &g.opts)
+	return g
 }
 
 // connOptions are the Conn settings; the close reply is ours to send (see
@@ -48,23 +58,27 @@ func (g *goConn) connOptions() libws.ConnOptions {
 }
 
 func (g *goConn) publish(kind, opcode uint8, code uint16, aux uint32, payload ...[]byte) {
+	g.pubMu.Lock()
 	g.ev = AppendRecord(g.ev[:0], kind, opcode, code, g.id, aux, payload...)
 	g.h.host.Publish(g.ev)
+	g.pubMu.Unlock()
 }
 
 func (g *goConn) publishError(code uint16, status int32, msg string) {
+	g.pubMu.Lock()
 	g.ev = AppendError(g.ev[:0], code, status, g.id, msg)
 	g.h.host.Publish(g.ev)
+	g.pubMu.Unlock()
 }
 
 // setPaused stops or resumes the reader before its next read.
 func (g *goConn) setPaused(paused bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.paused == paused {
+	if g.s.paused == paused {
 		return
 	}
-	g.paused = paused
+	g.s.paused = paused
 	if !paused {
 		close(g.resumed)
 		g.resumed = make(chan struct{})
@@ -76,7 +90,7 @@ func (g *goConn) setPaused(paused bool) {
 func (g *goConn) waitResumed() bool {
 	for {
 		g.mu.Lock()
-		paused, resumed := g.paused, g.resumed
+		paused, resumed := g.s.paused, g.resumed
 		g.mu.Unlock()
 		if !paused {
 			return true
@@ -132,14 +146,21 @@ func (g *goConn) serve(c *libws.Conn, peer, path string, header map[string][]str
 		return
 	}
 	g.c = c
+	g.s.opened()
+	g.s.input(time.Now())
 	g.mu.Unlock()
+	g.pubMu.Lock()
 	g.ev = appendOpen(g.ev[:0], g.id, g.listener, peer, path, c.Subprotocol(), header)
 	g.h.host.Publish(g.ev)
+	g.pubMu.Unlock()
 	writerDone := make(chan struct{})
 	go g.writer(c, writerDone)
 	code, reason := g.reader(c)
 	g.mu.Lock()
 	peerClosed := !g.closing && code != uint16(libws.StatusAbnormalClosure)
+	if peerClosed {
+		g.s.to(stPeerClosed, time.Now())
+	}
 	g.mu.Unlock()
 	if peerClosed {
 		// The peer closed first: tell the host now, answer once the host has
@@ -165,9 +186,11 @@ func (g *goConn) serve(c *libws.Conn, peer, path string, header map[string][]str
 	c.CloseNow()
 	g.mu.Lock()
 	g.dead = true
+	g.s.state = stDraining
 	g.mu.Unlock()
 	close(g.done)
 	<-writerDone
+	g.drop()
 	if peerClosed {
 		g.h.removeGoConn(g.id)
 		return
@@ -181,6 +204,9 @@ func (g *goConn) reader(c *libws.Conn) (uint16, string) {
 			return uint16(libws.StatusAbnormalClosure), ""
 		}
 		f, err := c.ReadNext()
+		g.mu.Lock()
+		g.s.input(time.Now())
+		g.mu.Unlock()
 		if err != nil {
 			var ce *libws.CloseError
 			if errors.As(err, &ce) {
@@ -225,6 +251,9 @@ func (g *goConn) writer(c *libws.Conn, writerDone chan struct{}) {
 			case CmdClose:
 				g.mu.Lock()
 				g.closing = true
+				if g.s.state == stOpen {
+					g.s.to(stClosing, time.Now())
+				}
 				g.mu.Unlock()
 				err = c.Close(libws.StatusCode(r.Code), string(r.Payload))
 			case CmdTerminate:
@@ -255,7 +284,7 @@ func (g *goConn) enqueue(kind, opcode uint8, code uint16, payload []byte) {
 		g.setPaused(false) // the peer's close reply must be read
 	}
 	g.mu.Lock()
-	if g.dead {
+	if g.dead || g.dropped {
 		g.mu.Unlock()
 		return
 	}
@@ -269,24 +298,76 @@ func (g *goConn) enqueue(kind, opcode uint8, code uint16, payload []byte) {
 }
 
 // account tracks queued bytes and reports high-water crossings; past
-// MaxBuffered the connection is dropped instead of growing without bound.
+// MaxBuffered the connection fails with 1008 instead of growing without
+// bound, as an epoll connection does.
 func (g *goConn) account(delta int64) {
-	n := g.buffered.Add(delta)
 	g.mu.Lock()
-	var kind uint8
-	switch {
-	case !g.pressured && n > int64(g.opts.HighWater):
-		g.pressured, kind = true, EventBackpressure
-	case g.pressured && n <= int64(g.opts.HighWater/2):
-		g.pressured, kind = false, EventDrain
+	if g.dropped {
+		g.mu.Unlock()
+		return
 	}
+	n := g.buffered.Add(delta)
+	g.h.addBuffered(delta)
+	action := g.s.pressure(int(n))
+	g.mu.Unlock()
+	switch action {
+	case pressureOver:
+		g.failBuffered("send buffer limit reached: peer is not reading")
+	case pressureHigh:
+		g.publish(EventBackpressure, 0, 0, saturate32(n))
+	case pressureLow:
+		g.publish(EventDrain, 0, 0, saturate32(n))
+	}
+	if delta > 0 && g.h.overTotal() {
+		g.h.loop.enforceTotalSoon()
+	}
+}
+
+// drop writes off the queued bytes: the connection is gone or failed.
+func (g *goConn) drop() int64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.dropped {
+		return 0
+	}
+	g.dropped = true
+	g.queue = nil
+	n := g.buffered.Swap(0)
+	g.h.addBuffered(-n)
+	return n
+}
+
+// failBuffered fails the connection with 1008 for holding too many unsent
+// bytes. Like an epoll connection's, it is dropped without a close frame:
+// the peer is not reading, so the frame would not reach it.
+func (g *goConn) failBuffered(why string) {
+	if g.drop() == 0 {
+		return
+	}
+	g.publishError(uint16(libws.StatusPolicyViolation), EPolicy, why)
+	g.mu.Lock()
 	c := g.c
 	g.mu.Unlock()
-	if kind != 0 {
-		g.publish(kind, 0, 0, uint32(min(n, 1<<32-1)))
-	}
-	if n >= int64(g.opts.MaxBuffered) && c != nil {
+	if c != nil {
 		c.CloseNow()
+	}
+}
+
+// tick runs the session's idle and ping timers (the loop calls it). The
+// close deadlines are the libws.Conn's and serve's own.
+func (g *goConn) tick(now time.Time) {
+	g.mu.Lock()
+	due := dueNone
+	if g.c != nil && !g.dead {
+		due = g.s.due(now)
+	}
+	g.mu.Unlock()
+	switch due {
+	case dueIdle:
+		g.publishError(uint16(libws.StatusPolicyViolation), ETimedOut, "idle timeout")
+		g.enqueue(CmdClose, 0, uint16(libws.StatusPolicyViolation), []byte("idle timeout"))
+	case duePing:
+		g.enqueue(CmdSend, uint8(libws.OpPing), 0, nil)
 	}
 }
 
@@ -362,7 +443,7 @@ func (g *goConn) accept(nc net.Conn) {
 	}
 	nc.SetDeadline(time.Time{})
 	g.h.mu.Lock()
-	g.h.goConns[g.id] = g
+	g.h.addGoConn(g)
 	g.h.mu.Unlock()
 	g.serve(c, nc.RemoteAddr().String(), req.RequestURI, req.Header)
 }

@@ -144,7 +144,14 @@ type Hub struct {
 	// total is the unsent bytes of all connections together, held under
 	// opts.MaxTotalBuffered (see enforceTotal).
 	total atomic.Int64
+	// goCount is len(goConns), read by the loop without the lock to know
+	// whether its tick has goroutine connections to serve.
+	goCount atomic.Int64
 }
+
+// overTotal reports whether the unsent bytes of all connections passed
+// MaxTotalBuffered.
+func (h *Hub) overTotal() bool { return h.total.Load() > int64(h.opts.MaxTotalBuffered) }
 
 // addBuffered accounts unsent bytes that a connection queued (n > 0) or
 // handed to the kernel or dropped (n < 0).
@@ -274,7 +281,7 @@ func (h *Hub) Connect(url string, opts *Options) (uint64, error) {
 	}
 	id := h.newID()
 	gc := newGoConn(h, id, 0, &o)
-	h.goConns[id] = gc
+	h.addGoConn(gc)
 	h.goWG.Add(1)
 	go gc.dial(url)
 	return id, nil
@@ -335,9 +342,20 @@ func (h *Hub) Shutdown(timeout time.Duration) {
 	})
 }
 
+// addGoConn registers a goroutine connection (h.mu held) and wakes the
+// loop so that its tick, which runs the connection's timers, is armed.
+func (h *Hub) addGoConn(g *goConn) {
+	h.goConns[g.id] = g
+	h.goCount.Add(1)
+	h.loop.wake()
+}
+
 func (h *Hub) removeGoConn(id uint64) {
 	h.mu.Lock()
-	delete(h.goConns, id)
+	if _, ok := h.goConns[id]; ok {
+		delete(h.goConns, id)
+		h.goCount.Add(-1)
+	}
 	h.mu.Unlock()
 }
 

@@ -1,9 +1,11 @@
 package hub
 
 import (
+	"cmp"
 	"errors"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -19,28 +21,31 @@ import (
 // only an unfinished frame or handshake keeps bytes of its own.
 type conn struct {
 	session
-	id       uint64
 	fd       int
 	listener uint32
 	writable bool // EPOLLOUT is registered
-	p        *libws.Protocol
 	hs       []byte
 	// out[outOff:] is what the socket has not taken yet. A partial write
 	// advances outOff instead of moving the rest to the front, so draining
 	// a backlog in small writes costs O(bytes) (see compactOut).
 	out    []byte
 	outOff int
-	// held is our close frame (and the protocol's output before it) in
-	// stFailed, sent once the host has acknowledged the close event.
-	held []byte
-	peer string
+	peer   string
 }
 
 type listener struct {
 	id   uint32
 	fd   int
 	opts Options
+	// retryAt, when set, is when accepting resumes after the process ran
+	// out of descriptors (see backOff).
+	retryAt time.Time
 }
+
+// acceptBackoff is how long a listener rests after accept failed for want
+// of descriptors: its pending connection keeps it readable, so watching it
+// meanwhile would wake the loop at once, for as long as the limit holds.
+const acceptBackoff = 100 * time.Millisecond
 
 type loop struct {
 	h       *Hub
@@ -83,6 +88,10 @@ type loop struct {
 	draining []*conn
 	stopping bool
 	stopAt   time.Time
+	resting  int // listeners backing off (see backOff)
+	// enforce asks the loop to hold the hub-wide buffered bytes under the
+	// cap (a goroutine connection went over it; see enforceTotal).
+	enforce atomic.Bool
 	// turns counts the loop's wake-ups, so tests can tell a loop that
 	// waits from one that spins.
 	turns uint64
@@ -179,6 +188,9 @@ func (l *loop) iterate(timeout int, dst []byte) (stopped bool, n int) {
 		return true, 0
 	}
 	l.runCommands()
+	if l.enforce.Swap(false) {
+		l.enforceTotal()
+	}
 	l.armTimer()
 	if len(l.ev) > 0 {
 		timeout = 0 // the host has events to take: do not keep them waiting
@@ -251,12 +263,12 @@ func (l *loop) event(kind, opcode uint8, code uint16, id uint64, aux uint32, pay
 
 // errorEvent records an error event: code is the close code sent to the
 // peer or 0, status the E* code that classifies it.
-func (l *loop) errorEvent(c *conn, code uint16, status int32, msg string) {
+func (l *loop) errorEvent(id uint64, code uint16, status int32, msg string) {
 	if l.direct != nil && len(l.ev) == 0 && recordSize(len(msg)) <= cap(l.direct)-len(l.direct) {
-		l.direct = AppendError(l.direct, code, status, c.id, msg)
+		l.direct = AppendError(l.direct, code, status, id, msg)
 		return
 	}
-	l.ev = AppendError(l.ev, code, status, c.id, msg)
+	l.ev = AppendError(l.ev, code, status, id, msg)
 }
 
 // handOver ends a turn: the events in the host's buffer stay there if the
@@ -365,12 +377,15 @@ const tickEvery = 200 * time.Millisecond
 // would cost O(connections) per wake-up; tick does that scan instead, five
 // times a second.
 func (l *loop) needsTimer() bool {
-	return l.stopping || len(l.draining) > 0 || len(l.byID) > 0
+	return l.stopping || len(l.draining) > 0 || len(l.byID) > 0 || l.resting > 0 || l.h.goCount.Load() > 0
 }
 
 // tick enforces the sessions' deadlines, idle timeouts and pings.
 func (l *loop) tick() {
 	now := time.Now()
+	if l.resting > 0 {
+		l.retryListeners(now)
+	}
 	kept := l.draining[:0]
 	for _, c := range l.draining {
 		if c.fd >= 0 && c.due(now) == dueDrop {
@@ -381,6 +396,17 @@ func (l *loop) tick() {
 		}
 	}
 	l.draining = kept
+	if l.h.goCount.Load() > 0 {
+		l.h.mu.Lock()
+		gcs := make([]*goConn, 0, len(l.h.goConns))
+		for _, g := range l.h.goConns {
+			gcs = append(gcs, g)
+		}
+		l.h.mu.Unlock()
+		for _, g := range gcs {
+			g.tick(now)
+		}
+	}
 	for _, c := range l.byID {
 		switch c.due(now) {
 		case dueDrop:
@@ -440,8 +466,13 @@ func (l *loop) accept(ln *listener) {
 	for {
 		fd, sa, err := unix.Accept4(ln.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		if err != nil {
-			// EAGAIN ends the batch; EMFILE and friends leave the rest queued
-			// in the kernel for the next readiness event.
+			switch err {
+			case unix.ECONNABORTED, unix.EINTR:
+				continue
+			case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
+				l.backOff(ln)
+			}
+			// EAGAIN ends the batch.
 			return
 		}
 		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
@@ -449,7 +480,8 @@ func (l *loop) accept(ln *listener) {
 			unix.Close(fd)
 			continue
 		}
-		c := &conn{id: l.h.newID(), fd: fd, listener: ln.id, peer: sockaddrString(sa)}
+		c := &conn{fd: fd, listener: ln.id, peer: sockaddrString(sa)}
+		c.id = l.h.newID()
 		c.start(time.Now(), &ln.opts)
 		for fd >= len(l.fds) {
 			l.fds = append(l.fds, make([]*conn, len(l.fds)+64)...)
@@ -458,6 +490,25 @@ func (l *loop) accept(ln *listener) {
 		l.mu.Lock()
 		l.byID[c.id] = c
 		l.mu.Unlock()
+	}
+}
+
+// backOff stops watching a listener until the tick after acceptBackoff;
+// its pending connections wait in the kernel's backlog meanwhile.
+func (l *loop) backOff(ln *listener) {
+	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, ln.fd, &unix.EpollEvent{Fd: int32(ln.fd)})
+	ln.retryAt = time.Now().Add(acceptBackoff)
+	l.resting++
+}
+
+// retryListeners watches again the listeners whose rest is over.
+func (l *loop) retryListeners(now time.Time) {
+	for _, ln := range l.listeners {
+		if !ln.retryAt.IsZero() && !now.Before(ln.retryAt) {
+			ln.retryAt = time.Time{}
+			l.resting--
+			unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, ln.fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(ln.fd)})
+		}
 	}
 }
 
@@ -538,65 +589,14 @@ func (l *loop) handshake(c *conn, data []byte) {
 	}
 }
 
-// feed runs received bytes through the connection's protocol and turns
-// what comes out into events.
+// feed hands received bytes to the connection's session and writes what
+// its protocol queued (pongs, close frames).
 func (l *loop) feed(c *conn, data []byte) {
-	c.p.Feed(data)
-	delivered := false // events the host may answer came of this read
-	for {
-		f, ok, err := c.p.NextMessage()
-		if err != nil {
-			l.violation(c, err, delivered)
-			return
-		}
-		if !ok {
-			break
-		}
-		switch f.OpCode {
-		case libws.OpText, libws.OpBinary:
-			l.event(EventMessage, uint8(f.OpCode), 0, c.id, 0, f.Payload)
-		case libws.OpPing:
-			l.event(EventPing, uint8(f.OpCode), 0, c.id, 0, f.Payload)
-		case libws.OpPong:
-			l.event(EventPong, uint8(f.OpCode), 0, c.id, 0, f.Payload)
-		case libws.OpClose:
-			l.flushProtocol(c)
-			code, reason, _ := c.p.CloseStatus()
-			l.event(EventClose, 0, uint16(code), c.id, 0, []byte(reason))
-			if c.state == stClosing {
-				// It answers ours: the handshake is complete.
-				l.finish(c)
-				return
-			}
-			c.to(stPeerClosed, time.Now())
-			return
-		}
-		delivered = true
-	}
+	end := c.feed(data, l)
 	l.flushProtocol(c)
-}
-
-// violation fails a connection whose peer broke the protocol. The
-// protocol has queued the close frame that says why; when events of the
-// same read went to the host, that frame waits for the host's
-// acknowledgement (stFailed) so that its replies to them leave first.
-func (l *loop) violation(c *conn, err error, delivered bool) {
-	var pe *libws.ProtocolError
-	code := uint16(libws.StatusInternalError)
-	if errors.As(err, &pe) {
-		code = uint16(pe.Code)
+	if end == fedDone {
+		l.finish(c)
 	}
-	l.errorEvent(c, code, statusOf(err), err.Error())
-	if !delivered || c.state != stOpen {
-		l.flushProtocol(c)
-		l.linger(c, uint16(libws.StatusAbnormalClosure), "")
-		return
-	}
-	out := c.p.Output()
-	c.held = append(c.held[:0], out...)
-	c.p.Sent(len(out))
-	l.event(EventClose, 0, uint16(libws.StatusAbnormalClosure), c.id, 0, nil)
-	c.to(stFailed, time.Now())
 }
 
 // flushProtocol sends what the protocol queued itself (pongs, close replies).
@@ -642,25 +642,13 @@ func (l *loop) command(r Record) bool {
 	return true
 }
 
-// answerClose sends the close frame that waited for the host: in
-// stPeerClosed the reply to the peer's close, echoing its code and reason
-// unless the host gave a code; in stFailed the held close of the
-// violation. Then the connection ends.
+// answerClose sends the close frame that waited for the host (see
+// session.answer) and ends the connection.
 func (l *loop) answerClose(c *conn, code uint16, reason string) {
-	switch c.state {
-	case stFailed:
-		l.write(c, c.held)
-		c.held = nil
-	case stPeerClosed:
-		if code == 0 {
-			if peer, peerReason, _ := c.p.CloseStatus(); peer != libws.StatusNoStatusReceived {
-				code, reason = uint16(peer), peerReason
-			}
-		}
-		if c.p.WriteClose(libws.StatusCode(code), reason) == nil {
-			l.flushProtocol(c)
-		}
+	if held := c.answer(code, reason); len(held) > 0 {
+		l.write(c, held)
 	}
+	l.flushProtocol(c)
 	l.finish(c)
 }
 
@@ -723,6 +711,7 @@ func (l *loop) sendUnchecked(c *conn, op libws.Opcode, payload []byte) {
 	}
 	var hb [14]byte
 	n, _ := libws.PutHeader(hb[:], &h)
+	l.flushRun() // in order with what this connection sent before
 	l.writev(c, hb[:n], payload)
 }
 
@@ -731,7 +720,7 @@ func (l *loop) sendFailed(c *conn, err error) {
 	if status == EIO {
 		status = EInval // the engine refused what the host asked to send
 	}
-	l.errorEvent(c, 0, status, err.Error())
+	l.errorEvent(c.id, 0, status, err.Error())
 }
 
 // writevMin is the payload size from which a frame goes out as header and
@@ -744,14 +733,10 @@ func (l *loop) closeConn(c *conn, code uint16, reason string) {
 		l.answerClose(c, code, reason)
 		return
 	}
-	if c.state != stOpen {
+	if err := c.close(code, reason); err != nil {
+		l.errorEvent(c.id, 0, EInval, err.Error())
 		return
 	}
-	if err := c.p.WriteClose(libws.StatusCode(code), reason); err != nil {
-		l.errorEvent(c, 0, EInval, err.Error())
-		return
-	}
-	c.to(stClosing, time.Now())
 	l.flushProtocol(c)
 }
 
@@ -763,7 +748,7 @@ func (l *loop) fail(c *conn, code uint16, status int32, reason string) {
 			l.flushProtocol(c)
 		}
 	}
-	l.errorEvent(c, code, status, reason)
+	l.errorEvent(c.id, code, status, reason)
 	l.linger(c, uint16(libws.StatusAbnormalClosure), reason)
 }
 
@@ -829,6 +814,12 @@ func (l *loop) writev(c *conn, a, b []byte) {
 	c.compactOut(len(a) + len(b))
 	c.out = append(append(c.out, a...), b...)
 	l.h.addBuffered(int64(c.outLen() - before))
+	if l.h.overTotal() {
+		l.enforceTotal()
+		if c.fd < 0 {
+			return
+		}
+	}
 	if !c.writable {
 		c.writable = true
 		l.rearm(c)
@@ -925,8 +916,66 @@ func (l *loop) checkPressure(c *conn) {
 func (l *loop) failBuffered(c *conn, why string) {
 	l.h.addBuffered(-int64(c.outLen()))
 	c.out, c.outOff = nil, 0
-	l.errorEvent(c, uint16(libws.StatusPolicyViolation), EPolicy, why)
+	l.errorEvent(c.id, uint16(libws.StatusPolicyViolation), EPolicy, why)
 	l.remove(c, c.hostKnows() || c.awaitsAck(), uint16(libws.StatusAbnormalClosure), why)
+}
+
+// enforceTotalSoon has the loop enforce the hub-wide cap at its next turn.
+func (l *loop) enforceTotalSoon() {
+	if !l.enforce.Swap(true) {
+		l.wake()
+	}
+}
+
+// enforceTotal holds the unsent bytes of all connections under
+// MaxTotalBuffered: past it the connections with the largest buffers fail
+// with 1008 until the total is under it again. Scanning every connection
+// costs O(connections), but only when the cap is passed.
+func (l *loop) enforceTotal() {
+	limit := int64(l.h.opts.MaxTotalBuffered)
+	total := l.h.total.Load()
+	if total <= limit {
+		return
+	}
+	type holder struct {
+		n int64
+		c *conn
+		g *goConn
+	}
+	var hs []holder
+	for _, c := range l.byID {
+		if n := c.outLen(); n > 0 {
+			hs = append(hs, holder{n: int64(n), c: c})
+		}
+	}
+	for _, c := range l.draining {
+		if n := c.outLen(); n > 0 && c.fd >= 0 {
+			hs = append(hs, holder{n: int64(n), c: c})
+		}
+	}
+	l.h.mu.Lock()
+	for _, g := range l.h.goConns {
+		if n := g.buffered.Load(); n > 0 {
+			hs = append(hs, holder{n: n, g: g})
+		}
+	}
+	l.h.mu.Unlock()
+	slices.SortFunc(hs, func(a, b holder) int { return cmp.Compare(b.n, a.n) })
+	const why = "hub-wide send buffer limit reached"
+	for _, x := range hs {
+		if total <= limit {
+			break
+		}
+		total -= x.n
+		switch {
+		case x.g != nil:
+			x.g.failBuffered(why)
+		case x.c.state == stDraining:
+			l.remove(x.c, false, 0, "")
+		default:
+			l.failBuffered(x.c, why)
+		}
+	}
 }
 
 // remove closes the socket and forgets the connection; withEvent says
@@ -989,6 +1038,7 @@ func (l *loop) shutdown(timeout time.Duration) {
 			unix.Close(fd)
 		}
 		l.listeners = map[int]*listener{}
+		l.resting = 0
 		for _, c := range l.byID {
 			switch c.state {
 			case stHandshake:

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"errors"
 	"time"
 
 	"github.com/libws/libws/libws"
@@ -33,6 +34,13 @@ import (
 //     read and discarded until EOF or the linger deadline, because closing
 //     with unread input sends a reset that can overtake our close frame.
 type session struct {
+	id uint64
+	// p parses the peer's frames and encodes ours (nil until open, and for
+	// goroutine connections, whose libws.Conn holds its own).
+	p *libws.Protocol
+	// held is our close frame (and the protocol's output before it) in
+	// stFailed, sent once the host has acknowledged the close event.
+	held      []byte
 	state     uint8
 	pressured bool // above the high-water mark: EventBackpressure was sent
 	pinged    bool // a keepalive ping is out since the last input
@@ -165,4 +173,104 @@ func protocolOptions(o *Options) libws.Options {
 		p.MaxFrameSize = MaxRecordLen
 	}
 	return p
+}
+
+// eventSink takes a session's events (the loop's event buffer).
+type eventSink interface {
+	event(kind, opcode uint8, code uint16, id uint64, aux uint32, payload []byte)
+	errorEvent(id uint64, code uint16, status int32, msg string)
+}
+
+// What feeding input asks of the transport once it has written the
+// protocol's output (pongs, close frames).
+const (
+	fedOn   = iota // keep reading
+	fedDone        // the connection is over for the host: finish (drain)
+)
+
+// feed runs received bytes through the protocol and turns what comes out
+// into events.
+func (s *session) feed(data []byte, k eventSink) int {
+	s.p.Feed(data)
+	delivered := false // events the host may answer came of this read
+	for {
+		f, ok, err := s.p.NextMessage()
+		if err != nil {
+			return s.violation(err, delivered, k)
+		}
+		if !ok {
+			return fedOn
+		}
+		switch f.OpCode {
+		case libws.OpText, libws.OpBinary:
+			k.event(EventMessage, uint8(f.OpCode), 0, s.id, 0, f.Payload)
+		case libws.OpPing:
+			k.event(EventPing, uint8(f.OpCode), 0, s.id, 0, f.Payload)
+		case libws.OpPong:
+			k.event(EventPong, uint8(f.OpCode), 0, s.id, 0, f.Payload)
+		case libws.OpClose:
+			code, reason, _ := s.p.CloseStatus()
+			k.event(EventClose, 0, uint16(code), s.id, 0, []byte(reason))
+			if s.state == stClosing {
+				return fedDone // it answers ours: the handshake is complete
+			}
+			s.to(stPeerClosed, time.Now())
+			return fedOn
+		}
+		delivered = true
+	}
+}
+
+// violation fails a connection whose peer broke the protocol. The
+// protocol has queued the close frame that says why; when events of the
+// same read went to the host, that frame waits for the host's
+// acknowledgement (stFailed) so that its replies to them leave first.
+func (s *session) violation(err error, delivered bool, k eventSink) int {
+	var pe *libws.ProtocolError
+	code := uint16(libws.StatusInternalError)
+	if errors.As(err, &pe) {
+		code = uint16(pe.Code)
+	}
+	k.errorEvent(s.id, code, statusOf(err), err.Error())
+	k.event(EventClose, 0, uint16(libws.StatusAbnormalClosure), s.id, 0, nil)
+	if !delivered || s.state != stOpen {
+		return fedDone
+	}
+	out := s.p.Output()
+	s.held = append(s.held[:0], out...)
+	s.p.Sent(len(out))
+	s.to(stFailed, time.Now())
+	return fedOn
+}
+
+// answer makes the close frame that waited for the host, in stPeerClosed
+// (the reply to the peer's close, echoing its code and reason unless the
+// host gave a code) or stFailed (the held close of the violation). The
+// transport writes held, then the protocol's output, and finishes.
+func (s *session) answer(code uint16, reason string) (held []byte) {
+	switch s.state {
+	case stFailed:
+		held, s.held = s.held, nil
+	case stPeerClosed:
+		if code == 0 {
+			if peer, peerReason, _ := s.p.CloseStatus(); peer != libws.StatusNoStatusReceived {
+				code, reason = uint16(peer), peerReason
+			}
+		}
+		s.p.WriteClose(libws.StatusCode(code), reason)
+	}
+	return held
+}
+
+// close starts the close handshake the host asked for; the frame is in
+// the protocol's output.
+func (s *session) close(code uint16, reason string) error {
+	if s.state != stOpen {
+		return nil
+	}
+	if err := s.p.WriteClose(libws.StatusCode(code), reason); err != nil {
+		return err
+	}
+	s.to(stClosing, time.Now())
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -184,4 +185,212 @@ func TestSlowReaderDrainIsLinear(t *testing.T) {
 	if copied := outCopied.Load() - before; copied > 2*count*msg {
 		t.Fatalf("draining %d MiB moved %d MiB inside the send buffer", count*msg>>20, copied>>20)
 	}
+}
+
+// openFDs counts the process's open descriptors.
+func openFDs(t *testing.T) uint64 {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd:", err)
+	}
+	return uint64(len(ents) - 1) // the directory read itself
+}
+
+// At the descriptor limit the listener stays readable while accept fails:
+// the loop rests instead of spinning, and accepts once descriptors are free.
+func TestAcceptAtFDLimitBacksOff(t *testing.T) {
+	h, port := newInlineHub(t)
+	defer h.Shutdown(0)
+	var clients []net.Conn
+	for i := 0; i < 3; i++ {
+		nc, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		clients = append(clients, nc)
+	}
+	var orig syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &orig); err != nil {
+		t.Fatal(err)
+	}
+	lowered := orig
+	lowered.Cur = openFDs(t)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lowered); err != nil {
+		t.Fatal(err)
+	}
+	restored := false
+	restore := func() {
+		if !restored {
+			restored = true
+			if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &orig); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	defer restore()
+	var before, after uint64
+	h.loop.do(func() { before = h.loop.turns })
+	for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); {
+		h.Run(10 * time.Millisecond)
+	}
+	h.loop.do(func() { after = h.loop.turns })
+	restore()
+	// Waiting 10 ms a turn, a resting loop turns about 50 times in 500 ms;
+	// a spinning one, thousands.
+	if after-before > 200 {
+		t.Fatalf("the loop turned %d times in 500 ms at the descriptor limit", after-before)
+	}
+	for _, nc := range clients {
+		fmt.Fprintf(nc, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	}
+	host := h.host.(*testHost)
+	for range clients {
+		waitEvent(t, host, EventOpen, 0, 5*time.Second)
+	}
+}
+
+// newClientHub is a hub for client connections only.
+func newClientHub(t *testing.T) (*Hub, *testHost) {
+	t.Helper()
+	host := newTestHost()
+	h, err := New(host, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host.hub = h
+	t.Cleanup(func() { h.Shutdown(time.Second) })
+	return h, host
+}
+
+// A hub client (a goroutine connection) gets the same idle timeout as an
+// epoll connection: failed with 1008 and status ETimedOut.
+func TestClientIdleTimeout(t *testing.T) {
+	_, port, _ := startEcho(t, &Options{})
+	h, host := newClientHub(t)
+	id, err := h.Connect(fmt.Sprintf("ws://127.0.0.1:%d/", port), &Options{IdleTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, host, EventOpen, id, 5*time.Second)
+	r := waitEvent(t, host, EventError, id, 5*time.Second)
+	if r.Code != 1008 || r.Status != ETimedOut {
+		t.Fatalf("error event code %d status %d %q", r.Code, r.Status, r.Payload)
+	}
+	waitEvent(t, host, EventClose, id, 5*time.Second)
+}
+
+// stuckServer accepts one WebSocket connection and never reads from it.
+func stuckServer(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		t.Cleanup(func() { nc.Close() })
+		nc.(*net.TCPConn).SetReadBuffer(4096)
+		var req []byte
+		b := make([]byte, 1)
+		for !bytes.HasSuffix(req, []byte("\r\n\r\n")) {
+			if _, err := nc.Read(b); err != nil {
+				return
+			}
+			req = append(req, b[0])
+		}
+		r, _, err := libws.ParseRequest(req)
+		if err != nil || r == nil {
+			return
+		}
+		resp, _, err := r.Accept(nil)
+		if err != nil {
+			return
+		}
+		nc.Write(resp)
+	}()
+	return "ws://" + ln.Addr().String() + "/"
+}
+
+// MaxBuffered fails a goroutine connection with 1008 and status EPolicy,
+// as it does an epoll connection, instead of dropping it silently.
+func TestClientMaxBufferedFails1008(t *testing.T) {
+	h, host := newClientHub(t)
+	id, err := h.Connect(stuckServer(t), &Options{HighWater: 64 << 10, MaxBuffered: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, host, EventOpen, id, 5*time.Second)
+	chunk := make([]byte, 256<<10)
+	for i := 0; i < 64; i++ {
+		host.send(CmdSend, uint8(libws.OpBinary), 0, id, chunk)
+	}
+	r := waitEvent(t, host, EventError, id, 10*time.Second)
+	if r.Code != 1008 || r.Status != EPolicy {
+		t.Fatalf("error event code %d status %d %q", r.Code, r.Status, r.Payload)
+	}
+	waitEvent(t, host, EventClose, id, 5*time.Second)
+	if n := h.total.Load(); n != 0 {
+		t.Fatalf("hub still counts %d buffered bytes of a closed connection", n)
+	}
+}
+
+// Past MaxTotalBuffered the connections with the largest buffers fail
+// with 1008 (EPolicy) until the hub's total is under the cap; the others
+// keep their buffers.
+func TestHubWideBufferCap(t *testing.T) {
+	const mib = 1 << 20
+	h, host, port := newHostHub(t, Options{MaxTotalBuffered: 8 * mib})
+	var ids []uint64
+	for i := 0; i < 3; i++ {
+		id, nc, _ := openRaw(t, host, port, "/")
+		nc.(*net.TCPConn).SetReadBuffer(4096)
+		ids = append(ids, id)
+		// The kernel takes almost nothing from the hub: what is sent stays
+		// in the hub's buffers, where the cap applies.
+		h.loop.do(func() {
+			syscall.SetsockoptInt(h.loop.byID[id].fd, syscall.SOL_SOCKET, syscall.SO_SNDBUF, 4096)
+		})
+	}
+	chunk := make([]byte, 256<<10)
+	var events []Record
+	for i, mibs := range []int{6, 4, 1} {
+		for j := 0; j < mibs*4; j++ {
+			host.send(CmdSend, uint8(libws.OpBinary), 0, ids[i], chunk)
+		}
+		events = append(events, collect(host, 200*time.Millisecond)...)
+	}
+	events = append(events, collect(host, 300*time.Millisecond)...)
+	var errs []Record
+	for _, r := range events {
+		if r.Kind == EventError {
+			errs = append(errs, r)
+		}
+	}
+	if len(errs) != 1 || errs[0].Conn != ids[0] || errs[0].Code != 1008 || errs[0].Status != EPolicy {
+		t.Fatalf("want one 1008/EPolicy error for conn %d, got %+v", ids[0], errs)
+	}
+	if h.BufferedAmount(ids[0]) != -1 {
+		t.Fatal("the largest buffer's connection is still there")
+	}
+	if b, c := h.BufferedAmount(ids[1]), h.BufferedAmount(ids[2]); b < 3*mib || c < mib/2 {
+		t.Fatalf("the others lost their buffers: %d, %d", b, c)
+	}
+	if n := h.total.Load(); n > 8*mib {
+		t.Fatalf("total %d over the cap", n)
+	}
+}
+
+// collect takes the events that arrive within d.
+func collect(host *testHost, d time.Duration) []Record {
+	var rs []Record
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); {
+		if r, ok := host.next(time.Until(deadline)); ok {
+			rs = append(rs, r)
+		}
+	}
+	return rs
 }

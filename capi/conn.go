@@ -10,6 +10,7 @@ import (
 	"errors"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -43,6 +44,12 @@ type conn struct {
 	closeKnown  bool
 	closeCode   libws.StatusCode
 	closeReason string
+
+	// dropped is set once a read found the peer gone without a close
+	// frame (1006) or the connection reset. The socket's write side does
+	// not know: the kernel takes a write after the peer's FIN and only the
+	// peer's reset to it fails the write after. So writes check this.
+	dropped atomic.Bool
 }
 
 func newConn(c *libws.Conn, v optValues) *conn {
@@ -87,6 +94,11 @@ func (c *conn) readErr(err error) {
 	var ce *libws.CloseError
 	if errors.As(err, &ce) {
 		c.setCloseStatus(ce.Code, ce.Reason)
+		if ce.Code == libws.StatusAbnormalClosure {
+			c.dropped.Store(true)
+		}
+	} else if errCode(err) == C.WS_EIO {
+		c.dropped.Store(true)
 	}
 }
 
@@ -206,6 +218,9 @@ func write(h *C.ws_conn_t, fn string, opcode C.int, fin bool, buf *C.uint8_t, n 
 	defer c.life.RUnlock()
 	if rc := checkSend(&c.base, fn, opcode, buf, n); rc != C.WS_OK {
 		return rc
+	}
+	if c.dropped.Load() {
+		return failf(&c.base, C.WS_ECLOSED, "%s: the peer dropped the connection (1006)", fn)
 	}
 	if c.writeTimeout > 0 {
 		c.c.SetWriteDeadline(time.Now().Add(c.writeTimeout))

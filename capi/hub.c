@@ -567,10 +567,11 @@ static int check_close(ws_hub_t *hub, const char *fn, uint64_t conn, int code, c
     return ws__hub_check_conn(hub, fn, conn);
 }
 
-/* Takes h->mu and keeps it unless it fails: WS_OK when the hub is live,
- * and tells whether it is inline (its commands run at once, unlocked). */
+/* Takes h->mu and keeps it unless it fails: WS_OK when the hub (live: the
+ * callers checked, once per call, the registry being a global lock) is not
+ * shut down, and tells whether it is inline (its commands run at once,
+ * unlocked). */
 static int lock_open_hub(ws_hub_t *hub, const char *fn, int *inline_mode) {
-    if (!ws__hub_live(hub)) return bad_hub(fn);
     pthread_mutex_lock(&hub->mu);
     if (hub->shut) {
         pthread_mutex_unlock(&hub->mu);

@@ -324,9 +324,7 @@ func ws_hub_buffered_amount(c *C.ws_hub_t, conn C.uint64_t) (n C.int64_t) {
 	if h == nil {
 		return C.int64_t(badHub("ws_hub_buffered_amount"))
 	}
-	fn := C.CString("ws_hub_buffered_amount")
-	defer C.free(unsafe.Pointer(fn))
-	if rc := C.ws__hub_check_conn(c, fn, conn); rc != C.WS_OK {
+	if rc := C.ws__hub_check_conn(c, staticString("ws_hub_buffered_amount"), conn); rc != C.WS_OK {
 		return C.int64_t(rc)
 	}
 	// A connection that is gone has nothing waiting (ws.h: "Connection

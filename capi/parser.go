@@ -7,10 +7,13 @@ package main
 import "C"
 
 import (
+	"math"
 	"runtime"
 	"sync"
 	"unicode/utf8"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/libws/libws/libws"
 )
@@ -106,6 +109,9 @@ func ws_parser_feed(h *C.ws_parser_t, buf *C.uint8_t, n C.size_t) (rc C.int) {
 	if n == 0 {
 		return C.WS_OK
 	}
+	if rc := checkCopy(&p.base, "ws_parser_feed", n); rc != C.WS_OK {
+		return rc
+	}
 	// After Feed returns, the Protocol holds on to at most the slice just
 	// fed, so the buffer fed the time before is free to reuse.
 	b := p.in[p.inIdx][:0]
@@ -191,8 +197,31 @@ func ws_parser_write(h *C.ws_parser_t, opcode C.int, fin C.int, buf *C.uint8_t, 
 	if rc := checkSend(&p.base, "ws_parser_write", opcode, buf, n); rc != C.WS_OK {
 		return rc
 	}
+	if rc := checkCopy(&p.base, "ws_parser_write", n); rc != C.WS_OK {
+		return rc
+	}
 	if err := p.p.WriteFrame(fin != 0, libws.Opcode(opcode), cbytes(buf, n)); err != nil {
 		return fail(&p.base, err)
+	}
+	return C.WS_OK
+}
+
+// memoryBound is the machine's RAM and swap in bytes: Go cannot hold a
+// copy larger than that, and trying ends the process with a fatal "out of
+// memory" that no recover catches.
+var memoryBound = sync.OnceValue(func() uint64 {
+	var si unix.Sysinfo_t
+	if unix.Sysinfo(&si) != nil {
+		return math.MaxInt
+	}
+	return min((uint64(si.Totalram)+uint64(si.Totalswap))*uint64(max(si.Unit, 1)), math.MaxInt)
+})
+
+// checkCopy refuses, with WS_ENOMEM, a call that would copy n bytes from
+// C into Go memory when they cannot fit in memory at all.
+func checkCopy(b *base, fn string, n C.size_t) C.int {
+	if bound := memoryBound(); uint64(n) > bound {
+		return failf(b, C.WS_ENOMEM, "%s: %d bytes cannot be held in memory (%d bytes of RAM and swap)", fn, uint64(n), bound)
 	}
 	return C.WS_OK
 }

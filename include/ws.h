@@ -607,9 +607,13 @@ int ws_read_message_into(ws_conn_t *c, int *opcode, uint8_t *buf, size_t cap,
  * frame is written whole or not at all relative to other threads' writes.
  * Text is not validated. Errors: WS_EINVAL (opcode, control payload size,
  * NULL buf with len > 0; use ws_close for close frames), WS_ECLOSED (a
- * close frame was sent already), WS_ETIMEDOUT (WS_OPT_WRITE_TIMEOUT_MS),
- * WS_EIO (the socket failed; writes keep failing after that). Any number
- * of threads may write; writes are serialised. */
+ * close frame was sent already, or a read found that the peer dropped the
+ * connection: status 1006), WS_ETIMEDOUT (WS_OPT_WRITE_TIMEOUT_MS),
+ * WS_EIO (the socket failed; writes keep failing after that). WS_OK means
+ * the kernel took the frame, not that the peer got it: a write made after
+ * the peer vanished but before anything told libws (no read saw it) may
+ * succeed, and the peer's TCP reset to it then fails the next write. Any
+ * number of threads may write; writes are serialised. */
 int ws_write_frame(ws_conn_t *c, int opcode, int fin, const uint8_t *buf,
                    size_t len);
 
@@ -740,7 +744,7 @@ typedef struct ws_hub ws_hub_t;
 /* Hub options (ws_options_set_int / ws_options_set_str), besides the
  * connection options listed at ws_hub_new(). */
 #define WS_OPT_HUB_HIGH_WATER       100 /* int: unsent bytes that raise WS_EVENT_BACKPRESSURE (1 MiB) */
-#define WS_OPT_HUB_MAX_BUFFERED     101 /* int: unsent bytes at which a connection is failed with 1008 (64 MiB) */
+#define WS_OPT_HUB_MAX_BUFFERED     101 /* int: unsent bytes at which a connection is failed with 1008, error WS_EPOLICY (64 MiB; every kind of connection) */
 #define WS_OPT_HUB_PING_INTERVAL_MS 102 /* int: ping a connection quiet for this long (0: never) */
 #define WS_OPT_HUB_IDLE_TIMEOUT_MS  103 /* int: drop a connection quiet for this long (0: never) */
 #define WS_OPT_HUB_STATIC_DIR       104 /* str: answer plain HTTP GETs from this directory (listeners) */

@@ -1,5 +1,5 @@
 /*
- * echo_server PORT
+ * echo_server PORT [threaded]
  *
  * A WebSocket echo server on 127.0.0.1:PORT (0 picks a free port; the
  * first line printed says which): every message comes back as it came,
@@ -8,21 +8,27 @@
  *
  * It runs on the event hub: one thread serves every connection. Each
  * ws_hub_poll returns a batch of events, and the echoes of a batch leave in
- * one ws_hub_send_batch call. (threaded_echo_server.c is the same server
- * with blocking calls and a thread per connection: simpler, and about a
- * third of the throughput.) Also built as hub_echo_server. Runs until
- * killed.
+ * one ws_hub_send_batch call, before the next poll: that is the hub's
+ * ordering rule (ws.h), which makes the echoes of messages that arrived
+ * together with the client's close, or with a frame that breaks the
+ * protocol, leave before the hub's close frame. With "threaded" the hub
+ * serves its sockets on a thread of its own (WS_OPT_HUB_THREADED).
+ * (threaded_echo_server.c is the same server with blocking calls and a
+ * thread per connection: simpler, and about a third of the throughput.)
+ * Also built as hub_echo_server. Runs until killed.
  */
 #include <ws.h>
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define BATCH 256
 
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s PORT\n", argv[0]);
+    int threaded = argc == 3 && strcmp(argv[2], "threaded") == 0;
+    if (argc != 2 && !threaded) {
+        fprintf(stderr, "usage: %s PORT [threaded]\n", argv[0]);
         return 2;
     }
     char *end;
@@ -37,6 +43,7 @@ int main(int argc, char **argv) {
     /* Accept everything a browser may negotiate: permessage-deflate. */
     int rc = ws_options_new(&opts);
     if (rc == WS_OK) rc = ws_options_set_int(opts, WS_OPT_COMPRESSION, 1);
+    if (rc == WS_OK) rc = ws_options_set_int(opts, WS_OPT_HUB_THREADED, threaded);
     if (rc == WS_OK) rc = ws_hub_new(&hub, opts);
     ws_options_free(opts);
     if (rc != WS_OK) {
@@ -56,6 +63,8 @@ int main(int argc, char **argv) {
     ws_event_t events[BATCH];
     ws_send_t echoes[BATCH];
     for (;;) {
+        /* Polling again acknowledges the previous batch's close and error
+         * events: its echoes went out below, so they precede the close. */
         int n = ws_hub_poll(hub, events, BATCH, -1);
         if (n < 0) {
             fprintf(stderr, "echo_server: ws_hub_poll: %s\n", ws_strerror(n));
@@ -64,7 +73,8 @@ int main(int argc, char **argv) {
         int k = 0;
         for (int i = 0; i < n; i++) {
             if (events[i].type != WS_EVENT_MESSAGE) continue;
-            /* events[i].data is valid until the next poll: send first. */
+            /* events[i].data is valid until the next poll: send first
+             * (and the ordering rule wants the replies out before it). */
             echoes[k].conn = events[i].conn;
             echoes[k].opcode = events[i].opcode;
             echoes[k].data = events[i].data;

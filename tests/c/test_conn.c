@@ -534,6 +534,43 @@ static void test_peer_vanishes(void) {
     ws_listener_free(l);
 }
 
+/* Defect 10: a write after the peer dropped fails. Once a read saw the
+ * drop, the very next write fails; without a read, the write the kernel
+ * took before the peer's reset came back cannot know, but the next one,
+ * once the reset arrived, fails (and every later one). */
+static void test_write_after_peer_drop(void) {
+    ws_listener_t *l = listen_on(NULL, NULL, 0, "ws");
+    char head[1024];
+    static const uint8_t msg[] = "hello";
+    for (int seen_by_read = 1; seen_by_read >= 0; seen_by_read--) {
+        int fd = raw_ws_client(ws_listener_port(l), head, sizeof head);
+        REQUIRE(fd >= 0);
+        ws_conn_t *s;
+        REQUIRE(ws_accept(l, &s, 5000) == WS_OK);
+        close(fd);
+        int rc;
+        if (seen_by_read) {
+            ws_frame_t f;
+            CHECK_EQ(ws_read_message(s, &f), WS_ECLOSED);
+            rc = ws_write_message(s, WS_OP_TEXT, msg, 5);
+            CHECK(rc == WS_ECLOSED || rc == WS_EIO);
+        } else {
+            msleep(50); /* the FIN is in */
+            rc = ws_write_message(s, WS_OP_TEXT, msg, 5); /* may be taken by the kernel */
+            msleep(50); /* the peer's reset to it is in */
+            rc = ws_write_message(s, WS_OP_TEXT, msg, 5);
+            CHECK(rc == WS_ECLOSED || rc == WS_EIO);
+        }
+        CHECK(strlen(ws_errmsg()) > 0);
+        rc = ws_write_frame(s, WS_OP_BINARY, 1, msg, 5);
+        CHECK(rc == WS_ECLOSED || rc == WS_EIO);
+        rc = ws_ping(s, NULL, 0);
+        CHECK(rc == WS_ECLOSED || rc == WS_EIO);
+        ws_conn_free(s);
+    }
+    ws_listener_free(l);
+}
+
 static void test_refused_handshake(void) {
     char url[64];
     ws_options_t *o;
@@ -1126,6 +1163,7 @@ int main(void) {
     RUN(test_too_big);
     RUN(test_invalid_utf8);
     RUN(test_peer_vanishes);
+    RUN(test_write_after_peer_drop);
     RUN(test_refused_handshake);
     RUN(test_adopt_fd);
     RUN(test_subprotocols_and_origin);

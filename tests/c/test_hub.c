@@ -370,7 +370,7 @@ static void put_record(uint8_t *p, int kind, int opcode, int code, uint64_t conn
     p[3] = (uint8_t)(code >> 8);
     for (int i = 0; i < 4; i++) p[4 + i] = (uint8_t)(len >> (8 * i));
     for (int i = 0; i < 8; i++) p[8 + i] = (uint8_t)(conn >> (8 * i));
-    memcpy(p + WS_RECORD_HEADER, data, len);
+    if (len > 0) memcpy(p + WS_RECORD_HEADER, data, len);
 }
 
 /* Raw batches: a client sends four messages (one by reference) in one

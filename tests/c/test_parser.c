@@ -496,6 +496,32 @@ static void test_round_trip(void) {
     ws_parser_free(s);
 }
 
+/* Defect 10: a length no memory can hold is an error code, not Go's fatal
+ * out-of-memory; the bytes are not read (buf is far shorter than that). */
+static void test_huge_lengths(void) {
+    ws_parser_t *p;
+    REQUIRE(ws_parser_new(&p, WS_ROLE_SERVER, NULL) == WS_OK);
+    static const uint8_t buf[16];
+    size_t huge = (size_t)1 << 40;
+    int rc = ws_parser_feed(p, buf, huge);
+    CHECK(rc == WS_ENOMEM || rc == WS_ETOOBIG || rc == WS_EINVAL);
+    CHECK(strstr(ws_parser_errmsg(p), "ws_parser_feed") != NULL);
+    rc = ws_parser_write(p, WS_OP_BINARY, 1, buf, huge);
+    CHECK(rc == WS_ENOMEM || rc == WS_ETOOBIG || rc == WS_EINVAL);
+    CHECK(strstr(ws_errmsg(), "ws_parser_write") != NULL);
+    CHECK(ws_parser_feed(p, buf, SIZE_MAX) < 0);
+    CHECK(ws_parser_write(p, WS_OP_BINARY, 1, buf, SIZE_MAX) < 0);
+    /* The parser is unharmed. */
+    const uint8_t *out;
+    size_t n;
+    CHECK_EQ(ws_parser_output(p, &out, &n), WS_OK);
+    CHECK_EQ(n, 0);
+    CHECK_EQ(ws_parser_write(p, WS_OP_TEXT, 1, (const uint8_t *)"ok", 2), WS_OK);
+    CHECK_EQ(ws_parser_output(p, &out, &n), WS_OK);
+    CHECK_EQ(n, 4);
+    ws_parser_free(p);
+}
+
 static void test_args_and_handles(void) {
     ws_parser_t *p = server(NULL);
     ws_frame_t f;
@@ -548,6 +574,7 @@ int main(void) {
     RUN(test_auto_options);
     RUN(test_write_and_output);
     RUN(test_round_trip);
+    RUN(test_huge_lengths);
     RUN(test_args_and_handles);
     return h_report();
 }

@@ -12,10 +12,12 @@
 // JavaScript: every event that is waiting reaches JavaScript in this one
 // loop turn.
 //
-// Commands: sends, closes and terminates are encoded as command records into
-// one Buffer and handed over with a single ws_hub_send_raw per loop turn: at
-// the end of drain() for what event handlers sent (so replies leave before
-// control goes back to libuv), else from a setImmediate. Messages of
+// Commands: sends, closes, terminates, pauses and resumes are encoded as
+// command records into one Buffer and handed over with a single
+// ws_hub_send_raw per batch of events: right after the batch is dispatched
+// and before the next poll, for what event handlers sent (the contract's
+// ordering rule: that poll lets the hub answer the batch's closes, so replies
+// must be in first), else from a setImmediate. Messages of
 // REF_SEND bytes or more join the batch by reference, not by copy
 // (WS_CMD_SEND_REF); of DIRECT_SEND bytes or more they skip the batch and go
 // through ws_hub_send right away (after the batch, to keep the order).

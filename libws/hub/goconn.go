@@ -1,10 +1,16 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,62 +18,70 @@ import (
 	"github.com/libws/libws/libws"
 )
 
-// goConn is a connection served by goroutines on a libws.Conn: clients and
-// TLS server connections. A reader goroutine publishes its events; a writer
-// goroutine drains a queue, so host commands never block the loop. Its
-// session (under mu) is driven like an epoll connection's: the loop's tick
-// runs its idle and ping timers, and its queued bytes count against
-// MaxBuffered and the hub-wide MaxTotalBuffered.
+// goConn is a connection whose socket Go's runtime owns: TLS server
+// connections and clients. It is a transport for its session, like an
+// epoll connection: a reader goroutine feeds the session what the socket
+// gives, a writer goroutine writes what the session and the host queue,
+// and the loop's tick runs its timers. Every decision (events, close
+// ordering, limits) is the session's, under mu.
 type goConn struct {
 	h        *Hub
-	id       uint64
 	listener uint32
 	opts     Options
 
 	mu      sync.Mutex
 	s       session
-	c       *libws.Conn
-	queue   []Record
-	ready   chan struct{}
-	done    chan struct{}
-	dead    bool
-	closing bool          // we sent the first close frame
-	acked   chan struct{} // closed when the host acknowledged our close event
-	ackOnce sync.Once
-	resumed chan struct{} // closed and replaced when a pause ends
-	// buffered is the payload bytes queued for the writer; dropped says
-	// they were written off (the connection failed), so the writer's
-	// accounting of the ones it still holds is void.
+	nc      net.Conn // nil until open
+	out     []byte   // frames not yet taken by the writer
+	writing int      // bytes the writer took and has not written yet
+	gone    bool     // the socket is closed: nothing more happens
+	shut    bool     // the write side is shut (stDraining, output flushed)
+	resumed chan struct{}
+	ready   chan struct{} // wakes the writer
+	done    chan struct{} // closed when gone
+	// buffered is out plus writing, readable without mu.
 	buffered atomic.Int64
-	dropped  bool
 
-	pubMu sync.Mutex // the reader, the writer and the host's thread publish
-	ev    []byte
+	// ev collects the events of one critical section; unlock publishes
+	// them, in the order the sections ran (pubMu is taken before mu is
+	// released), so a close event is always a connection's last.
+	ev      []byte
+	pubMu   sync.Mutex
+	evSpare []byte
 }
 
 func newGoConn(h *Hub, id uint64, listener uint32, o *Options) *goConn {
-	g := &goConn{h: h, id: id, listener: listener, opts: *o, ready: make(chan struct{}, 1), resumed: make(chan struct{}), done: make(chan struct{}), acked: make(chan struct{})}
+	g := &goConn{h: h, listener: listener, opts: *o, ready: make(chan struct{}, 1), resumed: make(chan struct{}), done: make(chan struct{})}
+	g.s.id = id
 	g.s.start(time.Now(), &g.opts)
 	return g
 }
 
-// connOptions are the Conn settings; the close reply is ours to send (see
-// serve), not the Conn's, so that it can wait for the host's replies.
-func (g *goConn) connOptions() libws.ConnOptions {
-	return libws.ConnOptions{Options: protocolOptions(&g.opts), CloseTimeout: g.opts.CloseTimeout}
+func (g *goConn) id() uint64 { return g.s.id }
+
+// event and errorEvent make goConn the session's eventSink (mu held).
+func (g *goConn) event(kind, opcode uint8, code uint16, id uint64, aux uint32, payload []byte) {
+	g.ev = AppendRecord(g.ev, kind, opcode, code, id, aux, payload)
 }
 
-func (g *goConn) publish(kind, opcode uint8, code uint16, aux uint32, payload ...[]byte) {
-	g.pubMu.Lock()
-	g.ev = AppendRecord(g.ev[:0], kind, opcode, code, g.id, aux, payload...)
-	g.h.host.Publish(g.ev)
-	g.pubMu.Unlock()
+func (g *goConn) errorEvent(id uint64, code uint16, status int32, msg string) {
+	g.ev = AppendError(g.ev, code, status, id, msg)
 }
 
-func (g *goConn) publishError(code uint16, status int32, msg string) {
+// unlock releases mu and publishes the events made while it was held.
+func (g *goConn) unlock() {
+	if len(g.ev) == 0 {
+		g.mu.Unlock()
+		return
+	}
 	g.pubMu.Lock()
-	g.ev = AppendError(g.ev[:0], code, status, g.id, msg)
-	g.h.host.Publish(g.ev)
+	ev := g.ev
+	g.ev, g.evSpare = g.evSpare[:0], nil
+	g.mu.Unlock()
+	g.h.host.Publish(ev)
+	if cap(ev) <= 1<<20 {
+		g.evSpare = ev[:0]
+	}
 	g.pubMu.Unlock()
 }
 
@@ -103,9 +117,14 @@ func (g *goConn) waitResumed() bool {
 	}
 }
 
-func (g *goConn) dial(url string) {
+// dial connects a client. libws.Dial does the handshake on a connection
+// that records what it reads, so that the bytes the server sent right
+// behind its 101 response are fed to the session, not lost with the
+// libws.Conn, which is not used further.
+func (g *goConn) dial(rawURL string) {
 	defer g.h.goWG.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), g.opts.HandshakeTimeout)
+	defer cancel()
 	go func() {
 		select {
 		case <-g.done:
@@ -113,281 +132,510 @@ func (g *goConn) dial(url string) {
 		case <-ctx.Done():
 		}
 	}()
-	c, resp, err := libws.Dial(ctx, url, &libws.DialOptions{
-		ConnOptions:  g.connOptions(),
-		Header:       g.opts.Header,
-		Subprotocols: g.opts.Subprotocols,
-		TLSConfig:    g.opts.TLS,
-		Compression:  g.opts.Compression,
+	nc, rest, resp, err := dialRecorded(ctx, rawURL, &g.opts)
+	if err != nil {
+		g.mu.Lock()
+		if !g.gone { // else terminated, and its close event is out
+			g.errorEvent(g.id(), 0, statusOf(err), err.Error())
+			g.event(EventClose, 0, uint16(libws.StatusAbnormalClosure), g.id(), 0, nil)
+			g.goneLocked()
+		}
+		g.unlock()
+		return
+	}
+	path := "/"
+	if resp.Request != nil {
+		path = resp.Request.URL.RequestURI()
+	}
+	params := deflateAnswer(resp.Header.Values("Sec-Websocket-Extensions"))
+	g.run(nc, rest, libws.RoleClient, resp.Header.Get("Sec-Websocket-Protocol"), path, resp.Header, params)
+}
+
+// recorder records what is read through it until told to stop.
+type recorder struct {
+	net.Conn
+	rec []byte
+}
+
+func (r *recorder) Read(b []byte) (int, error) {
+	n, err := r.Conn.Read(b)
+	r.rec = append(r.rec, b[:max(n, 0)]...)
+	return n, err
+}
+
+// dialRecorded opens a client connection and returns its socket and the
+// bytes read past the response head. TLS is done here, under the
+// recorder, so that what is recorded is plaintext.
+func dialRecorded(ctx context.Context, rawURL string, o *Options) (net.Conn, []byte, *http.Response, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, nil, nil, &libws.HandshakeError{Reason: "invalid URL: " + err.Error()}
+	}
+	secure := u.Scheme == "wss"
+	if secure {
+		u.Scheme = "ws"
+		if u.Port() == "" {
+			u.Host = net.JoinHostPort(u.Hostname(), "443")
+		}
+	}
+	var rec *recorder
+	dialer := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		if secure {
+			cfg := &tls.Config{}
+			if o.TLS != nil {
+				cfg = o.TLS.Clone()
+			}
+			if cfg.ServerName == "" {
+				cfg.ServerName = u.Hostname()
+			}
+			tc := tls.Client(nc, cfg)
+			if err := tc.HandshakeContext(ctx); err != nil {
+				nc.Close()
+				return nil, err
+			}
+			nc = tc
+		}
+		rec = &recorder{Conn: nc}
+		return rec, nil
+	}
+	popts := protocolOptions(o)
+	_, resp, err := libws.Dial(ctx, u.String(), &libws.DialOptions{
+		ConnOptions:  libws.ConnOptions{Options: popts, CloseTimeout: o.CloseTimeout},
+		Header:       o.Header,
+		Subprotocols: o.Subprotocols,
+		Compression:  o.Compression,
+		NetDial:      dialer,
 	})
-	cancel()
 	if resp != nil && resp.Body != nil {
 		resp.Body.Close()
 	}
 	if err != nil {
-		g.publishError(0, statusOf(err), err.Error())
-		g.finish(uint16(libws.StatusAbnormalClosure), "")
-		return
+		return nil, nil, nil, err
 	}
-	path := "/"
-	if resp != nil && resp.Request != nil {
-		path = resp.Request.URL.RequestURI()
+	end := bytes.Index(rec.rec, []byte("\r\n\r\n"))
+	if end < 0 {
+		rec.Conn.Close()
+		return nil, nil, nil, &libws.HandshakeError{Reason: "response head not found"}
 	}
-	g.serve(c, c.RemoteAddr().String(), path, resp.Header)
+	return rec.Conn, rec.rec[end+4:], resp, nil
 }
 
-// serve runs an open connection: the caller's goroutine reads, a new one writes.
-func (g *goConn) serve(c *libws.Conn, peer, path string, header map[string][]string) {
-	g.mu.Lock()
-	if g.dead {
-		g.mu.Unlock()
-		c.CloseNow()
-		g.finish(uint16(libws.StatusAbnormalClosure), "")
-		return
-	}
-	g.c = c
-	g.s.opened()
-	g.s.input(time.Now())
-	g.mu.Unlock()
-	g.pubMu.Lock()
-	g.ev = appendOpen(g.ev[:0], g.id, g.listener, peer, path, c.Subprotocol(), header)
-	g.h.host.Publish(g.ev)
-	g.pubMu.Unlock()
-	writerDone := make(chan struct{})
-	go g.writer(c, writerDone)
-	code, reason := g.reader(c)
-	g.mu.Lock()
-	peerClosed := !g.closing && code != uint16(libws.StatusAbnormalClosure)
-	if peerClosed {
-		g.s.to(stPeerClosed, time.Now())
-	}
-	g.mu.Unlock()
-	if peerClosed {
-		// The peer closed first: tell the host now, answer once the host has
-		// acted on it (its replies to earlier messages go out first).
-		g.publish(EventClose, 0, code, 0, []byte(reason))
-		timer := time.NewTimer(g.opts.CloseTimeout)
-		select {
-		case <-g.acked:
-		case <-timer.C:
-		}
-		timer.Stop()
-		if !g.opts.DisableAutoClose {
-			echo := libws.StatusCode(code)
-			if echo == libws.StatusNoStatusReceived {
-				echo = 0
+// deflateAnswer reads the permessage-deflate parameters a server
+// accepted; libws.Dial has checked them against the offer.
+func deflateAnswer(values []string) *libws.DeflateParams {
+	for _, v := range values {
+		for _, ext := range strings.Split(v, ",") {
+			parts := strings.Split(ext, ";")
+			if strings.TrimSpace(parts[0]) != "permessage-deflate" {
+				continue
 			}
-			if echo == 0 {
-				reason = ""
+			var p libws.DeflateParams
+			for _, param := range parts[1:] {
+				k, val, _ := strings.Cut(strings.TrimSpace(param), "=")
+				bits, _ := strconv.Atoi(strings.Trim(strings.TrimSpace(val), `"`))
+				switch strings.TrimSpace(k) {
+				case "server_no_context_takeover":
+					p.ServerNoContextTakeover = true
+				case "client_no_context_takeover":
+					p.ClientNoContextTakeover = true
+				case "server_max_window_bits":
+					p.ServerMaxWindowBits = bits
+				case "client_max_window_bits":
+					p.ClientMaxWindowBits = bits
+				}
 			}
-			c.Close(echo, reason)
+			return &p
 		}
 	}
-	c.CloseNow()
-	g.mu.Lock()
-	g.dead = true
-	g.s.state = stDraining
-	g.mu.Unlock()
-	close(g.done)
-	<-writerDone
-	g.drop()
-	if peerClosed {
-		g.h.removeGoConn(g.id)
-		return
-	}
-	g.finish(code, reason)
+	return nil
 }
 
-func (g *goConn) reader(c *libws.Conn) (uint16, string) {
+// accept serves a TLS server connection: the opening handshake is read
+// here, under the handshake deadline, as the loop reads a plain one.
+func (g *goConn) accept(nc net.Conn) {
+	defer g.h.goWG.Done()
+	nc.SetDeadline(time.Now().Add(g.opts.HandshakeTimeout))
+	var hs []byte
+	buf := make([]byte, 4096)
 	for {
-		if !g.waitResumed() {
-			return uint16(libws.StatusAbnormalClosure), ""
-		}
-		f, err := c.ReadNext()
-		g.mu.Lock()
-		g.s.input(time.Now())
-		g.mu.Unlock()
-		if err != nil {
-			var ce *libws.CloseError
-			if errors.As(err, &ce) {
-				return uint16(ce.Code), ce.Reason
-			}
-			var pe *libws.ProtocolError
-			code := uint16(0)
-			if errors.As(err, &pe) {
-				code = uint16(pe.Code)
-			}
-			g.publishError(code, statusOf(err), err.Error())
-			return uint16(libws.StatusAbnormalClosure), ""
-		}
-		switch f.OpCode {
-		case libws.OpPing:
-			g.publish(EventPing, uint8(f.OpCode), 0, 0, f.Payload)
-		case libws.OpPong:
-			g.publish(EventPong, uint8(f.OpCode), 0, 0, f.Payload)
-		default:
-			g.publish(EventMessage, uint8(f.OpCode), 0, 0, f.Payload)
-		}
-	}
-}
-
-func (g *goConn) writer(c *libws.Conn, writerDone chan struct{}) {
-	defer close(writerDone)
-	for {
-		select {
-		case <-g.ready:
-		case <-g.done:
+		n, err := nc.Read(buf)
+		hs = append(hs, buf[:n]...)
+		req, used, perr := libws.ParseRequest(hs)
+		if perr != nil {
+			var he *libws.HandshakeError
+			errors.As(perr, &he)
+			nc.Write(libws.RefusalResponse(he))
+			nc.Close()
 			return
 		}
-		g.mu.Lock()
-		q := g.queue
-		g.queue = nil
-		g.mu.Unlock()
-		for _, r := range q {
-			var err error
-			switch r.Kind {
-			case CmdSend:
-				err = c.WriteFrame(true, libws.Opcode(r.Opcode), r.Payload)
-			case CmdClose:
-				g.mu.Lock()
-				g.closing = true
-				if g.s.state == stOpen {
-					g.s.to(stClosing, time.Now())
-				}
-				g.mu.Unlock()
-				err = c.Close(libws.StatusCode(r.Code), string(r.Payload))
-			case CmdTerminate:
-				c.CloseNow()
-			case CmdCloseAck:
-				g.ack()
+		if req != nil {
+			resp, neg, herr := req.Accept(&libws.UpgradeOptions{Subprotocols: g.opts.Subprotocols, CheckOrigin: g.opts.CheckOrigin, Header: g.opts.Header, Compression: g.opts.Compression})
+			if _, err := nc.Write(resp); err != nil || herr != nil {
+				nc.Close()
+				return
 			}
-			if err != nil && !errors.Is(err, libws.ErrClosed) && !errors.Is(err, net.ErrClosed) {
-				status := statusOf(err)
-				if r.Kind == CmdClose {
-					status = EInval
-				}
-				g.publishError(0, status, err.Error())
+			nc.SetDeadline(time.Time{})
+			g.h.mu.Lock()
+			if g.h.shutdown {
+				g.h.mu.Unlock()
+				nc.Close()
+				return
 			}
-			g.account(-int64(len(r.Payload)))
+			g.h.addGoConn(g)
+			g.h.mu.Unlock()
+			g.run(nc, hs[used:], libws.RoleServer, neg.Subprotocol, req.RequestURI, req.Header, neg.Compression)
+			return
+		}
+		if err != nil {
+			nc.Close()
+			return
 		}
 	}
 }
 
-// enqueue queues a host command; the payload is copied because the host's
-// command buffer is reused.
-func (g *goConn) enqueue(kind, opcode uint8, code uint16, payload []byte) {
-	switch kind {
-	case CmdPause, CmdResume:
-		g.setPaused(kind == CmdPause)
-		return
-	case CmdClose:
-		g.setPaused(false) // the peer's close reply must be read
-	}
+// run serves an open connection: this goroutine reads, a new one writes.
+func (g *goConn) run(nc net.Conn, rest []byte, role libws.Role, sub, path string, header map[string][]string, params *libws.DeflateParams) {
 	g.mu.Lock()
-	if g.dead || g.dropped {
-		g.mu.Unlock()
+	if g.gone {
+		// Terminated (shutdown) while the handshake ran.
+		g.unlock()
+		nc.Close()
 		return
 	}
-	g.queue = append(g.queue, Record{Kind: kind, Opcode: opcode, Code: code, Conn: g.id, Payload: append([]byte(nil), payload...)})
-	g.mu.Unlock()
-	g.account(int64(len(payload)))
+	g.nc = nc
+	popts := protocolOptions(&g.opts)
+	g.s.p = libws.NewProtocol(role, &popts)
+	g.s.client = role == libws.RoleClient
+	g.s.p.EnableCompression(params, g.opts.Compression)
+	g.s.opened()
+	g.s.input(time.Now())
+	g.ev = appendOpen(g.ev, g.id(), g.listener, nc.RemoteAddr().String(), path, sub, header)
+	g.unlock()
+	writerDone := make(chan struct{})
+	go g.writer(writerDone)
+	g.reader(rest)
+	<-writerDone
+}
+
+func (g *goConn) reader(rest []byte) {
+	buf := make([]byte, 32<<10)
+	data := rest
+	for {
+		g.mu.Lock()
+		if len(data) > 0 && g.s.state != stDraining {
+			g.s.input(time.Now())
+			end := g.s.feed(data, g)
+			g.flushProtocol()
+			if end == fedDone {
+				g.finish()
+			}
+		}
+		g.unlock()
+		if !g.waitResumed() {
+			return
+		}
+		n, err := g.nc.Read(buf)
+		data = buf[:max(n, 0)]
+		if err != nil {
+			g.mu.Lock()
+			if len(data) > 0 && g.s.state != stDraining {
+				g.s.feed(data, g) // its last events; nothing can be written now
+			}
+			g.lost(err)
+			g.unlock()
+			return
+		}
+	}
+}
+
+// lost ends a connection whose socket failed or closed (mu held).
+func (g *goConn) lost(err error) {
+	if g.gone {
+		return
+	}
+	if g.s.hostKnows() {
+		if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+			g.errorEvent(g.id(), 0, statusOf(err), err.Error())
+		}
+		g.event(EventClose, 0, uint16(libws.StatusAbnormalClosure), g.id(), 0, nil)
+	}
+	g.goneLocked()
+}
+
+// goneLocked closes the socket and forgets the connection (mu held).
+func (g *goConn) goneLocked() {
+	if g.gone {
+		return
+	}
+	g.gone = true
+	g.s.state = stDraining
+	if g.nc != nil {
+		g.nc.Close()
+	}
+	close(g.done)
+	n := g.buffered.Swap(0)
+	g.h.addBuffered(-n)
+	g.out = nil
+	g.h.removeGoConn(g.id())
+}
+
+func (g *goConn) writer(writerDone chan struct{}) {
+	defer close(writerDone)
+	var chunk []byte
+	for {
+		g.mu.Lock()
+		for !g.gone && len(g.out) == 0 {
+			if g.s.state == stDraining && !g.shut {
+				// Flushed: the peer reads our close, then EOF.
+				g.shut = true
+				if cw, ok := g.nc.(interface{ CloseWrite() error }); ok {
+					cw.CloseWrite()
+				}
+			}
+			g.mu.Unlock()
+			select {
+			case <-g.ready:
+			case <-g.done:
+			}
+			g.mu.Lock()
+		}
+		if g.gone {
+			g.mu.Unlock()
+			return
+		}
+		chunk, g.out = g.out, chunk[:0]
+		g.writing = len(chunk)
+		g.mu.Unlock()
+		_, err := g.nc.Write(chunk)
+		g.mu.Lock()
+		g.writing = 0
+		g.account(-int64(len(chunk)))
+		if err != nil {
+			g.lost(err)
+		}
+		g.unlock()
+		if cap(chunk) > 1<<20 {
+			chunk = nil
+		}
+	}
+}
+
+// wakeWriter tells the writer there is output.
+func (g *goConn) wakeWriter() {
 	select {
 	case g.ready <- struct{}{}:
 	default:
 	}
 }
 
-// account tracks queued bytes and reports high-water crossings; past
-// MaxBuffered the connection fails with 1008 instead of growing without
-// bound, as an epoll connection does.
+// flushProtocol queues what the protocol queued itself (mu held).
+func (g *goConn) flushProtocol() {
+	if g.s.p == nil || g.gone {
+		return
+	}
+	if out := g.s.p.Output(); len(out) > 0 {
+		g.out = append(g.out, out...)
+		g.s.p.Sent(len(out))
+		g.account(int64(len(out)))
+		g.wakeWriter()
+	}
+}
+
+// account tracks unsent bytes (mu held): backpressure, MaxBuffered and the
+// hub-wide total, as for an epoll connection.
 func (g *goConn) account(delta int64) {
-	g.mu.Lock()
-	if g.dropped {
-		g.mu.Unlock()
+	if g.gone || delta == 0 {
 		return
 	}
 	n := g.buffered.Add(delta)
 	g.h.addBuffered(delta)
-	action := g.s.pressure(int(n))
-	g.mu.Unlock()
-	switch action {
+	switch g.s.pressure(int(n)) {
 	case pressureOver:
-		g.failBuffered("send buffer limit reached: peer is not reading")
+		g.failBufferedLocked("send buffer limit reached: peer is not reading")
+		return
 	case pressureHigh:
-		g.publish(EventBackpressure, 0, 0, saturate32(n))
+		g.event(EventBackpressure, 0, 0, g.id(), saturate32(n), nil)
 	case pressureLow:
-		g.publish(EventDrain, 0, 0, saturate32(n))
+		g.event(EventDrain, 0, 0, g.id(), saturate32(n), nil)
 	}
 	if delta > 0 && g.h.overTotal() {
 		g.h.loop.enforceTotalSoon()
 	}
 }
 
-// drop writes off the queued bytes: the connection is gone or failed.
-func (g *goConn) drop() int64 {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.dropped {
-		return 0
-	}
-	g.dropped = true
-	g.queue = nil
-	n := g.buffered.Swap(0)
-	g.h.addBuffered(-n)
-	return n
-}
-
 // failBuffered fails the connection with 1008 for holding too many unsent
 // bytes. Like an epoll connection's, it is dropped without a close frame:
 // the peer is not reading, so the frame would not reach it.
 func (g *goConn) failBuffered(why string) {
-	if g.drop() == 0 {
+	g.mu.Lock()
+	g.failBufferedLocked(why)
+	g.unlock()
+}
+
+func (g *goConn) failBufferedLocked(why string) {
+	if g.gone {
 		return
 	}
-	g.publishError(uint16(libws.StatusPolicyViolation), EPolicy, why)
+	g.errorEvent(g.id(), uint16(libws.StatusPolicyViolation), EPolicy, why)
+	if g.s.hostKnows() {
+		g.event(EventClose, 0, uint16(libws.StatusAbnormalClosure), g.id(), 0, []byte(why))
+	}
+	g.goneLocked()
+}
+
+// finish ends the connection for the host (mu held): our output is
+// flushed, the write side shut, and the peer's last bytes read to EOF or
+// until the linger deadline.
+func (g *goConn) finish() {
+	g.s.to(stDraining, time.Now())
+	g.s.paused = false
+	close(g.resumed)
+	g.resumed = make(chan struct{})
+	g.wakeWriter()
+}
+
+// answerClose sends the close frame that waited for the host and ends the
+// connection (mu held).
+func (g *goConn) answerClose(code uint16, reason string) {
+	if held := g.s.answer(code, reason); len(held) > 0 {
+		g.out = append(g.out, held...)
+		g.account(int64(len(held)))
+	}
+	g.flushProtocol()
+	g.finish()
+}
+
+// command carries out a host command.
+func (g *goConn) command(r Record) {
+	switch r.Kind {
+	case CmdPause, CmdResume:
+		g.setPaused(r.Kind == CmdPause)
+		return
+	case CmdClose:
+		g.setPaused(false) // the peer's close reply must be read
+	}
 	g.mu.Lock()
-	c := g.c
-	g.mu.Unlock()
-	if c != nil {
-		c.CloseNow()
+	defer g.unlock()
+	if g.gone {
+		return
+	}
+	if g.s.p == nil {
+		// Still dialing: only ending it means anything.
+		if r.Kind == CmdClose || r.Kind == CmdTerminate {
+			g.terminateLocked()
+		}
+		return
+	}
+	switch r.Kind {
+	case CmdSend:
+		g.send(libws.Opcode(r.Opcode), r.Payload)
+	case CmdClose:
+		if g.s.awaitsAck() {
+			g.answerClose(r.Code, string(r.Payload))
+		} else if err := g.s.close(r.Code, string(r.Payload)); err != nil {
+			g.errorEvent(g.id(), 0, EInval, err.Error())
+		} else {
+			g.flushProtocol()
+		}
+	case CmdTerminate:
+		g.terminateLocked()
+	case CmdCloseAck:
+		if g.s.state == stFailed || g.s.state == stPeerClosed && !g.opts.DisableAutoClose {
+			g.answerClose(0, "")
+		}
 	}
 }
 
-// tick runs the session's idle and ping timers (the loop calls it). The
-// close deadlines are the libws.Conn's and serve's own.
+// send queues a frame (mu held).
+func (g *goConn) send(op libws.Opcode, payload []byte) {
+	if g.s.state == stDraining {
+		return
+	}
+	before := len(g.out)
+	var err error
+	if g.s.state == stFailed {
+		g.out, err = g.s.appendUnchecked(g.out, op, payload)
+	} else {
+		g.out, err = g.s.p.AppendFrame(g.out, true, op, payload)
+	}
+	if err != nil {
+		g.errorEvent(g.id(), 0, sendStatus(err), err.Error())
+		return
+	}
+	g.account(int64(len(g.out) - before))
+	g.wakeWriter()
+}
+
+// terminateLocked drops the connection at once (mu held).
+func (g *goConn) terminateLocked() {
+	if g.s.hostKnows() || g.s.p == nil {
+		g.event(EventClose, 0, uint16(libws.StatusAbnormalClosure), g.id(), 0, []byte("terminated"))
+	}
+	g.goneLocked()
+}
+
+// terminate drops the connection (shutdown past its timeout).
+func (g *goConn) terminate() {
+	g.mu.Lock()
+	g.terminateLocked()
+	g.unlock()
+}
+
+// shutdown starts the close handshake of a hub going away: a close the
+// peer started is answered now, others get 1001.
+func (g *goConn) shutdown() {
+	g.mu.Lock()
+	defer g.unlock()
+	switch {
+	case g.gone:
+	case g.s.p == nil:
+		g.terminateLocked()
+	case g.s.awaitsAck():
+		g.answerClose(0, "")
+	case g.s.state == stOpen:
+		if g.s.close(uint16(libws.StatusGoingAway), "server shutting down") == nil {
+			g.flushProtocol()
+		}
+	}
+}
+
+// tick runs the session's timers (the loop calls it).
 func (g *goConn) tick(now time.Time) {
 	g.mu.Lock()
-	due := dueNone
-	if g.c != nil && !g.dead {
-		due = g.s.due(now)
+	defer g.unlock()
+	if g.gone {
+		return
 	}
-	g.mu.Unlock()
-	switch due {
+	switch g.s.due(now) {
+	case dueDrop:
+		g.goneLocked()
+	case dueAnswer:
+		g.answerClose(0, "")
+	case dueCloseGone:
+		g.event(EventClose, 0, uint16(libws.StatusAbnormalClosure), g.id(), 0, []byte("close handshake timed out"))
+		g.goneLocked()
 	case dueIdle:
-		g.publishError(uint16(libws.StatusPolicyViolation), ETimedOut, "idle timeout")
-		g.enqueue(CmdClose, 0, uint16(libws.StatusPolicyViolation), []byte("idle timeout"))
+		g.fail(uint16(libws.StatusPolicyViolation), ETimedOut, "idle timeout")
 	case duePing:
-		g.enqueue(CmdSend, uint8(libws.OpPing), 0, nil)
+		g.send(libws.OpPing, nil)
 	}
 }
 
-func (g *goConn) ack() { g.ackOnce.Do(func() { close(g.acked) }) }
-
-// terminate drops the connection at once (shutdown past its timeout).
-func (g *goConn) terminate() {
-	g.ack()
-	g.mu.Lock()
-	c := g.c
-	g.dead = true
-	g.mu.Unlock()
-	if c != nil {
-		c.CloseNow()
+// fail closes the connection with a close frame of our own making and
+// does not wait for the reply (mu held).
+func (g *goConn) fail(code uint16, status int32, reason string) {
+	if g.s.state == stOpen && g.s.p.WriteClose(libws.StatusCode(code), reason) == nil {
+		g.flushProtocol()
 	}
-}
-
-func (g *goConn) finish(code uint16, reason string) {
-	g.publish(EventClose, 0, code, 0, []byte(reason))
-	g.h.removeGoConn(g.id)
+	g.errorEvent(g.id(), code, status, reason)
+	if g.s.hostKnows() {
+		g.event(EventClose, 0, uint16(libws.StatusAbnormalClosure), g.id(), 0, []byte(reason))
+	}
+	g.finish()
 }
 
 // tlsListener accepts TLS connections on a goroutine; each becomes a goConn.
@@ -426,24 +674,4 @@ func (h *Hub) listenTLS(id uint32, addr string, o *Options) (int, error) {
 		}
 	}()
 	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-func (g *goConn) accept(nc net.Conn) {
-	defer g.h.goWG.Done()
-	nc.SetDeadline(time.Now().Add(g.opts.HandshakeTimeout))
-	c, req, err := libws.UpgradeConn(nc, &libws.UpgradeOptions{
-		ConnOptions:  g.connOptions(),
-		Subprotocols: g.opts.Subprotocols,
-		CheckOrigin:  g.opts.CheckOrigin,
-		Header:       g.opts.Header,
-		Compression:  g.opts.Compression,
-	})
-	if err != nil {
-		return
-	}
-	nc.SetDeadline(time.Time{})
-	g.h.mu.Lock()
-	g.h.addGoConn(g)
-	g.h.mu.Unlock()
-	g.serve(c, nc.RemoteAddr().String(), req.RequestURI, req.Header)
 }

@@ -49,7 +49,9 @@ type DirectHost interface {
 // Options tune the connections of a hub or of one listener or client.
 type Options struct {
 	// Limits of each connection (KeepBuffer is ignored: idle epoll
-	// connections keep no buffer).
+	// connections keep no buffer). MaxMessageSize and MaxFrameSize are
+	// held under MaxRecordLen whatever their value: a message must fit
+	// one event record.
 	libws.Options
 	// Subprotocols a server speaks (most preferred first), or a client offers.
 	Subprotocols []string
@@ -321,8 +323,7 @@ func (h *Hub) Shutdown(timeout time.Duration) {
 			ln.close()
 		}
 		for _, gc := range gcs {
-			gc.ack() // a close the peer started is answered now, not after the timeout
-			gc.enqueue(CmdClose, 0, uint16(libws.StatusGoingAway), []byte("server shutting down"))
+			gc.shutdown()
 		}
 		h.loop.shutdown(timeout)
 		waited := make(chan struct{})
@@ -345,7 +346,7 @@ func (h *Hub) Shutdown(timeout time.Duration) {
 // addGoConn registers a goroutine connection (h.mu held) and wakes the
 // loop so that its tick, which runs the connection's timers, is armed.
 func (h *Hub) addGoConn(g *goConn) {
-	h.goConns[g.id] = g
+	h.goConns[g.id()] = g
 	h.goCount.Add(1)
 	h.loop.wake()
 }
@@ -369,6 +370,6 @@ func (h *Hub) dispatch(r Record) {
 	gc := h.goConns[r.Conn]
 	h.mu.Unlock()
 	if gc != nil {
-		gc.enqueue(r.Kind, r.Opcode, r.Code, r.Payload)
+		gc.command(r)
 	}
 }

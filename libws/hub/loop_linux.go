@@ -699,28 +699,22 @@ func (l *loop) sendFrame(c *conn, op libws.Opcode, payload []byte) {
 	l.writev(c, buf, body)
 }
 
-// sendUnchecked writes a data frame without the protocol, which refuses
-// every frame once its close frame is queued: in stFailed that frame is
-// held back for the host's replies, which still go out before it. They go
-// uncompressed, which needs no negotiation.
+// sendUnchecked writes a frame in stFailed (see session.appendUnchecked).
 func (l *loop) sendUnchecked(c *conn, op libws.Opcode, payload []byte) {
-	h := libws.Header{Fin: true, OpCode: op, Length: int64(len(payload))}
-	if op.IsReserved() || op.IsControl() && len(payload) > libws.MaxControlPayload {
-		l.sendFailed(c, libws.ErrInvalidOpcode)
+	buf, err := c.appendUnchecked(l.wbuf[:0], op, payload)
+	if err != nil {
+		l.sendFailed(c, err)
 		return
 	}
-	var hb [14]byte
-	n, _ := libws.PutHeader(hb[:], &h)
 	l.flushRun() // in order with what this connection sent before
-	l.writev(c, hb[:n], payload)
+	l.write(c, buf)
+	if cap(buf) <= 1<<20 {
+		l.wbuf = buf[:0]
+	}
 }
 
 func (l *loop) sendFailed(c *conn, err error) {
-	status := statusOf(err)
-	if status == EIO {
-		status = EInval // the engine refused what the host asked to send
-	}
-	l.errorEvent(c.id, 0, status, err.Error())
+	l.errorEvent(c.id, 0, sendStatus(err), err.Error())
 }
 
 // writevMin is the payload size from which a frame goes out as header and

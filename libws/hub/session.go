@@ -2,6 +2,7 @@ package hub
 
 import (
 	"errors"
+	"math/rand/v2"
 	"time"
 
 	"github.com/libws/libws/libws"
@@ -41,6 +42,7 @@ type session struct {
 	// held is our close frame (and the protocol's output before it) in
 	// stFailed, sent once the host has acknowledged the close event.
 	held      []byte
+	client    bool // frames we send are masked
 	state     uint8
 	pressured bool // above the high-water mark: EventBackpressure was sent
 	pinged    bool // a keepalive ping is out since the last input
@@ -273,4 +275,31 @@ func (s *session) close(code uint16, reason string) error {
 	}
 	s.to(stClosing, time.Now())
 	return nil
+}
+
+// appendUnchecked encodes a data or control frame without the protocol,
+// which refuses every frame once its close frame is queued: in stFailed
+// that frame is held back for the host's replies, which still go out
+// before it. They go uncompressed, which needs no negotiation.
+func (s *session) appendUnchecked(dst []byte, op libws.Opcode, payload []byte) ([]byte, error) {
+	if op.IsReserved() || op.IsControl() && len(payload) > libws.MaxControlPayload {
+		return dst, libws.ErrInvalidOpcode
+	}
+	h := libws.Header{Fin: true, OpCode: op, Length: int64(len(payload)), Masked: s.client}
+	if s.client {
+		k := rand.Uint32()
+		h.Mask = [4]byte{byte(k), byte(k >> 8), byte(k >> 16), byte(k >> 24)}
+	}
+	var hb [14]byte
+	n, err := libws.PutHeader(hb[:], &h)
+	if err != nil {
+		return dst, err
+	}
+	dst = append(dst, hb[:n]...)
+	start := len(dst)
+	dst = append(dst, payload...)
+	if s.client {
+		libws.Mask(dst[start:], h.Mask, 0)
+	}
+	return dst, nil
 }

@@ -61,3 +61,12 @@ func closeStatus(code uint16) int32 {
 	}
 	return EProto
 }
+
+// sendStatus classifies a send the engine refused: what the host asked
+// for was invalid, unless the connection is closing.
+func sendStatus(err error) int32 {
+	if status := statusOf(err); status != EIO {
+		return status
+	}
+	return EInval
+}

@@ -1,0 +1,242 @@
+package hub
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"math/big"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/libws/libws/libws"
+)
+
+// selfSigned is a TLS server configuration with a throwaway certificate
+// for 127.0.0.1.
+func selfSigned(t *testing.T) *tls.Config {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "libws test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+}
+
+// tlsUpgrade is rawUpgrade over TLS.
+func tlsUpgrade(t *testing.T, port int) (net.Conn, *libws.Protocol) {
+	t.Helper()
+	nc, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(nc, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	var head []byte
+	b := make([]byte, 1)
+	for !bytes.HasSuffix(head, []byte("\r\n\r\n")) {
+		if _, err := nc.Read(b); err != nil {
+			t.Fatalf("handshake: %v after %q", err, head)
+		}
+		head = append(head, b[0])
+	}
+	if !bytes.HasPrefix(head, []byte("HTTP/1.1 101")) {
+		t.Fatalf("handshake: %q", head)
+	}
+	return nc, libws.NewProtocol(libws.RoleClient, nil)
+}
+
+// A TLS connection follows the session's close rules like a plain one:
+// replies before the close of a violation, and a close reply that echoes
+// the peer's code and reason.
+func TestTLSCloseOrdering(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		last []byte
+		code libws.StatusCode
+		why  string
+	}{
+		{"violation", maskedFrame(0x81|0x40, []byte("x")), 1002, ""},
+		{"peer close", maskedFrame(0x88, append([]byte{0x0f, 0xa1}, "bye"...)), 4001, "bye"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, port, _ := startEcho(t, &Options{TLS: selfSigned(t)})
+			nc, p := tlsUpgrade(t, port)
+			in := append(maskedFrame(0x81, []byte("one")), maskedFrame(0x81, []byte("two"))...)
+			nc.Write(append(in, tc.last...))
+			got := readFrames(t, nc, p, 3)
+			if len(got) != 3 || string(got[0].Payload) != "one" || string(got[1].Payload) != "two" || got[2].OpCode != libws.OpClose {
+				t.Fatalf("got %d frames: %+v", len(got), got)
+			}
+			code, reason, _ := p.CloseStatus()
+			if code != tc.code || (tc.why != "" && reason != tc.why) {
+				t.Fatalf("close %d %q, want %d %q", code, reason, tc.code, tc.why)
+			}
+		})
+	}
+}
+
+// A hub client over wss with compression: the negotiated parameters are
+// taken from the response, and messages round-trip through a hub server.
+func TestClientWSSCompressedEcho(t *testing.T) {
+	_, port, _ := startEcho(t, &Options{TLS: selfSigned(t), Compression: &libws.CompressionOptions{}})
+	h, host := newClientHub(t)
+	id, err := h.Connect(fmt.Sprintf("wss://127.0.0.1:%d/c", port), &Options{
+		TLS:         &tls.Config{InsecureSkipVerify: true},
+		Compression: &libws.CompressionOptions{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := waitEvent(t, host, EventOpen, id, 5*time.Second)
+	f, err := OpenFields(r.Payload)
+	if err != nil || !bytes.Contains([]byte(f[OpenHeaders]), []byte("permessage-deflate")) {
+		t.Fatalf("open %q %v: no compression negotiated", f, err)
+	}
+	msg := bytes.Repeat([]byte("compressible "), 1000)
+	for i := 0; i < 3; i++ {
+		host.send(CmdSend, uint8(libws.OpText), 0, id, msg)
+		if r := waitEvent(t, host, EventMessage, id, 5*time.Second); !bytes.Equal(r.Payload, msg) {
+			t.Fatalf("echo %d: %d bytes", i, len(r.Payload))
+		}
+	}
+	host.send(CmdClose, 0, 1000, id, []byte("done"))
+	if r := waitEvent(t, host, EventClose, id, 5*time.Second); r.Code != 1000 || string(r.Payload) != "done" {
+		t.Fatalf("close %d %q", r.Code, r.Payload)
+	}
+}
+
+// Frames a server sends in the same segment as its 101 response reach the
+// hub client's host.
+func TestClientGetsFramesBehindTheResponse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		var req []byte
+		b := make([]byte, 1)
+		for !bytes.HasSuffix(req, []byte("\r\n\r\n")) {
+			if _, err := nc.Read(b); err != nil {
+				return
+			}
+			req = append(req, b[0])
+		}
+		r, _, _ := libws.ParseRequest(req)
+		if r == nil {
+			return
+		}
+		resp, _, _ := r.Accept(nil)
+		resp = append(resp, 0x81, 5, 'h', 'e', 'l', 'l', 'o', 0x82, 1, 7)
+		nc.Write(resp)
+		time.Sleep(2 * time.Second)
+	}()
+	h, host := newClientHub(t)
+	id, err := h.Connect("ws://"+ln.Addr().String()+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, host, EventOpen, id, 5*time.Second)
+	if r := waitEvent(t, host, EventMessage, id, 5*time.Second); string(r.Payload) != "hello" {
+		t.Fatalf("first %q", r.Payload)
+	}
+	if r := waitEvent(t, host, EventMessage, id, 5*time.Second); !bytes.Equal(r.Payload, []byte{7}) {
+		t.Fatalf("second %q", r.Payload)
+	}
+}
+
+// A client that cannot connect gets an error event with a status and a
+// close event.
+func TestClientDialErrorStatus(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	h, host := newClientHub(t)
+	for _, tc := range []struct {
+		url    string
+		status int32
+	}{
+		{"ws://" + addr + "/", EIO},
+		{"http://" + addr + "/", EHandshake},
+	} {
+		id, err := h.Connect(tc.url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := waitEvent(t, host, EventError, id, 5*time.Second); r.Status != tc.status {
+			t.Errorf("%s: status %d, want %d (%s)", tc.url, r.Status, tc.status, r.Payload)
+		}
+		waitEvent(t, host, EventClose, id, 5*time.Second)
+	}
+}
+
+// A client still in its handshake when the hub shuts down (or the host
+// terminates it) gets exactly one close event.
+func TestClientEndedWhileDialing(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer nc.Close() // accepts, never answers
+		}
+	}()
+	host := newTestHost()
+	h, err := New(host, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host.hub = h
+	a, _ := h.Connect("ws://"+ln.Addr().String()+"/", nil)
+	b, _ := h.Connect("ws://"+ln.Addr().String()+"/", nil)
+	time.Sleep(100 * time.Millisecond)
+	host.send(CmdTerminate, 0, 0, a, nil)
+	waitEvent(t, host, EventClose, a, 5*time.Second)
+	h.Shutdown(time.Second)
+	closes := map[uint64]int{a: 1}
+	time.Sleep(300 * time.Millisecond) // a late event would come by now
+	host.mu.Lock()
+	for _, r := range host.events { // not host.next: the hub is gone
+		if r.Kind == EventClose {
+			closes[r.Conn]++
+		}
+	}
+	host.mu.Unlock()
+	if closes[a] != 1 || closes[b] != 1 {
+		t.Fatalf("close events: %v (want one each for %d and %d)", closes, a, b)
+	}
+}

@@ -251,7 +251,7 @@ int ws__hub_take_in_place(struct ws_hub *h) {
 }
 
 int ws_hub_fd(ws_hub_t *hub) {
-    if (!ws__hub_live(hub)) return WS_EBADHANDLE;
+    if (!ws__hub_live(hub)) return bad_hub("ws_hub_fd");
     /* An inline hub's epoll fd also covers the pipe (the loop watches it),
      * and stays open after shutdown until ws_hub_free, like the pipe. */
     return hub->inline_mode ? hub->inline_fd : hub->pipe_r;

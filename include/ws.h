@@ -773,6 +773,8 @@ typedef struct ws_hub ws_hub_t;
  * NULL otherwise); data is not NUL-terminated. The hub refuses (HTTP 400,
  * no event) a request whose target or header values hold control
  * characters, so path and the header lines never contain NUL, CR or LF.
+ * (An open record whose fields do not decode, which only a bug in libws
+ * could produce, gives "" for the three strings and no headers.)
  *
  * error classifies an error event so that hosts never parse its message:
  *   WS_EPROTO     the peer broke RFC 6455 (code 1002)

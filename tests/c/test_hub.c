@@ -687,6 +687,23 @@ static void test_abi_checks(void) {
 
     reset_errmsg();
     CHECK(ws_hub_send(BOGUS_HUB, 1, WS_OP_TEXT, "x", 1) == WS_EBADHANDLE && strstr(ws_errmsg(), "ws_hub_t") != NULL, "bad handle message");
+    /* Each call names itself in the message of a bad handle. */
+    reset_errmsg();
+    CHECK(ws_hub_fd(BOGUS_HUB) == WS_EBADHANDLE && strstr(ws_errmsg(), "ws_hub_fd") != NULL, "fd: %s", ws_errmsg());
+    reset_errmsg();
+    CHECK(ws_hub_poll(BOGUS_HUB, ev, 4, 0) == WS_EBADHANDLE && strstr(ws_errmsg(), "ws_hub_poll") != NULL, "poll: %s", ws_errmsg());
+    reset_errmsg();
+    CHECK(ws_hub_pause(BOGUS_HUB, 1) == WS_EBADHANDLE && strstr(ws_errmsg(), "ws_hub_pause") != NULL, "pause: %s", ws_errmsg());
+    reset_errmsg();
+    CHECK(ws_hub_buffered_amount(BOGUS_HUB, 1) == WS_EBADHANDLE && strstr(ws_errmsg(), "ws_hub_buffered_amount") != NULL, "buffered_amount: %s", ws_errmsg());
+    reset_errmsg();
+    CHECK(ws_hub_shutdown(srv, -1) == WS_EINVAL && failed_with(srv, "timeout_ms"), "shutdown -1: %s", ws_errmsg());
+    reset_errmsg();
+    CHECK(ws_hub_listen(srv, "127.0.0.1", 70000, NULL, NULL) == WS_EINVAL && failed_with(srv, "port"), "listen port: %s", ws_errmsg());
+    reset_errmsg();
+    CHECK(ws_hub_listen(srv, "256.1.1.1", 0, NULL, NULL) == WS_EIO && failed_with(srv, "ws_hub_listen"), "listen bad host: %s", ws_errmsg());
+    reset_errmsg();
+    CHECK(ws_hub_connect(srv, NULL, NULL, NULL) == WS_EINVAL && failed_with(srv, "ws_hub_connect"), "connect NULL: %s", ws_errmsg());
     ws_hub_free(srv);
 }
 
@@ -736,6 +753,54 @@ static void test_error_status(int raw_poll) {
     ws_hub_free(srv);
 }
 
+/* The buffer limits reach the hub through their options: a client that
+ * never reads is failed with 1008 and error WS_EPOLICY, by the
+ * per-connection cap or by the hub-wide one (WS_OPT_HUB_MAX_TOTAL_BUFFERED,
+ * with two such clients whose sum passes it, each under its own cap). */
+static void test_buffer_limits(int hub_wide) {
+    ws_hub_t *srv;
+    ws_options_t *o;
+    int port = 0;
+    if (ws_options_new(&o) != WS_OK) return;
+    CHECK(ws_options_set_int(o, WS_OPT_HUB_THREADED, threaded) == WS_OK, "threaded");
+    CHECK(ws_options_set_int(o, hub_wide ? WS_OPT_HUB_MAX_TOTAL_BUFFERED : WS_OPT_HUB_MAX_BUFFERED, 2 << 20) == WS_OK, "limit");
+    CHECK(ws_hub_new(&srv, o) == WS_OK, "hub");
+    ws_options_free(o);
+    CHECK(ws_hub_listen(srv, "127.0.0.1", 0, NULL, &port) > 0, "listen");
+    enum { N = 2 };
+    open_info info[N];
+    int fd[N];
+    for (int i = 0; i < N; i++) {
+        fd[i] = raw_open(srv, port, "/", "", &info[i]);
+        CHECK(fd[i] >= 0, "raw open %d", i);
+        int small = 4096;
+        if (fd[i] >= 0) setsockopt(fd[i], SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    }
+    static uint8_t chunk[64 << 10];
+    int failed_1008 = 0, status = 0, closes = 0;
+    double deadline = now_s() + 20;
+    /* Hub-wide: 16 MiB to each, far under its own cap (64 MiB) and far
+     * over the sum of 2 MiB plus what the kernel's buffers take. */
+    int sent = 0, cap = hub_wide ? 256 : 1024;
+    while (closes < (hub_wide ? 1 : N) && now_s() < deadline) {
+        for (int i = 0; i < N && sent < cap; i++) ws_hub_send(srv, info[i].conn, WS_OP_BINARY, chunk, sizeof chunk);
+        if (sent < cap) sent++;
+        ws_event_t ev[16];
+        int n = ws_hub_poll(srv, ev, 16, sent < cap ? 0 : 20);
+        for (int k = 0; k < n; k++) {
+            if (ev[k].type == WS_EVENT_ERROR) {
+                failed_1008 += ev[k].code == 1008;
+                status = ev[k].error;
+            }
+            closes += ev[k].type == WS_EVENT_CLOSE;
+        }
+    }
+    CHECK(failed_1008 >= 1 && status == WS_EPOLICY && closes >= 1, "hub-wide %d: 1008 errors %d status %d closes %d (sent %d x 64 KiB each)", hub_wide, failed_1008, status, closes, sent);
+    for (int i = 0; i < N; i++)
+        if (fd[i] >= 0) close(fd[i]);
+    ws_hub_free(srv);
+}
+
 /* A paused connection's messages wait in the socket until it is resumed. */
 static void test_pause(void) {
     ws_hub_t *srv;
@@ -781,6 +846,8 @@ int main(void) {
         test_error_status(0);
         test_error_status(1);
         test_pause();
+        test_buffer_limits(0);
+        test_buffer_limits(1);
     }
     printf("test_hub: %d passed, %d failed\n", passed, failed);
     return failed != 0;

@@ -198,12 +198,15 @@ class Hub {
     if (this.ptr === null) return;
     if (this.pos < this.end) {
       this.dispatch(); // what a throwing listener left
-      this.flush();
       if (this.bufDonated) {
         this.buf = Buffer.allocUnsafe(POLL_SIZE);
         this.bufDonated = false;
       }
     }
+    // Replies of a batch whose dispatch a throwing listener cut short (or
+    // that a listener sent from elsewhere) are still queued: they leave
+    // before the poll that lets the hub answer that batch's closes.
+    this.flush();
     for (let round = 0; round < MAX_ROUNDS && this.ptr !== null; round++) {
       const n = C.hub_poll_raw(this.ptr, this.buf, this.buf.length, 0);
       if (n > 0) {

@@ -137,3 +137,34 @@ test('a header value with a bare LF never becomes a header the application sees'
     await closeServer(wss);
   }
 });
+
+// A listener that throws ends its dispatch early: what it and the listeners
+// before it sent must still leave before the hub answers the close.
+for (const watcher of ['', 'socket']) {
+  test(`a listener throwing on the last message before a close loses no reply (${watcher || 'inline'} hub)`, async () => {
+    const { spawn } = require('child_process');
+    const pkg = require('path').join(__dirname, '..');
+    const child = spawn(process.execPath, ['-e', `
+      const { WebSocketServer } = require(${JSON.stringify(pkg)});
+      process.on('uncaughtException', (e) => { if (e.message !== 'from a listener') throw e; });
+      const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 }, () => console.log('port ' + wss.address().port));
+      wss.on('connection', (ws) => ws.on('message', (d) => {
+        ws.send(String(d));
+        if (String(d) === 'message ${N - 1}') throw new Error('from a listener');
+      }));
+    `], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, LIBWS_NODE_WATCHER: watcher } });
+    try {
+      const [line] = await once(child.stdout, 'data', 10000);
+      const port = Number(/port (\d+)/.exec(String(line))[1]);
+      for (let trial = 0; trial < 3; trial++) {
+        const { sock, rest } = await rawClient(port);
+        const reader = frameReader(sock, { rest });
+        sock.write(messagesThenClose());
+        assertEchoesThenClose(await reader.frames());
+        sock.destroy();
+      }
+    } finally {
+      child.kill();
+    }
+  });
+}

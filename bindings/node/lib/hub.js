@@ -131,6 +131,8 @@ class Hub {
       C.hub_free(this.ptr);
       throw libwsError(fd, 'ws_hub_fd');
     }
+    // See drain(): true when the watcher consumes the hub's wake-up byte.
+    this.untilEmpty = !INLINE;
     try {
       this.watcher = INLINE ? new UvWatcher(fd, this) : new SocketWatcher(fd, this);
     } catch (err) {
@@ -219,12 +221,18 @@ class Hub {
           this.buf = Buffer.allocUnsafe(POLL_SIZE);
           this.bufDonated = false;
         }
-        // Poll again only if the buffer may have been too small for what was
-        // waiting, or to acknowledge close events (the next poll does that);
-        // events published meanwhile make the pipe readable again anyway.
-        if (!this.sawClose && n < this.buf.length - 65536) break;
+        // Inline, poll again only if the buffer may have been too small for
+        // what was waiting, or to acknowledge close events (the next poll
+        // does that): the watched epoll fd stays readable while anything
+        // waits. The net.Socket on a threaded hub's pipe reads the hub's one
+        // wake-up byte, and the hub writes no other while it believes that
+        // one is there: poll until the queue is empty (the poll that finds it
+        // empty resets that), or nothing would wake us for what is left (a
+        // short poll does not mean an empty queue: the hub hands its queue
+        // over in two halves).
+        if (!this.untilEmpty && !this.sawClose && n < this.buf.length - 65536) break;
       } else if (n === 0) {
-        break;
+        return this.flush();
       } else if (n === K.WS_ENOSPACE) {
         // The next record alone is bigger than the buffer; its header is in
         // buf, so its size is known. The big buffer is used once and its
@@ -242,6 +250,7 @@ class Hub {
         this.onHubError(libwsError(n, 'ws_hub_poll_raw'));
         break;
       }
+      if (round === MAX_ROUNDS - 1 && this.untilEmpty) this.scheduleResume(); // yield to other I/O, then go on
     }
     this.flush();
   }

@@ -343,3 +343,23 @@ func TestPauseResumeClient(t *testing.T) {
 	close(send)
 	waitEvent(t, host, EventClose, id, 5*time.Second)
 }
+
+// NextRecord reads what a host wrote: whatever the bytes, it returns a
+// record that lies within them or nothing, and never panics.
+func FuzzNextRecord(f *testing.F) {
+	f.Add(AppendRecord(nil, CmdSend, 1, 0, 1, 0, []byte("hello")))
+	f.Add(AppendError(nil, 1002, EProto, 2, "bad"))
+	f.Add([]byte{1, 2, 3})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for rest := b; ; {
+			r, next, ok := NextRecord(rest)
+			if !ok {
+				return
+			}
+			if len(r.Payload) > MaxRecordLen || len(next) >= len(rest) || len(rest)-len(next) != recordSize(len(r.Payload)) {
+				t.Fatalf("record of %d bytes took %d of %d", len(r.Payload), len(rest)-len(next), len(rest))
+			}
+			rest = next
+		}
+	})
+}

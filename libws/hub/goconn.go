@@ -266,14 +266,12 @@ func (g *goConn) accept(nc net.Conn) {
 		hs = append(hs, buf[:n]...)
 		req, used, perr := libws.ParseRequest(hs)
 		if perr != nil {
-			var he *libws.HandshakeError
-			errors.As(perr, &he)
-			nc.Write(libws.RefusalResponse(he))
+			nc.Write(refusal(perr))
 			nc.Close()
 			return
 		}
 		if req != nil {
-			resp, neg, herr := req.Accept(&libws.UpgradeOptions{Subprotocols: g.opts.Subprotocols, CheckOrigin: g.opts.CheckOrigin, Header: g.opts.Header, Compression: g.opts.Compression})
+			resp, neg, herr := req.Accept(upgradeOptions(&g.opts))
 			if _, err := nc.Write(resp); err != nil || herr != nil {
 				nc.Close()
 				return
@@ -307,11 +305,7 @@ func (g *goConn) run(nc net.Conn, rest []byte, role libws.Role, sub, path string
 		return
 	}
 	g.nc = nc
-	popts := protocolOptions(&g.opts)
-	g.s.p = libws.NewProtocol(role, &popts)
-	g.s.client = role == libws.RoleClient
-	g.s.p.EnableCompression(params, g.opts.Compression)
-	g.s.opened()
+	g.s.openProtocol(role, params)
 	g.s.input(time.Now())
 	g.ev = appendOpen(g.ev, g.id(), g.listener, nc.RemoteAddr().String(), path, sub, header)
 	g.unlock()
@@ -480,10 +474,7 @@ func (g *goConn) failBufferedLocked(why string) {
 	if g.gone {
 		return
 	}
-	g.errorEvent(g.id(), uint16(libws.StatusPolicyViolation), EPolicy, why)
-	if g.s.hostKnows() {
-		g.event(EventClose, 0, uint16(libws.StatusAbnormalClosure), g.id(), 0, []byte(why))
-	}
+	g.s.failBuffered(why, g)
 	g.goneLocked()
 }
 
@@ -628,13 +619,8 @@ func (g *goConn) tick(now time.Time) {
 // fail closes the connection with a close frame of our own making and
 // does not wait for the reply (mu held).
 func (g *goConn) fail(code uint16, status int32, reason string) {
-	if g.s.state == stOpen && g.s.p.WriteClose(libws.StatusCode(code), reason) == nil {
-		g.flushProtocol()
-	}
-	g.errorEvent(g.id(), code, status, reason)
-	if g.s.hostKnows() {
-		g.event(EventClose, 0, uint16(libws.StatusAbnormalClosure), g.id(), 0, []byte(reason))
-	}
+	g.s.fail(code, status, reason, g)
+	g.flushProtocol()
 	g.finish()
 }
 
@@ -656,11 +642,20 @@ func (h *Hub) listenTLS(id uint32, addr string, o *Options) (int, error) {
 	h.mu.Unlock()
 	go func() {
 		defer h.goWG.Done()
+		var rest time.Duration
 		for {
 			nc, err := ln.Accept()
 			if err != nil {
-				return
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				// Out of descriptors, most likely: the connection waits in
+				// the backlog while descriptors are freed.
+				rest = min(max(2*rest, 5*time.Millisecond), time.Second)
+				time.Sleep(rest)
+				continue
 			}
+			rest = 0
 			h.mu.Lock()
 			if h.shutdown {
 				h.mu.Unlock()

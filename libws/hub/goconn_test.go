@@ -240,3 +240,30 @@ func TestClientEndedWhileDialing(t *testing.T) {
 		t.Fatalf("close events: %v (want one each for %d and %d)", closes, a, b)
 	}
 }
+
+// A TLS listener that hits the descriptor limit keeps accepting once
+// descriptors are free again.
+func TestTLSAcceptSurvivesFDLimit(t *testing.T) {
+	_, port, seen := startEcho(t, &Options{TLS: selfSigned(t)})
+	release := exhaustFDs(t, 1) // one for the client's socket, none for accept
+	raw, dialErr := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	time.Sleep(300 * time.Millisecond)
+	release()
+	if dialErr != nil {
+		t.Fatal(dialErr)
+	}
+	defer raw.Close()
+	nc := tls.Client(raw, &tls.Config{InsecureSkipVerify: true})
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(nc, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	for deadline := time.After(5 * time.Second); ; {
+		select {
+		case r := <-seen:
+			if r.Kind == EventOpen {
+				return
+			}
+		case <-deadline:
+			t.Fatal("no connection accepted after the limit was lifted")
+		}
+	}
+}

@@ -558,9 +558,7 @@ func (l *loop) handshake(c *conn, data []byte) {
 	c.hs = append(c.hs, data...)
 	req, used, err := libws.ParseRequest(c.hs)
 	if err != nil {
-		var he *libws.HandshakeError
-		errors.As(err, &he)
-		unix.Write(c.fd, libws.RefusalResponse(he))
+		unix.Write(c.fd, refusal(err))
 		l.remove(c, false, 0, "")
 		return
 	}
@@ -571,7 +569,7 @@ func (l *loop) handshake(c *conn, data []byte) {
 		l.handOff(c, func(nc net.Conn) { serveStatic(nc, c.opts.StaticDir, req) })
 		return
 	}
-	resp, n, err := req.Accept(&libws.UpgradeOptions{Subprotocols: c.opts.Subprotocols, CheckOrigin: c.opts.CheckOrigin, Header: c.opts.Header, Compression: c.opts.Compression})
+	resp, n, err := req.Accept(upgradeOptions(c.opts))
 	l.write(c, resp)
 	if err != nil || c.fd < 0 {
 		l.remove(c, false, 0, "")
@@ -579,10 +577,7 @@ func (l *loop) handshake(c *conn, data []byte) {
 	}
 	rest := c.hs[used:]
 	c.hs = nil
-	c.opened()
-	popts := protocolOptions(c.opts)
-	c.p = libws.NewProtocol(libws.RoleServer, &popts)
-	c.p.EnableCompression(n.Compression, c.opts.Compression)
+	c.openProtocol(libws.RoleServer, n.Compression)
 	l.ev = appendOpen(l.ev, c.id, c.listener, c.peer, req.RequestURI, n.Subprotocol, req.Header)
 	if len(rest) > 0 {
 		l.feed(c, rest)
@@ -737,13 +732,9 @@ func (l *loop) closeConn(c *conn, code uint16, reason string) {
 // fail closes a connection with a close frame of our own making and drops
 // it without waiting for the reply.
 func (l *loop) fail(c *conn, code uint16, status int32, reason string) {
-	if c.state == stOpen {
-		if c.p.WriteClose(libws.StatusCode(code), reason) == nil {
-			l.flushProtocol(c)
-		}
-	}
-	l.errorEvent(c.id, code, status, reason)
-	l.linger(c, uint16(libws.StatusAbnormalClosure), reason)
+	c.session.fail(code, status, reason, l)
+	l.flushProtocol(c)
+	l.finish(c)
 }
 
 // handOff takes a connection out of the loop and gives its socket, as a
@@ -762,18 +753,6 @@ func (l *loop) handOff(c *conn, serve func(net.Conn)) {
 		return
 	}
 	go serve(nc)
-}
-
-// linger ends a connection we failed: the host gets its close event now,
-// but the socket stays open until our close frame is out and the peer's
-// remaining input is read, because closing with unread input sends a
-// reset that can overtake the close frame.
-func (l *loop) linger(c *conn, code uint16, reason string) {
-	if c.fd < 0 {
-		return
-	}
-	l.event(EventClose, 0, code, c.id, 0, []byte(reason))
-	l.finish(c)
 }
 
 // write sends b, queueing what the socket does not take now.
@@ -910,8 +889,8 @@ func (l *loop) checkPressure(c *conn) {
 func (l *loop) failBuffered(c *conn, why string) {
 	l.h.addBuffered(-int64(c.outLen()))
 	c.out, c.outOff = nil, 0
-	l.errorEvent(c.id, uint16(libws.StatusPolicyViolation), EPolicy, why)
-	l.remove(c, c.hostKnows() || c.awaitsAck(), uint16(libws.StatusAbnormalClosure), why)
+	c.session.failBuffered(why, l)
+	l.remove(c, false, 0, "")
 }
 
 // enforceTotalSoon has the loop enforce the hub-wide cap at its next turn.

@@ -9,8 +9,9 @@ import (
 )
 
 // A session is the part of a connection that every transport shares: its
-// state, deadlines, idle and ping timers and buffered-bytes accounting. It
-// does no I/O: the epoll connection (conn) and the goroutine connection
+// protocol (what the peer's bytes mean, which events and close frames come
+// of them), its state, deadlines, idle and ping timers and buffered-bytes
+// accounting. It does no I/O: the epoll connection (conn) and the goroutine connection
 // (goConn) report what happened on their socket and carry out what the
 // session answers, so that both follow one set of rules.
 //
@@ -36,8 +37,7 @@ import (
 //     with unread input sends a reset that can overtake our close frame.
 type session struct {
 	id uint64
-	// p parses the peer's frames and encodes ours (nil until open, and for
-	// goroutine connections, whose libws.Conn holds its own).
+	// p parses the peer's frames and encodes ours (nil until open).
 	p *libws.Protocol
 	// held is our close frame (and the protocol's output before it) in
 	// stFailed, sent once the host has acknowledged the close event.
@@ -259,7 +259,15 @@ func (s *session) answer(code uint16, reason string) (held []byte) {
 				code, reason = uint16(peer), peerReason
 			}
 		}
-		s.p.WriteClose(libws.StatusCode(code), reason)
+		if s.p.WriteClose(libws.StatusCode(code), reason) != nil {
+			// A code or reason the host may not send: the peer still gets
+			// its echo (ws.h's calls refuse such codes before they get here).
+			peer, peerReason, _ := s.p.CloseStatus()
+			if peer == libws.StatusNoStatusReceived {
+				peer, peerReason = 0, ""
+			}
+			s.p.WriteClose(peer, peerReason)
+		}
 	}
 	return held
 }
@@ -302,4 +310,49 @@ func (s *session) appendUnchecked(dst []byte, op libws.Opcode, payload []byte) (
 		libws.Mask(dst[start:], h.Mask, 0)
 	}
 	return dst, nil
+}
+
+// upgradeOptions are a server connection's handshake settings.
+func upgradeOptions(o *Options) *libws.UpgradeOptions {
+	return &libws.UpgradeOptions{Subprotocols: o.Subprotocols, CheckOrigin: o.CheckOrigin, Header: o.Header, Compression: o.Compression}
+}
+
+// refusal is the response that refuses a request ParseRequest rejected.
+func refusal(err error) []byte {
+	var he *libws.HandshakeError
+	errors.As(err, &he)
+	return libws.RefusalResponse(he)
+}
+
+// openProtocol ends the handshake: the session reads and writes frames with the
+// negotiated extensions from now on.
+func (s *session) openProtocol(role libws.Role, params *libws.DeflateParams) {
+	popts := protocolOptions(s.opts)
+	s.p = libws.NewProtocol(role, &popts)
+	s.p.EnableCompression(params, s.opts.Compression)
+	s.client = role == libws.RoleClient
+	s.opened()
+}
+
+// fail closes the connection with a close frame of our own making (in the
+// protocol's output) and does not wait for the reply: the transport
+// writes it and finishes.
+func (s *session) fail(code uint16, status int32, reason string, k eventSink) {
+	if s.state == stOpen {
+		s.p.WriteClose(libws.StatusCode(code), reason)
+	}
+	k.errorEvent(s.id, code, status, reason)
+	if s.hostKnows() {
+		k.event(EventClose, 0, uint16(libws.StatusAbnormalClosure), s.id, 0, []byte(reason))
+	}
+}
+
+// failBuffered reports a connection failed for holding too many unsent
+// bytes (1008). The transport drops it without a close frame: the peer is
+// not reading, so the frame would not reach it.
+func (s *session) failBuffered(why string, k eventSink) {
+	k.errorEvent(s.id, uint16(libws.StatusPolicyViolation), EPolicy, why)
+	if s.hostKnows() {
+		k.event(EventClose, 0, uint16(libws.StatusAbnormalClosure), s.id, 0, []byte(why))
+	}
 }

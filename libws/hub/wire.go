@@ -7,8 +7,10 @@
 // way (Host.Commands), after the host writes to the hub's wake eventfd.
 //
 // Plain-TCP server connections live in the epoll loop and hold no read
-// buffer or goroutine while idle. TLS listeners and client connections run
-// on libws.Conn goroutines and feed the same event stream.
+// buffer or goroutine while idle. TLS server and client connections have a
+// reader and a writer goroutine. Both kinds are transports for one
+// per-connection session (session.go), which owns the states, close
+// ordering, timers and limits, so every connection follows the same rules.
 package hub
 
 import (

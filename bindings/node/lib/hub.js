@@ -287,6 +287,13 @@ class Hub {
         const len = buf.readUInt32LE(off + 4);
         const id = buf.readUInt32LE(off + 8) + buf.readUInt32LE(off + 12) * 4294967296;
         const p = off + RECORD_HEADER;
+        if (len > this.end - p) {
+          // A record running past what the hub handed over: never read
+          // what follows as records (they would be forged events).
+          this.pos = this.end;
+          this.onHubError(libwsError(K.WS_EINTERNAL, `ws_hub_poll_raw: a record of ${len} bytes at ${off} runs past the ${this.end} bytes handed over`));
+          break;
+        }
         this.pos = p + len + ((8 - (len & 7)) & 7);
         if (kind === K.EVENT_MESSAGE) {
           const ws = this.conns.get(id);

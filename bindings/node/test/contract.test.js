@@ -114,3 +114,37 @@ test('maxPayload: ws\'s default (100 MiB); 0 ("no limit" in ws) is the largest r
   await once(wss, 'listening');
   await closeServer(wss);
 });
+
+test('a record whose length runs past the batch is reported, and nothing after it is read as records', () => {
+  const { Hub } = require('../lib/hub');
+  const errors = [];
+  const hub = new Hub(null, { onHubError: (err) => errors.push(err) });
+  try {
+    const got = [];
+    hub.conns.set(7, { _onMessage: (data) => got.push(data.toString()) });
+    const rec = (len, payload) => {
+      const b = Buffer.alloc(recordSize(payload.length));
+      b[0] = K.EVENT_MESSAGE;
+      b[1] = K.OP_TEXT;
+      b.writeUInt32LE(len, 4);
+      b.writeUInt32LE(7, 8);
+      Buffer.from(payload).copy(b, K.RECORD_HEADER);
+      return b;
+    };
+    // A good record, then one claiming more bytes than were handed over
+    // (the bytes past them are stale: earlier batches, other connections).
+    const forged = rec(5, 'forge');
+    const batch = Buffer.concat([rec(2, 'ok'), rec(200, Buffer.concat([forged, forged]))]);
+    batch.copy(hub.buf);
+    hub.pos = 0;
+    hub.end = batch.length;
+    hub.dispatch();
+    assert.deepEqual(got, ['ok']);
+    assert.equal(errors.length, 1);
+    assert.equal(errors[0].code, 'WS_EINTERNAL');
+    assert.equal(hub.pos, hub.end);
+  } finally {
+    hub.conns.clear();
+    hub.destroy();
+  }
+});

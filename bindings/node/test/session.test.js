@@ -138,6 +138,33 @@ test('a header value with a bare LF never becomes a header the application sees'
   }
 });
 
+test('a NUL in the request target never shifts the subprotocol or headers the application sees', async () => {
+  const { WebSocketServer } = require('..');
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: ['chat', 'admin-proto'] });
+  await once(wss, 'listening');
+  const seen = [];
+  wss.on('connection', (ws, req) => seen.push({ protocol: ws.protocol, url: req.url, headers: req.headers }));
+  try {
+    const sock = net.connect(wss.address().port, '127.0.0.1');
+    const reader = frameReader(sock, { ms: 3000 });
+    await once(sock, 'connect');
+    sock.write(Buffer.from(upgradeRequest('/x\0admin-proto\0X-Evil: injected', 'Sec-WebSocket-Protocol: chat\r\n'), 'latin1'));
+    const first = await within((async () => {
+      while (reader.now().status === null && !reader.now().closed) await new Promise((r) => setTimeout(r, 5));
+      return reader.now();
+    })(), 5000, 'a response');
+    if (first.status === 101) await new Promise((r) => setTimeout(r, 200));
+    else assert.equal(first.status, 400);
+    for (const s of seen) {
+      assert.equal(s.protocol, 'chat');
+      assert.equal(s.headers['x-evil'], undefined);
+    }
+    sock.destroy();
+  } finally {
+    await closeServer(wss);
+  }
+});
+
 // A listener that throws ends its dispatch early: what it and the listeners
 // before it sent must still leave before the hub answers the close.
 for (const watcher of ['', 'socket']) {

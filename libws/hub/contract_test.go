@@ -162,7 +162,7 @@ func newHostHub(t *testing.T, o Options) (*Hub, *testHost, int) {
 		t.Fatal(err)
 	}
 	host.hub = h
-	t.Cleanup(func() { h.Shutdown(time.Second) })
+	t.Cleanup(func() { h.Shutdown(time.Second); checkNoneBuffered(t, h) })
 	_, port, err := h.Listen("127.0.0.1:0", &Options{Subprotocols: []string{"chat"}})
 	if err != nil {
 		t.Fatal(err)
@@ -360,6 +360,57 @@ func FuzzNextRecord(f *testing.F) {
 				t.Fatalf("record of %d bytes took %d of %d", len(r.Payload), len(rest)-len(next), len(rest))
 			}
 			rest = next
+		}
+	})
+}
+
+// Sendable follows the ordering rule: sends are written while the
+// connection is open and after its close event until the host's
+// acknowledgement, and not after; unknown ids are not sendable.
+func TestSendable(t *testing.T) {
+	eachMode(t, func(t *testing.T, o Options) {
+		h, host, port := newHostHub(t, o)
+		if h.Sendable(12345) {
+			t.Fatal("an id that never existed is sendable")
+		}
+		id, nc, p := openRaw(t, host, port, "/")
+		if !h.Sendable(id) {
+			t.Fatal("an open connection is not sendable")
+		}
+		p.WriteClose(1000, "")
+		nc.Write(p.Output())
+		waitEvent(t, host, EventClose, id, 5*time.Second)
+		if !h.Sendable(id) {
+			t.Fatal("not sendable between the close event and its acknowledgement")
+		}
+		host.next(50 * time.Millisecond) // acknowledges the close event
+		for deadline := time.Now().Add(5 * time.Second); h.Sendable(id); {
+			if time.Now().After(deadline) {
+				t.Fatal("still sendable after the acknowledgement")
+			}
+			host.next(10 * time.Millisecond)
+		}
+	})
+}
+
+// A close the peer never answers ends at the close timeout with an error
+// event (ETimedOut) and a close event (1006).
+func TestCloseTimeoutStatus(t *testing.T) {
+	eachMode(t, func(t *testing.T, o Options) {
+		o.CloseTimeout = 300 * time.Millisecond
+		h, host, _ := newHostHub(t, o)
+		_, port, err := h.Listen("127.0.0.1:0", &Options{CloseTimeout: o.CloseTimeout})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _, _ := openRaw(t, host, port, "/")
+		host.send(CmdClose, 0, 1000, id, nil)
+		r := waitEvent(t, host, EventError, id, 5*time.Second)
+		if r.Status != ETimedOut {
+			t.Fatalf("error status %d %q", r.Status, r.Payload)
+		}
+		if r := waitEvent(t, host, EventClose, id, 5*time.Second); r.Code != 1006 {
+			t.Fatalf("close code %d", r.Code)
 		}
 	})
 }

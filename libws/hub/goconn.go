@@ -336,8 +336,8 @@ func (g *goConn) reader(rest []byte) {
 		data = buf[:max(n, 0)]
 		if err != nil {
 			g.mu.Lock()
-			if len(data) > 0 && g.s.state != stDraining {
-				g.s.feed(data, g) // its last events; nothing can be written now
+			if len(data) > 0 && g.s.state != stDraining && g.s.feed(data, g) == fedDone {
+				g.finish() // its last events are out; nothing can be written now
 			}
 			g.lost(err)
 			g.unlock()
@@ -360,6 +360,18 @@ func (g *goConn) lost(err error) {
 	g.goneLocked()
 }
 
+// closeNow closes a connection's socket at once. A tls.Conn's Close would
+// first send a close_notify alert, which blocks (up to 5 s) on a peer that
+// does not read, and it is called with mu held, which the loop's tick
+// takes too; the WebSocket close handshake has done that alert's job.
+func closeNow(nc net.Conn) {
+	if tc, ok := nc.(*tls.Conn); ok {
+		tc.NetConn().Close()
+		return
+	}
+	nc.Close()
+}
+
 // goneLocked closes the socket and forgets the connection (mu held).
 func (g *goConn) goneLocked() {
 	if g.gone {
@@ -367,8 +379,9 @@ func (g *goConn) goneLocked() {
 	}
 	g.gone = true
 	g.s.state = stDraining
+	g.s.sendable.Store(false)
 	if g.nc != nil {
-		g.nc.Close()
+		closeNow(g.nc)
 	}
 	close(g.done)
 	n := g.buffered.Swap(0)
@@ -384,11 +397,16 @@ func (g *goConn) writer(writerDone chan struct{}) {
 		g.mu.Lock()
 		for !g.gone && len(g.out) == 0 {
 			if g.s.state == stDraining && !g.shut {
-				// Flushed: the peer reads our close, then EOF.
+				// Flushed: the peer reads our close, then EOF. A TLS
+				// close_notify may block on a peer that does not read, so
+				// not under mu.
 				g.shut = true
+				g.mu.Unlock()
 				if cw, ok := g.nc.(interface{ CloseWrite() error }); ok {
 					cw.CloseWrite()
 				}
+				g.mu.Lock()
+				continue
 			}
 			g.mu.Unlock()
 			select {
@@ -535,7 +553,7 @@ func (g *goConn) command(r Record) {
 	case CmdTerminate:
 		g.terminateLocked()
 	case CmdCloseAck:
-		if g.s.state == stFailed || g.s.state == stPeerClosed && !g.opts.DisableAutoClose {
+		if g.s.ackAnswers() {
 			g.answerClose(0, "")
 		}
 	}
@@ -607,7 +625,7 @@ func (g *goConn) tick(now time.Time) {
 	case dueAnswer:
 		g.answerClose(0, "")
 	case dueCloseGone:
-		g.event(EventClose, 0, uint16(libws.StatusAbnormalClosure), g.id(), 0, []byte("close handshake timed out"))
+		g.s.closeTimedOut(g)
 		g.goneLocked()
 	case dueIdle:
 		g.fail(uint16(libws.StatusPolicyViolation), ETimedOut, "idle timeout")

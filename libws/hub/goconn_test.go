@@ -267,3 +267,41 @@ func TestTLSAcceptSurvivesFDLimit(t *testing.T) {
 		}
 	}
 }
+
+// Many hub clients echo through a hub's TLS listener at once: both ends
+// are goroutine connections, every message comes back, in order.
+func TestManyClientsThroughTLS(t *testing.T) {
+	_, port, _ := startEcho(t, &Options{TLS: selfSigned(t)})
+	h, host := newClientHub(t)
+	const clients, msgs = 20, 50
+	url := fmt.Sprintf("wss://127.0.0.1:%d/", port)
+	opts := &Options{TLS: &tls.Config{InsecureSkipVerify: true}}
+	next := map[uint64]int{}
+	for i := 0; i < clients; i++ {
+		id, err := h.Connect(url, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next[id] = 0
+	}
+	for done, deadline := 0, time.Now().Add(20*time.Second); done < clients*msgs; {
+		r, ok := host.next(time.Until(deadline))
+		if !ok {
+			t.Fatalf("%d of %d echoes", done, clients*msgs)
+		}
+		switch r.Kind {
+		case EventOpen:
+			for j := 0; j < msgs; j++ {
+				host.send(CmdSend, uint8(libws.OpText), 0, r.Conn, []byte(fmt.Sprintf("%d:%d", r.Conn, j)))
+			}
+		case EventMessage:
+			if want := fmt.Sprintf("%d:%d", r.Conn, next[r.Conn]); string(r.Payload) != want {
+				t.Fatalf("got %q, want %q", r.Payload, want)
+			}
+			next[r.Conn]++
+			done++
+		case EventError, EventClose:
+			t.Fatalf("event %d for %d: %q", r.Kind, r.Conn, r.Payload)
+		}
+	}
+}

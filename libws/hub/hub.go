@@ -304,6 +304,22 @@ func (h *Hub) BufferedAmount(id uint64) int64 {
 	return gc.buffered.Load()
 }
 
+// Sendable reports whether sends to a connection are still written: it is
+// open, or its close event went out and the host has not acknowledged it
+// yet (see CmdCloseAck). It is false for a connection that is closing,
+// gone or never existed, so that a host can fail such a send at once
+// (ws.h's WS_ECLOSED) instead of queueing it to be dropped. It takes no
+// lock the loop holds while serving.
+func (h *Hub) Sendable(id uint64) bool {
+	if yes, known := h.loop.sendable(id); known {
+		return yes
+	}
+	h.mu.Lock()
+	gc := h.goConns[id]
+	h.mu.Unlock()
+	return gc != nil && gc.s.sendable.Load()
+}
+
 // Shutdown stops accepting, closes every connection with 1001 (Going
 // Away), waits up to timeout for the close handshakes, drops what is left
 // and stops the loop. Every connection's close event is published before

@@ -68,6 +68,7 @@ func startEcho(t *testing.T, opts *Options) (*Hub, int, chan Record) {
 	}()
 	t.Cleanup(func() {
 		h.Shutdown(2 * time.Second)
+		checkNoneBuffered(t, h)
 		close(stop)
 		<-done
 	})
@@ -288,4 +289,18 @@ func TestHubReplyBeforeCloseReply(t *testing.T) {
 			}
 		}
 	})
+}
+
+// checkNoneBuffered asserts that a hub that has shut down counts no unsent
+// bytes: the hub-wide total follows every connection's buffer, and a
+// drift would make the cap fail connections that hold nothing.
+func checkNoneBuffered(t *testing.T, h *Hub) {
+	t.Helper()
+	// Goroutine connections finish their accounting as they end.
+	for deadline := time.Now().Add(2 * time.Second); h.total.Load() != 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := h.total.Load(); n != 0 {
+		t.Errorf("the hub still counts %d buffered bytes after shutdown", n)
+	}
 }

@@ -414,7 +414,8 @@ func (l *loop) tick() {
 		case dueAnswer:
 			l.answerClose(c, 0, "")
 		case dueCloseGone:
-			l.remove(c, true, uint16(libws.StatusAbnormalClosure), "close handshake timed out")
+			c.closeTimedOut(l)
+			l.remove(c, false, 0, "")
 		case dueIdle:
 			l.fail(c, uint16(libws.StatusPolicyViolation), ETimedOut, "idle timeout")
 		case duePing:
@@ -630,7 +631,7 @@ func (l *loop) command(r Record) bool {
 	case CmdTerminate:
 		l.remove(c, c.hostKnows(), uint16(libws.StatusAbnormalClosure), "terminated")
 	case CmdCloseAck:
-		if c.state == stFailed || c.state == stPeerClosed && !c.opts.DisableAutoClose {
+		if c.ackAnswers() {
 			l.answerClose(c, 0, "")
 		}
 	}
@@ -957,6 +958,7 @@ func (l *loop) remove(c *conn, withEvent bool, code uint16, reason string) {
 	if c.fd < 0 {
 		return
 	}
+	c.sendable.Store(false)
 	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
 	unix.Close(c.fd)
 	l.h.addBuffered(-int64(c.outLen()))
@@ -969,6 +971,18 @@ func (l *loop) remove(c *conn, withEvent bool, code uint16, reason string) {
 	if withEvent {
 		l.event(EventClose, 0, code, c.id, 0, []byte(reason))
 	}
+}
+
+// sendable reports whether id is one of the loop's connections and takes
+// sends (see Hub.Sendable).
+func (l *loop) sendable(id uint64) (yes, known bool) {
+	l.mu.Lock()
+	c := l.byID[id]
+	l.mu.Unlock()
+	if c == nil {
+		return false, false
+	}
+	return c.sendable.Load(), true
 }
 
 func (l *loop) buffered(id uint64) (int64, bool) {

@@ -3,6 +3,7 @@ package hub
 import (
 	"errors"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/libws/libws/libws"
@@ -50,6 +51,10 @@ type session struct {
 	opts      *Options
 	lastInput time.Time
 	deadline  time.Time // handshake, close or linger deadline; zero when none
+	// sendable says whether the host's sends are still written (open, or
+	// its close event is out and not yet acknowledged); Hub.Sendable reads
+	// it without waiting for the transport's lock.
+	sendable atomic.Bool
 }
 
 const (
@@ -77,6 +82,13 @@ func (s *session) hostKnows() bool { return s.state == stOpen || s.state == stCl
 // acknowledgement of the close event (stPeerClosed, stFailed).
 func (s *session) awaitsAck() bool { return s.state == stPeerClosed || s.state == stFailed }
 
+// ackAnswers reports whether the host's acknowledgement of the close
+// event (CmdCloseAck) sends the close frame that waited for it. With
+// DisableAutoClose the host answers a peer's close itself.
+func (s *session) ackAnswers() bool {
+	return s.state == stFailed || s.state == stPeerClosed && !s.opts.DisableAutoClose
+}
+
 func (s *session) input(now time.Time) {
 	s.lastInput = now
 	s.pinged = false
@@ -85,12 +97,14 @@ func (s *session) input(now time.Time) {
 func (s *session) opened() {
 	s.state = stOpen
 	s.deadline = time.Time{}
+	s.sendable.Store(true)
 }
 
 // to enters a state that has the close deadline (stPeerClosed, stFailed,
 // stClosing) or the linger deadline (stDraining).
 func (s *session) to(state uint8, now time.Time) {
 	s.state = state
+	s.sendable.Store(state == stPeerClosed || state == stFailed)
 	if state == stDraining {
 		s.deadline = now.Add(lingerDrain)
 	} else {
@@ -355,4 +369,12 @@ func (s *session) failBuffered(why string, k eventSink) {
 	if s.hostKnows() {
 		k.event(EventClose, 0, uint16(libws.StatusAbnormalClosure), s.id, 0, []byte(why))
 	}
+}
+
+// closeTimedOut reports a close handshake whose reply did not come within
+// the close timeout; the transport drops the socket.
+func (s *session) closeTimedOut(k eventSink) {
+	const why = "close handshake timed out"
+	k.errorEvent(s.id, 0, ETimedOut, why)
+	k.event(EventClose, 0, uint16(libws.StatusAbnormalClosure), s.id, 0, []byte(why))
 }

@@ -279,7 +279,7 @@ func newClientHub(t *testing.T) (*Hub, *testHost) {
 		t.Fatal(err)
 	}
 	host.hub = h
-	t.Cleanup(func() { h.Shutdown(time.Second) })
+	t.Cleanup(func() { h.Shutdown(time.Second); checkNoneBuffered(t, h) })
 	return h, host
 }
 

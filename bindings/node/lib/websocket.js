@@ -485,6 +485,10 @@ class WebSocket extends EventEmitter {
   _onError(code, err) {
     if (code !== 0) this._errCode = code;
     if (this._aborted) return;
+    // A close handshake this side started that timed out: ws just drops the
+    // connection ('close' 1006) and emits no error, which an application
+    // without an 'error' listener would not survive.
+    if (this._readyState === CLOSING && err.errno === K.WS_ETIMEDOUT) return;
     if (this._readyState === CONNECTING || code !== 0) this._readyState = CLOSING;
     this._emit('error', err);
   }

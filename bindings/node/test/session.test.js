@@ -165,6 +165,32 @@ test('a NUL in the request target never shifts the subprotocol or headers the ap
   }
 });
 
+test('a close the peer never answers ends in close 1006 after closeTimeout, without an error event (as in ws)', async () => {
+  const { WebSocketServer } = require('..');
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, closeTimeout: 300 });
+  await once(wss, 'listening');
+  try {
+    const conn = once(wss, 'connection');
+    const { sock } = await rawClient(wss.address().port);
+    sock.on('data', () => {}); // reads, never answers the close
+    const [ws] = await conn;
+    const errors = [];
+    ws.emit = new Proxy(ws.emit, {
+      apply(target, self, args) {
+        if (args[0] === 'error') errors.push(args[1]); // no listener: ws would not emit one either
+        return Reflect.apply(target, self, args[0] === 'error' ? ['error-seen', args[1]] : args);
+      },
+    });
+    ws.close(1000, 'bye');
+    const [code] = await once(ws, 'close', 5000);
+    assert.equal(code, 1006);
+    assert.deepEqual(errors.map((e) => e.code), []);
+    sock.destroy();
+  } finally {
+    await closeServer(wss);
+  }
+});
+
 // A listener that throws ends its dispatch early: what it and the listeners
 // before it sent must still leave before the hub answers the close.
 for (const watcher of ['', 'socket']) {

@@ -200,8 +200,8 @@ declare namespace WebSocket {
     /** libws: bound on each opening handshake, ms (default 10000). */
     handshakeTimeout?: number;
     /** libws: unsent bytes above which a connection reports backpressure (its
-     * bufferedAmount then includes them) and its peer is no longer read from
-     * until they drain. Default 1 MiB. */
+     * bufferedAmount then includes them) and its client is no longer read
+     * from until they drain. Default 1 MiB. */
     highWaterMark?: number;
     /** libws: unsent bytes at which a connection whose peer does not read is
      * failed with close 1008. Default 64 MiB (the hub's). */
@@ -373,7 +373,7 @@ declare class WebSocket extends EventEmitter {
   /** Stop reading from the peer (the hub stops reading its socket, so TCP
    * pushes back on it); messages libws already read are still emitted. No-op
    * while CONNECTING or once CLOSED, as in ws. Independently of pause(), a
-   * connection is not read from while its unsent bytes are over the
+   * server connection is not read from while its unsent bytes are over the
    * high-water mark. */
   pause(): void;
   /** Read from the peer again after pause(). */

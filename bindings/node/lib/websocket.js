@@ -404,10 +404,13 @@ class WebSocket extends EventEmitter {
   }
 
   // Reading is paused while the application asked for it (pause()), while
-  // the peer is not taking what is sent to it (the hub's backpressure event
-  // until its drain event: a peer that sends without reading its replies is
-  // then held back by TCP instead of filling the send buffer), and while a
-  // server connection's events are held for an asynchronous verifyClient.
+  // a server connection's peer is not taking what is sent to it (the hub's
+  // backpressure event until its drain event: a client that sends without
+  // reading its replies is then held back by TCP instead of filling the send
+  // buffer), and while a server connection's events are held for an
+  // asynchronous verifyClient. Clients keep reading under backpressure: a
+  // client that stopped too would deadlock with a server doing the above
+  // (each side's buffer full, neither reading).
   _updateReading() {
     const paused = this._paused || this._pressed || this._held !== null;
     if (paused === this._readPaused || this._readyState === CLOSED || this._hub === null) return;
@@ -471,6 +474,7 @@ class WebSocket extends EventEmitter {
 
   _onBackpressure(buffered) {
     this._hubBuffered = buffered;
+    if (!this._isServer) return;
     this._pressed = true;
     this._updateReading();
   }

@@ -150,3 +150,37 @@ test('an asynchronous verifyClient: the client is not read from until it is acce
     await closeServer(wss);
   }
 });
+
+// Reading stops on the hub's backpressure only for server connections: a
+// client that did the same would deadlock with any server that applies
+// backpressure (both sides full, neither reading: 0 of 400 echoes).
+test('a libws client bursting 25 MiB at a libws echo server gets every echo (no mutual pause)', async () => {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  wss.on('connection', (ws) => ws.on('message', (d, isBinary) => ws.send(d, { binary: isBinary })));
+  await once(wss, 'listening');
+  const c = new WebSocket(`ws://127.0.0.1:${wss.address().port}/`);
+  try {
+    await once(c, 'open');
+    const N = 400;
+    let got = 0;
+    let bad = 0;
+    c.on('message', (d) => {
+      if (d.length !== 65536 || d.readUInt32LE(0) !== got) bad++;
+      got++;
+    });
+    for (let i = 0; i < N; i++) {
+      const b = Buffer.alloc(65536);
+      b.writeUInt32LE(i, 0);
+      c.send(b);
+    }
+    await within((async () => { while (got < N) await quiet(10); })(), 20000, `the echoes (${N})`).catch((err) => {
+      throw new Error(`${err.message}: ${got} arrived`);
+    });
+    assert.equal(bad, 0);
+    c.close();
+    await once(c, 'close');
+  } finally {
+    c.terminate();
+    await closeServer(wss);
+  }
+});

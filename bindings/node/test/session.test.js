@@ -14,12 +14,16 @@ const {
 
 exitWatchdog();
 
-let server = null;
+// The example as it runs (inline hub), and with the threaded hub that Node
+// builds without libuv symbols use.
+const servers = { inline: null, threaded: null };
 test.before(async () => {
-  server = await exampleServer();
+  [servers.inline, servers.threaded] = await Promise.all([
+    exampleServer(), exampleServer({ LIBWS_NODE_WATCHER: 'socket' }),
+  ]);
 });
 test.after(async () => {
-  if (server !== null) await stopChild(server.child);
+  await Promise.all(Object.values(servers).filter(Boolean).map((s) => stopChild(s.child)));
 });
 
 const N = 20;
@@ -45,40 +49,44 @@ function assertEchoesThenClose({ status, frames, closed }) {
   assert.ok(closed, 'the server ended the TCP connection');
 }
 
-test('20 messages and a close in one write after the handshake: 20 echoes, then the close (1000, "bye")', async () => {
-  for (let trial = 0; trial < 5; trial++) {
-    const { sock, rest } = await rawClient(server.port);
+for (const mode of ['inline', 'threaded']) {
+  const server = () => servers[mode];
+
+  test(`${mode} hub: 20 messages and a close in one write after the handshake: 20 echoes, then the close (1000, "bye")`, async () => {
+    for (let trial = 0; trial < 5; trial++) {
+      const { sock, rest } = await rawClient(server().port);
+      const reader = frameReader(sock, { rest });
+      sock.write(messagesThenClose());
+      assertEchoesThenClose(await reader.frames());
+      sock.destroy();
+    }
+  });
+
+  test(`${mode} hub: the upgrade request, 20 messages and a close in one write: 20 echoes, then the close`, async () => {
+    for (let trial = 0; trial < 5; trial++) {
+      const sock = net.connect(server().port, '127.0.0.1');
+      const reader = frameReader(sock);
+      await once(sock, 'connect');
+      sock.write(Buffer.concat([Buffer.from(upgradeRequest('/', ''), 'latin1'), messagesThenClose()]));
+      assertEchoesThenClose(await reader.frames());
+      sock.destroy();
+    }
+  });
+
+  test(`${mode} hub: a message then a frame with RSV1 set in one write: the echo, then close 1002`, async () => {
+    const { sock, rest } = await rawClient(server().port);
     const reader = frameReader(sock, { rest });
-    sock.write(messagesThenClose());
-    assertEchoesThenClose(await reader.frames());
+    const bad = clientFrame(0x1, Buffer.from('rsv1'));
+    bad[0] |= 0x40; // RSV1 without a negotiated extension
+    sock.write(Buffer.concat([clientFrame(0x1, Buffer.from('before the error')), bad]));
+    const { frames, closed } = await reader.frames();
+    assert.deepEqual(frames.map((f) => f.opcode), [0x1, 0x8]);
+    assert.equal(frames[0].payload.toString(), 'before the error');
+    assert.equal(frames[1].payload.readUInt16BE(0), 1002);
+    assert.ok(closed);
     sock.destroy();
-  }
-});
-
-test('the upgrade request, 20 messages and a close in one write: 20 echoes, then the close', async () => {
-  for (let trial = 0; trial < 5; trial++) {
-    const sock = net.connect(server.port, '127.0.0.1');
-    const reader = frameReader(sock);
-    await once(sock, 'connect');
-    sock.write(Buffer.concat([Buffer.from(upgradeRequest('/', ''), 'latin1'), messagesThenClose()]));
-    assertEchoesThenClose(await reader.frames());
-    sock.destroy();
-  }
-});
-
-test('a message then a frame with RSV1 set in one write: the echo, then close 1002', async () => {
-  const { sock, rest } = await rawClient(server.port);
-  const reader = frameReader(sock, { rest });
-  const bad = clientFrame(0x1, Buffer.from('rsv1'));
-  bad[0] |= 0x40; // RSV1 without a negotiated extension
-  sock.write(Buffer.concat([clientFrame(0x1, Buffer.from('before the error')), bad]));
-  const { frames, closed } = await reader.frames();
-  assert.deepEqual(frames.map((f) => f.opcode), [0x1, 0x8]);
-  assert.equal(frames[0].payload.toString(), 'before the error');
-  assert.equal(frames[1].payload.readUInt16BE(0), 1002);
-  assert.ok(closed);
-  sock.destroy();
-});
+  });
+}
 
 test('the same in-process: a listener replying to every message of a close batch loses none', async () => {
   // The binding's own server, several replies per message, to check that the

@@ -94,7 +94,7 @@ class Hub {
     this.pos = 0;
     this.end = 0;
     this.dispatching = false;
-    this.sawClose = false; // the last batch had close events (see drain)
+    this.needsAck = false; // the last batch had close or error events (see drain)
 
     this.cmd = Buffer.allocUnsafe(CMD_SIZE);
     this.cmdLen = 0;
@@ -214,7 +214,7 @@ class Hub {
       if (n > 0) {
         this.pos = 0;
         this.end = n;
-        this.sawClose = false;
+        this.needsAck = false;
         this.dispatch();
         this.flush();
         if (this.bufDonated) {
@@ -222,15 +222,15 @@ class Hub {
           this.bufDonated = false;
         }
         // Inline, poll again only if the buffer may have been too small for
-        // what was waiting, or to acknowledge close events (the next poll
-        // does that): the watched epoll fd stays readable while anything
+        // what was waiting, or to acknowledge close and error events (the
+        // next poll does that; the hub's close frame waits for it): the watched epoll fd stays readable while anything
         // waits. The net.Socket on a threaded hub's pipe reads the hub's one
         // wake-up byte, and the hub writes no other while it believes that
         // one is there: poll until the queue is empty (the poll that finds it
         // empty resets that), or nothing would wake us for what is left (a
         // short poll does not mean an empty queue: the hub hands its queue
         // over in two halves).
-        if (!this.untilEmpty && !this.sawClose && n < this.buf.length - 65536) break;
+        if (!this.untilEmpty && !this.needsAck && n < this.buf.length - 65536) break;
       } else if (n === 0) {
         return this.flush();
       } else if (n === K.WS_ENOSPACE) {
@@ -315,7 +315,7 @@ class Hub {
             break;
           }
           case K.EVENT_CLOSE: {
-            this.sawClose = true;
+            this.needsAck = true;
             const ws = this.conns.get(id);
             if (ws !== undefined) {
               this.conns.delete(id);
@@ -325,6 +325,7 @@ class Hub {
             break;
           }
           case K.EVENT_ERROR: {
+            this.needsAck = true;
             const code = buf[off + 2] | (buf[off + 3] << 8);
             const err = connectionError(code, buf.readInt32LE(off + 20), buf.toString('utf8', p, p + len));
             const ws = this.conns.get(id);

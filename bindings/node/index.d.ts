@@ -103,7 +103,9 @@ declare namespace WebSocket {
    * 'ETIMEDOUT' (WS_ETIMEDOUT), 'WS_ERR_UNEXPECTED_RESPONSE' (WS_EHANDSHAKE: the
    * server refused the handshake; message "Unexpected server response: 401"),
    * 'WS_EIO' (network: refused, reset, name not resolved; the message says
-   * which), 'WS_ETLS', 'WS_ECLOSED', 'WS_ERR_INTERNAL', else 'WS_ERR_LIBWS'. */
+   * which), 'WS_ETLS', 'WS_ECLOSED', 'WS_ERR_INTERNAL', else 'WS_ERR_LIBWS'.
+   * As in ws, network failures under an open connection (WS_EIO, WS_ETLS,
+   * WS_ETIMEDOUT without a close code) emit no 'error': 'close' 1006 follows. */
   interface WebSocketError extends Error {
     code: string;
     /** The WS_E* status of the error event (negative). */

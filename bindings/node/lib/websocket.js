@@ -40,6 +40,7 @@ function getClientHub() {
 }
 
 const DEFAULT_MAX_PAYLOAD = 100 * 1024 * 1024; // ws's default
+const NETWORK_FAILURES = new Set([K.WS_EIO, K.WS_ETLS, K.WS_ETIMEDOUT]); // see _onError
 
 // ws's maxPayload -> WS_OPT_MAX_MESSAGE_SIZE. ws reads 0 as "no limit"; the
 // hub cannot deliver a message longer than one event record, so "no limit"
@@ -489,10 +490,13 @@ class WebSocket extends EventEmitter {
   _onError(code, err) {
     if (code !== 0) this._errCode = code;
     if (this._aborted) return;
-    // A close handshake this side started that timed out: ws just drops the
-    // connection ('close' 1006) and emits no error, which an application
-    // without an 'error' listener would not survive.
-    if (this._readyState === CLOSING && err.errno === K.WS_ETIMEDOUT) return;
+    // As in ws, a failure of the network under an established connection
+    // (reset, a TLS record error, a close handshake or idle timeout) only
+    // ends it: 'close' 1006 follows, and no 'error', which the many
+    // applications without an 'error' listener would not survive. ws emits
+    // 'error' for what the peer sent (protocol, UTF-8, size) and while
+    // connecting.
+    if (this._readyState !== CONNECTING && code === 0 && NETWORK_FAILURES.has(err.errno)) return;
     if (this._readyState === CONNECTING || code !== 0) this._readyState = CLOSING;
     this._emit('error', err);
   }

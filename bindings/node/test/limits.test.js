@@ -150,6 +150,39 @@ test('a client that sends 300 MiB without reading: reading from it stops (TCP pu
   assert.ok(accepted < 64 * MiB, `the server took ${(accepted / MiB).toFixed(0)} MiB from a client that reads nothing`);
 });
 
+test('wss://: a TLS client that sends without reading is no longer read from either', async () => {
+  const fs = require('fs');
+  const tls = require('tls');
+  const { WebSocketServer } = require('..');
+  const data = require('path').join(__dirname, '..', '..', '..', 'tests', 'c', 'data');
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, tls: { cert: `${data}/server.pem`, key: `${data}/server.key` } });
+  wss.on('connection', (ws) => ws.on('message', (d, isBinary) => ws.send(d, { binary: isBinary })));
+  await once(wss, 'listening');
+  const sock = tls.connect({ port: wss.address().port, host: '127.0.0.1', servername: 'localhost', ca: fs.readFileSync(`${data}/ca.pem`) });
+  try {
+    sock.on('error', () => {});
+    await once(sock, 'secureConnect');
+    sock.write(upgradeRequest('/'));
+    await once(sock, 'data'); // the 101
+    sock.pause();
+    let ended = false;
+    sock.on('close', () => { ended = true; });
+    const frame = clientFrame(0x2, crypto.randomBytes(64 * 1024));
+    let queued = 0;
+    while (!ended && queued < 300 * MiB) {
+      queued += frame.length;
+      if (sock.write(frame)) continue;
+      if (!(await once(sock, 'drain', 3000).then(() => true, () => false))) break;
+    }
+    const accepted = sock.bytesWritten - sock.writableLength;
+    assert.equal(ended, false);
+    assert.ok(accepted < 64 * MiB, `the server took ${(accepted / MiB).toFixed(0)} MiB from a client that reads nothing`);
+  } finally {
+    sock.destroy();
+    await new Promise((r) => wss.close(r));
+  }
+});
+
 test('an application that keeps sending to a client that reads nothing: closed with 1008 (WS_EPOLICY) at maxBufferedAmount', async () => {
   const { WebSocketServer } = require('..');
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, maxBufferedAmount: 8 * MiB });

@@ -88,6 +88,27 @@ for (const mode of ['inline', 'threaded']) {
   });
 }
 
+// TLS connections are served by goroutines of the hub, not its epoll loop:
+// the same session rules.
+test('wss://: 20 messages and a close in one TLS write: 20 echoes, then the close (1000, "bye")', async () => {
+  const fs = require('fs');
+  const tls = require('tls');
+  const data = require('path').join(__dirname, '..', '..', '..', 'tests', 'c', 'data');
+  const { wss, port } = await libwsEchoServer({ tls: { cert: `${data}/server.pem`, key: `${data}/server.key` } });
+  try {
+    for (let trial = 0; trial < 3; trial++) {
+      const sock = tls.connect({ port, host: '127.0.0.1', servername: 'localhost', ca: fs.readFileSync(`${data}/ca.pem`) });
+      const reader = frameReader(sock);
+      await once(sock, 'secureConnect');
+      sock.write(Buffer.concat([Buffer.from(upgradeRequest('/', ''), 'latin1'), messagesThenClose()]));
+      assertEchoesThenClose(await reader.frames());
+      sock.destroy();
+    }
+  } finally {
+    await closeServer(wss);
+  }
+});
+
 test('the same in-process: a listener replying to every message of a close batch loses none', async () => {
   // The binding's own server, several replies per message, to check that the
   // whole batch of replies leaves before the close is answered.
@@ -198,6 +219,55 @@ test('a close the peer never answers ends in close 1006 after closeTimeout, with
     await closeServer(wss);
   }
 });
+
+// ws emits no 'error' for a network failure under an open connection (its
+// socket's errors only end it), and many ws applications attach no 'error'
+// listener to their connections: such an event would crash them.
+for (const secure of [false, true]) {
+  test(`a client dropping its ${secure ? 'TLS ' : ''}connection while the server writes: close 1006 and no error event`, async () => {
+    const fs = require('fs');
+    const tls = require('tls');
+    const { WebSocketServer } = require('..');
+    const data = require('path').join(__dirname, '..', '..', '..', 'tests', 'c', 'data');
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, ...(secure ? { tls: { cert: `${data}/server.pem`, key: `${data}/server.key` } } : {}) });
+    await once(wss, 'listening');
+    try {
+      const conn = once(wss, 'connection');
+      const port = wss.address().port;
+      const sock = secure
+        ? tls.connect({ port, host: '127.0.0.1', servername: 'localhost', ca: fs.readFileSync(`${data}/ca.pem`) })
+        : net.connect(port, '127.0.0.1');
+      sock.on('error', () => {});
+      await once(sock, secure ? 'secureConnect' : 'connect');
+      sock.write(upgradeRequest('/'));
+      await once(sock, 'data'); // the 101
+      sock.pause(); // reads nothing more: the server's writes back up
+      const [ws] = await conn;
+      const errors = [];
+      ws.emit = new Proxy(ws.emit, {
+        apply(target, self, args) {
+          if (args[0] === 'error') errors.push(args[1]);
+          return Reflect.apply(target, self, args[0] === 'error' ? ['error-seen', args[1]] : args);
+        },
+      });
+      const closed = once(ws, 'close', 5000);
+      const big = Buffer.alloc(256 * 1024);
+      for (let i = 0; i < 16; i++) ws.send(big);
+      await new Promise((r) => setTimeout(r, 100));
+      if (secure) sock.destroy();
+      else sock.resetAndDestroy(); // RST: the server's next write fails
+      for (let i = 0; i < 10 && ws.readyState === 1; i++) {
+        ws.send(big);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const [code] = await closed;
+      assert.equal(code, 1006);
+      assert.deepEqual(errors.map((e) => `${e.code}: ${e.message}`), []);
+    } finally {
+      await closeServer(wss);
+    }
+  });
+}
 
 // A listener that throws ends its dispatch early: what it and the listeners
 // before it sent must still leave before the hub answers the close.

@@ -116,9 +116,10 @@ test('maxPayload: ws\'s default (100 MiB); 0 ("no limit" in ws) is the largest r
 });
 
 test('a record whose length runs past the batch is reported, and nothing after it is read as records', () => {
-  const { Hub } = require('../lib/hub');
+  const { Hub, MODE_OPTION } = require('../lib/hub');
+  const { optionsHandle } = require('../lib/options');
   const errors = [];
-  const hub = new Hub(null, { onHubError: (err) => errors.push(err) });
+  const hub = new Hub(optionsHandle([MODE_OPTION]), { onHubError: (err) => errors.push(err) });
   try {
     const got = [];
     hub.conns.set(7, { _onMessage: (data) => got.push(data.toString()) });

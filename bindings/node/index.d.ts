@@ -23,8 +23,10 @@ declare namespace WebSocket {
     protocolVersion?: number;
     /** Bound on connect + TLS + opening handshake, in ms (libws default 10000). */
     handshakeTimeout?: number;
-    /** Largest message accepted, in bytes; 0 = no limit. Default 100 MiB. A larger
-     * message fails the connection with close 1009. */
+    /** Largest message accepted, in bytes. Default 100 MiB, as in ws. A larger
+     * message (also once inflated) fails the connection with close 1009. 0 means
+     * no limit as in ws, which with libws is the largest message the hub can
+     * deliver: 2 GiB - 64 bytes. */
     maxPayload?: number;
     /** Extra request headers. */
     headers?: { [name: string]: string | string[] };
@@ -93,13 +95,21 @@ declare namespace WebSocket {
     rawHeaders: string[];
   }
 
-  /** Errors of a connection. `code` follows ws where a code fits:
-   * 'WS_ERR_INVALID_UTF8' (close 1007), 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' (1009),
-   * 'WS_ERR_PROTOCOL' (1002), 'WS_ERR_POLICY_VIOLATION' (1008), 'ECONNREFUSED',
-   * 'ENOTFOUND', 'ETIMEDOUT', 'WS_ERR_UNEXPECTED_RESPONSE' (the server refused the
-   * handshake: message "Unexpected server response: 401"), else 'WS_ERR_LIBWS'. */
+  /** Errors of a connection, classified by libws's status code (`errno`, a
+   * WS_E* value of ws.h), never by the message text. `code` follows ws where a
+   * code fits: 'WS_ERR_PROTOCOL' (WS_EPROTO, close 1002), 'WS_ERR_INVALID_UTF8'
+   * (WS_EUTF8, 1007), 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' (WS_ETOOBIG, 1009),
+   * 'WS_ERR_POLICY_VIOLATION' (WS_EPOLICY, 1008: a send buffer or memory limit),
+   * 'ETIMEDOUT' (WS_ETIMEDOUT), 'WS_ERR_UNEXPECTED_RESPONSE' (WS_EHANDSHAKE: the
+   * server refused the handshake; message "Unexpected server response: 401"),
+   * 'WS_EIO' (network: refused, reset, name not resolved; the message says
+   * which), 'WS_ETLS', 'WS_ECLOSED', 'WS_ERR_INTERNAL', else 'WS_ERR_LIBWS'.
+   * As in ws, network failures under an open connection (WS_EIO, WS_ETLS,
+   * WS_ETIMEDOUT without a close code) emit no 'error': 'close' 1006 follows. */
   interface WebSocketError extends Error {
     code: string;
+    /** The WS_E* status of the error event (negative). */
+    errno?: number;
     /** The close code libws sent to the peer because of this error. */
     closeCode?: number;
     /** HTTP status of a refused handshake. */
@@ -144,7 +154,9 @@ declare namespace WebSocket {
      * completed when the path is checked, so other paths get close 1008
      * "Bad Request" instead of an HTTP 400. */
     path?: string;
-    /** Largest message accepted, bytes; 0 = no limit. Default 100 MiB. */
+    /** Largest message accepted, bytes (also once inflated; close 1009 above
+     * it). Default 100 MiB, as in ws. 0 means no limit as in ws, which with
+     * libws is the largest message the hub can deliver: 2 GiB - 64 bytes. */
     maxPayload?: number;
     /** Keep `server.clients` (default true). */
     clientTracking?: boolean;
@@ -174,9 +186,10 @@ declare namespace WebSocket {
      * Go before JavaScript hears of the client), with the same arguments as in
      * ws; a refused client is closed with code 1008 and the HTTP status text
      * (or the message given to the callback) as reason, instead of getting an
-     * HTTP error response, and no 'connection' is emitted for it. Messages that
-     * arrive while an asynchronous verifyClient decides are held and delivered
-     * after 'connection'.
+     * HTTP error response, and no 'connection' is emitted for it. While an
+     * asynchronous verifyClient decides, the client is not read from (TCP
+     * holds it back); what was read already is held and delivered after
+     * 'connection'.
      */
     verifyClient?: (
       info: { origin: string | undefined; secure: boolean; req: UpgradeRequest },
@@ -189,11 +202,16 @@ declare namespace WebSocket {
     /** libws: bound on each opening handshake, ms (default 10000). */
     handshakeTimeout?: number;
     /** libws: unsent bytes above which a connection reports backpressure (its
-     * bufferedAmount then includes them). Default 1 MiB. */
+     * bufferedAmount then includes them) and its client is no longer read
+     * from until they drain. Default 1 MiB. */
     highWaterMark?: number;
     /** libws: unsent bytes at which a connection whose peer does not read is
-     * failed with close 1008. Default 1 GiB. */
+     * failed with close 1008. Default 64 MiB (the hub's). */
     maxBufferedAmount?: number;
+    /** libws: unsent bytes of all connections of the server together past which
+     * the connections with the largest buffers are failed with close 1008.
+     * Default 256 MiB (the hub's). */
+    maxTotalBuffered?: number;
     /** libws: ping a connection that was quiet this long, ms (0: never). */
     pingInterval?: number;
     /** libws: drop a connection quiet this long, ms (0: never). */
@@ -292,7 +310,7 @@ declare class WebSocket extends EventEmitter {
    */
   static mask(buf: ArrayBufferView | ArrayBuffer, key: ArrayBufferView | ArrayBuffer, offset?: number): number;
   static unmask: typeof WebSocket.mask;
-  /** The C ABI functions themselves (Go exports: ~100-290 us per call from the main thread). */
+  /** The C ABI functions themselves (Go exports: ~0.5 us per call from the main thread). */
   static native: {
     parseHeader: typeof WebSocket.parseHeader;
     mask: typeof WebSocket.mask;
@@ -320,7 +338,7 @@ declare class WebSocket extends EventEmitter {
    * value; a server connection has 'permessage-deflate' when it was accepted
    * (libws does not report the parameters), else ''. */
   readonly extensions: string;
-  /** libws: always false; pause() and resume() do nothing (libws reads on its own). */
+  /** Whether pause() is in effect (resume() ends it), as in ws. */
   readonly isPaused: boolean;
   readonly protocol: string;
   readonly readyState: 0 | 1 | 2 | 3;
@@ -354,9 +372,13 @@ declare class WebSocket extends EventEmitter {
   close(code?: number, reason?: string | Buffer): void;
   /** Drop the connection without a closing handshake ('close' 1006 follows). */
   terminate(): void;
-  /** libws: does nothing (see isPaused). */
+  /** Stop reading from the peer (the hub stops reading its socket, so TCP
+   * pushes back on it); messages libws already read are still emitted. No-op
+   * while CONNECTING or once CLOSED, as in ws. Independently of pause(), a
+   * server connection is not read from while its unsent bytes are over the
+   * high-water mark. */
   pause(): void;
-  /** libws: does nothing (see isPaused). */
+  /** Read from the peer again after pause(). */
   resume(): void;
 
   addEventListener(type: 'open' | 'close' | 'error' | 'message', listener: ((event: any) => void) | { handleEvent(event: any): void }, options?: WebSocket.EventListenerOptions): void;

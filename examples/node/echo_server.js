@@ -29,8 +29,12 @@ if (process.argv.length !== 3 || arg === '' || !Number.isInteger(port) || port <
 
 // Like the C server, every request path is served, and permessage-deflate is
 // accepted when a client offers it (every browser does), with libws's
-// defaults: no context takeover, level 1.
-const wss = new WebSocketServer({ host: '127.0.0.1', port, clientTracking: false, maxPayload: 0, perMessageDeflate: true });
+// defaults: no context takeover, level 1. The limits stay on, as anything
+// that faces a network should have them: messages up to 100 MiB (maxPayload,
+// counted after inflating), and a client that sends without reading its
+// echoes is no longer read from once 1 MiB of echoes wait for it (TCP then
+// holds it back), and closed with 1008 if 64 MiB wait anyway.
+const wss = new WebSocketServer({ host: '127.0.0.1', port, clientTracking: false, perMessageDeflate: true });
 
 wss.on('connection', (ws) => {
   ws.on('message', (data, isBinary) => {

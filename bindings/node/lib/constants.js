@@ -1,5 +1,7 @@
 'use strict';
-// Values from include/ws.h.
+// Values from include/ws.h, every one of its constants (test/contract.test.js
+// fails on any difference). Names drop the WS_ prefix, except the result
+// codes (WS_OK, WS_E...).
 
 module.exports = Object.freeze({
   // Result codes.
@@ -18,6 +20,7 @@ module.exports = Object.freeze({
   WS_ENOSPACE: -12,
   WS_EAGAIN: -13,
   WS_EINTERNAL: -14,
+  WS_EPOLICY: -15,
 
   // Opcodes.
   OP_CONTINUATION: 0x0,
@@ -27,6 +30,34 @@ module.exports = Object.freeze({
   OP_PING: 0x9,
   OP_PONG: 0xa,
 
+  // Frame header bits (ws_header_t.rsv).
+  RSV1: 0x4,
+  RSV2: 0x2,
+  RSV3: 0x1,
+
+  // Close codes.
+  CLOSE_NORMAL: 1000,
+  CLOSE_GOING_AWAY: 1001,
+  CLOSE_PROTOCOL_ERROR: 1002,
+  CLOSE_UNSUPPORTED_DATA: 1003,
+  CLOSE_NO_STATUS: 1005,
+  CLOSE_ABNORMAL: 1006,
+  CLOSE_INVALID_PAYLOAD: 1007,
+  CLOSE_POLICY_VIOLATION: 1008,
+  CLOSE_MESSAGE_TOO_BIG: 1009,
+  CLOSE_MANDATORY_EXT: 1010,
+  CLOSE_INTERNAL_ERROR: 1011,
+
+  // Sizes.
+  MAX_HEADER_SIZE: 14,
+  MAX_CONTROL_PAYLOAD: 125,
+  MAX_CLOSE_REASON: 123,
+
+  // Parser roles and flags.
+  ROLE_SERVER: 0,
+  ROLE_CLIENT: 1,
+  MESSAGES: 0x1,
+
   // Options.
   OPT_MAX_FRAME_SIZE: 1,
   OPT_MAX_MESSAGE_SIZE: 2,
@@ -35,6 +66,10 @@ module.exports = Object.freeze({
   OPT_TIMEOUT_MS: 5,
   OPT_CLOSE_TIMEOUT_MS: 6,
   OPT_TLS_VERIFY: 7,
+  OPT_READ_TIMEOUT_MS: 8,
+  OPT_WRITE_TIMEOUT_MS: 9,
+  OPT_READ_BUFFER_SIZE: 10,
+  OPT_WRITE_BUFFER_SIZE: 11,
   OPT_SUBPROTOCOLS: 50,
   OPT_HEADERS: 51,
   OPT_TLS_CERT_FILE: 52,
@@ -46,7 +81,9 @@ module.exports = Object.freeze({
   OPT_HUB_MAX_BUFFERED: 101,
   OPT_HUB_PING_INTERVAL_MS: 102,
   OPT_HUB_IDLE_TIMEOUT_MS: 103,
+  OPT_HUB_STATIC_DIR: 104,
   OPT_HUB_THREADED: 105,
+  OPT_HUB_MAX_TOTAL_BUFFERED: 106,
   OPT_COMPRESSION: 200,
   OPT_COMPRESSION_LEVEL: 201,
   OPT_COMPRESSION_THRESHOLD: 202,
@@ -55,6 +92,7 @@ module.exports = Object.freeze({
 
   // Hub records.
   RECORD_HEADER: 24,
+  RECORD_MAX_LEN: 2147483584, // 2^31 - 64
   EVENT_OPEN: 1,
   EVENT_MESSAGE: 2,
   EVENT_PING: 3,
@@ -67,4 +105,6 @@ module.exports = Object.freeze({
   CMD_CLOSE: 2,
   CMD_TERMINATE: 3,
   CMD_SEND_REF: 5,
+  CMD_PAUSE: 6,
+  CMD_RESUME: 7,
 });

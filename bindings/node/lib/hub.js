@@ -12,10 +12,12 @@
 // JavaScript: every event that is waiting reaches JavaScript in this one
 // loop turn.
 //
-// Commands: sends, closes and terminates are encoded as command records into
-// one Buffer and handed over with a single ws_hub_send_raw per loop turn: at
-// the end of drain() for what event handlers sent (so replies leave before
-// control goes back to libuv), else from a setImmediate. Messages of
+// Commands: sends, closes, terminates, pauses and resumes are encoded as
+// command records into one Buffer and handed over with a single
+// ws_hub_send_raw per batch of events: right after the batch is dispatched
+// and before the next poll, for what event handlers sent (the contract's
+// ordering rule: that poll lets the hub answer the batch's closes, so replies
+// must be in first), else from a setImmediate. Messages of
 // REF_SEND bytes or more join the batch by reference, not by copy
 // (WS_CMD_SEND_REF); of DIRECT_SEND bytes or more they skip the batch and go
 // through ws_hub_send right away (after the batch, to keep the order).
@@ -60,6 +62,11 @@ const MAX_ROUNDS = 64; // polls per wake-up before yielding to other I/O
 
 const { RECORD_HEADER } = K;
 
+/** Bytes a record with a payload of len bytes takes: header, payload, padding to 8. */
+function recordSize(len) {
+  return RECORD_HEADER + len + ((8 - (len & 7)) & 7);
+}
+
 function callAll(cbs, err) {
   for (let i = 0; i < cbs.length; i++) cbs[i](err);
 }
@@ -87,7 +94,7 @@ class Hub {
     this.pos = 0;
     this.end = 0;
     this.dispatching = false;
-    this.sawClose = false; // the last batch had close events (see drain)
+    this.needsAck = false; // the last batch had close or error events (see drain)
 
     this.cmd = Buffer.allocUnsafe(CMD_SIZE);
     this.cmdLen = 0;
@@ -124,6 +131,8 @@ class Hub {
       C.hub_free(this.ptr);
       throw libwsError(fd, 'ws_hub_fd');
     }
+    // See drain(): true when the watcher consumes the hub's wake-up byte.
+    this.untilEmpty = !INLINE;
     try {
       this.watcher = INLINE ? new UvWatcher(fd, this) : new SocketWatcher(fd, this);
     } catch (err) {
@@ -173,7 +182,7 @@ class Hub {
   }
 
   onWatchError(err) {
-    if (this.owner && this.owner.onHubError) this.owner.onHubError(err);
+    this.onHubError(err);
   }
 
   scheduleResume() {
@@ -183,6 +192,10 @@ class Hub {
     }
   }
 
+  // The ordering rule of the host contract (docs/hub-contract.md): every
+  // reply to a batch is handed to the hub (flush) before the next poll,
+  // since that poll acknowledges the batch's close and error events and the
+  // hub then sends its close frame; replies flushed after it would be lost.
   drain() {
     if (this.ptr === null) return;
     if (this.pos < this.end) {
@@ -192,37 +205,58 @@ class Hub {
         this.bufDonated = false;
       }
     }
+    // Replies of a batch whose dispatch a throwing listener cut short (or
+    // that a listener sent from elsewhere) are still queued: they leave
+    // before the poll that lets the hub answer that batch's closes.
+    this.flush();
     for (let round = 0; round < MAX_ROUNDS && this.ptr !== null; round++) {
       const n = C.hub_poll_raw(this.ptr, this.buf, this.buf.length, 0);
       if (n > 0) {
         this.pos = 0;
         this.end = n;
-        this.sawClose = false;
+        this.needsAck = false;
         this.dispatch();
+        this.flush();
         if (this.bufDonated) {
           this.buf = Buffer.allocUnsafe(POLL_SIZE);
           this.bufDonated = false;
         }
-        // Poll again only if the buffer may have been too small for what was
-        // waiting, or to acknowledge close events (the next poll does that);
-        // events published meanwhile make the pipe readable again anyway.
-        if (!this.sawClose && n < this.buf.length - 65536) break;
+        // Inline, poll again only if the buffer may have been too small for
+        // what was waiting, or to acknowledge close and error events (the
+        // next poll does that; the hub's close frame waits for it): the watched epoll fd stays readable while anything
+        // waits. The net.Socket on a threaded hub's pipe reads the hub's one
+        // wake-up byte, and the hub writes no other while it believes that
+        // one is there: poll until the queue is empty (the poll that finds it
+        // empty resets that), or nothing would wake us for what is left (a
+        // short poll does not mean an empty queue: the hub hands its queue
+        // over in two halves).
+        if (!this.untilEmpty && !this.needsAck && n < this.buf.length - 65536) break;
       } else if (n === 0) {
-        break;
+        return this.flush();
       } else if (n === K.WS_ENOSPACE) {
-        // The next record is bigger than the buffer. ws_hub_poll_raw does not
-        // say how big: grow until it fits. The big buffer is used once and its
+        // The next record alone is bigger than the buffer; its header is in
+        // buf, so its size is known. The big buffer is used once and its
         // payloads are handed out without copying.
-        this.buf = Buffer.allocUnsafe(this.buf.length * 2);
+        const need = recordSize(this.buf.readUInt32LE(4));
+        if (need <= this.buf.length) {
+          this.onHubError(libwsError(n, `ws_hub_poll_raw: a record of ${need} bytes does not fit ${this.buf.length}`));
+          break;
+        }
+        this.buf = Buffer.allocUnsafe(need);
         this.bufDonated = true;
       } else if (n === K.WS_ECLOSED) {
         break; // the hub shut down and everything was delivered
       } else {
-        if (this.owner && this.owner.onHubError) this.owner.onHubError(libwsError(n, 'ws_hub_poll_raw'));
+        this.onHubError(libwsError(n, 'ws_hub_poll_raw'));
         break;
       }
+      if (round === MAX_ROUNDS - 1 && this.untilEmpty) this.scheduleResume(); // yield to other I/O, then go on
     }
     this.flush();
+  }
+
+  onHubError(err) {
+    if (this.owner && this.owner.onHubError) this.owner.onHubError(err);
   }
 
   payload(p, len) {
@@ -253,6 +287,13 @@ class Hub {
         const len = buf.readUInt32LE(off + 4);
         const id = buf.readUInt32LE(off + 8) + buf.readUInt32LE(off + 12) * 4294967296;
         const p = off + RECORD_HEADER;
+        if (len > this.end - p) {
+          // A record running past what the hub handed over: never read
+          // what follows as records (they would be forged events).
+          this.pos = this.end;
+          this.onHubError(libwsError(K.WS_EINTERNAL, `ws_hub_poll_raw: a record of ${len} bytes at ${off} runs past the ${this.end} bytes handed over`));
+          break;
+        }
         this.pos = p + len + ((8 - (len & 7)) & 7);
         if (kind === K.EVENT_MESSAGE) {
           const ws = this.conns.get(id);
@@ -274,7 +315,7 @@ class Hub {
             break;
           }
           case K.EVENT_CLOSE: {
-            this.sawClose = true;
+            this.needsAck = true;
             const ws = this.conns.get(id);
             if (ws !== undefined) {
               this.conns.delete(id);
@@ -284,21 +325,22 @@ class Hub {
             break;
           }
           case K.EVENT_ERROR: {
+            this.needsAck = true;
             const code = buf[off + 2] | (buf[off + 3] << 8);
-            const message = buf.toString('utf8', p, p + len);
+            const err = connectionError(code, buf.readInt32LE(off + 20), buf.toString('utf8', p, p + len));
             const ws = this.conns.get(id);
-            if (ws !== undefined) ws._onError(code, message);
-            else if (id === 0 && this.owner && this.owner.onHubError) this.owner.onHubError(connectionError(code, message));
+            if (ws !== undefined) ws._onError(code, err);
+            else if (id === 0) this.onHubError(err);
             break;
           }
           case K.EVENT_BACKPRESSURE: {
             const ws = this.conns.get(id);
-            if (ws !== undefined) ws._hubBuffered = buf.readUInt32LE(off + 16);
+            if (ws !== undefined) ws._onBackpressure(buf.readUInt32LE(off + 16));
             break;
           }
           case K.EVENT_DRAIN: {
             const ws = this.conns.get(id);
-            if (ws !== undefined) ws._hubBuffered = 0;
+            if (ws !== undefined) ws._onDrain();
             break;
           }
           default:
@@ -314,30 +356,42 @@ class Hub {
   }
 
   onOpen(id, listener, p, len) {
-    // Payload: peer, path and subprotocol, each ended by a NUL, then the
-    // headers ("Name: value\r\n" lines).
+    // Payload (docs/hub-contract.md): peer, request target, subprotocol and
+    // the request headers ("Name: value\r\n" lines), each a u32 length, the
+    // bytes and a NUL; fields after these four are a later version's. The
+    // lengths alone delimit the fields: no byte a client sent can move one
+    // into the next.
     const buf = this.buf;
     const end = p + len;
-    const fields = [];
-    let start = p;
-    for (let i = p; i < end && fields.length < 3; i++) {
-      const c = buf[i];
-      if (c === 0) {
-        fields.push(buf.toString('utf8', start, i));
-        start = i + 1;
-      }
+    const fields = ['', '', '', ''];
+    let at = p;
+    for (let i = 0; i < 4; i++) {
+      if (at + 4 > end) return this.badOpen(id);
+      const n = buf.readUInt32LE(at);
+      if (n + 5 > end - at || buf[at + 4 + n] !== 0) return this.badOpen(id);
+      // Headers are latin1 as HTTP/1.1 has them (Node's http does the same).
+      fields[i] = buf.toString(i === 3 ? 'latin1' : 'utf8', at + 4, at + 4 + n);
+      at += 5 + n;
     }
-    while (fields.length < 3) fields.push('');
-    const headers = buf.toString('latin1', start, end);
     if (listener === 0) {
       const ws = this.conns.get(id);
-      if (ws !== undefined) ws._onOpen(fields[0], fields[1], fields[2], headers);
+      if (ws !== undefined) ws._onOpen(fields[0], fields[1], fields[2], fields[3]);
       else this.terminate(id);
     } else if (this.owner && this.owner.onOpen) {
-      this.owner.onOpen(id, listener, fields[0], fields[1], fields[2], headers);
+      this.owner.onOpen(id, listener, fields[0], fields[1], fields[2], fields[3]);
     } else {
       this.terminate(id);
     }
+  }
+
+  // An open event that does not decode (a libws older or newer than this
+  // binding): the connection is dropped, never guessed at.
+  badOpen(id) {
+    this.terminate(id);
+    const ws = this.conns.get(id);
+    const err = libwsError(K.WS_EINTERNAL, 'malformed open event (libws.so and the binding differ in version?)');
+    if (ws !== undefined) ws._onError(0, err);
+    else this.onHubError(err);
   }
 
   // ---------------------------------------------------------------- commands
@@ -464,6 +518,12 @@ class Hub {
     this.record(K.CMD_CLOSE, 0, code, ws._idLo, ws._idHi, len);
   }
 
+  // Stops (or restarts) reading ws's socket: WS_CMD_PAUSE / WS_CMD_RESUME.
+  sendPause(ws, paused) {
+    this.reserve(RECORD_HEADER);
+    this.record(paused ? K.CMD_PAUSE : K.CMD_RESUME, 0, 0, ws._idLo, ws._idHi, 0);
+  }
+
   sendTerminate(ws) {
     this.reserve(RECORD_HEADER);
     this.record(K.CMD_TERMINATE, 0, 0, ws._idLo, ws._idHi, 0);
@@ -491,9 +551,9 @@ class Hub {
       this.cbs = null;
       process.nextTick(callAll, cbs, rc < 0 ? libwsError(rc, 'send') : undefined);
     }
-    if (rc < 0 && rc !== K.WS_ECLOSED && this.owner && this.owner.onHubError) {
+    if (rc < 0 && rc !== K.WS_ECLOSED) {
       // Only a bug in the binding (a malformed record) or ENOMEM gets here.
-      this.owner.onHubError(libwsError(rc, 'ws_hub_send_raw'));
+      this.onHubError(libwsError(rc, 'ws_hub_send_raw'));
     }
   }
 
@@ -544,4 +604,4 @@ class Hub {
   }
 }
 
-module.exports = { Hub, POLL_SIZE, DIRECT_SEND, INLINE, MODE_OPTION };
+module.exports = { Hub, recordSize, POLL_SIZE, DIRECT_SEND, INLINE, MODE_OPTION };

@@ -11,7 +11,7 @@ const { Hub, MODE_OPTION } = require('./hub');
 const { C } = require('./native');
 const { libwsError } = require('./errors');
 const { optionsHandle, deflateSpec } = require('./options');
-const { WebSocket, kServerSide, setId, parsePeer, parseHeaders, OPEN } = require('./websocket');
+const { WebSocket, kServerSide, setId, parsePeer, parseHeaders, maxMessageSize, OPEN } = require('./websocket');
 
 const RUNNING = 0;
 const CLOSING = 1;
@@ -101,12 +101,13 @@ class WebSocketServer extends EventEmitter {
       }
     }
 
-    const spec = [[K.OPT_MAX_MESSAGE_SIZE, options.maxPayload > 0 ? options.maxPayload : Number.MAX_SAFE_INTEGER]];
+    const spec = [[K.OPT_MAX_MESSAGE_SIZE, maxMessageSize(options.maxPayload)]];
     if (protocols && protocols.length) spec.push([K.OPT_SUBPROTOCOLS, protocols.join(',')]);
     if (options.autoPong === false) spec.push([K.OPT_AUTO_PONG, 0]);
     if (options.closeTimeout !== undefined) spec.push([K.OPT_CLOSE_TIMEOUT_MS, Math.max(1, Math.ceil(options.closeTimeout))]);
     if (options.handshakeTimeout !== undefined) spec.push([K.OPT_TIMEOUT_MS, Math.max(1, Math.ceil(options.handshakeTimeout))]);
-    spec.push([K.OPT_HUB_MAX_BUFFERED, options.maxBufferedAmount > 0 ? options.maxBufferedAmount : 1024 * 1024 * 1024]);
+    if (options.maxBufferedAmount > 0) spec.push([K.OPT_HUB_MAX_BUFFERED, options.maxBufferedAmount]);
+    if (options.maxTotalBuffered > 0) spec.push([K.OPT_HUB_MAX_TOTAL_BUFFERED, options.maxTotalBuffered]);
     if (options.highWaterMark > 0) spec.push([K.OPT_HUB_HIGH_WATER, options.highWaterMark]);
     if (options.pingInterval > 0) spec.push([K.OPT_HUB_PING_INTERVAL_MS, options.pingInterval]);
     if (options.idleTimeout > 0) spec.push([K.OPT_HUB_IDLE_TIMEOUT_MS, options.idleTimeout]);
@@ -248,6 +249,9 @@ class WebSocketServer extends EventEmitter {
         req,
       };
       if (verify.length === 2) {
+        // Until the answer comes the connection's events are held: it is
+        // not read from meanwhile, so what is held stays small.
+        ws._updateReading();
         verify(info, (verified, code, message) => {
           if (!verified) this._refuse(ws, 1008, message || http.STATUS_CODES[code || 401]);
           else this._accept(ws, req);
@@ -266,6 +270,7 @@ class WebSocketServer extends EventEmitter {
     if (this.clients && ws._readyState !== 3) this.clients.add(ws);
     const held = ws._held || [];
     ws._held = null;
+    ws._updateReading();
     this.emit('connection', ws, req);
     for (const [name, a, b] of held) ws.emit(name, a, b);
   }

@@ -4,7 +4,7 @@
 
 const EventEmitter = require('events');
 const K = require('./constants');
-const { connectionError, libwsError } = require('./errors');
+const { libwsError } = require('./errors');
 const { optionsHandle, deflateSpec } = require('./options');
 const { C } = require('./native');
 
@@ -24,11 +24,10 @@ let clientHub = null;
 function getClientHub() {
   if (clientHub === null) {
     const { Hub, MODE_OPTION } = require('./hub');
-    // Hub defaults for clients: ws's maxPayload (100 MiB) and a generous
-    // send buffer limit (ws has none).
+    // Hub defaults for clients: ws's maxPayload (100 MiB); the hub's own
+    // send buffer limits (64 MiB per connection, see ws.h).
     const opts = optionsHandle([
-      [K.OPT_MAX_MESSAGE_SIZE, 100 * 1024 * 1024],
-      [K.OPT_HUB_MAX_BUFFERED, 1024 * 1024 * 1024],
+      [K.OPT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PAYLOAD],
       MODE_OPTION, // see WebSocketServer
     ]);
     clientHub = new Hub(opts, {
@@ -38,6 +37,20 @@ function getClientHub() {
     });
   }
   return clientHub;
+}
+
+const DEFAULT_MAX_PAYLOAD = 100 * 1024 * 1024; // ws's default
+const NETWORK_FAILURES = new Set([K.WS_EIO, K.WS_ETLS, K.WS_ETIMEDOUT]); // see _onError
+
+// ws's maxPayload -> WS_OPT_MAX_MESSAGE_SIZE. ws reads 0 as "no limit"; the
+// hub cannot deliver a message longer than one event record, so "no limit"
+// (0, negative, or anything larger) is that bound, WS_RECORD_MAX_LEN
+// (2 GiB - 64 bytes). Non-numbers get ws's default.
+function maxMessageSize(maxPayload) {
+  if (maxPayload === undefined || maxPayload === null) return DEFAULT_MAX_PAYLOAD;
+  const n = Math.floor(Number(maxPayload));
+  if (Number.isNaN(n)) throw new TypeError(`maxPayload must be a number, got ${maxPayload}`);
+  return n > 0 && n < K.RECORD_MAX_LEN ? n : K.RECORD_MAX_LEN;
 }
 
 function isValidStatusCode(code) {
@@ -82,11 +95,13 @@ function parsePeer(peer) {
 }
 
 // "Name: value\r\n" lines -> Node-style headers (lowercase names, repeated
-// values joined with ', ', set-cookie as an array) and rawHeaders.
+// values joined with ', ', set-cookie as an array) and rawHeaders. Lines
+// end at "\r\n" only: a bare LF inside a value stays in that value, so a
+// client cannot smuggle in a header line of its own.
 function parseHeaders(text) {
   const headers = Object.create(null);
   const raw = [];
-  for (const line of text.split(/\r?\n/)) {
+  for (const line of text.split('\r\n')) {
     if (line === '') continue;
     const i = line.indexOf(':');
     if (i <= 0) continue;
@@ -189,6 +204,9 @@ class WebSocket extends EventEmitter {
     this._queued = 0;
     this._queuedEpoch = -1;
     this._hubBuffered = 0;
+    this._paused = false; // pause() (isPaused)
+    this._pressed = false; // the hub's send buffer is over its high-water mark
+    this._readPaused = false; // what the hub was last told (WS_CMD_PAUSE / RESUME)
     this._afterClose = 0;
     this._errCode = 0; // close code libws sent because the peer broke the protocol
     this._frag = null; // a message being sent in fragments (fin: false)
@@ -237,7 +255,7 @@ class WebSocket extends EventEmitter {
   }
 
   get isPaused() {
-    return false;
+    return this._paused;
   }
 
   get protocol() {
@@ -372,10 +390,34 @@ class WebSocket extends EventEmitter {
     this._hub.sendTerminate(this);
   }
 
-  /** ws's pause()/resume() cannot stop libws from reading: they do nothing. */
-  pause() {}
+  /** Stops reading from the peer (the hub's WS_CMD_PAUSE): TCP pushes back on
+   * it. Events libws already read are still emitted, as in ws. */
+  pause() {
+    if (this._readyState === CONNECTING || this._readyState === CLOSED) return;
+    this._paused = true;
+    this._updateReading();
+  }
 
-  resume() {}
+  resume() {
+    if (this._readyState === CONNECTING || this._readyState === CLOSED) return;
+    this._paused = false;
+    this._updateReading();
+  }
+
+  // Reading is paused while the application asked for it (pause()), while
+  // a server connection's peer is not taking what is sent to it (the hub's
+  // backpressure event until its drain event: a client that sends without
+  // reading its replies is then held back by TCP instead of filling the send
+  // buffer), and while a server connection's events are held for an
+  // asynchronous verifyClient. Clients keep reading under backpressure: a
+  // client that stopped too would deadlock with a server doing the above
+  // (each side's buffer full, neither reading).
+  _updateReading() {
+    const paused = this._paused || this._pressed || this._held !== null;
+    if (paused === this._readPaused || this._readyState === CLOSED || this._hub === null) return;
+    this._readPaused = paused;
+    this._hub.sendPause(this, paused);
+  }
 
   _abort(message) {
     this._aborted = true;
@@ -431,12 +473,33 @@ class WebSocket extends EventEmitter {
     this._emit('pong', data);
   }
 
-  _onError(code, message) {
-    // An HTTP status (a refused handshake) is no close code: close stays 1006, as in ws.
+  _onBackpressure(buffered) {
+    this._hubBuffered = buffered;
+    if (!this._isServer) return;
+    this._pressed = true;
+    this._updateReading();
+  }
+
+  _onDrain() {
+    this._hubBuffered = 0;
+    this._pressed = false;
+    this._updateReading();
+  }
+
+  // code: the close code libws sent (0 if none), or the HTTP status of a
+  // refused handshake, which is no close code: close stays 1006, as in ws.
+  _onError(code, err) {
     if (code >= 1000) this._errCode = code;
     if (this._aborted) return;
+    // As in ws, a failure of the network under an established connection
+    // (reset, a TLS record error, a close handshake or idle timeout) only
+    // ends it: 'close' 1006 follows, and no 'error', which the many
+    // applications without an 'error' listener would not survive. ws emits
+    // 'error' for what the peer sent (protocol, UTF-8, size) and while
+    // connecting.
+    if (this._readyState !== CONNECTING && code === 0 && NETWORK_FAILURES.has(err.errno)) return;
     if (this._readyState === CONNECTING || code !== 0) this._readyState = CLOSING;
-    this._emit('error', connectionError(code, message));
+    this._emit('error', err);
   }
 
   _onClose(code, reason) {
@@ -557,9 +620,8 @@ function initAsClient(ws, address, protocols, options) {
   }
 
   const spec = [];
-  if (opts.maxPayload !== 100 * 1024 * 1024) {
-    spec.push([K.OPT_MAX_MESSAGE_SIZE, opts.maxPayload > 0 ? opts.maxPayload : Number.MAX_SAFE_INTEGER]);
-  }
+  const maxSize = maxMessageSize(opts.maxPayload);
+  if (maxSize !== DEFAULT_MAX_PAYLOAD) spec.push([K.OPT_MAX_MESSAGE_SIZE, maxSize]);
   if (opts.handshakeTimeout !== undefined) spec.push([K.OPT_TIMEOUT_MS, Math.max(1, Math.ceil(opts.handshakeTimeout))]);
   if (protocols.length) spec.push([K.OPT_SUBPROTOCOLS, protocols.join(',')]);
   const headers = { ...(opts.headers || {}) };
@@ -575,7 +637,6 @@ function initAsClient(ws, address, protocols, options) {
   if (opts.autoPong === false) spec.push([K.OPT_AUTO_PONG, 0]);
   if (opts.closeTimeout !== undefined) spec.push([K.OPT_CLOSE_TIMEOUT_MS, Math.max(1, Math.ceil(opts.closeTimeout))]);
   spec.push(...deflateSpec(opts.perMessageDeflate, false));
-  if (spec.length) spec.push([K.OPT_HUB_MAX_BUFFERED, 1024 * 1024 * 1024]);
 
   const hub = getClientHub();
   const handle = optionsHandle(spec);
@@ -593,6 +654,7 @@ module.exports = {
   parsePeer,
   parseHeaders,
   isValidStatusCode,
+  maxMessageSize,
   CONNECTING,
   OPEN,
   CLOSING,

@@ -203,15 +203,15 @@ test('close paths: server closes, server terminates, client terminates, close co
   await closeWsServer(wss);
 });
 
-test('connect refused: error ECONNREFUSED then close 1006', async () => {
+test('connect refused: error WS_EIO (from the event status) then close 1006', async () => {
   const port = await deadPort();
   const c = new WebSocket(`ws://127.0.0.1:${port}/`);
   const events = [];
   c.on('open', () => events.push('open'));
-  c.on('error', (err) => events.push(['error', err.code]));
+  c.on('error', (err) => events.push(['error', err.code, err.errno]));
   const [code] = await once(c, 'close');
   events.push(['close', code]);
-  assert.deepEqual(events, [['error', 'ECONNREFUSED'], ['close', 1006]]);
+  assert.deepEqual(events, [['error', 'WS_EIO', -9], ['close', 1006]]);
   assert.equal(c.readyState, WebSocket.CLOSED);
 });
 
@@ -222,6 +222,8 @@ test('handshake refused (HTTP 401), unreachable name: error then close 1006', as
   const { err, code } = await errorThenClose(c);
   assert.equal(err.message, 'Unexpected server response: 401');
   assert.equal(err.statusCode, 401);
+  assert.equal(err.code, 'WS_ERR_UNEXPECTED_RESPONSE');
+  assert.equal(err.errno, -10);
   assert.equal(code, 1006);
   await closeWsServer(wss);
 

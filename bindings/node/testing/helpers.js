@@ -3,6 +3,8 @@
 
 const net = require('net');
 const crypto = require('crypto');
+const path = require('path');
+const { spawn } = require('child_process');
 const WebSocket = require('..');
 const WS = require('ws');
 
@@ -168,6 +170,131 @@ function clientFrame(opcode, payload, fin = true) {
   return Buffer.concat([head, key, body]);
 }
 
+/** The request line and headers of an opening handshake (key random). */
+function upgradeRequest(path = '/', extra = '') {
+  const key = crypto.randomBytes(16).toString('base64');
+  return `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+    `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${key}\r\n${extra}\r\n`;
+}
+
+/** Close frame payload: code (big-endian) and reason. */
+function closePayload(code, reason = '') {
+  const b = Buffer.alloc(2 + Buffer.byteLength(reason));
+  b.writeUInt16BE(code, 0);
+  b.write(reason, 2);
+  return b;
+}
+
+/**
+ * Reads a raw socket as a server's byte stream: the HTTP response head
+ * first (unless rawClient already took it: pass its rest), then unmasked
+ * frames. frames() resolves once the peer closed the TCP connection (or
+ * after ms) with { status, frames: [{ opcode, fin, rsv, payload }], closed }.
+ */
+function frameReader(sock, { rest = null, ms = 10000 } = {}) {
+  let buf = rest === null ? Buffer.alloc(0) : rest;
+  let status = rest === null ? null : 101;
+  const frames = [];
+  let closed = false;
+  let done;
+  const finished = new Promise((resolve) => { done = resolve; });
+  function parse() {
+    if (status === null) {
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      status = Number(/^HTTP\/1\.1 (\d{3})/.exec(buf.subarray(0, end).toString('latin1'))?.[1] || 0);
+      buf = buf.subarray(end + 4);
+    }
+    for (;;) {
+      if (buf.length < 2) return;
+      let len = buf[1] & 0x7f;
+      let at = 2;
+      if (len === 126) {
+        if (buf.length < 4) return;
+        len = buf.readUInt16BE(2);
+        at = 4;
+      } else if (len === 127) {
+        if (buf.length < 10) return;
+        len = Number(buf.readBigUInt64BE(2));
+        at = 10;
+      }
+      if (buf[1] & 0x80) at += 4; // a server never masks, but do not misparse if it did
+      if (buf.length < at + len) return;
+      frames.push({ opcode: buf[0] & 0x0f, fin: (buf[0] & 0x80) !== 0, rsv: (buf[0] >> 4) & 7, payload: buf.subarray(at, at + len) });
+      buf = buf.subarray(at + len);
+    }
+  }
+  sock.on('data', (d) => {
+    buf = buf.length === 0 ? d : Buffer.concat([buf, d]);
+    parse();
+  });
+  const timer = setTimeout(done, ms);
+  const end = () => {
+    closed = true;
+    clearTimeout(timer);
+    done();
+  };
+  sock.on('close', end);
+  sock.on('error', () => {});
+  parse();
+  return {
+    frames: () => finished.then(() => {
+      clearTimeout(timer);
+      return { status, frames, closed };
+    }),
+    now: () => ({ status, frames, closed }),
+  };
+}
+
+const EXAMPLES = path.join(__dirname, '..', '..', '..', 'examples', 'node');
+
+/** examples/node/echo_server.js on a free port, as a child process.
+ * Resolves with { child, port, stderr() } once it listens. */
+function exampleServer(env = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(EXAMPLES, 'echo_server.js'), '0'],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`echo_server did not start: ${err}`));
+    }, 10000);
+    child.stderr.on('data', (d) => { err += d; if (err.length > 65536) err = err.slice(-32768); });
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /listening on ws:\/\/127\.0\.0\.1:(\d+)\//.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, port: Number(m[1]), stderr: () => err });
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`echo_server exited with ${code}: ${err}`));
+    });
+  });
+}
+
+/** Stops a child process (SIGTERM, then SIGKILL after ms); resolves on exit. */
+function stopChild(child, ms = 5000) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** Resident set size of a process in bytes (/proc/PID/status VmRSS). */
+function rssOf(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(require('fs').readFileSync(`/proc/${pid}/status`, 'latin1'));
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
 module.exports = {
   WebSocket,
   WebSocketServer,
@@ -184,4 +311,10 @@ module.exports = {
   pattern,
   rawClient,
   clientFrame,
+  upgradeRequest,
+  closePayload,
+  frameReader,
+  exampleServer,
+  stopChild,
+  rssOf,
 };

@@ -79,6 +79,7 @@ func (g *goConn) unlock() {
 	g.ev, g.evSpare = g.evSpare[:0], nil
 	g.mu.Unlock()
 	g.h.host.Publish(ev)
+	g.h.loop.published()
 	if cap(ev) <= 1<<20 {
 		g.evSpare = ev[:0]
 	}
@@ -271,6 +272,10 @@ func (g *goConn) accept(nc net.Conn) {
 			return
 		}
 		if req != nil {
+			if _, secure := nc.(*tls.Conn); !secure && g.opts.StaticDir != "" && !isUpgrade(req) {
+				serveStatic(nc, g.opts.StaticDir, req) // a plain listener of the goroutine transport
+				return
+			}
 			resp, neg, herr := req.Accept(upgradeOptions(&g.opts))
 			if _, err := nc.Write(resp); err != nil || herr != nil {
 				nc.Close()
@@ -319,6 +324,9 @@ func (g *goConn) reader(rest []byte) {
 	buf := make([]byte, 32<<10)
 	data := rest
 	for {
+		if len(data) > 0 && !g.waitResumed() {
+			return // bytes of a read under way when the host paused wait unparsed
+		}
 		g.mu.Lock()
 		if len(data) > 0 && g.s.state != stDraining {
 			g.s.input(time.Now())
@@ -650,7 +658,13 @@ type tlsListener struct {
 func (t *tlsListener) close() { t.ln.Close() }
 
 func (h *Hub) listenTLS(id uint32, addr string, o *Options) (int, error) {
-	ln, err := tls.Listen("tcp", addr, o.TLS)
+	var ln net.Listener
+	var err error
+	if o.TLS != nil {
+		ln, err = tls.Listen("tcp", addr, o.TLS)
+	} else {
+		ln, err = net.Listen("tcp", addr) // the goroutine transport's plain listener
+	}
 	if err != nil {
 		return 0, err
 	}

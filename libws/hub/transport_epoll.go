@@ -1,0 +1,13 @@
+//go:build linux && !hubgoroutine
+
+package hub
+
+// goroutineTransport is false: plain-TCP server connections are the
+// epoll loop's (loop_linux.go), TLS and client connections goConns.
+const goroutineTransport = false
+
+// published is a no-op: the epoll loop watches an InlineHost's NotifyFD,
+// so a waiting Run already wakes for events of goroutine connections.
+func (l *loop) published() {}
+
+func (l *loop) pollFD() int { return l.epfd }

@@ -95,11 +95,30 @@ static void buf_trim(ws__buf *b) {
     }
 }
 
+/* pipe2 where it exists; macOS has it only from version 27 on, so there
+ * the flags are set after pipe(), and a process another thread of the
+ * host starts in between may inherit the pipe. */
+static int hub_pipe(int p[2]) {
+#ifdef __APPLE__
+    if (pipe(p) != 0) return -1;
+    for (int i = 0; i < 2; i++) {
+        if (fcntl(p[i], F_SETFD, FD_CLOEXEC) != 0 || fcntl(p[i], F_SETFL, O_NONBLOCK) != 0) {
+            close(p[0]);
+            close(p[1]);
+            return -1;
+        }
+    }
+    return 0;
+#else
+    return pipe2(p, O_NONBLOCK | O_CLOEXEC);
+#endif
+}
+
 struct ws_hub *ws__hub_alloc(void) {
     struct ws_hub *h = calloc(1, sizeof *h);
     int p[2];
     if (h == NULL) return NULL;
-    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0) {
+    if (hub_pipe(p) != 0) {
         free(h);
         return NULL;
     }

@@ -867,8 +867,9 @@ int ws_hub_connect(ws_hub_t *hub, const char *url, const ws_options_t *opts, uin
  * hub (do not close or read it), valid until ws_hub_free(). Returns
  * WS_EBADHANDLE for a bad hub. Plain C.
  * On macOS and the BSDs it is a pipe, readable while events are queued,
- * for poll/kqueue/libuv as on Linux. Windows has no libws C library yet
- * (README: "Platforms"); when it does, this is where its handle is named.
+ * for poll/kqueue/libuv as on Linux. On Windows it is a SOCKET (cast to
+ * int), readable likewise: watch it with select(), WSAPoll() or libuv's
+ * uv_poll_init_socket(), never with file APIs.
  */
 int ws_hub_fd(ws_hub_t *hub);
 

@@ -5,7 +5,7 @@
 # other, minutes apart; on a shared machine whose speed drifts by a third
 # over minutes, a ratio is better taken here.
 #
-#   bench/ab.sh [-r ROUNDS] [-c CONNS] [-s SIZE] [-i INFLIGHT] [-d SECS] CMD_A CMD_B
+#   bench/ab.sh [-r ROUNDS] [-c CONNS] [-s SIZE] [-i INFLIGHT] [-d SECS] [-t] CMD_A CMD_B
 #
 # CMD_A and CMD_B are server command lines to which the port is appended
 # (e.g. "build/examples/echo_server", "node examples/node/echo_server.js",
@@ -14,29 +14,39 @@
 # build/bench/loadgen on core 1. Defaults: 5 rounds, 100 connections,
 # 20-byte messages, 1 in flight. Per round: msgs/s and the server's CPU
 # time per message (µs). Run ./build.sh bench once first, or it builds
-# loadgen itself.
+# loadgen itself. -t: over wss:// (TLS 1.3), with a certificate made here
+# (openssl) that the servers find in BENCH_TLS_CERT / BENCH_TLS_KEY, e.g.
+# bench/ab.sh -t -s 1024 build/bench/hub-echo-tls build/bench/lws-echo.
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-ROUNDS=5 CONNS=100 SIZE=20 INFLIGHT=1 SECS=2
-while getopts r:c:s:i:d:h opt; do
+ROUNDS=5 CONNS=100 SIZE=20 INFLIGHT=1 SECS=2 SCHEME=ws
+while getopts r:c:s:i:d:th opt; do
   case $opt in
     r) ROUNDS=$OPTARG ;;
     c) CONNS=$OPTARG ;;
     s) SIZE=$OPTARG ;;
     i) INFLIGHT=$OPTARG ;;
     d) SECS=$OPTARG ;;
-    *) sed -n '2,18p' "$0"; exit 2 ;;
+    t) SCHEME=wss ;;
+    *) sed -n '2,19p' "$0"; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
-[ $# = 2 ] || { sed -n '2,18p' "$0"; exit 2; }
+[ $# = 2 ] || { sed -n '2,19p' "$0"; exit 2; }
 LOADGEN=$ROOT/build/bench/loadgen
 if [ ! -x "$LOADGEN" ]; then
   mkdir -p "$ROOT/build/bench"
   go build -trimpath -o "$LOADGEN" ./bench/loadgen || exit 1
 fi
-TCK=$(getconf CLK_TCK)
+
+if [ $SCHEME = wss ]; then
+  tls=$ROOT/build/bench/ab-tls
+  mkdir -p "$tls"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 \
+    -keyout "$tls/key.pem" -out "$tls/cert.pem" >/dev/null 2>&1 || { echo "ab.sh: openssl failed" >&2; exit 1; }
+  export BENCH_TLS_CERT=$tls/cert.pem BENCH_TLS_KEY=$tls/key.pem
+fi
 
 free_port() {
   local p
@@ -46,17 +56,18 @@ free_port() {
   done
 }
 
-cputicks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-
-# load PORT SECS: loadgen's JSON report of SECS seconds of echoes.
+# load PORT SECS [LOADGEN-ARGS...]: loadgen's JSON report of SECS seconds
+# of echoes.
 load() {
-  taskset -c 1 "$LOADGEN" -url "ws://127.0.0.1:$1/" -conns "$CONNS" -size "$SIZE" \
-    -inflight "$INFLIGHT" -warmup 0s -duration "${2}s" -runs 1 -json 2>/dev/null
+  local port=$1 secs=$2
+  shift 2
+  taskset -c 1 "$LOADGEN" -url "$SCHEME://127.0.0.1:$port/" -conns "$CONNS" -size "$SIZE" \
+    -inflight "$INFLIGHT" -warmup 0s -duration "${secs}s" -runs 1 -json "$@" 2>/dev/null
 }
 
 # one CMD: start, warm up, measure; prints "RATE US_PER_MSG" or "0 0".
 one() {
-  local port pid c0 c1 out msgs rate
+  local port pid out rate cpu
   port=$(free_port)
   # shellcheck disable=SC2086
   taskset -c 0 $1 "$port" >/dev/null 2>&1 &
@@ -66,23 +77,23 @@ one() {
     sleep 0.05
   done
   load "$port" 0.5 >/dev/null
-  c0=$(cputicks "$pid")
-  out=$(load "$port" "$SECS")
-  c1=$(cputicks "$pid")
+  # loadgen reads the server's CPU time (/proc/PID/stat) at the window's
+  # ends; the last value in its JSON is the median over the windows.
+  out=$(load "$port" "$SECS" -server-pid "$pid")
   kill "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null
-  msgs=$(sed -n 's/.*"messages":\([0-9]*\).*/\1/p' <<<"$out" | head -n1)
-  rate=$(sed -n 's/.*"msgs_per_sec":\([0-9.]*\).*/\1/p' <<<"$out" | tail -n1)
-  if [ -z "$msgs" ] || [ "$msgs" = 0 ] || [ -z "$rate" ]; then
+  rate=$(grep -o '"msgs_per_sec":[0-9.eE+-]*' <<<"$out" | tail -n1 | cut -d: -f2)
+  cpu=$(grep -o '"server_cpu_us_per_msg":[0-9.eE+-]*' <<<"$out" | tail -n1 | cut -d: -f2)
+  if [ -z "$rate" ] || [ -z "$cpu" ] || awk -v r="$rate" 'BEGIN { exit !(r <= 0) }'; then
     echo "0 0"
     return
   fi
-  awk -v r="$rate" -v c=$((c1 - c0)) -v t="$TCK" -v m="$msgs" 'BEGIN { printf "%.0f %.2f\n", r, c / t / m * 1e6 }'
+  awk -v r="$rate" -v c="$cpu" 'BEGIN { printf "%.0f %.2f\n", r, c }'
 }
 
 echo "A: $1"
 echo "B: $2"
-echo "$CONNS conns x $SIZE B, $INFLIGHT in flight, $ROUNDS rounds of ${SECS}s each"
+echo "$CONNS conns x $SIZE B, $INFLIGHT in flight, $ROUNDS rounds of ${SECS}s each, $SCHEME://"
 ratios=()
 for r in $(seq "$ROUNDS"); do
   # Which goes first alternates: on this machine the first of a pair was

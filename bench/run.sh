@@ -7,9 +7,12 @@
 #   bench/run.sh --no-memory     skip the idle-connection memory test
 #   bench/run.sh --compression-only   only the compression section (below)
 #   bench/run.sh --no-compression     skip the compression section
+#   bench/run.sh --tls-only           only the TLS section (below)
+#   bench/run.sh --no-tls             skip the TLS section
 #
 # It builds what it needs into build/bench/ (loadgen, the Go peers, the
-# libwebsockets peer, the chart and report tools; `npm ci` for the Node
+# libwebsockets peer, the fastwebsockets peer with cargo (n/a without it),
+# the bench/tls servers, the chart and report tools; `npm ci` for the Node
 # peer; the libws examples through ./build.sh if they are missing),
 # installing only what is missing (libwebsockets-dev, a Python websockets,
 # as root). Then, one server at a time, each started and stopped here, it
@@ -23,6 +26,17 @@
 # -json-payload) with loadgen offering permessage-deflate (-deflate: on) and
 # not (off); reported: msgs/s on and off, and the bytes on the wire over the
 # payload bytes. --only applies to it too.
+#
+# TLS section: the servers that can serve wss:// (libws C hub, Go, Python
+# and Node through bench/tls/, libwebsockets with OpenSSL, ws over https,
+# websockets with ssl, fastwebsockets with tokio-rustls) echo over TLS 1.3
+# (100 × 1 KiB, 10 × 16 KiB), then hold IDLE_CONNS idle TLS connections
+# for the memory test. The certificate is made for the run (openssl, or Go's
+# generate_cert.go) in build/bench/tls/; servers find it through
+# BENCH_TLS_CERT and BENCH_TLS_KEY.
+#
+# Every scenario also reports the server's CPU time per echoed message
+# (loadgen -server-pid: /proc/PID/stat over the measured windows).
 #
 # Output: a table on stdout, bench/results/latest.json and
 # bench/results/latest.svg (a run with --only or --quick writes to
@@ -57,16 +71,18 @@ say() { printf '==> %s\n' "$*"; }
 warn() { printf 'bench: warning: %s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
-ONLY= QUICK=0 MEMORY=1 MAIN=1 COMPRESSION=1
+ONLY= QUICK=0 MEMORY=1 MAIN=1 COMPRESSION=1 TLS=1
 while [ $# -gt 0 ]; do
   case $1 in
     --only) ONLY=${2:-}; shift ;;
     --only=*) ONLY=${1#--only=} ;;
     --quick) QUICK=1 ;;
     --no-memory) MEMORY=0 ;;
-    --compression-only) MAIN=0 COMPRESSION=1 ;;
+    --compression-only) MAIN=0 COMPRESSION=1 TLS=0 ;;
     --no-compression) COMPRESSION=0 ;;
-    -h|--help) sed -n '2,42p' "$0"; exit 0 ;;
+    --tls-only) MAIN=0 COMPRESSION=0 TLS=1 ;;
+    --no-tls) TLS=0 ;;
+    -h|--help) sed -n '2,61p' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see bench/run.sh --help)" ;;
   esac
   shift
@@ -80,7 +96,7 @@ if [ -z "${NICE:-}" ]; then
   [ "$(id -u)" = 0 ] && NICE=-10
 fi
 RESULTS=$ROOT/bench/results
-if [ -n "$ONLY" ] || [ $QUICK = 1 ] || [ $MEMORY = 0 ] || [ $MAIN = 0 ] || [ $COMPRESSION = 0 ]; then
+if [ -n "$ONLY" ] || [ $QUICK = 1 ] || [ $MEMORY = 0 ] || [ $MAIN = 0 ] || [ $COMPRESSION = 0 ] || [ $TLS = 0 ]; then
   RESULTS=$OUT/results # a partial run must not replace the committed results
 fi
 
@@ -125,7 +141,45 @@ fi
 
 say "building loadgen, Go peers, report and chart into build/bench/"
 go build -trimpath -o "$OUT/" ./bench/loadgen ./bench/peers/gorilla ./bench/peers/gws \
-  ./bench/peers/gobwas ./bench/report ./bench/chart || die "go build failed"
+  ./bench/peers/gobwas ./bench/report ./bench/chart ./bench/tls/go-echo-tls || die "go build failed"
+
+FWS_NA=
+if command -v cargo >/dev/null; then
+  say "building the fastwebsockets peer with cargo (build/bench/fastwebsockets-echo)"
+  if ! bench/peers/fastwebsockets/build.sh "$OUT" >"$OUT/fastwebsockets-build.log" 2>&1; then
+    FWS_NA="cargo build failed (build/bench/fastwebsockets-build.log)"
+    warn "fastwebsockets: $FWS_NA"
+  fi
+else
+  FWS_NA="cargo not installed"
+fi
+
+# The hub's TLS echo server: examples/c/echo_server.c with TLS options
+# (bench/tls/hub_echo_tls.c).
+HUB_TLS_NA=
+if ! cc -O2 -Wall -Wextra -Werror -Iinclude -o "$OUT/hub-echo-tls" bench/tls/hub_echo_tls.c \
+     -Lbuild/lib -lws -Wl,-rpath,"$ROOT/build/lib" 2>"$OUT/hub-echo-tls-build.log"; then
+  HUB_TLS_NA="build failed (build/bench/hub-echo-tls-build.log)"
+  warn "libws-c-hub TLS: $HUB_TLS_NA"
+fi
+
+# The TLS section's certificate, made for this run (never committed): a
+# self-signed P-256 one for 127.0.0.1, by openssl or else Go's own
+# generate_cert.go.
+TLS_DIR=$OUT/tls TLS_NA=
+if [ $TLS = 1 ]; then
+  rm -rf "$TLS_DIR"
+  mkdir -p "$TLS_DIR"
+  if command -v openssl >/dev/null; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
+      -addext subjectAltName=IP:127.0.0.1 -keyout "$TLS_DIR/key.pem" -out "$TLS_DIR/cert.pem" >"$TLS_DIR/gen.log" 2>&1
+  else
+    (cd "$TLS_DIR" && go run "$(go env GOROOT)/src/crypto/tls/generate_cert.go" --host 127.0.0.1 \
+      --ecdsa-curve P256 --duration 48h) >"$TLS_DIR/gen.log" 2>&1
+  fi
+  [ -s "$TLS_DIR/cert.pem" ] && [ -s "$TLS_DIR/key.pem" ] || TLS_NA="no test certificate ($TLS_DIR/gen.log)"
+  [ -z "$TLS_NA" ] || warn "TLS section: $TLS_NA"
+fi
 
 LWS_NA=
 if pkg-config --exists libwebsockets 2>/dev/null; then
@@ -227,6 +281,7 @@ modver() { go list -m -f '{{.Version}}' "$1" 2>/dev/null; }
   echo "quick=$QUICK"
   echo "main_section=$MAIN"
   echo "compression_section=$COMPRESSION"
+  echo "tls_section=$TLS"
   echo "go=$(go env GOVERSION)"
   [ -n "$NODE" ] && echo "node=$("$NODE" --version)"
   [ -n "$PY" ] && echo "python=$("$PY" -c 'import sys; print(sys.version.split()[0])') ($PY)"
@@ -237,6 +292,7 @@ modver() { go list -m -f '{{.Version}}' "$1" 2>/dev/null; }
   echo "gorilla=$(modver github.com/gorilla/websocket)"
   echo "gws=$(modver github.com/lxzan/gws)"
   echo "gobwas=$(modver github.com/gobwas/ws)"
+  [ -z "$FWS_NA" ] && echo "fastwebsockets=$(sed -n '/^name = "fastwebsockets"$/{n;s/^version = "\(.*\)"/\1/p}' bench/peers/fastwebsockets/Cargo.lock), $(cargo --version 2>/dev/null | cut -d' ' -f1-2), $(rustc --version 2>/dev/null | cut -d' ' -f1-2)"
   echo "libws=$(sed -n 's/^#define WS_VERSION_STRING "\(.*\)"/\1/p' include/ws.h)"
   echo "libws_commit=$(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- capi libws bindings examples 2>/dev/null || echo '+local changes')"
   echo "cc=$(ver cc --version)"
@@ -253,6 +309,7 @@ SERVERS=(
   "gorilla|gorilla/websocket (Go)|go|peer|$OUT/gorilla"
   "gws|lxzan/gws (Go)|go|peer|$OUT/gws"
   "gobwas|gobwas/ws (Go)|go|peer|$OUT/gobwas"
+  "fastwebsockets|fastwebsockets 0.10 (Rust)|rust|peer|$OUT/fastwebsockets-echo"
   "libws-c-hub|libws C echo_server (hub, epoll)|c|libws|$ROOT/build/examples/echo_server"
   "lws|libwebsockets (C)|c|peer|$OUT/lws-echo"
   "libws-c|libws C threaded_echo_server (thread/conn)|c|libws|$ROOT/build/examples/threaded_echo_server"
@@ -267,6 +324,10 @@ SERVERS+=(
 
 # unavailable NAME: why the server can't run here, or nothing.
 unavailable() {
+  if [ "$SCHEME" = wss ]; then
+    [ -z "$TLS_NA" ] || { echo "$TLS_NA"; return; }
+    [ "$1" = libws-c-hub ] && [ -n "$HUB_TLS_NA" ] && { echo "$HUB_TLS_NA"; return; }
+  fi
   case $1 in
     libws-python)
       [ -n "$PY" ] || { echo "python3 not found"; return; }
@@ -283,7 +344,8 @@ unavailable() {
     node-ws)
       [ -n "$NODE" ] || { echo "node not found"; return; }
       node_can bench/peers/node-ws "require('ws')" || echo "ws not installed (npm ci failed)" ;;
-    python-websockets) [ -n "$PYWS" ] || echo "no Python websockets package" ;;
+    python-websockets*) [ -n "$PYWS" ] || echo "no Python websockets package" ;;
+    fastwebsockets) [ -z "$FWS_NA" ] || echo "$FWS_NA" ;;
   esac
 }
 
@@ -435,8 +497,8 @@ scenario() {
   best=-1
   for attempt in 1 2 3; do
     c0=$(cputicks "$srv_pid") t0=$(date +%s.%N) sys0=$(sysstat)
-    timeout -k 5 "$per_scenario" nice -n "$NICE" taskset -c 1 "$OUT/loadgen" -url "ws://127.0.0.1:$port/" \
-      "$@" -warmup "${WARMUP}s" -duration "${DURATION}s" -runs "$RUNS" -json \
+    timeout -k 5 "$per_scenario" nice -n "$NICE" taskset -c 1 "$OUT/loadgen" -url "$SCHEME://127.0.0.1:$port/" \
+      -server-pid "$srv_pid" "$@" -warmup "${WARMUP}s" -duration "${DURATION}s" -runs "$RUNS" -json \
       >"$dir/try.json" 2>"$dir/try.err"
     rc=$?
     c1=$(cputicks "$srv_pid") t1=$(date +%s.%N) sys1=$(sysstat)
@@ -486,7 +548,7 @@ scenario() {
 # first window where it does 27k once warm), which the per-scenario warm-up
 # of the first scenario alone did not cover.
 warm_up() {
-  timeout -k 5 30 taskset -c 1 "$OUT/loadgen" -url "ws://127.0.0.1:$1/" -conns 100 -size 20 \
+  timeout -k 5 30 taskset -c 1 "$OUT/loadgen" -url "$SCHEME://127.0.0.1:$1/" -conns 100 -size 20 \
     -warmup 0s -duration 1s -runs 1 >/dev/null 2>&1 || true
 }
 
@@ -508,12 +570,20 @@ open_server() {
   warm_up "$port"
 }
 
-# measure NAME: every scenario, then (fresh server) the idle-memory test.
+# The scheme loadgen dials (wss in the TLS section), and where measure
+# writes and which scenarios it runs: the main section's, or the TLS
+# section's.
+SCHEME=ws
+SECTION_RAW=$RAW
+SECTION_SCENARIOS=()
+
+# measure NAME LABEL CMDLINE: every scenario of SECTION_SCENARIOS, then
+# (fresh server) the idle-memory test.
 measure() {
-  local name=$1 label=$2 cmdline=$3 dir=$RAW/$1 port s id conns size inflight
+  local name=$1 label=$2 cmdline=$3 dir=$SECTION_RAW/$1 port s id conns size inflight
   local -a cmd
   open_server "$dir" "$cmdline" || return 0
-  for s in "${SCENARIOS[@]}"; do
+  for s in "${SECTION_SCENARIOS[@]}"; do
     IFS='|' read -r id conns size inflight <<<"$s"
     scenario "$dir" "$id" -conns "$conns" -size "$size" -inflight "$inflight" || break
   done
@@ -530,7 +600,7 @@ measure() {
   before=$(rss_kb "$srv_pid")
   rm -f "$fifo"
   mkfifo "$fifo"
-  nice -n "$NICE" taskset -c 1 "$OUT/loadgen" -url "ws://127.0.0.1:$port/" -idle "$IDLE_CONNS" -hold "${HOLD}s" \
+  nice -n "$NICE" taskset -c 1 "$OUT/loadgen" -url "$SCHEME://127.0.0.1:$port/" -idle "$IDLE_CONNS" -hold "${HOLD}s" \
     <"$fifo" >"$dir/idle.out" 2>"$dir/idle.err" &
   idle_pid=$!
   exec 7>"$fifo" # loadgen's stdin stays open until this closes
@@ -616,6 +686,30 @@ measure_compression() {
   stop_server "$dir" "$port"
 }
 
+# ---------------------------------------------------------------- TLS
+# name|label|language|kind|command: the servers that serve wss:// with the
+# certificate in BENCH_TLS_CERT / BENCH_TLS_KEY (the libws examples take no
+# TLS options: bench/tls/ runs them with TLS).
+TLS_ENV="env BENCH_TLS_CERT=$TLS_DIR/cert.pem BENCH_TLS_KEY=$TLS_DIR/key.pem"
+TLS_SERVERS=(
+  "libws-go|libws Go (go-echo, TLS)|go|libws|$TLS_ENV $OUT/go-echo-tls"
+  "fastwebsockets|fastwebsockets 0.10 + tokio-rustls (Rust)|rust|peer|$TLS_ENV $OUT/fastwebsockets-echo"
+  "libws-c-hub|libws C echo_server (hub, TLS)|c|libws|$TLS_ENV $OUT/hub-echo-tls"
+  "lws|libwebsockets + OpenSSL (C)|c|peer|$TLS_ENV $OUT/lws-echo"
+  "libws-python|libws Python binding|python|libws|$TLS_ENV $PY $ROOT/bench/tls/python_echo_tls.py"
+  "python-websockets|websockets${PYWS_PYPI:+ $(pyws_version "$PYWS") (Debian)} + ssl (Python)|python|peer|$TLS_ENV $PYWS $ROOT/bench/peers/python-websockets/server.py"
+)
+[ -n "$PYWS_PYPI" ] && TLS_SERVERS+=("python-websockets-pypi|websockets $(pyws_version "$PYWS_PYPI") (PyPI) + ssl (Python)|python|peer|$TLS_ENV $PYWS_PYPI $ROOT/bench/peers/python-websockets/server.py")
+TLS_SERVERS+=(
+  "libws-node|libws Node binding|node|libws|$TLS_ENV $NODE $ROOT/bench/tls/node_echo_tls.js"
+  "node-ws|ws + bufferutil on https (Node)|node|peer|$TLS_ENV $NODE $ROOT/bench/peers/node-ws/server.js"
+)
+# scenario id|conns|size|inflight (ids as in bench/report).
+TLS_SCENARIOS=(
+  "tls-c100-s1k|100|1024|1"
+  "tls-c10-s16k|10|16384|1"
+)
+
 if [ $MAIN = 1 ]; then
   say "measuring ${#SERVERS[@]} servers: ${#SCENARIOS[@]} scenarios each (${WARMUP}s warm-up + ${RUNS} × ${DURATION}s, median), then RSS with $IDLE_CONNS idle connections"
 fi
@@ -648,11 +742,19 @@ each_server() {
 
 : >"$RAW/servers.txt"
 if [ $MAIN = 1 ]; then
+  SECTION_SCENARIOS=("${SCENARIOS[@]}")
   each_server "$RAW" measure "" "${SERVERS[@]}"
 fi
 if [ $COMPRESSION = 1 ]; then
   say "compression: ${#COMP_SCENARIOS[@]} scenarios of 1 KiB JSON-like text, each with permessage-deflate off and on (loadgen -json-payload [-deflate]), ${WARMUP}s warm-up + ${RUNS} × ${DURATION}s"
   each_server "$RAW/compression" measure_compression "compression: " "${COMP_SERVERS[@]}"
+fi
+if [ $TLS = 1 ]; then
+  say "TLS: ${#TLS_SCENARIOS[@]} scenarios over wss:// (TLS 1.3), ${WARMUP}s warm-up + ${RUNS} × ${DURATION}s, then RSS with $IDLE_CONNS idle TLS connections"
+  SCHEME=wss SECTION_RAW=$RAW/tls
+  SECTION_SCENARIOS=("${TLS_SCENARIOS[@]}")
+  each_server "$RAW/tls" measure "TLS: " "${TLS_SERVERS[@]}"
+  SCHEME=ws SECTION_RAW=$RAW
 fi
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$RAW/meta.txt"
 echo "wall_s=$((SECONDS - T0))" >>"$RAW/meta.txt"

@@ -4,7 +4,9 @@
 # (100 connections × 20-byte messages for 1 s) against it and check that it
 # got echoes (msgs/s > 0, and loadgen's own check of every echoed byte).
 # The node-ws and python-websockets peers are tried too when their runtime
-# and package are installed, and skipped otherwise.
+# and package are installed, and skipped otherwise; the fastwebsockets peer
+# when cargo is installed (built with it, crates from crates.io), over ws://
+# and, with a certificate made here by openssl, over wss://.
 #
 # Usage: bench/smoke.sh        (exit status 0 only if every peer passed)
 set -euo pipefail
@@ -54,11 +56,13 @@ wait_listen() {
 passed=0
 failed=0
 # smoke NAME COMMAND...: the command is the peer, to be given the port.
+# SCHEME (ws or wss) is the one loadgen dials.
+SCHEME=ws
 smoke() {
 	local name=$1 port result rate
 	shift
 	port=$(free_port)
-	"$@" "$port" 2>"$out/smoke-$name.log" &
+	"$@" "$port" >"$out/smoke-$name.log" 2>&1 &
 	peer_pid=$!
 	if ! wait_listen "$port"; then
 		echo "FAIL $name: peer did not listen on $port (see $out/smoke-$name.log)"
@@ -66,7 +70,7 @@ smoke() {
 		cleanup
 		return
 	fi
-	if result=$("$out/loadgen" -url "ws://127.0.0.1:$port/" -conns 100 -size 20 \
+	if result=$("$out/loadgen" -url "$SCHEME://127.0.0.1:$port/" -conns 100 -size 20 \
 		-warmup 200ms -duration 1s -json 2>>"$out/smoke-$name.log"); then
 		# The last "msgs_per_sec" is the top-level median (the runs come first).
 		rate=$(sed -n 's/.*"msgs_per_sec":\([0-9.eE+-]*\).*/\1/p' <<<"$result")
@@ -97,6 +101,28 @@ if python3 -c 'import websockets' 2>/dev/null; then
 	smoke python-websockets python3 bench/peers/python-websockets/server.py
 else
 	echo "skip python-websockets: python3 cannot import websockets"
+fi
+
+if command -v cargo >/dev/null; then
+	if bench/peers/fastwebsockets/build.sh "$out" >"$out/fastwebsockets-build.log" 2>&1; then
+		smoke fastwebsockets "$out/fastwebsockets-echo"
+		if command -v openssl >/dev/null; then
+			tls=$out/smoke-tls
+			mkdir -p "$tls"
+			openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 \
+				-keyout "$tls/key.pem" -out "$tls/cert.pem" >/dev/null 2>&1
+			SCHEME=wss
+			smoke fastwebsockets-tls env BENCH_TLS_CERT="$tls/cert.pem" BENCH_TLS_KEY="$tls/key.pem" "$out/fastwebsockets-echo"
+			SCHEME=ws
+		else
+			echo "skip fastwebsockets-tls: openssl not found"
+		fi
+	else
+		echo "FAIL fastwebsockets: cargo build failed (see $out/fastwebsockets-build.log)"
+		failed=$((failed + 1))
+	fi
+else
+	echo "skip fastwebsockets: cargo not found"
 fi
 
 echo "smoke: $passed passed, $failed failed"

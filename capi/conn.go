@@ -8,7 +8,9 @@ import "C"
 
 import (
 	"errors"
+	"net/http"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,11 +36,22 @@ type conn struct {
 
 	readTimeout, writeTimeout time.Duration
 
+	hs   handshakeInfo
+	imu  sync.Mutex // guards the C strings below, made on first use
+	path *C.char
+	hdrs *C.char
+	peer *C.char
+
 	rmu        sync.Mutex
 	pin        runtime.Pinner
 	pending    []byte // a message ws_read_message_into could not deliver
 	pendingOp  libws.Opcode
 	hasPending bool
+	// A read ws_read_message_timeout gave up on goes on in a goroutine
+	// (see readTimed); its result comes on rch, and inflight says one is
+	// due there.
+	rch      chan readResult
+	inflight bool
 
 	smu         sync.Mutex // guards the close status
 	closeKnown  bool
@@ -52,11 +65,25 @@ type conn struct {
 	dropped atomic.Bool
 }
 
-func newConn(c *libws.Conn, v optValues) *conn {
+// handshakeInfo is what ws_conn_path and ws_conn_headers report: the
+// request target and the request headers on a server connection, the
+// target it asked for and the 101 response's headers on a client one.
+type handshakeInfo struct {
+	path   string
+	header http.Header
+}
+
+type readResult struct {
+	f   libws.Frame
+	err error
+}
+
+func newConn(c *libws.Conn, v optValues, hs handshakeInfo) *conn {
 	cc := &conn{
 		c:            c,
 		readTimeout:  v.ms(C.WS_OPT_READ_TIMEOUT_MS),
 		writeTimeout: v.ms(C.WS_OPT_WRITE_TIMEOUT_MS),
+		hs:           hs,
 	}
 	if s := c.Subprotocol(); s != "" {
 		cc.sub = C.CString(s)
@@ -102,12 +129,30 @@ func (c *conn) readErr(err error) {
 	}
 }
 
+// takePending returns the message ws_read_message_into kept, if any.
+func (c *conn) takePending() (libws.Frame, bool) {
+	if !c.hasPending {
+		return libws.Frame{}, false
+	}
+	f := libws.Frame{Fin: true, OpCode: c.pendingOp, Payload: c.pending}
+	c.hasPending, c.pending = false, nil
+	return f, true
+}
+
 // read returns the next frame or message; c.rmu is held.
 func (c *conn) read(message bool) (libws.Frame, error) {
-	if c.hasPending {
-		f := libws.Frame{Fin: true, OpCode: c.pendingOp, Payload: c.pending}
-		c.hasPending, c.pending = false, nil
+	if f, ok := c.takePending(); ok {
 		return f, nil
+	}
+	if c.inflight {
+		// A read ws_read_message_timeout gave up on comes first. A raw
+		// frame read takes its result as it is: a whole message or a
+		// control frame.
+		wait := time.Duration(-1)
+		if c.readTimeout > 0 {
+			wait = c.readTimeout
+		}
+		return c.readTimed(!message, wait)
 	}
 	if c.readTimeout > 0 {
 		c.c.SetReadDeadline(time.Now().Add(c.readTimeout))
@@ -132,6 +177,120 @@ func (c *conn) read(message bool) (libws.Frame, error) {
 	return f, nil
 }
 
+// readTimed reads the next message, or control frame with control set,
+// waiting at most timeout (< 0: as long as needed); c.rmu is held. A read
+// given up on must lose nothing (a partial frame, a message half inflated),
+// and the engine keeps that only in a read that goes on: so a bounded read
+// runs in a goroutine, which carries on after a timeout, and the next read
+// of any kind on c takes its result.
+func (c *conn) readTimed(control bool, timeout time.Duration) (libws.Frame, error) {
+	if c.readTimeout > 0 && !c.inflight {
+		// Lift the deadline an earlier read set for WS_OPT_READ_TIMEOUT_MS.
+		c.c.SetReadDeadline(time.Time{})
+	}
+	var expired <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		expired = t.C
+	}
+	for {
+		f, ok := c.takePending()
+		var err error
+		switch {
+		case ok:
+		case c.inflight || timeout >= 0:
+			if !c.inflight {
+				c.startRead()
+			}
+			r, got := c.await(expired, timeout == 0)
+			if !got {
+				return f, newErr(C.WS_ETIMEDOUT, "no message within %d ms", timeout.Milliseconds())
+			}
+			f, err = r.f, r.err
+		default:
+			f, err = c.c.ReadNext()
+			if err != nil {
+				c.readErr(err)
+			}
+		}
+		if err != nil || control || !f.OpCode.IsControl() {
+			return f, err
+		}
+	}
+}
+
+// finishClose waits for the peer's close reply where Close left that to
+// a reader, and the only reader is the one ws_read_message_timeout left
+// running: so ws_close waits as it does without one. Frames that arrive
+// meanwhile are discarded, as Close does. The wait is bounded: Close set
+// the read deadline to its close timeout. c.rmu is held.
+func (c *conn) finishClose() {
+	r := <-c.rch
+	c.inflight = false
+	for r.err == nil {
+		r.f, r.err = c.c.ReadNext()
+	}
+	c.readErr(r.err)
+}
+
+// await takes the result of the read in flight; false if expired fired
+// first, or at once if poll is set and it is not there yet.
+func (c *conn) await(expired <-chan time.Time, poll bool) (readResult, bool) {
+	var r readResult
+	if poll {
+		select {
+		case r = <-c.rch:
+		default:
+			return r, false
+		}
+	} else {
+		select {
+		case r = <-c.rch:
+		case <-expired:
+			return r, false
+		}
+	}
+	c.inflight = false
+	return r, true
+}
+
+// startRead starts the goroutine readTimed waits for.
+func (c *conn) startRead() {
+	if c.rch == nil {
+		c.rch = make(chan readResult, 1)
+	}
+	c.inflight = true
+	ec, ch := c.c, c.rch
+	go func() {
+		r := readResult{err: newErr(C.WS_EINTERNAL, "internal error: the read stopped")}
+		defer func() {
+			recover() // never take the process down from here
+			ch <- r
+		}()
+		r.f, r.err = ec.ReadNext()
+		if r.err != nil {
+			c.readErr(r.err)
+		}
+	}()
+}
+
+// lend hands f to C: its payload stays pinned until the next read.
+func (c *conn) lend(out *C.ws_frame_t, f libws.Frame) {
+	data := unsafe.Pointer(&C.ws__empty[0])
+	if len(f.Payload) > 0 {
+		data = unsafe.Pointer(&f.Payload[0])
+		c.pin.Pin(data)
+	}
+	*out = C.ws_frame_t{
+		opcode: C.int(f.OpCode),
+		fin:    C.int(b2i(f.Fin)),
+		rsv:    C.int(f.Rsv),
+		data:   (*C.uint8_t)(data),
+		len:    C.size_t(len(f.Payload)),
+	}
+}
+
 // readBorrowed serves ws_read_frame and ws_read_message.
 func readBorrowed(h *C.ws_conn_t, out *C.ws_frame_t, message bool) (rc C.int) {
 	c := acquireConn(h, &rc)
@@ -149,18 +308,33 @@ func readBorrowed(h *C.ws_conn_t, out *C.ws_frame_t, message bool) (rc C.int) {
 	if err != nil {
 		return fail(&c.base, err)
 	}
-	data := unsafe.Pointer(&C.ws__empty[0])
-	if len(f.Payload) > 0 {
-		data = unsafe.Pointer(&f.Payload[0])
-		c.pin.Pin(data)
+	c.lend(out, f)
+	return C.WS_OK
+}
+
+//export ws_read_message_timeout
+func ws_read_message_timeout(h *C.ws_conn_t, out *C.ws_frame_t, flags C.int, timeoutMs C.int) (rc C.int) {
+	defer recoverTo(&rc, unsafe.Pointer(h))
+	c := acquireConn(h, &rc)
+	if c == nil {
+		return rc
 	}
-	*out = C.ws_frame_t{
-		opcode: C.int(f.OpCode),
-		fin:    C.int(b2i(f.Fin)),
-		rsv:    C.int(f.Rsv),
-		data:   (*C.uint8_t)(data),
-		len:    C.size_t(len(f.Payload)),
+	defer c.life.RUnlock()
+	if out == nil || flags&^C.WS_READ_CONTROL != 0 || timeoutMs < -1 {
+		return failf(&c.base, C.WS_EINVAL, "ws_read_message_timeout: frame is NULL, flags has unknown bits or timeout_ms < -1")
 	}
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	c.pin.Unpin()
+	timeout := time.Duration(-1)
+	if timeoutMs >= 0 {
+		timeout = time.Duration(timeoutMs) * time.Millisecond
+	}
+	f, err := c.readTimed(flags&C.WS_READ_CONTROL != 0, timeout)
+	if err != nil {
+		return fail(&c.base, err)
+	}
+	c.lend(out, f)
 	return C.WS_OK
 }
 
@@ -277,7 +451,11 @@ func ws_close(h *C.ws_conn_t, code C.int, reason *C.char) (rc C.int) {
 	// Close read the peer's reply itself unless a reader was active; then
 	// the status is read here, where no reader can hold the Conn.
 	if c.rmu.TryLock() {
-		if code, reason, ok := c.c.CloseStatus(); ok {
+		if c.inflight {
+			if err == nil {
+				c.finishClose()
+			}
+		} else if code, reason, ok := c.c.CloseStatus(); ok {
 			c.setCloseStatus(code, reason)
 		}
 		c.rmu.Unlock()
@@ -320,6 +498,59 @@ func ws_conn_subprotocol(h *C.ws_conn_t) (s *C.char) {
 	return c.sub
 }
 
+// info returns *p, made from value() on first use; it lives until
+// ws_conn_free.
+func (c *conn) info(p **C.char, value func() string) *C.char {
+	c.imu.Lock()
+	defer c.imu.Unlock()
+	if *p == nil {
+		*p = C.CString(value())
+	}
+	return *p
+}
+
+//export ws_conn_path
+func ws_conn_path(h *C.ws_conn_t) (s *C.char) {
+	defer recoverTo(nil, unsafe.Pointer(h))
+	var rc C.int
+	c := acquireConn(h, &rc)
+	if c == nil {
+		return nil
+	}
+	defer c.life.RUnlock()
+	return c.info(&c.path, func() string { return c.hs.path })
+}
+
+//export ws_conn_headers
+func ws_conn_headers(h *C.ws_conn_t) (s *C.char) {
+	defer recoverTo(nil, unsafe.Pointer(h))
+	var rc C.int
+	c := acquireConn(h, &rc)
+	if c == nil {
+		return nil
+	}
+	defer c.life.RUnlock()
+	return c.info(&c.hdrs, func() string {
+		// Sorted by name, CR and LF in values turned into spaces: one
+		// header per "\r\n"-terminated line, whatever the peer sent.
+		var b strings.Builder
+		c.hs.header.Write(&b)
+		return b.String()
+	})
+}
+
+//export ws_conn_peer
+func ws_conn_peer(h *C.ws_conn_t) (s *C.char) {
+	defer recoverTo(nil, unsafe.Pointer(h))
+	var rc C.int
+	c := acquireConn(h, &rc)
+	if c == nil {
+		return nil
+	}
+	defer c.life.RUnlock()
+	return c.info(&c.peer, func() string { return c.c.RemoteAddr().String() })
+}
+
 //export ws_conn_errmsg
 func ws_conn_errmsg(h *C.ws_conn_t) (msg *C.char) {
 	defer recoverTo(nil)
@@ -345,9 +576,11 @@ func ws_conn_free(h *C.ws_conn_t) {
 	c.pending, c.hasPending = nil, false
 	c.rmu.Unlock()
 	c.c = nil
-	if c.sub != nil {
-		C.free(unsafe.Pointer(c.sub))
-		c.sub = nil
+	for _, p := range []**C.char{&c.sub, &c.path, &c.hdrs, &c.peer} {
+		if *p != nil {
+			C.free(unsafe.Pointer(*p))
+			*p = nil
+		}
 	}
 	c.life.Unlock()
 	c.freeMsgs()

@@ -31,8 +31,26 @@ type cerr struct {
 
 func (e *cerr) Error() string { return e.msg }
 
+// msgPrefix starts every message ws_errmsg() and the ws_*_errmsg functions
+// give, once. Errors of the engine carry it already, network errors do not,
+// and messages made here embed other errors: errText is the one place that
+// puts it in front.
+const msgPrefix = "libws: "
+
+// errText is err's message as C sees it: exactly one msgPrefix in front.
+func errText(err error) string {
+	return msgPrefix + strings.TrimPrefix(err.Error(), msgPrefix)
+}
+
+// newErr makes an error with its C code; errors among args are formatted
+// without their own prefix, so the message has one when errText adds it.
 func newErr(code C.int, format string, args ...any) error {
-	return &cerr{code, "libws: " + fmt.Sprintf(format, args...)}
+	for i, a := range args {
+		if e, ok := a.(error); ok {
+			args[i] = strings.TrimPrefix(e.Error(), msgPrefix)
+		}
+	}
+	return &cerr{code, fmt.Sprintf(format, args...)}
 }
 
 // errCode is the one place that maps engine, network and TLS errors to the
@@ -110,7 +128,7 @@ func setThreadMsg(msg string) {
 // fail records err as the message of the failing call, for the thread and
 // on the handle b (nil: none), and returns its code.
 func fail(b *base, err error) C.int {
-	msg := err.Error()
+	msg := errText(err)
 	setThreadMsg(msg)
 	if b != nil {
 		b.setMsg(msg)
@@ -135,7 +153,7 @@ func recoverTo(rc *C.int, h ...unsafe.Pointer) {
 	if r == nil {
 		return
 	}
-	msg := fmt.Sprintf("libws: internal error: %v", r)
+	msg := msgPrefix + fmt.Sprintf("internal error: %v", r)
 	setThreadMsg(msg)
 	for _, k := range h {
 		if b := baseOf(k); b != nil {

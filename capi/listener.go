@@ -31,7 +31,7 @@ type listener struct {
 	vals  optValues
 	upg   *libws.UpgradeOptions
 	tls   *tls.Config
-	ready chan *libws.Conn
+	ready chan accepted
 	done  chan struct{}
 
 	mu       sync.Mutex // guards closed and inflight
@@ -40,22 +40,28 @@ type listener struct {
 	wg       sync.WaitGroup
 }
 
+// accepted is a server connection with the request that opened it.
+type accepted struct {
+	c  *libws.Conn
+	hs handshakeInfo
+}
+
 // handshake runs the server side of the opening handshake on nc, with TLS
 // when cfg is set, bounded by timeout (0: none). nc is closed on failure.
-func handshake(nc net.Conn, cfg *tls.Config, upg *libws.UpgradeOptions, timeout time.Duration) (*libws.Conn, error) {
+func handshake(nc net.Conn, cfg *tls.Config, upg *libws.UpgradeOptions, timeout time.Duration) (accepted, error) {
 	if timeout > 0 {
 		nc.SetDeadline(time.Now().Add(timeout))
 	}
 	if cfg != nil {
 		nc = tls.Server(nc, cfg)
 	}
-	c, _, err := libws.UpgradeConn(nc, upg)
+	c, req, err := libws.UpgradeConn(nc, upg)
 	if err != nil {
 		nc.Close()
-		return nil, err
+		return accepted{}, err
 	}
 	nc.SetDeadline(time.Time{})
-	return c, nil
+	return accepted{c, handshakeInfo{req.RequestURI, req.Header}}, nil
 }
 
 func (l *listener) acceptLoop() {
@@ -94,7 +100,7 @@ func (l *listener) acceptLoop() {
 func (l *listener) serve(nc net.Conn) {
 	defer l.wg.Done()
 	defer func() { recover() }()
-	c, err := handshake(nc, l.tls, l.upg, l.vals.ms(C.WS_OPT_TIMEOUT_MS))
+	a, err := handshake(nc, l.tls, l.upg, l.vals.ms(C.WS_OPT_TIMEOUT_MS))
 	l.mu.Lock()
 	delete(l.inflight, nc)
 	l.mu.Unlock()
@@ -102,9 +108,9 @@ func (l *listener) serve(nc net.Conn) {
 		return // the client got its HTTP error; the listener goes on
 	}
 	select {
-	case l.ready <- c:
+	case l.ready <- a:
 	case <-l.done:
-		c.CloseNow()
+		a.c.CloseNow()
 	}
 }
 
@@ -144,7 +150,7 @@ func ws_listen(out **C.ws_listener_t, host *C.char, port C.int, opts *C.ws_optio
 		vals:     v,
 		upg:      upg,
 		tls:      cfg,
-		ready:    make(chan *libws.Conn, 64),
+		ready:    make(chan accepted, 64),
 		done:     make(chan struct{}),
 		inflight: map[net.Conn]struct{}{},
 	}
@@ -179,8 +185,8 @@ func ws_accept(h *C.ws_listener_t, out **C.ws_conn_t, timeoutMs C.int) (rc C.int
 	switch {
 	case timeoutMs == 0:
 		select {
-		case c := <-l.ready:
-			*out = (*C.ws_conn_t)(register(newConn(c, l.vals)))
+		case a := <-l.ready:
+			*out = (*C.ws_conn_t)(register(newConn(a.c, l.vals, a.hs)))
 			return C.WS_OK
 		case <-l.done:
 			return failf(&l.base, C.WS_ECLOSED, "the listener was freed")
@@ -193,8 +199,8 @@ func ws_accept(h *C.ws_listener_t, out **C.ws_conn_t, timeoutMs C.int) (rc C.int
 		timeout = t.C
 	}
 	select {
-	case c := <-l.ready:
-		*out = (*C.ws_conn_t)(register(newConn(c, l.vals)))
+	case a := <-l.ready:
+		*out = (*C.ws_conn_t)(register(newConn(a.c, l.vals, a.hs)))
 		return C.WS_OK
 	case <-l.done:
 		return failf(&l.base, C.WS_ECLOSED, "the listener was freed")
@@ -221,8 +227,8 @@ func ws_listener_free(h *C.ws_listener_t) {
 	l.wg.Wait()
 	for {
 		select {
-		case c := <-l.ready:
-			c.CloseNow()
+		case a := <-l.ready:
+			a.c.CloseNow()
 			continue
 		default:
 		}
@@ -272,11 +278,11 @@ func ws_adopt_fd(out **C.ws_conn_t, fd C.int, opts *C.ws_options_t) (rc C.int) {
 		nc.Close()
 		return fail(nil, err)
 	}
-	c, err := handshake(nc, cfg, upg, v.ms(C.WS_OPT_TIMEOUT_MS))
+	a, err := handshake(nc, cfg, upg, v.ms(C.WS_OPT_TIMEOUT_MS))
 	if err != nil {
 		return fail(nil, err)
 	}
-	*out = (*C.ws_conn_t)(register(newConn(c, v)))
+	*out = (*C.ws_conn_t)(register(newConn(a.c, v, a.hs)))
 	return C.WS_OK
 }
 
@@ -292,6 +298,13 @@ func ws_connect(out **C.ws_conn_t, rawURL *C.char, opts *C.ws_options_t) (rc C.i
 	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Hostname() == "" {
 		return failf(nil, C.WS_EINVAL, "ws_connect: %q is not a ws:// or wss:// URL with a host", s)
 	}
+	// url.Parse takes any digits as a port; the dialer's refusal of them
+	// would read as a network error (WS_EIO).
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return failf(nil, C.WS_EINVAL, "ws_connect: %q has port %s, not in 1..65535", s, p)
+		}
+	}
 	v, rc := optionsOf(opts)
 	if rc != C.WS_OK {
 		return rc
@@ -306,13 +319,13 @@ func ws_connect(out **C.ws_conn_t, rawURL *C.char, opts *C.ws_options_t) (rc C.i
 		ctx, cancel = context.WithTimeout(ctx, t)
 		defer cancel()
 	}
-	c, _, err := libws.Dial(ctx, s, do)
+	c, resp, err := libws.Dial(ctx, s, do)
 	if err != nil {
 		if ctx.Err() != nil {
 			return failf(nil, C.WS_ETIMEDOUT, "ws_connect %s: timed out after %v: %v", s, v.ms(C.WS_OPT_TIMEOUT_MS), err)
 		}
 		return failf(nil, errCode(err), "ws_connect %s: %v", s, err)
 	}
-	*out = (*C.ws_conn_t)(register(newConn(c, v)))
+	*out = (*C.ws_conn_t)(register(newConn(c, v, handshakeInfo{u.RequestURI(), resp.Header})))
 	return C.WS_OK
 }

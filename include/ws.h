@@ -43,6 +43,8 @@
  *     ws_listener_errmsg(l), ws_options_errmsg(o).
  *   Successful calls leave both unchanged (like errno), so read the message
  *   right after the failing call.
+ *   A message starts with "libws: " once, then says what failed, e.g.
+ *   "libws: ws_connect ws://h/: handshake failed (403): ...".
  *
  * Handles. ws_options_t, ws_parser_t, ws_listener_t and ws_conn_t are
  *   opaque. Each has exactly one constructor (ws_*_new, ws_listen, ws_accept,
@@ -68,7 +70,8 @@
  *   Either way: never free it, never write to it, and copy what you want to
  *   keep. Borrowed data pointers are never NULL, even for zero lengths.
  *   String results (ws_version, ws_strerror, ws_*_errmsg,
- *   ws_conn_subprotocol) are NUL-terminated and owned by libws.
+ *   ws_conn_subprotocol, ws_conn_path, ws_conn_headers, ws_conn_peer) are
+ *   NUL-terminated and owned by libws.
  *
  * Threads. Frame primitives and ws_strerror/ws_version/ws_errmsg may be
  *   called from any thread at any time. Each handle type documents its own
@@ -181,6 +184,9 @@ extern "C" {
 /* Flags for ws_parser_next. */
 #define WS_MESSAGES 0x1 /* join fragments: return whole data messages */
 
+/* Flags for ws_read_message_timeout. */
+#define WS_READ_CONTROL 0x1 /* also return pings and pongs, in arrival order */
+
 /* ======================================================================
  * Types
  * ====================================================================== */
@@ -242,8 +248,11 @@ typedef struct ws_conn ws_conn_t;         /* a live WebSocket connection  */
 /* Client TLS: 1 (default) verifies the server certificate and name; 0
  * accepts any certificate (testing only). */
 #define WS_OPT_TLS_VERIFY         7
-/* Bound on each ws_read_* call in ms; 0 (default) = wait forever. After a
- * read times out (WS_ETIMEDOUT) the connection can only be closed. */
+/* Bound on each ws_read_frame / ws_read_message / ws_read_message_into
+ * call in ms; 0 (default) = wait forever. After such a read times out
+ * (WS_ETIMEDOUT) the connection can only be closed. For a bound that
+ * leaves the connection usable, give ws_read_message_timeout one (it
+ * ignores this option). */
 #define WS_OPT_READ_TIMEOUT_MS    8
 /* Bound on each ws_write_* / ws_ping / ws_pong call in ms; 0 (default) =
  * none. After a write times out the connection can only be closed. */
@@ -565,7 +574,8 @@ int ws_adopt_fd(ws_conn_t **out, int fd, const ws_options_t *opts);
  * WS_OPT_TIMEOUT_MS. Reads WS_OPT_SUBPROTOCOLS, WS_OPT_HEADERS,
  * WS_OPT_ORIGIN, the TLS options and the connection options. *out receives
  * the connection (NULL on failure). Errors: WS_EINVAL (NULL pointers, bad
- * URL or header lines), WS_EIO (resolve or connect failed), WS_ETIMEDOUT,
+ * URL, a port outside 1..65535, bad header lines: all found before any
+ * network access), WS_EIO (resolve or connect failed), WS_ETIMEDOUT,
  * WS_ETLS, WS_EHANDSHAKE (the server refused: ws_errmsg() has its HTTP
  * status). */
 int ws_connect(ws_conn_t **out, const char *url, const ws_options_t *opts);
@@ -590,6 +600,41 @@ int ws_read_frame(ws_conn_t *c, ws_frame_t *frame);
  * code and reason in ws_close_status. frame->data is borrowed as for
  * ws_read_frame. Errors and threads as ws_read_frame. */
 int ws_read_message(ws_conn_t *c, ws_frame_t *frame);
+
+/* BLOCKING, at most timeout_ms. ws_read_message with a bound of its own
+ * that leaves the connection usable: when it expires the call returns
+ * WS_ETIMEDOUT, the connection stays open, and no byte is lost. A frame or
+ * message that was partly received is kept, and the next ws_read_* call on
+ * c goes on from there.
+ *
+ * timeout_ms: -1 waits as long as needed, > 0 waits at most that long, 0
+ * does not wait (it returns only a message that a read given up on earlier
+ * has finished meanwhile, and else starts one in the background, so a
+ * later call may find it). WS_OPT_READ_TIMEOUT_MS does not apply.
+ *
+ * flags: 0, or WS_READ_CONTROL to also get the pings (already answered
+ * unless WS_OPT_AUTO_PONG is 0) and pongs the peer sends, as frames with
+ * opcode WS_OP_PING / WS_OP_PONG, in order with the messages. That is how
+ * to wait for the pong to a ws_ping (RFC 6455 lets a peer answer only the
+ * last of several pings):
+ *     ws_ping(c, (const uint8_t *)"k1", 2);
+ *     while ((rc = ws_read_message_timeout(c, &f, WS_READ_CONTROL, 5000)) == WS_OK
+ *            && !(f.opcode == WS_OP_PONG && f.len == 2 && memcmp(f.data, "k1", 2) == 0))
+ *         handle f (a message, a ping, an older pong);
+ *     rc == WS_ETIMEDOUT: no pong within 5 s of the last frame.
+ * The peer's close frame ends it as for ws_read_message.
+ *
+ * How: a read with a bound runs in a goroutine that carries on when the
+ * call gives up; whatever it gets is what the next ws_read_* call on c
+ * returns first (to ws_read_frame as one whole message or control frame).
+ * A ws_close on c after a timeout waits for the peer's reply as usual and
+ * discards what that read received.
+ *
+ * frame->data is borrowed as for ws_read_frame. Errors: WS_EINVAL (NULL
+ * frame, unknown flags, timeout_ms < -1), WS_ETIMEDOUT (the connection
+ * remains usable), and the errors of ws_read_message. Threads as
+ * ws_read_frame. */
+int ws_read_message_timeout(ws_conn_t *c, ws_frame_t *frame, int flags, int timeout_ms);
 
 /* BLOCKING. ws_read_message, copying the payload into buf[0..cap). On
  * success *len is the payload length and *opcode (if not NULL) is
@@ -651,6 +696,27 @@ int ws_close_status(ws_conn_t *c, int *code, char *reason, size_t cap);
 /* The subprotocol the handshake agreed on, "" if none. Owned by c, valid
  * until ws_conn_free(c). NULL only for a bad handle. Any thread. */
 const char *ws_conn_subprotocol(const ws_conn_t *c);
+
+/* What the opening handshake said, for connections from ws_accept and
+ * ws_adopt_fd (server side) and from ws_connect (client side). Each
+ * returns a NUL-terminated string owned by c, valid until ws_conn_free(c)
+ * (the same pointer on every call); NULL only for a bad handle
+ * (WS_EBADHANDLE in ws_errmsg). Do not block; any thread.
+ *
+ * ws_conn_path: server: the request target as the client sent it
+ *   ("/chat?room=1", not decoded). Client: the target it asked for (the
+ *   URL's path and query).
+ * ws_conn_headers: server: the request's headers. Client: the headers of
+ *   the server's 101 response (the request's are what you set). As
+ *   "Name: value\r\n" lines, the format of the hub's open event: names in
+ *   canonical form ("Sec-Websocket-Key"; compare names case-insensitively),
+ *   sorted by name, a header sent several times on several lines, CR or
+ *   LF inside a value turned into a space. Split on "\r\n" only.
+ * ws_conn_peer: the peer's address as "ip:port" ("[::1]:5000" for IPv6),
+ *   also after the connection closed. */
+const char *ws_conn_path(const ws_conn_t *c);
+const char *ws_conn_headers(const ws_conn_t *c);
+const char *ws_conn_peer(const ws_conn_t *c);
 
 /* Message of the last failed call on c; "" if none. Owned by c, valid until
  * the next call on c. With one thread reading and another writing, the
@@ -763,7 +829,7 @@ typedef struct ws_hub ws_hub_t;
 #define WS_EVENT_PONG         4 /* data/len: pong payload */
 #define WS_EVENT_CLOSE        5 /* code: peer's close code (1005 none, 1006 dropped); data/len: reason. Last event of the connection. */
 #define WS_EVENT_ERROR        6 /* error: its WS_E* class; code: close code sent to the peer (1002, 1007, 1008, 1009, 1011) or 0; data/len: message */
-#define WS_EVENT_BACKPRESSURE 7 /* buffered: unsent bytes went above the high-water mark */
+#define WS_EVENT_BACKPRESSURE 7 /* buffered: unsent bytes went above the high-water mark; a server connection's input is not read until WS_EVENT_DRAIN */
 #define WS_EVENT_DRAIN        8 /* buffered: unsent bytes went back under half the high-water mark */
 
 /*

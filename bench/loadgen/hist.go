@@ -66,6 +66,9 @@ type window struct {
 	// CPU time the load generator itself used during the window, to tell
 	// whether it, rather than the server, was the bottleneck.
 	cpuStart, cpuEnd time.Duration
+	// The server's CPU time (-server-pid) at the window's ends; -1 when
+	// not known.
+	srvStart, srvEnd time.Duration
 }
 
 func (w *window) record(conn int, ns int64) {
@@ -94,6 +97,10 @@ type summary struct {
 	// LoadgenCPU is the load generator's CPU use in cores (1 = one core
 	// busy all window long).
 	LoadgenCPU float64 `json:"loadgen_cpu"`
+	// With -server-pid: the server's CPU use in cores, and its CPU time
+	// per echoed message in µs (10 ms resolution over the window).
+	ServerCPU       float64 `json:"server_cpu,omitempty"`
+	ServerCPUPerMsg float64 `json:"server_cpu_us_per_msg,omitempty"`
 }
 
 func (w *window) summarize() summary {
@@ -106,6 +113,13 @@ func (w *window) summarize() summary {
 	if s.Seconds > 0 {
 		s.MsgsPerSec = float64(total) / s.Seconds
 		s.LoadgenCPU = (w.cpuEnd - w.cpuStart).Seconds() / s.Seconds
+		if w.srvStart >= 0 && w.srvEnd >= w.srvStart {
+			srv := (w.srvEnd - w.srvStart).Seconds()
+			s.ServerCPU = srv / s.Seconds
+			if total > 0 {
+				s.ServerCPUPerMsg = srv / float64(total) * 1e6
+			}
+		}
 	}
 	s.P50us = quantile(m, total, 0.50) / 1e3
 	s.P99us = quantile(m, total, 0.99) / 1e3

@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"compress/flate"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -108,8 +110,13 @@ func echoServer(t *testing.T, corrupt bool, pongs *atomic.Int64) *httptest.Serve
 // echoServerWith is echoServer, accepting permessage-deflate if compress
 // (gorilla then compresses every echo, fragmented like the others).
 func echoServerWith(t *testing.T, corrupt, compress bool, pongs *atomic.Int64) *httptest.Server {
+	return httptest.NewServer(echoHandler(corrupt, compress, pongs))
+}
+
+// echoHandler is the handler of echoServerWith.
+func echoHandler(corrupt, compress bool, pongs *atomic.Int64) http.Handler {
 	up := websocket.Upgrader{ReadBufferSize: 512, WriteBufferSize: 512, EnableCompression: compress}
-	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := up.Upgrade(w, r, nil)
 		if err != nil {
 			return
@@ -136,7 +143,7 @@ func echoServerWith(t *testing.T, corrupt, compress bool, pongs *atomic.Int64) *
 				return
 			}
 		}
-	}))
+	})
 }
 
 func testOptions(srv *httptest.Server, size, inflight int) *options {
@@ -192,7 +199,7 @@ func TestHandshakeRejectsBadAccept(t *testing.T) {
 	}))
 	defer srv.Close()
 	o := testOptions(srv, 1, 1)
-	_, err := dial(o.addr, o.host, o.path, time.Second, 512, false)
+	_, err := dial(o.addr, o.host, o.path, time.Second, 512, false, nil)
 	if err == nil || !strings.Contains(err.Error(), "Sec-WebSocket-Accept") {
 		t.Fatalf("want an accept-key error, got %v", err)
 	}
@@ -489,7 +496,7 @@ func dialRaw(t *testing.T, headers string, frames []byte, offerDeflate bool) *co
 	srv := rawServer(t, headers, frames)
 	t.Cleanup(srv.Close)
 	o := testOptions(srv, 1, 1)
-	c, err := dial(o.addr, o.host, o.path, time.Second, 512, offerDeflate)
+	c, err := dial(o.addr, o.host, o.path, time.Second, 512, offerDeflate, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -518,7 +525,7 @@ func TestHandshakeDeflateAnswers(t *testing.T) {
 			srv := rawServer(t, tc.headers, nil)
 			defer srv.Close()
 			o := testOptions(srv, 1, 1)
-			c, err := dial(o.addr, o.host, o.path, time.Second, 512, tc.offer)
+			c, err := dial(o.addr, o.host, o.path, time.Second, 512, tc.offer, nil)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("want an error containing %q, got %v", tc.wantErr, err)
@@ -593,5 +600,127 @@ func TestReadMessageViewsAndAssembles(t *testing.T) {
 		if err != nil || op != want.op || !bytes.Equal(msg, want.msg) || inDst(msg) != want.inDst {
 			t.Fatalf("%s: op %#x, %d bytes (in dst %v), %v", want.reason, op, len(msg), inDst(msg), err)
 		}
+	}
+}
+
+// tlsEchoServer is echoServer over TLS, offering only the versions given.
+func tlsEchoServer(t *testing.T, minV, maxV uint16) *httptest.Server {
+	var pongs atomic.Int64
+	srv := httptest.NewUnstartedServer(echoHandler(false, false, &pongs))
+	srv.TLS = &tls.Config{MinVersion: minV, MaxVersion: maxV}
+	srv.StartTLS()
+	return srv
+}
+
+func wssOptions(t *testing.T, srv *httptest.Server, size, inflight int) *options {
+	o := &options{
+		url: "wss" + strings.TrimPrefix(srv.URL, "https") + "/", conns: 3, size: size, inflight: inflight,
+		warmup: 0, duration: 150 * time.Millisecond, runs: 2, timeout: 5 * time.Second, dialers: 4,
+	}
+	if err := o.check(); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func TestLoadOverTLS(t *testing.T) {
+	srv := tlsEchoServer(t, tls.VersionTLS13, 0)
+	defer srv.Close()
+	for _, size := range []int{20, 16384, 70000} {
+		for _, inflight := range []int{1, 4} {
+			rep, err := measure(wssOptions(t, srv, size, inflight))
+			if err != nil {
+				t.Fatalf("size=%d inflight=%d: %v", size, inflight, err)
+			}
+			if rep.MsgsPerSec <= 0 {
+				t.Fatalf("size=%d inflight=%d: no echo over TLS", size, inflight)
+			}
+		}
+	}
+}
+
+func TestTLSBelow13Refused(t *testing.T) {
+	srv := tlsEchoServer(t, tls.VersionTLS12, tls.VersionTLS12)
+	defer srv.Close()
+	o := wssOptions(t, srv, 20, 1)
+	_, err := dial(o.addr, o.host, o.path, time.Second, 512, false, o.tlsConf)
+	if err == nil || !strings.Contains(err.Error(), "TLS handshake") {
+		t.Fatalf("want a TLS handshake error from a TLS 1.2 server, got %v", err)
+	}
+}
+
+func TestURLSchemes(t *testing.T) {
+	for _, tc := range []struct {
+		url, addr, err string
+		tls            bool
+	}{
+		{"ws://127.0.0.1:9/", "127.0.0.1:9", "", false},
+		{"ws://example.com/x", "example.com:80", "", false},
+		{"wss://127.0.0.1:9/", "127.0.0.1:9", "", true},
+		{"wss://example.com/", "example.com:443", "", true},
+		{"http://127.0.0.1:9/", "", "not supported", false},
+	} {
+		o := &options{url: tc.url, conns: 1, inflight: 1, runs: 1, duration: time.Second, timeout: time.Second, dialers: 1}
+		err := o.check()
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: want error %q, got %v", tc.url, tc.err, err)
+			}
+			continue
+		}
+		if err != nil || o.addr != tc.addr || (o.tlsConf != nil) != tc.tls {
+			t.Errorf("%s: addr %q tls %v err %v; want %q tls %v", tc.url, o.addr, o.tlsConf != nil, err, tc.addr, tc.tls)
+		}
+		if tc.tls && o.tlsConf.MinVersion != tls.VersionTLS13 {
+			t.Errorf("%s: TLS minimum version %x, want 1.3", tc.url, o.tlsConf.MinVersion)
+		}
+	}
+}
+
+func TestStatTicks(t *testing.T) {
+	rest := " S 1 2 3 4 5 6 7 8 9 10 250 31 0 0 20 0 1 0 5 6 7"
+	for _, tc := range []struct {
+		line string
+		want int64
+		err  bool
+	}{
+		{"42 (echo_server)" + rest, 281, false},
+		{"42 (a b) c))" + rest, 281, false}, // the name may hold spaces and ')'
+		{"42 (x) S 1 2", 0, true},
+		{"42 x" + rest, 0, true},
+		{"42 (x) S 1 2 3 4 5 6 7 8 9 10 -1 31", 0, true},
+		{"42 (x) S 1 2 3 4 5 6 7 8 9 10 ab 31", 0, true},
+	} {
+		got, err := statTicks(tc.line)
+		if (err != nil) != tc.err || got != tc.want {
+			t.Errorf("%q: got %d, %v; want %d, error %v", tc.line, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+// The echo server runs in this process, so -server-pid is our own pid: the
+// report must hold a positive CPU time per message, and a pid that does not
+// exist must be refused up front.
+func TestServerPID(t *testing.T) {
+	var pongs atomic.Int64
+	srv := echoServer(t, false, &pongs)
+	defer srv.Close()
+	o := testOptions(srv, 1024, 1)
+	o.serverPID = os.Getpid()
+	rep, err := measure(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.ServerCPUPerMsg <= 0 || rep.ServerCPU <= 0 {
+		t.Fatalf("server CPU not reported: %.3f cores, %.3f µs/msg", rep.ServerCPU, rep.ServerCPUPerMsg)
+	}
+	for i, r := range rep.Runs {
+		if r.ServerCPUPerMsg <= 0 {
+			t.Errorf("run %d: no server CPU per message", i)
+		}
+	}
+	o.serverPID = 1 << 30 // above pid_max
+	if err := o.check(); err == nil || !strings.Contains(err.Error(), "-server-pid") {
+		t.Fatalf("want a -server-pid error for a missing process, got %v", err)
 	}
 }

@@ -28,18 +28,27 @@
 // error (then the exit status is 1) says what went wrong first. With
 // -deflate it also has deflate (true when every connection negotiated
 // permessage-deflate) and traffic: payload bytes as sent and received and
-// as they crossed the wire, over the whole run.
+// as they crossed the wire, over the whole run. With -server-pid it also
+// has server_cpu (cores) and server_cpu_us_per_msg: the server's CPU time
+// (user + system, all threads, from /proc/PID/stat) over each window, per
+// echo of that window, medians over the windows.
+//
+// wss:// URLs are served over TLS 1.3 (crypto/tls; the certificate is not
+// checked, the suite's servers use one made for the run); a server that
+// cannot do TLS 1.3 fails the handshake.
 //
 // Examples:
 //
 //	loadgen -url ws://127.0.0.1:9001/ -conns 100 -size 20 -duration 3s -runs 3
 //	loadgen -url ws://127.0.0.1:9001/ -conns 10 -size 1024 -inflight 8 -json
 //	loadgen -url ws://127.0.0.1:9001/ -conns 10 -size 1024 -json-payload -deflate -json
+//	loadgen -url wss://127.0.0.1:9443/ -conns 100 -size 1024 -server-pid 4242 -json
 //	loadgen -url ws://127.0.0.1:9001/ -idle 10000 -hold 2s < fifo
 package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -75,14 +84,18 @@ type options struct {
 	deflate  bool
 	jsonMsgs bool
 	seed     uint64
+	// serverPID: the server's process, whose CPU time each window reads
+	// from /proc (0: none).
+	serverPID int
 
-	// Derived from url.
+	// Derived from url: wss:// dials TLS with tlsConf.
+	tlsConf          *tls.Config
 	addr, host, path string
 }
 
 func main() {
 	var o options
-	flag.StringVar(&o.url, "url", "ws://127.0.0.1:8080/", "server URL (ws:// only)")
+	flag.StringVar(&o.url, "url", "ws://127.0.0.1:8080/", "server URL, ws:// or wss:// (TLS 1.3, certificate not verified)")
 	flag.IntVar(&o.conns, "conns", 1, "connections")
 	flag.IntVar(&o.size, "size", 20, "message size in bytes")
 	flag.IntVar(&o.inflight, "inflight", 1, "messages in flight per connection")
@@ -99,6 +112,7 @@ func main() {
 	flag.BoolVar(&o.deflate, "deflate", false, "offer permessage-deflate (no context takeover) and compress messages if the server accepts")
 	flag.BoolVar(&o.jsonMsgs, "json-payload", false, "send JSON-like text messages (records with repeated keys, varying values) of -size bytes")
 	flag.Uint64Var(&o.seed, "seed", 1, "-json-payload: seed of the messages' contents")
+	flag.IntVar(&o.serverPID, "server-pid", 0, "the server's process id: report its CPU time per echoed message over the windows (from /proc/PID/stat)")
 	flag.Parse()
 	if flag.NArg() != 0 {
 		fatalf("unexpected arguments %q", flag.Args())
@@ -131,13 +145,21 @@ func (o *options) check() error {
 	if err != nil {
 		return fmt.Errorf("-url: %v", err)
 	}
-	if u.Scheme != "ws" {
-		return fmt.Errorf("-url: scheme %q not supported, want ws://", u.Scheme)
+	port := "80"
+	switch u.Scheme {
+	case "ws":
+	case "wss":
+		// The suite's servers present a certificate made for the run: the
+		// point is the cost of TLS 1.3, not the trust in a certificate.
+		o.tlsConf = &tls.Config{MinVersion: tls.VersionTLS13, InsecureSkipVerify: true, ServerName: u.Hostname()}
+		port = "443"
+	default:
+		return fmt.Errorf("-url: scheme %q not supported, want ws:// or wss://", u.Scheme)
 	}
 	o.host = u.Host
 	o.addr = u.Host
 	if u.Port() == "" {
-		o.addr = net.JoinHostPort(u.Hostname(), "80")
+		o.addr = net.JoinHostPort(u.Hostname(), port)
 	}
 	o.path = u.RequestURI()
 	switch {
@@ -157,6 +179,13 @@ func (o *options) check() error {
 		return errors.New("-idle must not be negative")
 	case o.dialers < 1:
 		return errors.New("-dialers must be at least 1")
+	case o.serverPID < 0:
+		return errors.New("-server-pid must not be negative")
+	}
+	if o.serverPID > 0 {
+		if _, err := serverCPU(o.serverPID); err != nil {
+			return fmt.Errorf("-server-pid: %v", err)
+		}
 	}
 	return nil
 }
@@ -203,7 +232,7 @@ func dialAll(o *options, n, rbufSize int) ([]*conn, error) {
 				if i >= n {
 					return
 				}
-				c, err := dial(o.addr, o.host, o.path, o.timeout, rbufSize, o.deflate)
+				c, err := dial(o.addr, o.host, o.path, o.timeout, rbufSize, o.deflate, o.tlsConf)
 				if err != nil {
 					once.Do(func() { firstErr = fmt.Errorf("conn %d: %w", i, err) })
 					failed.Store(true)
@@ -454,10 +483,12 @@ func measure(o *options) (*report, error) {
 	ok := sleep(o.warmup)
 	for r := 0; ok && r < o.runs; r++ {
 		w := new(window)
+		w.srvStart = o.serverCPU()
 		w.start, w.cpuStart = time.Now(), cpuTime()
 		l.current.Store(w)
 		ok = sleep(o.duration)
 		w.end, w.cpuEnd = time.Now(), cpuTime()
+		w.srvEnd = o.serverCPU()
 		windows = append(windows, w)
 	}
 	l.current.Store(nil)
@@ -496,6 +527,19 @@ func measure(o *options) (*report, error) {
 		rep.Error = l.fail.err.Error()
 	}
 	return &rep, l.fail.err
+}
+
+// serverCPU is the -server-pid process's CPU time, or -1 without one (or
+// when it can no longer be read: the server exited).
+func (o *options) serverCPU() time.Duration {
+	if o.serverPID == 0 {
+		return -1
+	}
+	d, err := serverCPU(o.serverPID)
+	if err != nil {
+		return -1
+	}
+	return d
 }
 
 // cpuTime returns the user+system CPU time this process has used.
@@ -653,8 +697,12 @@ type report struct {
 	P50us      float64   `json:"p50_us"`       // median over runs
 	P99us      float64   `json:"p99_us"`       // median over runs
 	LoadgenCPU float64   `json:"loadgen_cpu"`  // median over runs, in cores
-	Errors     int64     `json:"errors"`
-	Error      string    `json:"error,omitempty"`
+	// With -server-pid: medians over runs of the server's CPU use (cores)
+	// and its CPU time per echoed message (µs).
+	ServerCPU       float64 `json:"server_cpu,omitempty"`
+	ServerCPUPerMsg float64 `json:"server_cpu_us_per_msg,omitempty"`
+	Errors          int64   `json:"errors"`
+	Error           string  `json:"error,omitempty"`
 
 	// Only with -json-payload or -deflate, so that the report is as before
 	// without them.
@@ -731,6 +779,8 @@ func (r *report) median() {
 	r.P50us = pick(func(s summary) float64 { return s.P50us })
 	r.P99us = pick(func(s summary) float64 { return s.P99us })
 	r.LoadgenCPU = pick(func(s summary) float64 { return s.LoadgenCPU })
+	r.ServerCPU = pick(func(s summary) float64 { return s.ServerCPU })
+	r.ServerCPUPerMsg = pick(func(s summary) float64 { return s.ServerCPUPerMsg })
 	r.MBPerSec = r.MsgsPerSec * float64(r.Size) / 1e6
 }
 
@@ -766,6 +816,9 @@ func (r *report) print(asJSON bool) {
 		return
 	}
 	fmt.Printf("  median: %9.0f msgs/s  p50 %8.1f µs  p99 %8.1f µs  %.1f MB/s  loadgen cpu %.2f  errors %d\n", r.MsgsPerSec, r.P50us, r.P99us, r.MBPerSec, r.LoadgenCPU, r.Errors)
+	if r.ServerCPUPerMsg > 0 {
+		fmt.Printf("  server: %.2f cores, %.2f µs CPU per echoed message\n", r.ServerCPU, r.ServerCPUPerMsg)
+	}
 }
 
 // runIdle opens o.idle connections and holds them; see the package comment.

@@ -9,8 +9,10 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"crypto/sha1"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -114,10 +116,23 @@ func acceptKey(key string) string {
 // for path on it. host is sent as the Host header. rbufSize sizes the read
 // buffer that outlives the handshake. offerDeflate offers permessage-deflate
 // (deflateOffer); whether the server took it is in the conn's deflate.
-func dial(addr, host, path string, timeout time.Duration, rbufSize int, offerDeflate bool) (*conn, error) {
+// With tlsConf (wss://) the TLS handshake comes first, bounded by the
+// same timeout.
+func dial(addr, host, path string, timeout time.Duration, rbufSize int, offerDeflate bool, tlsConf *tls.Config) (*conn, error) {
 	nc, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		return nil, err
+	}
+	if tlsConf != nil {
+		tc := tls.Client(nc, tlsConf)
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		err = tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("TLS handshake: %w", err)
+		}
+		nc = tc
 	}
 	c, err := handshake(nc, host, path, timeout, rbufSize, offerDeflate)
 	if err != nil {

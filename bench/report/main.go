@@ -16,6 +16,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -39,6 +40,19 @@ var scenarios = []Scenario{
 	{"c100-s20-if4", "100 conns × 20 B, 4 in flight", 100, 20, 4},
 }
 
+// The TLS section's scenarios, over wss:// (ids must match bench/run.sh's
+// TLS_SCENARIOS).
+var tlsScenarios = []Scenario{
+	{"tls-c100-s1k", "100 conns × 1 KiB, TLS 1.3", 100, 1024, 1},
+	{"tls-c10-s16k", "10 conns × 16 KiB, TLS 1.3", 10, 16384, 1},
+}
+
+// alsoPeersOf lists, per language of a libws server, the peers of other
+// languages it is ranked against too: fastwebsockets (Rust, native code,
+// the library libws set out to equal) is a peer of both the Go engine and
+// the C hub.
+var alsoPeersOf = map[string][]string{"go": {"rust"}, "c": {"rust"}}
+
 // Saturated is the loadgen_cpu (cores) above which loadgen, not the server,
 // may have been the limit.
 const Saturated = 0.95
@@ -56,6 +70,13 @@ type Result struct {
 	// ServerCPU is the cores the server used over the whole loadgen run,
 	// connecting, warm-up and closing included (so a little low).
 	ServerCPU float64 `json:"server_cpu"`
+	// ServerCPUPerMsg is µs of server CPU time (user + system, all its
+	// threads, /proc/PID/stat) per echoed message over the measured
+	// windows (median over them), and ServerCPUWindow the server's cores
+	// over those windows: what the server spends per echo, which ranks
+	// servers where msgs/s cannot (loadgen saturated).
+	ServerCPUPerMsg float64 `json:"server_cpu_us_per_msg,omitempty"`
+	ServerCPUWindow float64 `json:"server_cpu_window,omitempty"`
 	// Over the same span: the idle fraction of core 0 (server) and core 1
 	// (loadgen), and the cores' time stolen by the hypervisor. Idle time on
 	// a core while its process ran slowly points at outside disturbance.
@@ -140,6 +161,11 @@ type Ratio struct {
 	// LoadgenBound: loadgen saturated its core for the libws server or the
 	// peer, so the ratio compares loadgen's limit more than the servers.
 	LoadgenBound bool `json:"loadgen_bound,omitempty"`
+	// CPUPerMsgRatio is the libws server's CPU time per message over the
+	// leanest peer's (< 1: libws spends less per echo). Where LoadgenBound,
+	// this is the ratio that ranks the servers.
+	CPUPerMsgRatio float64 `json:"cpu_per_msg_ratio,omitempty"`
+	LeanestPeer    string  `json:"cpu_leanest_peer,omitempty"`
 }
 
 // Ratios is one libws server's ratios.
@@ -218,6 +244,17 @@ type Report struct {
 	Ratios    []Ratios   `json:"ratios"`
 	// Compression is nil when the run skipped that section.
 	Compression *Compression `json:"compression,omitempty"`
+	// TLS is nil when the run skipped that section.
+	TLS *TLSSection `json:"tls,omitempty"`
+}
+
+// TLSSection is the TLS section of latest.json: the main section's
+// measurements over wss://, for the servers that can serve it.
+type TLSSection struct {
+	Method    string     `json:"method"`
+	Scenarios []Scenario `json:"scenarios"`
+	Servers   []*Server  `json:"servers"`
+	Ratios    []Ratios   `json:"ratios"`
 }
 
 func main() {
@@ -299,38 +336,57 @@ func load(raw string) (*Report, error) {
 			"idle_conns":     idleConns,
 			"hold_s":         atof(meta["hold_s"]),
 			"bytes_per_conn": "(VmRSS loaded - VmRSS before) / idle_conns, VmRSS from /proc/PID/status, fresh server",
-			"quick":          meta["quick"] == "1",
-			"main_section":   meta["main_section"] != "0",
+			"server_cpu_us_per_msg": "server CPU time (utime + stime of /proc/PID/stat, all threads, 10 ms ticks) over each measured window " +
+				"divided by the messages echoed in it (loadgen -server-pid), median over the runs",
+			"quick":        meta["quick"] == "1",
+			"main_section": meta["main_section"] != "0",
 		},
 		Versions:  map[string]string{},
 		Load:      map[string]string{"start": meta["loadavg_start"], "end": meta["loadavg_end"]},
 		WallS:     atof(meta["wall_s"]),
 		Scenarios: scenarios,
 	}
-	for _, k := range []string{"go", "node", "python", "python_websockets", "python_websockets_pypi", "node_ws", "libwebsockets", "gorilla", "gws", "gobwas", "libws", "libws_commit", "cc"} {
+	for _, k := range []string{"go", "node", "python", "python_websockets", "python_websockets_pypi", "node_ws", "libwebsockets", "gorilla", "gws", "gobwas", "fastwebsockets", "libws", "libws_commit", "cc"} {
 		if v := meta[k]; v != "" {
 			rep.Versions[k] = v
 		}
 	}
 
+	rep.Servers = loadServers(raw, scenarios, idleConns)
+	rep.Ratios = ratios(rep.Servers, scenarios)
+	if meta["compression_section"] != "0" {
+		rep.Compression = loadCompression(filepath.Join(raw, "compression"))
+	}
+	if meta["tls_section"] == "1" {
+		servers := loadServers(filepath.Join(raw, "tls"), tlsScenarios, idleConns)
+		rep.TLS = &TLSSection{
+			Method: "bench/loadgen over wss:// (crypto/tls, TLS 1.3 only, certificate not verified), binary messages, every echo checked; " +
+				"a self-signed P-256 certificate made for the run; idle: the memory test with TLS connections",
+			Scenarios: tlsScenarios,
+			Servers:   servers,
+			Ratios:    ratios(servers, tlsScenarios),
+		}
+	}
+	return rep, nil
+}
+
+// loadServers reads one section's servers (main or TLS) and their results.
+func loadServers(raw string, scs []Scenario, idleConns int) []*Server {
+	servers := []*Server{}
 	serverList(raw, func(info ServerInfo, dir string) {
 		s := &Server{ServerInfo: info}
 		if s.Status == "ok" {
 			s.Results = map[string]*Result{}
-			for _, sc := range scenarios {
+			for _, sc := range scs {
 				if r := loadResult(dir, sc.ID); r != nil {
 					s.Results[sc.ID] = r
 				}
 			}
 			s.Idle = loadIdle(dir, idleConns)
 		}
-		rep.Servers = append(rep.Servers, s)
+		servers = append(servers, s)
 	})
-	rep.Ratios = ratios(rep.Servers)
-	if meta["compression_section"] != "0" {
-		rep.Compression = loadCompression(filepath.Join(raw, "compression"))
-	}
-	return rep, nil
+	return servers
 }
 
 // loadCompression reads the compression section's raw output: the same
@@ -417,6 +473,8 @@ func loadResult(dir, id string) *Result {
 		P99us      float64 `json:"p99_us"`
 		MBPerSec   float64 `json:"mb_per_sec"`
 		LoadgenCPU float64 `json:"loadgen_cpu"`
+		ServerCPU  float64 `json:"server_cpu"`
+		PerMsg     float64 `json:"server_cpu_us_per_msg"`
 		Error      string  `json:"error"`
 		Runs       []struct {
 			MsgsPerSec float64 `json:"msgs_per_sec"`
@@ -446,6 +504,7 @@ func loadResult(dir, id string) *Result {
 		return r
 	}
 	r.MsgsPerSec, r.P50us, r.P99us, r.MBPerSec, r.LoadgenCPU = lg.MsgsPerSec, lg.P50us, lg.P99us, lg.MBPerSec, lg.LoadgenCPU
+	r.ServerCPUWindow, r.ServerCPUPerMsg = lg.ServerCPU, math.Round(lg.PerMsg*1000)/1000
 	r.LoadgenSaturated = lg.LoadgenCPU > Saturated
 	if r.Core0Idle+r.Core1Idle > 0 {
 		r.OtherCore0 = math.Round(max(0, 1-r.Core0Idle-r.ServerCPU)*1000) / 1000
@@ -529,8 +588,16 @@ func ok(s *Server, id string) (*Result, bool) {
 	return r, r != nil && r.Error == "" && r.MsgsPerSec > 0
 }
 
-func ratios(servers []*Server) []Ratios {
-	var out []Ratios
+// isPeerOf: p is one of the peers libws server s is ranked against.
+func isPeerOf(p, s *Server) bool {
+	if p.Libws {
+		return false
+	}
+	return p.Language == s.Language || slices.Contains(alsoPeersOf[s.Language], p.Language)
+}
+
+func ratios(servers []*Server, scs []Scenario) []Ratios {
+	out := []Ratios{}
 	for _, s := range servers {
 		if !s.Libws || s.Status != "ok" {
 			continue
@@ -538,12 +605,12 @@ func ratios(servers []*Server) []Ratios {
 		rs := Ratios{Server: s.Name, Language: s.Language}
 		var peers []*Server
 		for _, p := range servers {
-			if !p.Libws && p.Language == s.Language {
+			if isPeerOf(p, s) {
 				peers = append(peers, p)
 				rs.Peers = append(rs.Peers, p.Name)
 			}
 		}
-		for _, sc := range scenarios {
+		for _, sc := range scs {
 			r, good := ok(s, sc.ID)
 			if !good {
 				continue
@@ -555,10 +622,23 @@ func ratios(servers []*Server) []Ratios {
 					best, bestRate = p, pr.MsgsPerSec
 				}
 			}
-			if best != nil {
-				rs.Ratios = append(rs.Ratios, Ratio{sc.ID, r.MsgsPerSec / bestRate, best.Name,
-					r.LoadgenSaturated || best.Results[sc.ID].LoadgenSaturated})
+			if best == nil {
+				continue
 			}
+			ra := Ratio{Scenario: sc.ID, Ratio: r.MsgsPerSec / bestRate, FastestPeer: best.Name,
+				LoadgenBound: r.LoadgenSaturated || best.Results[sc.ID].LoadgenSaturated}
+			var lean *Server
+			for _, p := range peers {
+				if pr, pgood := ok(p, sc.ID); pgood && pr.ServerCPUPerMsg > 0 &&
+					(lean == nil || pr.ServerCPUPerMsg < lean.Results[sc.ID].ServerCPUPerMsg) {
+					lean = p
+				}
+			}
+			if lean != nil && r.ServerCPUPerMsg > 0 {
+				ra.CPUPerMsgRatio = r.ServerCPUPerMsg / lean.Results[sc.ID].ServerCPUPerMsg
+				ra.LeanestPeer = lean.Name
+			}
+			rs.Ratios = append(rs.Ratios, ra)
 		}
 		if s.Idle != nil && s.Idle.Error == "" && s.Idle.BytesPerConn > 0 {
 			var lean *Server
@@ -586,6 +666,8 @@ var shortScenario = map[string]string{
 	"c200-s16k":    "200×16KiB",
 	"c1000-s20":    "1000×20B",
 	"c100-s20-if4": "100×20B if4",
+	"tls-c100-s1k": "100×1KiB",
+	"tls-c10-s16k": "10×16KiB",
 }
 
 // shortName keeps the ratio table narrow.
@@ -597,6 +679,8 @@ func shortName(name string) string {
 		return "websockets-pypi"
 	case "node-ws":
 		return "ws"
+	case "fastwebsockets":
+		return "fastws"
 	}
 	return name
 }
@@ -656,7 +740,11 @@ func printReport(w io.Writer, rep *Report) {
 	fmt.Fprintf(w, "each cell: median of %v runs of %vs after %vs warm-up; load average %s at start, %s at end\n\n",
 		rep.Method["runs"], rep.Method["duration_s"], rep.Method["warmup_s"], rep.Load["start"], rep.Load["end"])
 	if len(rep.Servers) > 0 {
-		printMain(w, rep)
+		printSection(w, "", scenarios, rep.Servers, rep.Ratios)
+	}
+	if rep.TLS != nil && len(rep.TLS.Servers) > 0 {
+		fmt.Fprintln(w)
+		printSection(w, "TLS (wss://, TLS 1.3): ", rep.TLS.Scenarios, rep.TLS.Servers, rep.TLS.Ratios)
 	}
 	if rep.Compression != nil && len(rep.Compression.Servers) > 0 {
 		printCompression(w, rep.Compression)
@@ -664,10 +752,11 @@ func printReport(w io.Writer, rep *Report) {
 	printNotes(w, rep)
 }
 
-// printMain prints the main section's tables.
-func printMain(w io.Writer, rep *Report) {
+// printSection prints a section's tables (the main one, or TLS): msgs/s
+// and idle memory, latency, CPU, CPU per message, and the ratios.
+func printSection(w io.Writer, what string, scs []Scenario, servers []*Server, allRatios []Ratios) {
 	nameW := len("server")
-	for _, s := range rep.Servers {
+	for _, s := range servers {
 		nameW = max(nameW, len([]rune(s.Label))+2)
 	}
 	const colW = 12
@@ -675,7 +764,7 @@ func printMain(w io.Writer, rep *Report) {
 	header := func(title string, last string) {
 		fmt.Fprintln(w, title)
 		fmt.Fprint(w, padLeft("server", nameW))
-		for _, sc := range scenarios {
+		for _, sc := range scs {
 			fmt.Fprint(w, pad(shortScenario[sc.ID], colW))
 		}
 		if last != "" {
@@ -691,10 +780,10 @@ func printMain(w io.Writer, rep *Report) {
 	}
 
 	saturated, disturbed := false, false
-	header("Throughput, messages/s echoed (* = libws; ! = loadgen saturated its core, a lower bound; ? = disturbed)", "B/idle conn")
-	for _, s := range rep.Servers {
+	header(what+"Throughput, messages/s echoed (* = libws; ! = loadgen saturated its core, a lower bound; ? = disturbed)", "B/idle conn")
+	for _, s := range servers {
 		fmt.Fprint(w, padLeft(name(s), nameW))
-		for _, sc := range scenarios {
+		for _, sc := range scs {
 			cell := "n/a"
 			if s.Status == "ok" {
 				r := s.Results[sc.ID]
@@ -734,20 +823,24 @@ func printMain(w io.Writer, rep *Report) {
 		fmt.Fprintln(w)
 	}
 	if saturated {
-		fmt.Fprintln(w, "! loadgen used more than 0.95 of its core: the server may do more than shown (see the 4-in-flight column)")
+		see := ""
+		if slices.ContainsFunc(scs, func(sc Scenario) bool { return sc.Inflight > 1 }) {
+			see = " (see the 4-in-flight column)"
+		}
+		fmt.Fprintln(w, "! loadgen used more than 0.95 of its core: the server may do more than shown, and CPU per message ranks it"+see)
 	}
 	if disturbed {
 		fmt.Fprintln(w, "? disturbed in every attempt (stall, or server and loadgen both mostly idle): other work on the machine, low confidence")
 	}
 
 	fmt.Fprintln(w)
-	header("Latency, p50 / p99 round trip", "")
-	for _, s := range rep.Servers {
+	header(what+"Latency, p50 / p99 round trip", "")
+	for _, s := range servers {
 		if s.Status != "ok" {
 			continue
 		}
 		fmt.Fprint(w, padLeft(name(s), nameW))
-		for _, sc := range scenarios {
+		for _, sc := range scs {
 			cell := "-"
 			if r, good := ok(s, sc.ID); good {
 				cell = dur(r.P50us) + "/" + dur(r.P99us)
@@ -758,13 +851,13 @@ func printMain(w io.Writer, rep *Report) {
 	}
 
 	fmt.Fprintln(w)
-	header("CPU, cores used: loadgen (core 1, measured windows) / server (core 0, whole run)", "")
-	for _, s := range rep.Servers {
+	header(what+"CPU, cores used: loadgen (core 1, measured windows) / server (core 0, whole run)", "")
+	for _, s := range servers {
 		if s.Status != "ok" {
 			continue
 		}
 		fmt.Fprint(w, padLeft(name(s), nameW))
-		for _, sc := range scenarios {
+		for _, sc := range scs {
 			cell := "-"
 			if r, good := ok(s, sc.ID); good {
 				cell = fmt.Sprintf("%.2f/%.2f", r.LoadgenCPU, r.ServerCPU)
@@ -775,18 +868,35 @@ func printMain(w io.Writer, rep *Report) {
 	}
 
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "libws vs the fastest peer of its language: msgs/s ratio (>1 = libws faster; ! = loadgen saturated for one of the two, so")
-	fmt.Fprintln(w, "loadgen's limit more than the servers'), and bytes per idle connection vs the leanest peer (<1 = libws leaner)")
-	byName := map[string]*Server{}
-	for _, s := range rep.Servers {
-		byName[s.Name] = s
+	header(what+"Server CPU time per echoed message, µs (measured windows; lower is better)", "")
+	for _, s := range servers {
+		if s.Status != "ok" {
+			continue
+		}
+		fmt.Fprint(w, padLeft(name(s), nameW))
+		for _, sc := range scs {
+			cell := "-"
+			if r, good := ok(s, sc.ID); good && r.ServerCPUPerMsg > 0 {
+				cell = fmt.Sprintf("%.2f", r.ServerCPUPerMsg)
+				if r.LoadgenSaturated {
+					cell += "!"
+				}
+			}
+			fmt.Fprint(w, pad(cell, colW))
+		}
+		fmt.Fprintln(w)
 	}
+
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, what+"libws vs the fastest peer (its language's, and fastwebsockets for Go and C): msgs/s ratio (>1 = libws faster;")
+	fmt.Fprintln(w, "! = loadgen saturated for one of the two, so loadgen's limit more than the servers': rank by CPU per message below),")
+	fmt.Fprintln(w, "and bytes per idle connection vs the leanest peer (<1 = libws leaner)")
 	fmt.Fprint(w, padLeft("libws server", nameW))
-	for _, sc := range scenarios {
+	for _, sc := range scs {
 		fmt.Fprint(w, pad(shortScenario[sc.ID], colW+10))
 	}
 	fmt.Fprintln(w, pad("idle bytes", 16))
-	for _, s := range rep.Servers {
+	for _, s := range servers {
 		if !s.Libws {
 			continue
 		}
@@ -794,14 +904,9 @@ func printMain(w io.Writer, rep *Report) {
 			fmt.Fprintf(w, "%s  n/a (%s)\n", padLeft("  "+s.Label, nameW), s.Note)
 			continue
 		}
-		var rs *Ratios
-		for i := range rep.Ratios {
-			if rep.Ratios[i].Server == s.Name {
-				rs = &rep.Ratios[i]
-			}
-		}
+		rs := ratiosOf(allRatios, s.Name)
 		fmt.Fprint(w, padLeft("  "+s.Label, nameW))
-		for _, sc := range scenarios {
+		for _, sc := range scs {
 			cell := "-"
 			if rs != nil {
 				for _, r := range rs.Ratios {
@@ -830,36 +935,87 @@ func printMain(w io.Writer, rep *Report) {
 		}
 		fmt.Fprintln(w)
 	}
+
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, what+"libws vs the leanest peer in server CPU time per message (<1 = libws spends less per echo; ! = loadgen saturated:")
+	fmt.Fprintln(w, "there this, not msgs/s, ranks the servers)")
+	fmt.Fprint(w, padLeft("libws server", nameW))
+	for _, sc := range scs {
+		fmt.Fprint(w, pad(shortScenario[sc.ID], colW+10))
+	}
+	fmt.Fprintln(w)
+	for _, s := range servers {
+		if !s.Libws || s.Status != "ok" {
+			continue
+		}
+		rs := ratiosOf(allRatios, s.Name)
+		fmt.Fprint(w, padLeft("  "+s.Label, nameW))
+		for _, sc := range scs {
+			cell := "-"
+			if rs != nil {
+				for _, r := range rs.Ratios {
+					if r.Scenario == sc.ID && r.LeanestPeer != "" {
+						bound := " "
+						if r.LoadgenBound {
+							bound = "!"
+						}
+						cell = fmt.Sprintf("%.2f%s %s", r.CPUPerMsgRatio, bound, shortName(r.LeanestPeer))
+					}
+				}
+			}
+			fmt.Fprint(w, pad(cell, colW+10))
+		}
+		fmt.Fprintln(w)
+	}
 }
 
-// printNotes lists what went wrong, in both sections.
-func printNotes(w io.Writer, rep *Report) {
+// ratiosOf finds a libws server's ratios.
+func ratiosOf(all []Ratios, name string) *Ratios {
+	for i := range all {
+		if all[i].Server == name {
+			return &all[i]
+		}
+	}
+	return nil
+}
+
+// serverNotes lists what went wrong with a section's servers.
+func serverNotes(prefix string, servers []*Server, scs []Scenario) []string {
 	var notes []string
-	for _, s := range rep.Servers {
+	for _, s := range servers {
 		if s.Status != "ok" {
 			continue
 		}
-		for _, sc := range scenarios {
+		for _, sc := range scs {
 			if r := s.Results[sc.ID]; r != nil && r.Error != "" {
-				notes = append(notes, fmt.Sprintf("%s, %s: %s", s.Name, sc.ID, r.Error))
+				notes = append(notes, fmt.Sprintf("%s%s, %s: %s", prefix, s.Name, sc.ID, r.Error))
 			} else if r != nil && r.Note != "" {
-				notes = append(notes, fmt.Sprintf("%s, %s: %s", s.Name, sc.ID, r.Note))
+				notes = append(notes, fmt.Sprintf("%s%s, %s: %s", prefix, s.Name, sc.ID, r.Note))
 			}
 			if r := s.Results[sc.ID]; r != nil && r.Error == "" && r.Disturbed != "" {
-				notes = append(notes, fmt.Sprintf("%s, %s: all attempts disturbed (kept the best): %s", s.Name, sc.ID, r.Disturbed))
+				notes = append(notes, fmt.Sprintf("%s%s, %s: all attempts disturbed (kept the best): %s", prefix, s.Name, sc.ID, r.Disturbed))
 			} else if r != nil && len(r.Retries) > 0 {
-				notes = append(notes, fmt.Sprintf("%s, %s: %d attempt(s) disturbed and run again", s.Name, sc.ID, len(r.Retries)))
+				notes = append(notes, fmt.Sprintf("%s%s, %s: %d attempt(s) disturbed and run again", prefix, s.Name, sc.ID, len(r.Retries)))
 			}
 		}
 		if s.Idle != nil && s.Idle.Error != "" {
-			notes = append(notes, fmt.Sprintf("%s, idle: %s", s.Name, s.Idle.Error))
+			notes = append(notes, fmt.Sprintf("%s%s, idle: %s", prefix, s.Name, s.Idle.Error))
 		}
 		for _, p := range s.Problems {
-			notes = append(notes, fmt.Sprintf("%s: %s", s.Name, p))
+			notes = append(notes, fmt.Sprintf("%s%s: %s", prefix, s.Name, p))
 		}
 		if s.LogLines > 0 {
-			notes = append(notes, fmt.Sprintf("%s printed %d line(s) beyond its start line, last: %q", s.Name, s.LogLines, s.LogTail[len(s.LogTail)-1]))
+			notes = append(notes, fmt.Sprintf("%s%s printed %d line(s) beyond its start line, last: %q", prefix, s.Name, s.LogLines, s.LogTail[len(s.LogTail)-1]))
 		}
+	}
+	return notes
+}
+
+// printNotes lists what went wrong, in every section.
+func printNotes(w io.Writer, rep *Report) {
+	notes := serverNotes("", rep.Servers, scenarios)
+	if rep.TLS != nil {
+		notes = append(notes, serverNotes("TLS, ", rep.TLS.Servers, rep.TLS.Scenarios)...)
 	}
 	if rep.Compression != nil {
 		notes = append(notes, compressionNotes(rep.Compression)...)

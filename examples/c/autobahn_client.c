@@ -4,7 +4,8 @@
  * Drives the Autobahn|TestSuite fuzzing server at URL (e.g.
  * ws://127.0.0.1:9001): asks getCaseCount, runs every case as an echo
  * client (runCase?case=N&agent=AGENT: every message goes back as it came),
- * then asks for the report (updateReports?agent=AGENT).
+ * then asks for the report (updateReports?agent=AGENT). It offers
+ * permessage-deflate, so the compression cases run too.
  */
 #include <ws.h>
 
@@ -40,6 +41,11 @@ int main(int argc, char **argv) {
     ws_options_new(&opts);
     ws_options_set_int(opts, WS_OPT_MAX_MESSAGE_SIZE, 64 << 20);
     ws_options_set_int(opts, WS_OPT_CLOSE_TIMEOUT_MS, 2000);
+    /* Offer permessage-deflate, else the fuzzing server skips the
+     * compression cases (12.* and 13.*). With context takeover the offer
+     * is the most general one, so each case's server picks its parameters. */
+    ws_options_set_int(opts, WS_OPT_COMPRESSION, 1);
+    ws_options_set_int(opts, WS_OPT_COMPRESSION_TAKEOVER, 1);
 
     ws_conn_t *c = open_url(base, "/getCaseCount");
     if (!c)

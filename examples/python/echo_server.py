@@ -7,6 +7,12 @@ joined), until killed; SIGINT / SIGTERM close the connections cleanly (1001).
 Pings are answered and closes completed by libws. permessage-deflate is
 accepted when a client offers it, as browsers do.
 
+The limits stay on, as anything that faces a network should have them:
+messages up to 64 MiB (counted after inflating, 1009 past it), at most 16
+messages queued per connection before its socket is no longer read, and no
+more reading while an echo waits for a client that does not read its
+replies (TCP then holds the client back).
+
 Usage: python3 examples/python/echo_server.py PORT
 """
 
@@ -32,7 +38,9 @@ async def main(port: int) -> None:
     stop = loop.create_future()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
-    async with libws.asyncio.serve(echo, "127.0.0.1", port, compression="deflate") as server:
+    async with libws.asyncio.serve(
+        echo, "127.0.0.1", port, compression="deflate", max_size=64 * 2**20, max_queue=16
+    ) as server:
         print(f"echo_server: listening on ws://127.0.0.1:{server.port}/", flush=True)
         await stop
 

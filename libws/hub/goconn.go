@@ -90,11 +90,14 @@ func (g *goConn) unlock() {
 func (g *goConn) setPaused(paused bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.s.paused == paused {
-		return
-	}
 	g.s.paused = paused
-	if !paused {
+	g.syncReadingLocked()
+}
+
+// syncReadingLocked lets a reader waiting in waitResumed go on once the
+// session reads again (mu held).
+func (g *goConn) syncReadingLocked() {
+	if g.s.reads() {
 		close(g.resumed)
 		g.resumed = make(chan struct{})
 	}
@@ -105,9 +108,9 @@ func (g *goConn) setPaused(paused bool) {
 func (g *goConn) waitResumed() bool {
 	for {
 		g.mu.Lock()
-		paused, resumed := g.s.paused, g.resumed
+		reads, resumed := g.s.reads(), g.resumed
 		g.mu.Unlock()
-		if !paused {
+		if reads {
 			return true
 		}
 		select {
@@ -481,6 +484,7 @@ func (g *goConn) account(delta int64) {
 		g.event(EventBackpressure, 0, 0, g.id(), saturate32(n), nil)
 	case pressureLow:
 		g.event(EventDrain, 0, 0, g.id(), saturate32(n), nil)
+		g.syncReadingLocked()
 	}
 	if delta > 0 && g.h.overTotal() {
 		g.h.loop.enforceTotalSoon()
@@ -557,6 +561,7 @@ func (g *goConn) command(r Record) {
 			g.errorEvent(g.id(), 0, EInval, err.Error())
 		} else {
 			g.flushProtocol()
+			g.syncReadingLocked() // closing reads even while backed up
 		}
 	case CmdTerminate:
 		g.terminateLocked()

@@ -26,6 +26,7 @@ type conn struct {
 	fd       int
 	listener uint32
 	writable bool // EPOLLOUT is registered
+	armedIn  bool // EPOLLIN is registered
 	hs       []byte
 	// out[outOff:] is what the socket has not taken yet. A partial write
 	// advances outOff instead of moving the rest to the front, so draining
@@ -483,7 +484,7 @@ func (l *loop) accept(ln *listener) {
 			unix.Close(fd)
 			continue
 		}
-		c := &conn{fd: fd, listener: ln.id, peer: sockaddrString(sa)}
+		c := &conn{fd: fd, listener: ln.id, peer: sockaddrString(sa), armedIn: true}
 		c.id = l.h.newID()
 		c.start(time.Now(), &ln.opts)
 		for fd >= len(l.fds) {
@@ -623,9 +624,9 @@ func (l *loop) command(r Record) bool {
 		}
 		l.sendFrame(c, libws.Opcode(r.Opcode), r.Payload)
 	case CmdClose:
+		l.closeConn(c, r.Code, string(r.Payload))
 		// The peer's close reply must be read to finish the handshake.
 		l.setPaused(c, false)
-		l.closeConn(c, r.Code, string(r.Payload))
 	case CmdPause:
 		l.setPaused(c, true)
 	case CmdResume:
@@ -821,12 +822,13 @@ func (c *conn) compactOut(more int) {
 	c.out, c.outOff = c.out[:n], 0
 }
 
-// rearm registers the readiness the connection waits for: input unless
-// paused (level-triggered epoll would otherwise report unread input on
-// every wait), output while bytes are buffered.
+// rearm registers the readiness the connection waits for: input while it
+// reads (see session.reads; level-triggered epoll would otherwise report
+// unread input on every wait), output while bytes are buffered.
 func (l *loop) rearm(c *conn) {
 	var ev uint32
-	if !c.paused {
+	c.armedIn = c.reads()
+	if c.armedIn {
 		ev = unix.EPOLLIN | unix.EPOLLRDHUP
 	}
 	if c.writable {
@@ -838,11 +840,16 @@ func (l *loop) rearm(c *conn) {
 // setPaused stops or resumes reading a connection. Input the kernel holds
 // meanwhile is reported again by the level-triggered epoll once re-armed.
 func (l *loop) setPaused(c *conn, paused bool) {
-	if c.paused == paused || c.fd < 0 {
-		return
-	}
 	c.paused = paused
-	l.rearm(c)
+	l.syncReading(c)
+}
+
+// syncReading re-arms the connection when whether it reads has changed
+// (a pause, a high-water crossing, a state that must read to the end).
+func (l *loop) syncReading(c *conn) {
+	if c.fd >= 0 && c.reads() != c.armedIn {
+		l.rearm(c)
+	}
 }
 
 func (l *loop) flushOut(c *conn) {
@@ -881,8 +888,10 @@ func (l *loop) checkPressure(c *conn) {
 		l.failBuffered(c, "send buffer limit reached: peer is not reading")
 	case pressureHigh:
 		l.event(EventBackpressure, 0, 0, c.id, saturate32(int64(n)), nil)
+		l.syncReading(c)
 	case pressureLow:
 		l.event(EventDrain, 0, 0, c.id, saturate32(int64(n)), nil)
+		l.syncReading(c)
 	}
 }
 

@@ -853,8 +853,15 @@ static void test_tls(void) {
     ws_conn_free(c);
     /* By name */
     char named[64];
-    snprintf(named, sizeof named, "wss://localhost:%d/", ws_listener_port(l));
+    snprintf(named, sizeof named, "wss://localhost:%d/tls?a=b", ws_listener_port(l));
     pair(l, named, co, &c, &s);
+    CHECK_STR(ws_conn_path(s), "/tls?a=b");
+    CHECK(strncmp(ws_conn_peer(s), "127.0.0.1:", 10) == 0);
+    /* A timed read that expires leaves TLS usable */
+    CHECK_EQ(ws_read_message_timeout(s, &f, 0, 20), WS_ETIMEDOUT);
+    CHECK_EQ(ws_write_message(c, WS_OP_TEXT, (const uint8_t *)"after", 5), WS_OK);
+    CHECK_EQ(ws_read_message_timeout(s, &f, 0, 5000), WS_OK);
+    CHECK_MEM(f.data, f.len, "after", 5);
     ws_conn_free(c);
     ws_conn_free(s);
     /* Wrong name */
@@ -1149,6 +1156,416 @@ static void test_many_clients(void) {
     ws_listener_free(l);
 }
 
+
+/* ---- issue 18: the blocking layer as websockets/ws users expect it ---- */
+
+/* A client frame (masked) for a raw socket; returns its size. */
+static size_t client_frame(uint8_t *out, int opcode, int fin, const void *payload, size_t n) {
+    ws_header_t h = {.fin = (uint8_t)fin, .opcode = (uint8_t)opcode, .masked = 1, .mask = {9, 8, 7, 6}, .length = n};
+    int k = ws_encode_header(&h, out, WS_MAX_HEADER_SIZE);
+    memcpy(out + k, payload, n);
+    ws_mask(out + k, n, h.mask, 0);
+    return (size_t)k + n;
+}
+
+/* Path, headers and peer address of both ends. */
+static void test_handshake_info(void) {
+    ws_options_t *so, *co;
+    REQUIRE(ws_options_new(&so) == WS_OK && ws_options_new(&co) == WS_OK);
+    ws_options_set_str(so, WS_OPT_HEADERS, "X-Server: s1\r\n");
+    ws_options_set_str(co, WS_OPT_HEADERS, "X-Custom: yes\r\nx-lower: v\r\nX-Twice: 1\r\nX-Twice: 2\r\n");
+    ws_listener_t *l = listen_on(so, NULL, 0, "ws");
+    int port = ws_listener_port(l);
+    char url[96], addr[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/chat/room%%201?x=1&y=%%C3%%A9", port);
+    ws_conn_t *c, *s;
+    pair(l, url, co, &c, &s);
+    /* Server side: the request as sent */
+    CHECK_STR(ws_conn_path(s), "/chat/room%201?x=1&y=%C3%A9");
+    const char *h = ws_conn_headers(s);
+    REQUIRE(h != NULL);
+    CHECK(strstr(h, "X-Custom: yes\r\n") != NULL);
+    CHECK(strstr(h, "X-Lower: v\r\n") != NULL);
+    CHECK(strstr(h, "X-Twice: 1\r\nX-Twice: 2\r\n") != NULL);
+    CHECK(strstr(h, "Sec-Websocket-Version: 13\r\n") != NULL);
+    char host[64];
+    snprintf(host, sizeof host, "Host: 127.0.0.1:%d\r\n", port);
+    CHECK(strstr(h, host) != NULL);
+    CHECK(strlen(h) >= 2 && strcmp(h + strlen(h) - 2, "\r\n") == 0);
+    CHECK(ws_conn_headers(s) == h); /* one string per connection */
+    const char *peer = ws_conn_peer(s);
+    REQUIRE(peer != NULL);
+    int pport = 0;
+    CHECK(sscanf(peer, "127.0.0.1:%d", &pport) == 1 && pport > 0 && pport != port);
+    /* Client side: the target it asked for, the 101's headers, the server */
+    CHECK_STR(ws_conn_path(c), "/chat/room%201?x=1&y=%C3%A9");
+    h = ws_conn_headers(c);
+    REQUIRE(h != NULL);
+    CHECK(strstr(h, "X-Server: s1\r\n") != NULL);
+    CHECK(strstr(h, "Upgrade: websocket\r\n") != NULL);
+    CHECK(strstr(h, "Sec-Websocket-Accept: ") != NULL);
+    CHECK(strstr(h, "X-Custom") == NULL); /* not the request's */
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    CHECK_STR(ws_conn_peer(c), addr);
+    /* Still there after the connection closed */
+    CHECK_EQ(ws_close(c, 1000, NULL), WS_OK);
+    CHECK_STR(ws_conn_peer(c), addr);
+    CHECK_STR(ws_conn_path(c), "/chat/room%201?x=1&y=%C3%A9");
+    ws_conn_free(c);
+    ws_conn_free(s);
+    /* The URL without a path asks for "/" */
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d", port);
+    pair(l, url, NULL, &c, &s);
+    CHECK_STR(ws_conn_path(c), "/");
+    CHECK_STR(ws_conn_path(s), "/");
+    ws_conn_free(c);
+    ws_conn_free(s);
+    /* ws_adopt_fd connections too */
+    int lport, lfd = tcp_listen(&lport);
+    REQUIRE(lfd >= 0);
+    int cfd = tcp_connect(lport);
+    int fd = accept(lfd, NULL, NULL);
+    REQUIRE(cfd >= 0 && fd >= 0);
+    CHECK_EQ(write_all(cfd, upgrade_request, sizeof upgrade_request - 1), 0);
+    CHECK_EQ(ws_adopt_fd(&s, fd, NULL), WS_OK);
+    CHECK_STR(ws_conn_path(s), "/chat?x=1");
+    CHECK(strstr(ws_conn_headers(s), "Sec-Websocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n") != NULL);
+    CHECK(strncmp(ws_conn_peer(s), "127.0.0.1:", 10) == 0);
+    ws_conn_free(s);
+    close(cfd);
+    close(lfd);
+    /* Bad handles */
+    CHECK(ws_conn_path(NULL) == NULL);
+    CHECK_EQ(strstr(ws_errmsg(), "invalid or freed") != NULL, 1);
+    CHECK(ws_conn_headers(BOGUS(ws_conn_t)) == NULL);
+    CHECK(ws_conn_peer(s) == NULL); /* freed */
+    ws_options_free(so);
+    ws_options_free(co);
+    ws_listener_free(l);
+}
+
+/* ws_read_message_timeout: a timeout leaves the connection usable and
+ * loses nothing, also in the middle of a frame or of a message. */
+static void test_read_timeout_keeps_conn(void) {
+    char url[64];
+    ws_listener_t *l = listen_on(NULL, url, sizeof url, "ws");
+    ws_conn_t *c, *s;
+    pair(l, url, NULL, &c, &s);
+    ws_frame_t f;
+    double t0 = now();
+    CHECK_EQ(ws_read_message_timeout(s, &f, 0, 100), WS_ETIMEDOUT);
+    CHECK(now() - t0 >= 0.09);
+    CHECK(strstr(ws_conn_errmsg(s), "100 ms") != NULL);
+    CHECK_EQ(ws_read_message_timeout(s, &f, 0, 0), WS_ETIMEDOUT); /* 0: no wait */
+    /* Still usable both ways, by every kind of read */
+    CHECK_EQ(ws_write_message(c, WS_OP_TEXT, (const uint8_t *)"one", 3), WS_OK);
+    CHECK_EQ(ws_read_message_timeout(s, &f, 0, 5000), WS_OK);
+    CHECK(f.opcode == WS_OP_TEXT && f.fin == 1);
+    CHECK_MEM(f.data, f.len, "one", 3);
+    CHECK_EQ(ws_write_message(s, WS_OP_TEXT, (const uint8_t *)"back", 4), WS_OK);
+    CHECK_EQ(ws_read_message(c, &f), WS_OK);
+    CHECK_MEM(f.data, f.len, "back", 4);
+    CHECK_EQ(ws_read_message_timeout(s, &f, 0, 50), WS_ETIMEDOUT);
+    CHECK_EQ(ws_write_message(c, WS_OP_BINARY, (const uint8_t *)"two", 3), WS_OK);
+    CHECK_EQ(ws_read_message(s, &f), WS_OK); /* takes what the timed read was waiting for */
+    CHECK(f.opcode == WS_OP_BINARY);
+    CHECK_MEM(f.data, f.len, "two", 3);
+    CHECK_EQ(ws_read_message_timeout(s, &f, 0, 50), WS_ETIMEDOUT);
+    CHECK_EQ(ws_write_message(c, WS_OP_TEXT, (const uint8_t *)"three", 5), WS_OK);
+    uint8_t buf[16];
+    size_t n = 0;
+    int op = 0;
+    CHECK_EQ(ws_read_message_into(s, &op, buf, sizeof buf, &n), WS_OK);
+    CHECK(op == WS_OP_TEXT);
+    CHECK_MEM(buf, n, "three", 5);
+    /* A kept message (ws_read_message_into's WS_ENOSPACE) comes first */
+    CHECK_EQ(ws_write_message(c, WS_OP_TEXT, (const uint8_t *)"four", 4), WS_OK);
+    CHECK_EQ(ws_read_message_into(s, &op, buf, 2, &n), WS_ENOSPACE);
+    CHECK_EQ(ws_read_message_timeout(s, &f, 0, 0), WS_OK);
+    CHECK_MEM(f.data, f.len, "four", 4);
+    /* A close after a timeout: the close ends the next read */
+    CHECK_EQ(ws_read_message_timeout(s, &f, 0, 30), WS_ETIMEDOUT);
+    CHECK_EQ(ws_close(c, 4001, "bye"), WS_OK);
+    CHECK_EQ(ws_read_message_timeout(s, &f, 0, 5000), WS_ECLOSED);
+    int code = 0;
+    char reason[124];
+    CHECK_EQ(ws_close_status(s, &code, reason, sizeof reason), 1);
+    CHECK_EQ(code, 4001);
+    CHECK_STR(reason, "bye");
+    CHECK_EQ(ws_close_status(c, &code, NULL, 0), 1); /* the server's reply came back */
+    ws_conn_free(c);
+    ws_conn_free(s);
+    /* Closing the side whose read timed out waits for the reply as usual,
+     * also when that read got a message meanwhile (discarded, as ws_close
+     * discards what arrives before the reply) */
+    for (int got_message = 0; got_message < 2; got_message++) {
+        pair(l, url, NULL, &c, &s);
+        struct echo e;
+        echo_start(&e, c);
+        CHECK_EQ(ws_read_message_timeout(s, &f, 0, 20), WS_ETIMEDOUT);
+        if (got_message) {
+            CHECK_EQ(ws_write_message(s, WS_OP_TEXT, (const uint8_t *)"ping me", 7), WS_OK);
+            msleep(50); /* the echo is back in the read left running */
+        }
+        CHECK_EQ(ws_close(s, 4002, "done"), WS_OK);
+        CHECK_EQ(ws_close_status(s, &code, reason, sizeof reason), 1);
+        CHECK_EQ(code, 4002); /* the peer echoed our code */
+        CHECK_EQ(ws_read_message_timeout(s, &f, 0, 1000), WS_ECLOSED);
+        echo_join(&e);
+        CHECK_EQ(e.known, 1);
+        CHECK_EQ(e.code, 4002);
+        ws_conn_free(s);
+    }
+
+    /* Timeouts in the middle of a frame and of a fragmented message, from
+     * a raw client that sends them in pieces */
+    char head[1024];
+    int fd = raw_ws_client(ws_listener_port(l), head, sizeof head);
+    REQUIRE(fd >= 0);
+    REQUIRE(ws_accept(l, &s, 5000) == WS_OK);
+    static uint8_t payload[70000], wire[70000 + 14];
+    for (size_t i = 0; i < sizeof payload; i++)
+        payload[i] = (uint8_t)(i * 7 + 3);
+    size_t w = client_frame(wire, WS_OP_BINARY, 1, payload, sizeof payload);
+    size_t cuts[] = {1, 3, 9, 5000, 69000, w}; /* in the header, its length, the payload */
+    size_t sent = 0;
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        CHECK_EQ(write_all(fd, wire + sent, cuts[i] - sent), 0);
+        sent = cuts[i];
+        if (sent < w)
+            CHECK_EQ(ws_read_message_timeout(s, &f, 0, 30), WS_ETIMEDOUT);
+    }
+    CHECK_EQ(ws_read_message_timeout(s, &f, 0, 5000), WS_OK);
+    CHECK(f.opcode == WS_OP_BINARY);
+    CHECK_MEM(f.data, f.len, payload, sizeof payload);
+    /* Fragments with a ping between them, the last one late */
+    w = client_frame(wire, WS_OP_TEXT, 0, "frag", 4);
+    w += client_frame(wire + w, WS_OP_PING, 1, "p", 1);
+    w += client_frame(wire + w, WS_OP_CONTINUATION, 0, "men", 3);
+    CHECK_EQ(write_all(fd, wire, w), 0);
+    CHECK_EQ(ws_read_message_timeout(s, &f, 0, 50), WS_ETIMEDOUT);
+    w = client_frame(wire, WS_OP_CONTINUATION, 1, "ted", 3);
+    CHECK_EQ(write_all(fd, wire, 3), 0);
+    CHECK_EQ(ws_read_message_timeout(s, &f, 0, 30), WS_ETIMEDOUT);
+    CHECK_EQ(write_all(fd, wire + 3, w - 3), 0);
+    CHECK_EQ(ws_read_message_timeout(s, &f, 0, 5000), WS_OK);
+    CHECK(f.opcode == WS_OP_TEXT);
+    CHECK_MEM(f.data, f.len, "fragmented", 10);
+    /* The ping between the fragments was answered */
+    uint8_t pong[8];
+    CHECK(recv(fd, pong, sizeof pong, 0) == 3 && pong[0] == 0x8A && pong[1] == 1 && pong[2] == 'p');
+    /* Freeing with a read still running in the background does not hang */
+    CHECK_EQ(ws_read_message_timeout(s, &f, 0, 10), WS_ETIMEDOUT);
+    ws_conn_free(s);
+    close(fd);
+
+    /* Arguments */
+    pair(l, url, NULL, &c, &s);
+    CHECK_EQ(ws_read_message_timeout(s, NULL, 0, 10), WS_EINVAL);
+    CHECK_EQ(ws_read_message_timeout(s, &f, 0x100, 10), WS_EINVAL);
+    CHECK_EQ(ws_read_message_timeout(s, &f, 0, -2), WS_EINVAL);
+    CHECK_EQ(ws_read_message_timeout(NULL, &f, 0, 10), WS_EBADHANDLE);
+    CHECK_EQ(ws_read_message_timeout(BOGUS(ws_conn_t), &f, 0, 10), WS_EBADHANDLE);
+    /* -1 waits as long as needed */
+    CHECK_EQ(ws_write_message(c, WS_OP_TEXT, (const uint8_t *)"x", 1), WS_OK);
+    CHECK_EQ(ws_read_message_timeout(s, &f, 0, -1), WS_OK);
+    CHECK_MEM(f.data, f.len, "x", 1);
+    ws_conn_free(c);
+    ws_conn_free(s);
+    CHECK_EQ(ws_read_message_timeout(s, &f, 0, 10), WS_EBADHANDLE);
+    ws_listener_free(l);
+}
+
+/* Many short timeouts against a stream of messages, some in fragments
+ * with pauses between them: every message arrives whole, in order. */
+struct stream_sender {
+    ws_conn_t *c;
+    int n, rc;
+    pthread_t t;
+};
+
+static void fill_msg(uint8_t *b, size_t n, int i) {
+    for (size_t k = 0; k < n; k++)
+        b[k] = (uint8_t)(i + k * 31);
+}
+
+static size_t msg_size(int i) { return (size_t)((i * 7919) % 40000 + 1); }
+
+static void *stream_sender_main(void *arg) {
+    struct stream_sender *ss = arg;
+    static uint8_t b[40001];
+    for (int i = 0; i < ss->n && ss->rc == WS_OK; i++) {
+        size_t n = msg_size(i);
+        fill_msg(b, n, i);
+        if (i % 3 == 0) {
+            size_t half = n / 2;
+            ss->rc = ws_write_frame(ss->c, WS_OP_BINARY, 0, b, half);
+            msleep(2);
+            if (ss->rc == WS_OK)
+                ss->rc = ws_write_frame(ss->c, WS_OP_CONTINUATION, 1, b + half, n - half);
+        } else {
+            ss->rc = ws_write_message(ss->c, WS_OP_BINARY, b, n);
+        }
+    }
+    return NULL;
+}
+
+static void test_read_timeout_stream(void) {
+    char url[64];
+    ws_listener_t *l = listen_on(NULL, url, sizeof url, "ws");
+    ws_conn_t *c, *s;
+    pair(l, url, NULL, &c, &s);
+    struct stream_sender ss = {.c = c, .n = 300};
+    REQUIRE(pthread_create(&ss.t, NULL, stream_sender_main, &ss) == 0);
+    static uint8_t want[40001];
+    int got = 0, timeouts = 0, bad = 0;
+    double t0 = now();
+    while (got < ss.n && now() - t0 < 60) {
+        ws_frame_t f;
+        int rc = ws_read_message_timeout(s, &f, 0, 1);
+        if (rc == WS_ETIMEDOUT) {
+            timeouts++;
+            continue;
+        }
+        if (rc != WS_OK)
+            break;
+        size_t n = msg_size(got);
+        fill_msg(want, n, got);
+        if (f.len != n || memcmp(f.data, want, n) != 0)
+            bad++;
+        got++;
+    }
+    pthread_join(ss.t, NULL);
+    CHECK_EQ(ss.rc, WS_OK);
+    CHECK_EQ(got, ss.n);
+    CHECK_EQ(bad, 0);
+    CHECK(timeouts > 0);
+    ws_conn_free(c);
+    ws_conn_free(s);
+    ws_listener_free(l);
+}
+
+/* WS_OPT_READ_TIMEOUT_MS stays fatal, but a timed read lifts its deadline. */
+static void test_read_timeout_option_and_call(void) {
+    char url[64];
+    ws_listener_t *l = listen_on(NULL, url, sizeof url, "ws");
+    ws_options_t *o;
+    REQUIRE(ws_options_new(&o) == WS_OK);
+    ws_options_set_int(o, WS_OPT_READ_TIMEOUT_MS, 100);
+    ws_conn_t *c, *s;
+    pair(l, url, o, &c, &s);
+    ws_options_free(o);
+    ws_frame_t f;
+    CHECK_EQ(ws_write_message(s, WS_OP_TEXT, (const uint8_t *)"a", 1), WS_OK);
+    CHECK_EQ(ws_read_message(c, &f), WS_OK); /* sets a 100 ms deadline */
+    msleep(150);
+    CHECK_EQ(ws_write_message(s, WS_OP_TEXT, (const uint8_t *)"b", 1), WS_OK);
+    CHECK_EQ(ws_read_message_timeout(c, &f, 0, 5000), WS_OK);
+    CHECK_MEM(f.data, f.len, "b", 1);
+    ws_conn_free(c);
+    ws_conn_free(s);
+    ws_listener_free(l);
+}
+
+/* Waiting for the pong to a ping: WS_READ_CONTROL returns pings and pongs. */
+static void test_wait_for_pong(void) {
+    char url[64];
+    ws_listener_t *l = listen_on(NULL, url, sizeof url, "ws");
+    ws_conn_t *c, *s;
+    pair(l, url, NULL, &c, &s);
+    struct echo e;
+    echo_start(&e, s); /* reads, so it answers pings */
+    ws_frame_t f;
+    CHECK_EQ(ws_ping(c, (const uint8_t *)"k1", 2), WS_OK);
+    CHECK_EQ(ws_read_message_timeout(c, &f, WS_READ_CONTROL, 5000), WS_OK);
+    CHECK_EQ(f.opcode, WS_OP_PONG);
+    CHECK_MEM(f.data, f.len, "k1", 2);
+    /* Messages and pongs in arrival order */
+    CHECK_EQ(ws_write_message(c, WS_OP_TEXT, (const uint8_t *)"m1", 2), WS_OK);
+    CHECK_EQ(ws_ping(c, (const uint8_t *)"k2", 2), WS_OK);
+    CHECK_EQ(ws_read_message_timeout(c, &f, WS_READ_CONTROL, 5000), WS_OK);
+    CHECK(f.opcode == WS_OP_TEXT);
+    CHECK_MEM(f.data, f.len, "m1", 2);
+    CHECK_EQ(ws_read_message_timeout(c, &f, WS_READ_CONTROL, 5000), WS_OK);
+    CHECK(f.opcode == WS_OP_PONG);
+    CHECK_MEM(f.data, f.len, "k2", 2);
+    /* Without the flag pongs are skipped */
+    CHECK_EQ(ws_ping(c, (const uint8_t *)"k3", 2), WS_OK);
+    CHECK_EQ(ws_write_message(c, WS_OP_TEXT, (const uint8_t *)"m2", 2), WS_OK);
+    CHECK_EQ(ws_read_message_timeout(c, &f, 0, 5000), WS_OK);
+    CHECK(f.opcode == WS_OP_TEXT);
+    CHECK_MEM(f.data, f.len, "m2", 2);
+    /* A pong that arrives after a timeout is not lost */
+    CHECK_EQ(ws_read_message_timeout(c, &f, WS_READ_CONTROL, 0), WS_ETIMEDOUT);
+    CHECK_EQ(ws_ping(c, (const uint8_t *)"k4", 2), WS_OK);
+    CHECK_EQ(ws_read_message_timeout(c, &f, WS_READ_CONTROL, 5000), WS_OK);
+    CHECK(f.opcode == WS_OP_PONG);
+    CHECK_MEM(f.data, f.len, "k4", 2);
+    CHECK_EQ(ws_close(c, 1000, NULL), WS_OK);
+    echo_join(&e);
+    ws_conn_free(c);
+    /* The peer's pings arrive too (answered already) */
+    pair(l, url, NULL, &c, &s);
+    CHECK_EQ(ws_ping(s, (const uint8_t *)"sp", 2), WS_OK);
+    CHECK_EQ(ws_read_message_timeout(c, &f, WS_READ_CONTROL, 5000), WS_OK);
+    CHECK(f.opcode == WS_OP_PING);
+    CHECK_MEM(f.data, f.len, "sp", 2);
+    CHECK_EQ(ws_read_frame(s, &f), WS_OK);
+    CHECK(f.opcode == WS_OP_PONG);
+    CHECK_MEM(f.data, f.len, "sp", 2);
+    ws_conn_free(c);
+    ws_conn_free(s);
+    ws_listener_free(l);
+}
+
+/* A port out of range is a bad URL, found before dialing. */
+static void test_connect_bad_port(void) {
+    ws_conn_t *c = NULL;
+    const char *urls[] = {"ws://127.0.0.1:99999/", "ws://localhost:65536/", "wss://127.0.0.1:0/",
+                          "ws://[::1]:100000/x"};
+    for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+        CHECK_EQ(ws_connect(&c, urls[i], NULL), WS_EINVAL);
+        CHECK(strstr(ws_errmsg(), "port") != NULL);
+        CHECK(c == NULL);
+    }
+}
+
+/* "libws: " starts every message once, whatever the error's origin. */
+static int prefixed_once(const char *m) {
+    return m && strncmp(m, "libws: ", 7) == 0 && strstr(m + 7, "libws:") == NULL;
+}
+
+static void test_errmsg_prefix(void) {
+    ws_options_t *so, *co;
+    REQUIRE(ws_options_new(&so) == WS_OK && ws_options_new(&co) == WS_OK);
+    ws_options_set_str(so, WS_OPT_ORIGIN, "http://good.example");
+    ws_options_set_str(co, WS_OPT_ORIGIN, "http://evil.example");
+    char url[64];
+    ws_listener_t *l = listen_on(so, url, sizeof url, "ws");
+    ws_conn_t *c = NULL;
+    CHECK_EQ(ws_connect(&c, url, co), WS_EHANDSHAKE); /* an engine error inside */
+    CHECK(prefixed_once(ws_errmsg()));
+    CHECK(strstr(ws_errmsg(), "403") != NULL);
+    ws_listener_t *l2 = NULL;
+    CHECK_EQ(ws_listen(&l2, "127.0.0.1", ws_listener_port(l), NULL), WS_EIO); /* a system error */
+    CHECK(prefixed_once(ws_errmsg()));
+    CHECK_EQ(ws_connect(&c, "ws://127.0.0.1:1/", NULL), WS_EIO);
+    CHECK(prefixed_once(ws_errmsg()));
+    ws_options_free(co);
+    /* An engine error on a handle */
+    ws_conn_t *s;
+    pair(l, url, NULL, &c, &s);
+    CHECK_EQ(ws_close(c, 1000, NULL), WS_OK);
+    ws_frame_t f;
+    CHECK_EQ(ws_read_message(s, &f), WS_ECLOSED);
+    CHECK(prefixed_once(ws_conn_errmsg(s)));
+    CHECK(prefixed_once(ws_errmsg()));
+    ws_conn_free(c);
+    ws_conn_free(s);
+    ws_options_free(so);
+    ws_listener_free(l);
+}
+
 int main(void) {
     h_name = "test_conn";
     const char *d = getenv("LIBWS_TEST_DATA");
@@ -1177,5 +1594,12 @@ int main(void) {
     RUN(test_read_while_writing);
     RUN(test_timeouts);
     RUN(test_many_clients);
+    RUN(test_handshake_info);
+    RUN(test_read_timeout_keeps_conn);
+    RUN(test_read_timeout_stream);
+    RUN(test_read_timeout_option_and_call);
+    RUN(test_wait_for_pong);
+    RUN(test_connect_bad_port);
+    RUN(test_errmsg_prefix);
     return h_report();
 }

@@ -205,7 +205,21 @@ int main(int argc, char **argv)
 	/* Without this, lws binds an IPv6 socket to all addresses and ignores
 	 * iface; with it, an IPv4 socket on 127.0.0.1 like the other peers. */
 	info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
-	/* No extensions (info.extensions stays NULL), no TLS. */
+	/* No extensions (info.extensions stays NULL). TLS (wss://) when
+	 * BENCH_TLS_CERT and BENCH_TLS_KEY name PEM files, as for every
+	 * TLS-capable server of the suite; lws then runs OpenSSL, whose default
+	 * is TLS 1.3 (loadgen accepts nothing older). */
+	const char *cert = getenv("BENCH_TLS_CERT"), *key = getenv("BENCH_TLS_KEY");
+	if (cert && *cert && key && *key) {
+#if defined(LWS_WITH_TLS)
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = cert;
+		info.ssl_private_key_filepath = key;
+#else
+		fprintf(stderr, "lws: this libwebsockets is built without TLS\n");
+		return 1;
+#endif
+	}
 
 	struct lws_context *ctx = lws_create_context(&info);
 	if (!ctx) {
@@ -214,7 +228,8 @@ int main(int argc, char **argv)
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	fprintf(stderr, "lws: listening on 127.0.0.1:%d (libwebsockets %s)\n", info.port, lws_get_library_version());
+	fprintf(stderr, "lws: listening on %s://127.0.0.1:%d (libwebsockets %s)\n", info.ssl_cert_filepath ? "wss" : "ws",
+		info.port, lws_get_library_version());
 
 	while (!stop && lws_service(ctx, 0) >= 0)
 		;

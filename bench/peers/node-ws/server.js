@@ -5,10 +5,13 @@
 // unless WS_PERMESSAGE_DEFLATE=1: then it is accepted when offered, set up
 // as libws's servers are by default (zlib level 1, messages of 128 bytes
 // and more compressed, no context takeover on the server's side), for
-// bench/run.sh's compression section.
+// bench/run.sh's compression section. With BENCH_TLS_CERT and BENCH_TLS_KEY
+// naming PEM files it serves wss:// (ws on a Node https server), for the
+// TLS section.
 //
 // Usage: node server.js PORT
 //        WS_PERMESSAGE_DEFLATE=1 node server.js PORT
+//        BENCH_TLS_CERT=cert.pem BENCH_TLS_KEY=key.pem node server.js PORT
 
 const { WebSocketServer } = require('ws');
 
@@ -36,9 +39,20 @@ const deflate = process.env.WS_PERMESSAGE_DEFLATE === '1' && {
   serverNoContextTakeover: true,
 };
 
+// wss://: ws on an https server, which listens in its place.
+const tls = process.env.BENCH_TLS_CERT && process.env.BENCH_TLS_KEY;
+let https;
+if (tls) {
+  const fs = require('fs');
+  https = require('https').createServer({
+    cert: fs.readFileSync(process.env.BENCH_TLS_CERT),
+    key: fs.readFileSync(process.env.BENCH_TLS_KEY),
+    minVersion: 'TLSv1.3',
+  });
+}
+
 const wss = new WebSocketServer({
-  host: '127.0.0.1',
-  port,
+  ...(tls ? { server: https } : { host: '127.0.0.1', port }),
   perMessageDeflate: deflate,
   // Nothing here broadcasts, so there is no need to keep a set of clients.
   clientTracking: false,
@@ -54,13 +68,20 @@ wss.on('connection', (ws) => {
   ws.on('error', () => ws.terminate());
 });
 
-wss.on('listening', () => {
-  console.error(`node-ws: listening on 127.0.0.1:${port} (ws ${require('ws/package.json').version}, bufferutil ${bufferutil ? 'on' : 'off'}, permessage-deflate ${deflate ? 'on' : 'off'})`);
-});
-wss.on('error', (err) => {
+const listening = () => {
+  console.error(`node-ws: listening on ${tls ? 'wss' : 'ws'}://127.0.0.1:${port} (ws ${require('ws/package.json').version}, bufferutil ${bufferutil ? 'on' : 'off'}, permessage-deflate ${deflate ? 'on' : 'off'})`);
+};
+const failed = (err) => {
   console.error(`node-ws: ${err.message}`);
   process.exit(1);
-});
+};
+if (tls) {
+  https.on('error', failed);
+  https.listen(port, '127.0.0.1', listening);
+} else {
+  wss.on('listening', listening);
+  wss.on('error', failed);
+}
 
 for (const sig of ['SIGTERM', 'SIGINT']) {
   process.on(sig, () => process.exit(0));

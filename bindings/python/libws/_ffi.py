@@ -45,7 +45,14 @@ from typing import List, Optional, Tuple
 __all__ = ["lib", "fastlib", "library_path"]
 
 # ----------------------------------------------------------------------------
-# Constants (ws.h)
+# Constants (ws.h). Every integer and string #define WS_* of include/ws.h is
+# here with the same value, and nothing else: tests/test_hub_contract.py
+# fails on any difference.
+
+WS_VERSION_MAJOR = 0
+WS_VERSION_MINOR = 1
+WS_VERSION_PATCH = 0
+WS_VERSION_STRING = "0.1.0"
 
 WS_OK = 0
 WS_EINVAL = -1
@@ -62,6 +69,7 @@ WS_ETLS = -11
 WS_ENOSPACE = -12
 WS_EAGAIN = -13
 WS_EINTERNAL = -14
+WS_EPOLICY = -15
 
 WS_OP_CONTINUATION = 0x0
 WS_OP_TEXT = 0x1
@@ -69,6 +77,25 @@ WS_OP_BINARY = 0x2
 WS_OP_CLOSE = 0x8
 WS_OP_PING = 0x9
 WS_OP_PONG = 0xA
+
+# Flags of ws_read_message_timeout().
+WS_READ_CONTROL = 0x1
+
+WS_RSV1 = 0x4
+WS_RSV2 = 0x2
+WS_RSV3 = 0x1
+
+WS_CLOSE_NORMAL = 1000
+WS_CLOSE_GOING_AWAY = 1001
+WS_CLOSE_PROTOCOL_ERROR = 1002
+WS_CLOSE_UNSUPPORTED_DATA = 1003
+WS_CLOSE_NO_STATUS = 1005
+WS_CLOSE_ABNORMAL = 1006
+WS_CLOSE_INVALID_PAYLOAD = 1007
+WS_CLOSE_POLICY_VIOLATION = 1008
+WS_CLOSE_MESSAGE_TOO_BIG = 1009
+WS_CLOSE_MANDATORY_EXT = 1010
+WS_CLOSE_INTERNAL_ERROR = 1011
 
 WS_ROLE_SERVER = 0
 WS_ROLE_CLIENT = 1
@@ -102,6 +129,7 @@ WS_OPT_HUB_PING_INTERVAL_MS = 102
 WS_OPT_HUB_IDLE_TIMEOUT_MS = 103
 WS_OPT_HUB_STATIC_DIR = 104
 WS_OPT_HUB_THREADED = 105
+WS_OPT_HUB_MAX_TOTAL_BUFFERED = 106
 WS_OPT_COMPRESSION = 200
 WS_OPT_COMPRESSION_LEVEL = 201
 WS_OPT_COMPRESSION_THRESHOLD = 202
@@ -118,10 +146,13 @@ WS_EVENT_BACKPRESSURE = 7
 WS_EVENT_DRAIN = 8
 
 WS_RECORD_HEADER = 24
+WS_RECORD_MAX_LEN = (1 << 31) - 64
 WS_CMD_SEND = 1
 WS_CMD_CLOSE = 2
 WS_CMD_TERMINATE = 3
 WS_CMD_SEND_REF = 5
+WS_CMD_PAUSE = 6
+WS_CMD_RESUME = 7
 
 # ----------------------------------------------------------------------------
 # Structures

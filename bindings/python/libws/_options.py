@@ -113,6 +113,7 @@ def build(
     tls_server_name: Optional[str] = None,
     high_water: Optional[int] = None,
     max_buffered: Optional[int] = None,
+    max_total_buffered: Optional[int] = None,
     ping_interval: Optional[float] = None,
     idle_timeout: Optional[float] = None,
     compression: Optional[str] = None,
@@ -165,6 +166,8 @@ def build(
             o.set_int(_ffi.WS_OPT_HUB_HIGH_WATER, high_water)
         if max_buffered is not None:
             o.set_int(_ffi.WS_OPT_HUB_MAX_BUFFERED, max_buffered)
+        if max_total_buffered is not None:
+            o.set_int(_ffi.WS_OPT_HUB_MAX_TOTAL_BUFFERED, max_total_buffered)
         if ping_interval is not None:
             o.set_int(_ffi.WS_OPT_HUB_PING_INTERVAL_MS, _ms(ping_interval))
         if idle_timeout is not None:

@@ -693,7 +693,8 @@ def test_replies_go_out_before_the_close_reply():
                 return evs
 
             evs = await wait_for(loop.run_in_executor(None, raw_peer), 10)
-            assert evs == [libws.Message(f"m{i}") for i in range(20)] + [libws.Close(4000, "")]
+            # The close reply echoes the peer's code and reason (docs/hub-contract.md).
+            assert evs == [libws.Message(f"m{i}") for i in range(20)] + [libws.Close(4000, "bye")]
 
     run(main())
 

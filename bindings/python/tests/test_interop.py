@@ -126,7 +126,7 @@ def test_websockets_client_closes(code, reason):
             await c.send("x")
             await wait_for(c.recv())
             await wait_for(c.close(code, reason))
-            assert rcvd_code(c.protocol.close_exc) == (code, "")  # libws echoes the code
+            assert rcvd_code(c.protocol.close_exc) == (code, reason)  # libws echoes code and reason
             for _ in range(100):
                 if "close" in seen:
                     break

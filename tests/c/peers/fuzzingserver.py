@@ -38,7 +38,20 @@ async def case3(ws):
     return ok
 
 
-CASES = [case1, case2, case3]
+async def case4(ws):
+    # Autobahn's 12.* and 13.* run only if the client offers
+    # permessage-deflate; the server here (websockets) accepts it.
+    ext = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+    C.check(ext.startswith("permessage-deflate"), f"permessage-deflate not negotiated: {ext!r}")
+    data = "compress me " * 20000
+    for _ in range(3):  # context takeover across messages both ways
+        await ws.send(data)
+        if await ws.recv() != data:
+            return False
+    return ext.startswith("permessage-deflate")
+
+
+CASES = [case1, case2, case3, case4]
 results, reports = {}, []
 
 

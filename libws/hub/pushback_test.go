@@ -1,0 +1,112 @@
+package hub
+
+import (
+	"fmt"
+	"net"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/libws/libws/libws"
+)
+
+// A peer that sends without reading its echoes is pushed back by TCP: the
+// hub stops reading it while its unsent echoes are above the high-water
+// mark, instead of buffering them up to MaxBuffered and failing it with
+// 1008 (or, across many such peers, holding gigabytes).
+func TestNonReadingEchoPeerIsPushedBack(t *testing.T) {
+	const highWater = 64 << 10
+	const maxBuffered = 8 << 20
+	eachMode(t, func(t *testing.T, o Options) {
+		host := newTestHost()
+		h, err := New(host, &o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		host.hub = h
+		t.Cleanup(func() { h.Shutdown(time.Second) })
+		_, port, err := h.Listen("127.0.0.1:0", &Options{HighWater: highWater, MaxBuffered: maxBuffered})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, nc, p := openRaw(t, host, port, "/")
+		// Small kernel buffers on both sides, so that what the peer manages
+		// to send is what the hub took, not what loopback can hold.
+		nc.(*net.TCPConn).SetWriteBuffer(16 << 10)
+		nc.(*net.TCPConn).SetReadBuffer(16 << 10)
+		h.loop.do(func() {
+			c := h.loop.byID[id]
+			syscall.SetsockoptInt(c.fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF, 16<<10)
+			syscall.SetsockoptInt(c.fd, syscall.SOL_SOCKET, syscall.SO_SNDBUF, 16<<10)
+		})
+		frame, err := p.AppendFrame(nil, true, libws.OpBinary, make([]byte, 16<<10))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The stream is the frame over and over; a write cut short by its
+		// deadline goes on where it stopped.
+		var sent atomic.Int64
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for sent.Load() < 2*maxBuffered {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				nc.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+				off := int(sent.Load() % int64(len(frame)))
+				n, err := nc.Write(frame[off:])
+				sent.Add(int64(n))
+				if ne, ok := err.(net.Error); err != nil && !(ok && ne.Timeout()) {
+					return
+				}
+			}
+		}()
+		until := time.Now().Add(2 * time.Second)
+		for time.Now().Before(until) {
+			r, ok := host.next(50 * time.Millisecond)
+			if !ok || r.Conn != id {
+				continue
+			}
+			switch r.Kind {
+			case EventMessage:
+				host.send(CmdSend, r.Opcode, 0, id, r.Payload)
+			case EventError, EventClose:
+				t.Fatalf("the connection failed instead of being pushed back: kind %d code %d %q (peer sent %d bytes)", r.Kind, r.Code, r.Payload, sent.Load())
+			}
+		}
+		close(stop)
+		<-done
+		if n := sent.Load(); n >= maxBuffered {
+			t.Fatalf("the peer sent %d bytes without reading: the hub kept reading", n)
+		}
+		if b := h.BufferedAmount(id); b > 4*highWater {
+			t.Fatalf("%d bytes buffered for a peer that does not read (high-water mark %d)", b, highWater)
+		}
+	})
+}
+
+// A hub client sending faster than its hub server echoes, both above their
+// high-water marks, still gets every echo: only the server side stops
+// reading while backed up, so the two cannot wait on each other.
+func TestBackedUpClientAndServerDoNotDeadlock(t *testing.T) {
+	_, port, _ := startEcho(t, &Options{HighWater: 64 << 10})
+	h, host := newClientHub(t)
+	id, err := h.Connect(fmt.Sprintf("ws://127.0.0.1:%d/", port), &Options{HighWater: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, host, EventOpen, id, 5*time.Second)
+	const count = 400
+	msg := make([]byte, 64<<10)
+	for i := 0; i < count; i++ {
+		host.send(CmdSend, uint8(libws.OpBinary), 0, id, msg)
+	}
+	for got := 0; got < count; got++ {
+		waitEvent(t, host, EventMessage, id, 10*time.Second)
+	}
+}

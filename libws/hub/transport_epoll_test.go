@@ -16,3 +16,13 @@ func shrinkSendBuffer(t *testing.T, h *Hub, id uint64, n int) {
 		}
 	})
 }
+
+// shrinkReceiveBuffer sets the kernel receive buffer of a server connection.
+func shrinkReceiveBuffer(t *testing.T, h *Hub, id uint64, n int) {
+	t.Helper()
+	h.loop.do(func() {
+		if err := syscall.SetsockoptInt(h.loop.byID[id].fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF, n); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -22,6 +22,22 @@ var outCopied atomic.Int64
 // shrinkSendBuffer sets the kernel send buffer of a server connection.
 func shrinkSendBuffer(t *testing.T, h *Hub, id uint64, n int) {
 	t.Helper()
+	if err := tcpOf(t, h, id).SetWriteBuffer(n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// shrinkReceiveBuffer sets the kernel receive buffer of a server connection.
+func shrinkReceiveBuffer(t *testing.T, h *Hub, id uint64, n int) {
+	t.Helper()
+	if err := tcpOf(t, h, id).SetReadBuffer(n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tcpOf is the socket of a goroutine connection.
+func tcpOf(t *testing.T, h *Hub, id uint64) *net.TCPConn {
+	t.Helper()
 	h.mu.Lock()
 	g := h.goConns[id]
 	h.mu.Unlock()
@@ -35,9 +51,7 @@ func shrinkSendBuffer(t *testing.T, h *Hub, id uint64, n int) {
 	if !ok {
 		t.Fatalf("connection %d is a %T, not a TCP connection", id, nc)
 	}
-	if err := tc.SetWriteBuffer(n); err != nil {
-		t.Fatal(err)
-	}
+	return tc
 }
 
 // notifyHost is an InlineHost whose NotifyFD is only handed back, never

@@ -3,7 +3,8 @@
 #   1. GOOS=darwin, freebsd and windows: go vet ./... and go test -c of the
 #      engine and hub packages (compile only: nothing of theirs runs here);
 #   2. the whole hub test suite on the goroutine transport (-tags
-#      hubgoroutine), the transport of every platform but Linux;
+#      hubgoroutine), the transport of every platform but Linux, and the C
+#      hub tests against a libws.so built on it;
 #   3. the C library cross-built with zig cc (PyPI package ziglang, in a venv
 #      under build/): libws.a for macOS (arm64, x86_64), checked for Mach-O
 #      objects exporting ws_*; libws.dll and its import library libws.lib
@@ -29,6 +30,23 @@ done
 
 say "go test -tags hubgoroutine ./libws/hub/ (goroutine transport)"
 go test -count=1 -timeout 300s -tags hubgoroutine ./libws/hub/ || fail=1
+
+# The C library on the goroutine transport, as macOS gets it: the C hub
+# tests (built by ./build.sh) against a libws.so built with the tag.
+TEST_HUB=$ROOT/build/cmake/tests/c/test_hub
+if [ -x "$TEST_HUB" ]; then
+  say "tests/c/test_hub against libws.so on the goroutine transport"
+  mkdir -p "$OUT/golib"
+  if CGO_ENABLED=1 go build -tags hubgoroutine -buildmode=c-shared -trimpath \
+      -ldflags="-extldflags=-Wl,-soname=libws.so.0,--version-script=$ROOT/capi/libws.map" \
+      -o "$OUT/golib/libws.so.0" ./capi; then
+    (cd "$(dirname "$TEST_HUB")" && LD_LIBRARY_PATH=$OUT/golib timeout 300 "$TEST_HUB") || fail=1
+  else
+    fail=1
+  fi
+else
+  say "SKIPPED: tests/c/test_hub on the goroutine transport ($TEST_HUB not built; run ./build.sh)"
+fi
 
 VENV=$ROOT/build/zigvenv
 if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -m ziglang version >/dev/null 2>&1; then

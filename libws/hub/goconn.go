@@ -589,7 +589,7 @@ func (g *goConn) send(op libws.Opcode, payload []byte) {
 		return
 	}
 	g.account(int64(len(g.out) - before))
-	g.wakeWriter()
+	g.flushSoon()
 }
 
 // terminateLocked drops the connection at once (mu held).

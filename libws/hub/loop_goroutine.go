@@ -43,6 +43,12 @@ type loop struct {
 	// under the cap (see enforceTotal).
 	enforce atomic.Bool
 
+	// batching is set while dispatchAll carries out a batch of commands;
+	// the connections it sent to are flushed at its end (see deferFlush).
+	batchMu  sync.Mutex
+	batching bool
+	batched  []*goConn
+
 	pollMu   sync.Mutex // one Run waits at a time
 	runMu    sync.Mutex
 	stopping bool
@@ -180,6 +186,10 @@ func (l *loop) exec(records []byte, one *Record, deref func([]byte) []byte) {
 }
 
 func (l *loop) dispatchAll(cmds []byte, deref func([]byte) []byte) {
+	l.batchMu.Lock()
+	l.batching = true
+	l.batchMu.Unlock()
+	defer l.flushBatch()
 	for {
 		r, rest, ok := NextRecord(cmds)
 		if !ok {
@@ -190,6 +200,36 @@ func (l *loop) dispatchAll(cmds []byte, deref func([]byte) []byte) {
 			r.Kind, r.Payload = CmdSend, deref(r.Payload)
 		}
 		l.h.dispatch(r)
+	}
+}
+
+// deferFlush holds back the flush of a send made during a batch (g.mu
+// held) and reports whether it did.
+func (l *loop) deferFlush(g *goConn) bool {
+	l.batchMu.Lock()
+	defer l.batchMu.Unlock()
+	if !l.batching {
+		return false
+	}
+	if n := len(l.batched); n == 0 || l.batched[n-1] != g {
+		l.batched = append(l.batched, g)
+	}
+	return true
+}
+
+// flushBatch ends a batch: each connection it sent to writes what it
+// queued, in one write as far as the socket takes it.
+func (l *loop) flushBatch() {
+	l.batchMu.Lock()
+	gs := l.batched
+	l.batched, l.batching = l.batched[:0], false
+	l.batchMu.Unlock()
+	for i, g := range gs {
+		g.mu.Lock()
+		g.writeNow()
+		g.wakeWriter()
+		g.unlock()
+		gs[i] = nil
 	}
 }
 

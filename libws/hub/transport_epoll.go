@@ -11,3 +11,7 @@ const goroutineTransport = false
 func (l *loop) published() {}
 
 func (l *loop) pollFD() int { return l.epfd }
+
+// deferFlush: the epoll loop's batches coalesce its own connections'
+// sends (see dispatchAll); a goroutine connection flushes each send.
+func (l *loop) deferFlush(*goConn) bool { return false }

@@ -87,8 +87,12 @@ func (l *loop) wake() {
 }
 
 // published tells a Run that waits that goroutine connections published
-// events (goConn.unlock calls it).
+// events (goConn.unlock calls it). Only an inline host's Run waits for
+// them: a loop goroutine has nothing to do with them.
 func (l *loop) published() {
+	if !l.inline {
+		return
+	}
 	select {
 	case l.evCh <- struct{}{}:
 	default:

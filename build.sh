@@ -61,6 +61,7 @@ need_build_tools() {
 }
 
 need_test_tools() {
+  command -v redis-server >/dev/null || apt_install redis-server
   if ! python3 -c 'import websockets' 2>/dev/null; then
     say "installing the Python package websockets (end-to-end tests)"
     python3 -m pip install -q websockets || apt_install python3-websockets

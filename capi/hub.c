@@ -334,7 +334,7 @@ static size_t decode_event(const uint8_t *p, size_t avail, ws_event_t *ev) {
     }
     ev->data = payload;
     ev->len = n;
-    if (ev->type == WS_EVENT_ERROR) ev->error = (int32_t)rd32(p + 20);
+    if (ev->type == WS_EVENT_ERROR || ev->type == WS_EVENT_BROKER) ev->error = (int32_t)rd32(p + 20);
     if (ev->type == WS_EVENT_OPEN) {
         /* peer, path, protocol, headers; fields after them are ignored. A
          * malformed payload (a bug, never the peer's doing: Go writes the
@@ -661,6 +661,10 @@ static int check_record(ws_hub_t *hub, const uint8_t *p, size_t plen, int *refs)
     case WS_CMD_PAUSE:
     case WS_CMD_RESUME:
         return ws__hub_check_conn(hub, fn, conn);
+    case WS_CMD_SUBSCRIBE:
+    case WS_CMD_UNSUBSCRIBE:
+    case WS_CMD_PUBLISH:
+        return ws__check_topic_record(hub, fn, p, plen);
     }
     return hub_failf(hub, WS_EINVAL, "libws: %s: unknown command kind %d", fn, p[0]);
 }

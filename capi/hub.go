@@ -79,6 +79,8 @@ func hubOptions(h *C.ws_options_t, server bool) (*hub.Options, C.int) {
 		HandshakeTimeout: v.ms(C.WS_OPT_TIMEOUT_MS),
 		CloseTimeout:     v.ms(C.WS_OPT_CLOSE_TIMEOUT_MS),
 		StaticDir:        v.Str(C.WS_OPT_HUB_STATIC_DIR),
+		ReusePort:        v.Int(C.WS_OPT_HUB_REUSEPORT) != 0,
+		Broker:           v.Str(C.WS_OPT_HUB_BROKER),
 	}
 	if server {
 		o.CheckOrigin = v.originCheck()

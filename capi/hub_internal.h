@@ -72,6 +72,10 @@ void ws__hub_note_id(struct ws_hub *h, uint64_t id);
  * else WS_EINVAL, with the message of a failed call fn. */
 int ws__hub_check_conn(struct ws_hub *h, const char *fn, uint64_t conn);
 
+/* Checks a WS_CMD_SUBSCRIBE, WS_CMD_UNSUBSCRIBE or WS_CMD_PUBLISH record
+ * of a ws_hub_send_raw batch (capi/topics.c); plen is its payload length. */
+int ws__check_topic_record(struct ws_hub *h, const char *fn, const uint8_t *p, size_t plen);
+
 /* Go exports of capi/hub.go that this C code calls (the prototypes are
  * the ones cgo generates, so the two declarations agree). */
 extern int ws__hub_run(void *go_hub, int timeout_ms, uint8_t *buf, size_t cap, size_t *taken);

@@ -786,7 +786,8 @@ void ws_conn_free(ws_conn_t *c);
  * every id that reached the host through an event or ws_hub_connect) is
  * refused by every call that names a connection (ws_hub_send,
  * ws_hub_send_batch, ws_hub_send_raw, ws_hub_close, ws_hub_terminate,
- * ws_hub_pause, ws_hub_resume, ws_hub_buffered_amount) with WS_EINVAL and
+ * ws_hub_pause, ws_hub_resume, ws_hub_buffered_amount, ws_hub_subscribe,
+ * ws_hub_unsubscribe, ws_hub_publish's exclude) with WS_EINVAL and
  * the message "unknown connection N": it is a bug in the host. An id whose
  * connection is closing or gone is not an error, because a host replying
  * to the events of one batch cannot know which of those connections
@@ -821,6 +822,16 @@ typedef struct ws_hub ws_hub_t;
  * (error event status WS_EPOLICY) until the total is under it again.
  * WS_OPT_HUB_MAX_BUFFERED still bounds each connection. */
 #define WS_OPT_HUB_MAX_TOTAL_BUFFERED 106
+/* int, listeners (or the hub, for all its listeners): 1 = set SO_REUSEPORT
+ * before binding, so that several processes (or hubs) listen on one port
+ * and the kernel spreads the connections among them (0 by default). */
+#define WS_OPT_HUB_REUSEPORT        120
+/* str, hub only: a Redis URL, "redis://host:port/db", that joins every hub
+ * given the same one into one system of topics (see "Topics" below). NULL
+ * or "" (the default): topics live in this hub alone. A malformed URL makes
+ * ws_hub_new fail with WS_EINVAL; an unreachable server does not (see
+ * WS_EVENT_BROKER). */
+#define WS_OPT_HUB_BROKER           121
 
 /* Event types (ws_event_t.type). */
 #define WS_EVENT_OPEN         1 /* peer, path, protocol set; data/len: request headers ("Name: value\r\n" lines; split on "\r\n" only) */
@@ -831,6 +842,12 @@ typedef struct ws_hub ws_hub_t;
 #define WS_EVENT_ERROR        6 /* error: its WS_E* class; code: close code sent to the peer (1002, 1007, 1008, 1009, 1011) or 0; data/len: message */
 #define WS_EVENT_BACKPRESSURE 7 /* buffered: unsent bytes went above the high-water mark; a server connection's input is not read until WS_EVENT_DRAIN */
 #define WS_EVENT_DRAIN        8 /* buffered: unsent bytes went back under half the high-water mark */
+/* The broker connection (WS_OPT_HUB_BROKER) changed; conn is 0. code:
+ * WS_BROKER_DOWN (error WS_EIO, data/len: why) or WS_BROKER_UP (data/len:
+ * the broker's address). */
+#define WS_EVENT_BROKER      16
+#define WS_BROKER_DOWN        1 /* unreachable: publishes reach this hub's subscribers only; reconnecting with backoff */
+#define WS_BROKER_UP          2 /* connected (again) and subscribed to every topic this hub has subscribers for */
 
 /*
  * One event. Every pointer points into memory owned by the hub and stays
@@ -1080,6 +1097,81 @@ int ws_hub_terminate(ws_hub_t *hub, uint64_t conn);
  */
 int ws_hub_pause(ws_hub_t *hub, uint64_t conn);
 int ws_hub_resume(ws_hub_t *hub, uint64_t conn);
+
+/*
+ * Topics. A host subscribes connections to named topics and publishes a
+ * message to a topic once; the hub delivers it to every subscriber. The
+ * frame is built once per publish and, for subscribers that negotiated
+ * permessage-deflate without context takeover, compressed once per
+ * compression level (a subscriber with context takeover, or a client
+ * connection, which masks each frame, gets a frame of its own). The
+ * publishes of one ws_hub_send_raw batch to a plain-TCP connection leave
+ * in one writev (on a threaded hub, so do those of every call queued
+ * before its thread's turn). A subscriber that does not read is held to the
+ * same limits as any send (WS_EVENT_BACKPRESSURE, then failed with 1008,
+ * error WS_EPOLICY, at WS_OPT_HUB_MAX_BUFFERED or the hub-wide cap): it
+ * never holds up the others, and nothing is buffered without bound.
+ *
+ * A topic name is 1 to WS_TOPIC_MAX_LEN bytes, any bytes. A connection is
+ * subscribed only while open: subscribing one that is closing or gone does
+ * nothing (WS_OK, as for sends), and a connection leaves all its topics
+ * when it ends. Order: a publish follows the commands before it, so
+ * subscribe-then-publish in one batch delivers.
+ *
+ * With WS_OPT_HUB_BROKER every hub sharing the broker is one system: a
+ * publish on any of them reaches the subscribers of all of them exactly
+ * once, in the order its publisher sent them. Each hub subscribes in Redis
+ * only to the topics it has subscribers for. While the broker is down,
+ * publishes reach the local subscribers only (those meant for other hubs
+ * are lost, not queued), and the hub reconnects and resubscribes by itself
+ * (WS_EVENT_BROKER reports both). Redis channel: "libws:" + topic; message:
+ * the publishing hub's instance id (u64 LE), the opcode (u8), the data.
+ *
+ * Raw records (ws_hub_send_raw), so that bindings subscribe and publish in
+ * the command batches they already send, with no call of their own:
+ *   WS_CMD_SUBSCRIBE    conn; payload: the topic name
+ *   WS_CMD_UNSUBSCRIBE  conn; payload: the topic name
+ *   WS_CMD_PUBLISH      opcode WS_OP_TEXT or WS_OP_BINARY; conn: a
+ *                       connection that does not get the message (its
+ *                       sender, say) or 0; payload: u16 topic length
+ *                       (LE), the topic, then the message
+ * The batch checks refuse (WS_EINVAL) an empty or too long topic, a
+ * publish payload shorter than its topic length says, another opcode, and
+ * a conn the hub never handed out (0 is allowed as a publish's exclude).
+ */
+#define WS_TOPIC_MAX_LEN    1024
+#define WS_CMD_SUBSCRIBE    16
+#define WS_CMD_UNSUBSCRIBE  17
+#define WS_CMD_PUBLISH      18
+
+/* Subscribe conn to / unsubscribe it from topic (a NUL-terminated name;
+ * binary names go through WS_CMD_SUBSCRIBE records). Idempotent. Errors:
+ * WS_EINVAL (NULL, empty or too long topic; a conn the hub never handed
+ * out), WS_EBADHANDLE, WS_ECLOSED (hub shut down), WS_ENOMEM. Never block;
+ * any thread. Plain C calls (a record through ws_hub_send_raw). */
+int ws_hub_subscribe(ws_hub_t *hub, uint64_t conn, const char *topic);
+int ws_hub_unsubscribe(ws_hub_t *hub, uint64_t conn, const char *topic);
+
+/*
+ * Sends a text or binary message to every subscriber of topic but
+ * exclude (0: none), on this hub and, with a broker, on the others. data
+ * is written or copied before the call returns. Returns WS_OK, or
+ * WS_EINVAL (bad topic or opcode, NULL data with len > 0, an exclude the
+ * hub never handed out), WS_ETOOBIG (over WS_RECORD_MAX_LEN with its
+ * topic), WS_EBADHANDLE, WS_ECLOSED, WS_ENOMEM. A topic without
+ * subscribers is not an error. Never blocks on the network; any thread.
+ */
+int ws_hub_publish(ws_hub_t *hub, const char *topic, int opcode, const void *data, size_t len, uint64_t exclude);
+
+/*
+ * The number of this hub's open connections subscribed to topic (others
+ * hubs sharing a broker are not counted; a connection stops counting once
+ * its close begins), or WS_EINVAL / WS_EBADHANDLE. Commands queued before
+ * the call are carried out first, so a count follows the subscriptions
+ * sent before it. Calls into Go and may wait for the hub's thread to
+ * finish a turn; costs O(subscribers of topic). Any thread.
+ */
+int64_t ws_hub_topic_count(ws_hub_t *hub, const char *topic);
 
 /*
  * Bytes queued for conn and not yet taken by the kernel (like the browser's

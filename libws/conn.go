@@ -117,7 +117,11 @@ func (c *Conn) ReadFrame() (Frame, error) {
 // loop that only looks at each message before the next read can use
 // ReadMessageBorrowed and allocate nothing.
 func (c *Conn) ReadMessage() (Opcode, []byte, error) {
-	op, p, err := c.ReadMessageBorrowed()
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	// The copy is made under the read lock: a concurrent Close reads the
+	// peer's close reply into the same buffer.
+	op, p, err := c.readMessageLocked()
 	if err != nil {
 		return op, nil, err
 	}
@@ -133,6 +137,11 @@ func (c *Conn) ReadMessage() (Opcode, []byte, error) {
 func (c *Conn) ReadMessageBorrowed() (Opcode, []byte, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
+	return c.readMessageLocked()
+}
+
+// readMessageLocked skips control frames to the next data message (rmu held).
+func (c *Conn) readMessageLocked() (Opcode, []byte, error) {
 	for {
 		f, err := c.read(true)
 		if err != nil {

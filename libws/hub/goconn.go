@@ -399,6 +399,7 @@ func (g *goConn) goneLocked() {
 	g.h.addBuffered(-n)
 	g.out = nil
 	g.h.removeGoConn(g.id())
+	g.h.goConnEnded(g.id())
 }
 
 func (g *goConn) writer(writerDone chan struct{}) {
@@ -513,6 +514,7 @@ func (g *goConn) failBufferedLocked(why string) {
 // until the linger deadline.
 func (g *goConn) finish() {
 	g.s.to(stDraining, time.Now())
+	g.h.goConnEnded(g.id())
 	g.s.paused = false
 	close(g.resumed)
 	g.resumed = make(chan struct{})
@@ -666,9 +668,9 @@ func (h *Hub) listenTLS(id uint32, addr string, o *Options) (int, error) {
 	var ln net.Listener
 	var err error
 	if o.TLS != nil {
-		ln, err = tls.Listen("tcp", addr, o.TLS)
+		ln, err = listenTLS(addr, o)
 	} else {
-		ln, err = net.Listen("tcp", addr) // the goroutine transport's plain listener
+		ln, err = listenConfig(o).Listen(context.Background(), "tcp", addr) // the goroutine transport's plain listener
 	}
 	if err != nil {
 		return 0, err

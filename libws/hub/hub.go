@@ -98,6 +98,13 @@ type Options struct {
 	// every event and before the wake eventfd is closed: a host that writes
 	// that fd stops doing so here.
 	OnStopped func()
+	// ReusePort, on a listener's options (or the hub's), sets SO_REUSEPORT
+	// so that several processes or hubs listen on one port.
+	ReusePort bool
+	// Broker, on the hub's options, is a Redis URL (redis://host:port/db)
+	// shared by hubs that publish to topics as one system (see topics.go
+	// and broker_redis.go). Empty: topics live in this hub alone.
+	Broker string
 }
 
 func (o *Options) withDefaults() Options {
@@ -149,6 +156,8 @@ type Hub struct {
 	// goCount is len(goConns), read by the loop without the lock to know
 	// whether its tick has goroutine connections to serve.
 	goCount atomic.Int64
+	// topics is the registry of topic subscriptions (topics.go).
+	topics topics
 }
 
 // overTotal reports whether the unsent bytes of all connections passed
@@ -175,6 +184,10 @@ func New(host Host, opts *Options) (*Hub, error) {
 		return nil, err
 	}
 	h.loop = l
+	if err := h.initTopics(); err != nil {
+		l.closeFDs()
+		return nil, err
+	}
 	if !h.opts.Inline {
 		go l.run()
 	}
@@ -337,6 +350,7 @@ func (h *Hub) Shutdown(timeout time.Duration) {
 			gcs = append(gcs, gc)
 		}
 		h.mu.Unlock()
+		h.stopBroker()
 		for _, ln := range lns {
 			ln.close()
 		}
@@ -381,6 +395,9 @@ func (h *Hub) removeGoConn(id uint64) {
 // dispatch routes one host command to its connection. Commands for
 // connections that are gone are dropped: their close event is on its way.
 func (h *Hub) dispatch(r Record) {
+	if h.topicCommand(r) {
+		return
+	}
 	if h.loop.command(r) {
 		return
 	}

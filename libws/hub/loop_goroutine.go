@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/libws/libws/libws"
 )
 
 // goroutineTransport says that every connection of a hub is a goConn:
@@ -56,6 +58,18 @@ type loop struct {
 	// turns counts the loop's wake-ups, so tests can tell a loop that
 	// waits from one that spins.
 	turns uint64
+
+	// ev and byID are the epoll loop's, which topics.go reads: here no
+	// events wait in the loop and no connection is the loop's own.
+	ev   []byte
+	byID map[uint64]*conn
+}
+
+// conn is the epoll loop's connection, named by the registry of topics
+// (topics.go, member.c); the goroutine transport makes none.
+type conn struct {
+	session
+	fd int
 }
 
 func newLoop(h *Hub) (*loop, error) {
@@ -169,13 +183,38 @@ func (l *loop) turn() bool {
 		return true
 	}
 	l.turns++
-	l.dispatchAll(l.h.host.Commands(), nil)
+	l.runCommands()
 	if l.stopping {
 		l.stopped = true
 		close(l.done)
 	}
 	return l.stopped
 }
+
+// runCommands carries out the host's queued commands, then the messages
+// the topics' broker received (runMu held).
+func (l *loop) runCommands() {
+	l.dispatchAll(l.h.host.Commands(), nil)
+	l.dispatchAll(l.h.topics.takeInbox(), nil)
+}
+
+// publishLocal delivers a message to the subscribers of tp on this hub
+// but exclude (runMu held); each is a goroutine connection.
+func (l *loop) publishLocal(tp *topic, op libws.Opcode, data []byte, exclude uint64) {
+	if tp == nil {
+		return
+	}
+	p := &prepared{op: op, payload: data}
+	for _, m := range tp.members {
+		if m.id != exclude && m.g != nil {
+			m.g.deliverGo(p)
+		}
+	}
+}
+
+// flushMember has nothing to write: goroutine connections take published
+// frames at once (deliverGo), none are pending.
+func (l *loop) flushMember(*member) {}
 
 func (l *loop) exec(records []byte, one *Record, deref func([]byte) []byte) {
 	l.runMu.Lock()
@@ -330,6 +369,12 @@ func (l *loop) release() {
 	<-l.done
 	l.pollMu.Lock() // a Run may still be leaving its wait
 	defer l.pollMu.Unlock()
+	l.closeFDs()
+}
+
+// closeFDs ends the timer goroutine and closes the wake pipe (release, or
+// New failing after newLoop).
+func (l *loop) closeFDs() {
 	close(l.quit)
 	closeWakePipe(l.wakefd)
 }

@@ -4,6 +4,7 @@ package hub
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"net"
 	"os"
@@ -328,6 +329,7 @@ func (l *loop) armTimer() {
 
 func (l *loop) runCommands() {
 	l.dispatchAll(l.h.host.Commands(), nil)
+	l.dispatchAll(l.h.topics.takeInbox(), nil)
 }
 
 // dispatchAll carries out a batch of commands; with a deref, by-reference
@@ -337,6 +339,7 @@ func (l *loop) dispatchAll(cmds []byte, deref func([]byte) []byte) {
 	defer func() {
 		l.batching = false
 		l.flushRun()
+		l.flushPublished()
 	}()
 	for {
 		r, rest, ok := NextRecord(cmds)
@@ -429,7 +432,7 @@ func (l *loop) tick() {
 
 // listen binds a plain-TCP listener and registers it with the loop.
 func (l *loop) listen(id uint32, addr string, o *Options) (int, error) {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listenConfig(o).Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return 0, err
 	}
@@ -660,6 +663,7 @@ func (l *loop) finish(c *conn) {
 	l.mu.Lock()
 	delete(l.byID, c.id)
 	l.mu.Unlock()
+	l.leaveTopics(c.id)
 	c.to(stDraining, time.Now())
 	l.setPaused(c, false) // the peer's last bytes are read to EOF
 	l.draining = append(l.draining, c)
@@ -979,6 +983,7 @@ func (l *loop) remove(c *conn, withEvent bool, code uint16, reason string) {
 	l.mu.Lock()
 	delete(l.byID, c.id)
 	l.mu.Unlock()
+	l.leaveTopics(c.id)
 	if withEvent {
 		l.event(EventClose, 0, code, c.id, 0, []byte(reason))
 	}

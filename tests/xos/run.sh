@@ -32,15 +32,18 @@ say "go test -tags hubgoroutine ./libws/hub/ (goroutine transport)"
 go test -count=1 -timeout 300s -tags hubgoroutine ./libws/hub/ || fail=1
 
 # The C library on the goroutine transport, as macOS gets it: the C hub
-# tests (built by ./build.sh) against a libws.so built with the tag.
+# and topics tests (built by ./build.sh) against a libws.so built with the tag.
 TEST_HUB=$ROOT/build/cmake/tests/c/test_hub
 if [ -x "$TEST_HUB" ]; then
-  say "tests/c/test_hub against libws.so on the goroutine transport"
+  say "tests/c/test_hub, test_topics against libws.so on the goroutine transport"
   mkdir -p "$OUT/golib"
   if CGO_ENABLED=1 go build -tags hubgoroutine -buildmode=c-shared -trimpath \
       -ldflags="-extldflags=-Wl,-soname=libws.so.0,--version-script=$ROOT/capi/libws.map" \
       -o "$OUT/golib/libws.so.0" ./capi; then
-    (cd "$(dirname "$TEST_HUB")" && LD_LIBRARY_PATH=$OUT/golib timeout 300 "$TEST_HUB") || fail=1
+    for t in "$TEST_HUB" "$(dirname "$TEST_HUB")/test_topics"; do
+      [ -x "$t" ] || continue
+      (cd "$(dirname "$t")" && LD_LIBRARY_PATH=$OUT/golib timeout 300 "$t" </dev/null) || fail=1
+    done
   else
     fail=1
   fi

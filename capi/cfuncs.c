@@ -31,6 +31,7 @@ const char *ws_strerror(int code) {
     case WS_EAGAIN: return "nothing ready, try again";
     case WS_EINTERNAL: return "internal error in libws";
     case WS_EPOLICY: return "a limit of the hub was reached";
+    case WS_EINTR: return "interrupted by a signal";
     }
     return "unknown error";
 }

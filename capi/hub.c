@@ -125,6 +125,7 @@ void ws__hub_release(struct ws_hub *h) {
     free(h->cmd_in.data);
     free(h->cmd_taken.data);
     free(h->acks);
+    free(h->users);
     for (size_t i = 0; i < sizeof h->errmsg / sizeof h->errmsg[0]; i++) free(h->errmsg[i]);
     pthread_mutex_destroy(&h->mu);
     free(h);
@@ -288,6 +289,90 @@ static void note_close_locked(struct ws_hub *h, uint64_t conn) {
     h->acks[h->acks_len++] = conn;
 }
 
+/* The user data table (ws_hub_set_user). Linear probing; a deletion
+ * shifts the entries behind it back, so no tombstones build up. */
+static size_t user_slot(const struct ws_hub *h, uint64_t conn) {
+    uint64_t x = conn * 0x9E3779B97F4A7C15u;
+    return (size_t)(x >> 32) & (h->users_cap - 1);
+}
+
+/* Must hold h->mu. */
+static uint64_t user_get_locked(const struct ws_hub *h, uint64_t conn) {
+    if (h->users_len == 0) return 0;
+    for (size_t i = user_slot(h, conn);; i = (i + 1) & (h->users_cap - 1)) {
+        if (h->users[i].conn == conn) return h->users[i].value;
+        if (h->users[i].conn == 0) return 0;
+    }
+}
+
+/* Must hold h->mu. */
+static void user_del_locked(struct ws_hub *h, uint64_t conn) {
+    if (h->users_len == 0) return;
+    size_t mask = h->users_cap - 1, i = user_slot(h, conn);
+    while (h->users[i].conn != conn) {
+        if (h->users[i].conn == 0) return;
+        i = (i + 1) & mask;
+    }
+    for (size_t j = (i + 1) & mask; h->users[j].conn != 0; j = (j + 1) & mask) {
+        size_t home = user_slot(h, h->users[j].conn);
+        /* Move j into the hole i unless its home lies in (i, j]. */
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            h->users[i] = h->users[j];
+            i = j;
+        }
+    }
+    h->users[i].conn = 0;
+    h->users_len--;
+}
+
+/* Must hold h->mu. value 0 removes the entry. */
+static int user_set_locked(struct ws_hub *h, uint64_t conn, uint64_t value) {
+    if (value == 0) {
+        user_del_locked(h, conn);
+        return WS_OK;
+    }
+    if ((h->users_len + 1) * 4 > h->users_cap * 3) {
+        size_t cap = h->users_cap ? h->users_cap * 2 : 64;
+        struct ws__user *old = h->users, *t = calloc(cap, sizeof *t);
+        if (t == NULL) return WS_ENOMEM;
+        size_t old_cap = h->users_cap;
+        h->users = t;
+        h->users_cap = cap;
+        h->users_len = 0;
+        for (size_t i = 0; i < old_cap; i++)
+            if (old[i].conn != 0) user_set_locked(h, old[i].conn, old[i].value);
+        free(old);
+    }
+    size_t i = user_slot(h, conn);
+    while (h->users[i].conn != 0 && h->users[i].conn != conn) i = (i + 1) & (h->users_cap - 1);
+    if (h->users[i].conn == 0) h->users_len++;
+    h->users[i].conn = conn;
+    h->users[i].value = value;
+    return WS_OK;
+}
+
+int ws_hub_set_user(ws_hub_t *hub, uint64_t conn, uint64_t user) {
+    if (!ws__hub_live(hub)) return bad_hub("ws_hub_set_user");
+    int rc = ws__hub_check_conn(hub, "ws_hub_set_user", conn);
+    if (rc != WS_OK) return rc;
+    pthread_mutex_lock(&hub->mu);
+    rc = user_set_locked(hub, conn, user);
+    pthread_mutex_unlock(&hub->mu);
+    if (rc != WS_OK) return hub_failf(hub, rc, "libws: ws_hub_set_user: no memory");
+    return WS_OK;
+}
+
+int ws_hub_user(ws_hub_t *hub, uint64_t conn, uint64_t *out_user) {
+    if (!ws__hub_live(hub)) return bad_hub("ws_hub_user");
+    if (out_user == NULL) return hub_failf(hub, WS_EINVAL, "libws: ws_hub_user: out_user is NULL");
+    int rc = ws__hub_check_conn(hub, "ws_hub_user", conn);
+    if (rc != WS_OK) return rc;
+    pthread_mutex_lock(&hub->mu);
+    *out_user = user_get_locked(hub, conn);
+    pthread_mutex_unlock(&hub->mu);
+    return WS_OK;
+}
+
 /* Takes h->mu. The host is back for more, so it has acted on every event
  * of the previous poll: acknowledge that poll's close events now. */
 static void ack_previous_poll(struct ws_hub *h) {
@@ -296,7 +381,10 @@ static void ack_previous_poll(struct ws_hub *h) {
         pthread_mutex_unlock(&h->mu);
         return;
     }
-    for (size_t i = 0; i < h->acks_len; i++) append_cmd_locked(h, CMD_CLOSE_ACK, 0, 0, h->acks[i], NULL, 0);
+    for (size_t i = 0; i < h->acks_len; i++) {
+        append_cmd_locked(h, CMD_CLOSE_ACK, 0, 0, h->acks[i], NULL, 0);
+        user_del_locked(h, h->acks[i]); /* its close event was its last */
+    }
     h->acks_len = 0;
     wake_loop_unlock(h);
 }
@@ -316,7 +404,7 @@ static int open_field(const uint8_t **q, const uint8_t *end, const uint8_t **fie
 }
 
 /* Decodes one record into ev; returns its size, 0 if incomplete. */
-static size_t decode_event(const uint8_t *p, size_t avail, ws_event_t *ev) {
+static size_t decode_event(const struct ws_hub *h, const uint8_t *p, size_t avail, ws_event_t *ev) {
     if (avail < REC_HEADER) return 0;
     size_t n = rd32(p + 4);
     size_t size = REC_HEADER + padded(n);
@@ -326,24 +414,29 @@ static size_t decode_event(const uint8_t *p, size_t avail, ws_event_t *ev) {
     ev->opcode = p[1];
     ev->code = (int)(p[2] | p[3] << 8);
     ev->conn = rd64(p + 8);
+    ev->user = user_get_locked(h, ev->conn);
     const uint8_t *payload = p + REC_HEADER;
     if (ev->type == WS_EVENT_BACKPRESSURE || ev->type == WS_EVENT_DRAIN) {
         ev->buffered = rd32(p + 16);
+    } else if (ev->type == WS_EVENT_PONG) {
+        ev->latency_us = rd32(p + 16);
     } else {
         ev->listener = rd32(p + 16);
     }
     ev->data = payload;
     ev->len = n;
     if (ev->type == WS_EVENT_ERROR || ev->type == WS_EVENT_BROKER) ev->error = (int32_t)rd32(p + 20);
-    if (ev->type == WS_EVENT_OPEN) {
-        /* peer, path, protocol, headers; fields after them are ignored. A
-         * malformed payload (a bug, never the peer's doing: Go writes the
-         * lengths) gives empty fields rather than reads out of bounds. */
+    if (ev->type == WS_EVENT_OPEN || ev->type == WS_EVENT_REQUEST) {
+        /* peer, path, protocol, headers (and a request's method and
+         * extensions); fields after them are ignored. A malformed payload
+         * (a bug, never the peer's doing: Go writes the lengths) gives
+         * empty fields rather than reads out of bounds. */
         const uint8_t *end = payload + n, *q = payload;
-        const uint8_t *f[4];
-        size_t flen[4];
+        const uint8_t *f[6];
+        size_t flen[6];
+        int nf = ev->type == WS_EVENT_REQUEST ? 6 : 4;
         int ok = 1;
-        for (int i = 0; i < 4 && ok; i++) ok = open_field(&q, end, &f[i], &flen[i]);
+        for (int i = 0; i < nf && ok; i++) ok = open_field(&q, end, &f[i], &flen[i]);
         if (ok) {
             ev->peer = (const char *)f[0];
             ev->path = (const char *)f[1];
@@ -354,6 +447,10 @@ static size_t decode_event(const uint8_t *p, size_t avail, ws_event_t *ev) {
             ev->peer = ev->path = ev->protocol = "";
             ev->data = ws__empty;
             ev->len = 0;
+        }
+        if (ev->type == WS_EVENT_REQUEST) {
+            ev->method = ok ? (const char *)f[4] : "";
+            ev->extensions = ok ? (const char *)f[5] : "";
         }
     }
     return size;
@@ -385,7 +482,7 @@ static int drain_locked(struct ws_hub *h, ws_event_t *events, int max) {
     }
     int n = 0;
     while (n < max) {
-        size_t used = decode_event(h->ev_out.data + h->ev_pos, h->ev_out.len - h->ev_pos, &events[n]);
+        size_t used = decode_event(h, h->ev_out.data + h->ev_pos, h->ev_out.len - h->ev_pos, &events[n]);
         if (used == 0) break;
         h->ev_pos += used;
         if (events[n].type == WS_EVENT_CLOSE) note_close_locked(h, events[n].conn);
@@ -405,9 +502,14 @@ static int64_t now_ms(void) {
 /* Waits for events once nothing is queued. An inline hub runs its loop
  * here, on the caller's thread: that is where its sockets are served; given
  * a buf, the loop writes the events of serving them there (as far as they
- * fit) and *taken says how many bytes of buf the caller now holds. Returns
- * 1 to look at the queue again, 0 once timeout_ms (from start) has passed,
- * or an error. */
+ * fit) and *taken says how many bytes of buf the caller now holds. The
+ * wait itself is in C, not in Go: a signal handled meanwhile then ends it
+ * with EINTR (ppoll is never restarted, SA_RESTART or not). SIGURG, the Go
+ * runtime's preemption signal, is blocked for the wait: one sent while
+ * this thread ran Go code may arrive after it returned, and must not look
+ * like the host's signal (it is delivered, harmlessly, when the wait
+ * ends). Returns 1 to look at the queue again, 0 once timeout_ms (from
+ * start) has passed, or an error (WS_EINTR). */
 static int wait_events(ws_hub_t *hub, int timeout_ms, int64_t start, int *waited, uint8_t *buf, size_t cap, size_t *taken) {
     int left = timeout_ms;
     *taken = 0;
@@ -415,15 +517,19 @@ static int wait_events(ws_hub_t *hub, int timeout_ms, int64_t start, int *waited
         int64_t gone = now_ms() - start;
         left = gone >= timeout_ms ? 0 : (int)(timeout_ms - gone);
     }
-    if (*waited && left == 0) return 0;
-    *waited = 1;
-    if (hub->inline_mode) {
-        ws__hub_run(hub->go_hub, left, buf, cap, taken);
+    if (hub->inline_mode && !*waited) {
+        /* Serve what is ready first, without waiting: that turn also arms
+         * the loop's timer for the connections it has. */
+        *waited = 1;
+        ws__hub_run(hub->go_hub, 0, buf, cap, taken);
         return 1;
     }
-    if (left == 0) return 0;
-    int r = ws__pollin(hub->pipe_r, left);
-    if (r < 0 && !ws__interrupted()) return hub_failf(hub, WS_EIO, "libws: poll on the hub's pipe: %s", ws__lasterror());
+    if (left == 0 && (*waited || !hub->inline_mode)) return 0;
+    *waited = 1;
+    int r = ws__pollin(hub->inline_mode ? hub->inline_fd : hub->pipe_r, left);
+    if (r < 0 && ws__interrupted()) return hub_failf(hub, WS_EINTR, "libws: ws_hub_poll: interrupted by a signal");
+    if (r < 0) return hub_failf(hub, WS_EIO, "libws: poll on the hub's fd: %s", ws__lasterror());
+    if (hub->inline_mode && r > 0) ws__hub_run(hub->go_hub, 0, buf, cap, taken);
     return 1;
 }
 
@@ -639,6 +745,20 @@ int ws_hub_send_batch(ws_hub_t *hub, const ws_send_t *items, int n) {
     return n;
 }
 
+/* The checks of an answer to a request event (ws_hub_accept,
+ * ws_hub_reject, their records): two well-formed fields, a status in
+ * range. The headers' syntax is checked by the hub, which refuses the
+ * client with 500 and reports why when it is wrong. */
+static int check_answer(ws_hub_t *hub, const char *fn, uint64_t conn, int kind, int status, const uint8_t *payload, size_t len) {
+    const uint8_t *q = payload, *end = payload + len, *f;
+    size_t n;
+    for (int i = 0; i < 2; i++)
+        if (!open_field(&q, end, &f, &n)) return hub_failf(hub, WS_EINVAL, "libws: %s: field %d of the answer is malformed", fn, i + 1);
+    if (kind == WS_CMD_REJECT && (status < 200 || status > 599))
+        return hub_failf(hub, WS_EINVAL, "libws: %s: HTTP status %d is not in 200..599", fn, status);
+    return ws__hub_check_conn(hub, fn, conn);
+}
+
 /* Checks one command record of a ws_hub_send_raw batch (size known to
  * fit); *refs counts sends by reference. */
 static int check_record(ws_hub_t *hub, const uint8_t *p, size_t plen, int *refs) {
@@ -665,6 +785,9 @@ static int check_record(ws_hub_t *hub, const uint8_t *p, size_t plen, int *refs)
     case WS_CMD_UNSUBSCRIBE:
     case WS_CMD_PUBLISH:
         return ws__check_topic_record(hub, fn, p, plen);
+    case WS_CMD_ACCEPT:
+    case WS_CMD_REJECT:
+        return check_answer(hub, fn, conn, p[0], p[2] | p[3] << 8, p + REC_HEADER, plen);
     }
     return hub_failf(hub, WS_EINVAL, "libws: %s: unknown command kind %d", fn, p[0]);
 }
@@ -744,3 +867,59 @@ int ws_hub_terminate(ws_hub_t *hub, uint64_t conn) { return conn_cmd(hub, "ws_hu
 int ws_hub_pause(ws_hub_t *hub, uint64_t conn) { return conn_cmd(hub, "ws_hub_pause", WS_CMD_PAUSE, conn); }
 
 int ws_hub_resume(ws_hub_t *hub, uint64_t conn) { return conn_cmd(hub, "ws_hub_resume", WS_CMD_RESUME, conn); }
+
+/* Appends a field (u32 length, bytes, a 0 byte) at p; returns its end. */
+static uint8_t *put_field(uint8_t *p, const void *data, size_t len) {
+    wr32(p, (uint32_t)len);
+    if (len > 0) memcpy(p + 4, data, len);
+    p[4 + len] = 0;
+    return p + 5 + len;
+}
+
+/* NULL if s is a valid field for fn, else the reason: C strings carry no
+ * NUL; CR and LF only as the "\r\n" that end header lines. */
+static const char *bad_text(const char *s, int header_lines) {
+    for (const char *c = s; *c; c++) {
+        if (*c == '\r' || *c == '\n') {
+            if (!header_lines) return "holds CR or LF";
+            if (c[0] != '\r' || c[1] != '\n') return "holds a CR or LF outside a \"\\r\\n\" line end";
+            c++;
+        }
+    }
+    return NULL;
+}
+
+/* Queues an answer to a request event: kind, opcode, status, two fields. */
+static int queue_answer(ws_hub_t *hub, const char *fn, int kind, int opcode, int status, uint64_t conn, const char *f1, size_t n1, const void *f2,
+                        size_t n2) {
+    if (n1 > WS_RECORD_MAX_LEN || n2 > WS_RECORD_MAX_LEN - 10 - n1) return hub_failf(hub, WS_ETOOBIG, "libws: %s: an answer of %zu bytes", fn, n1 + n2);
+    size_t len = 10 + n1 + n2;
+    uint8_t *payload = malloc(len);
+    if (payload == NULL) return hub_failf(hub, WS_ENOMEM, "libws: %s: no memory", fn);
+    put_field(put_field(payload, f1, n1), f2, n2);
+    int rc = check_answer(hub, fn, conn, kind, status, payload, len);
+    if (rc == WS_OK) rc = queue_cmd(hub, fn, kind, opcode, status, conn, payload, len);
+    free(payload);
+    return rc;
+}
+
+int ws_hub_accept(ws_hub_t *hub, uint64_t conn, const char *subprotocol, const char *headers) {
+    static const char fn[] = "ws_hub_accept";
+    if (!ws__hub_live(hub)) return bad_hub(fn);
+    const char *why;
+    if (subprotocol != NULL && (why = bad_text(subprotocol, 0)) != NULL) return hub_failf(hub, WS_EINVAL, "libws: %s: the subprotocol %s", fn, why);
+    if (headers == NULL) headers = "";
+    if ((why = bad_text(headers, 1)) != NULL) return hub_failf(hub, WS_EINVAL, "libws: %s: headers %s", fn, why);
+    const char *sub = subprotocol ? subprotocol : "";
+    return queue_answer(hub, fn, WS_CMD_ACCEPT, subprotocol != NULL, 0, conn, sub, strlen(sub), headers, strlen(headers));
+}
+
+int ws_hub_reject(ws_hub_t *hub, uint64_t conn, int status, const char *headers, const void *body, size_t len) {
+    static const char fn[] = "ws_hub_reject";
+    if (!ws__hub_live(hub)) return bad_hub(fn);
+    if (body == NULL && len > 0) return hub_failf(hub, WS_EINVAL, "libws: %s: body is NULL", fn);
+    if (headers == NULL) headers = "";
+    const char *why = bad_text(headers, 1);
+    if (why != NULL) return hub_failf(hub, WS_EINVAL, "libws: %s: headers %s", fn, why);
+    return queue_answer(hub, fn, WS_CMD_REJECT, 0, status, conn, headers, strlen(headers), body, len);
+}

@@ -58,6 +58,8 @@ func init() {
 	defineStr(C.WS_OPT_HUB_STATIC_DIR, "WS_OPT_HUB_STATIC_DIR", nil)
 	defineInt(C.WS_OPT_HUB_THREADED, "WS_OPT_HUB_THREADED", 0, 0, 1)
 	defineInt(C.WS_OPT_HUB_MAX_TOTAL_BUFFERED, "WS_OPT_HUB_MAX_TOTAL_BUFFERED", 256<<20, 1, math.MaxInt64)
+	defineInt(C.WS_OPT_HUB_PONG_TIMEOUT_MS, "WS_OPT_HUB_PONG_TIMEOUT_MS", 0, 0, math.MaxInt32)
+	defineInt(C.WS_OPT_HUB_HANDSHAKE_CONTROL, "WS_OPT_HUB_HANDSHAKE_CONTROL", 0, 0, 1)
 }
 
 // hubOptions converts an options handle into the hub's options; server
@@ -75,12 +77,14 @@ func hubOptions(h *C.ws_options_t, server bool) (*hub.Options, C.int) {
 		MaxBuffered:      int(min(v.Int(C.WS_OPT_HUB_MAX_BUFFERED), math.MaxInt)),
 		MaxTotalBuffered: int(min(v.Int(C.WS_OPT_HUB_MAX_TOTAL_BUFFERED), math.MaxInt)),
 		PingInterval:     v.ms(C.WS_OPT_HUB_PING_INTERVAL_MS),
+		PongTimeout:      v.ms(C.WS_OPT_HUB_PONG_TIMEOUT_MS),
 		IdleTimeout:      v.ms(C.WS_OPT_HUB_IDLE_TIMEOUT_MS),
 		HandshakeTimeout: v.ms(C.WS_OPT_TIMEOUT_MS),
 		CloseTimeout:     v.ms(C.WS_OPT_CLOSE_TIMEOUT_MS),
 		StaticDir:        v.Str(C.WS_OPT_HUB_STATIC_DIR),
 		ReusePort:        v.Int(C.WS_OPT_HUB_REUSEPORT) != 0,
 		Broker:           v.Str(C.WS_OPT_HUB_BROKER),
+		RequestEvents:    server && v.Int(C.WS_OPT_HUB_HANDSHAKE_CONTROL) == 1,
 	}
 	if server {
 		o.CheckOrigin = v.originCheck()
@@ -311,6 +315,42 @@ func ws_hub_connect(c *C.ws_hub_t, url *C.char, opts *C.ws_options_t, outConn *C
 	return C.WS_OK
 }
 
+//export ws_hub_adopt
+func ws_hub_adopt(c *C.ws_hub_t, fd C.int, head *C.uint8_t, n C.size_t, opts *C.ws_options_t, outConn *C.uint64_t) (rc C.int) {
+	defer recoverTo(&rc)
+	h := goHub(c)
+	if h == nil {
+		return badHub("ws_hub_adopt")
+	}
+	if fd < 0 || outConn == nil || (head == nil && n > 0) {
+		return hubFail(c, C.WS_EINVAL, "ws_hub_adopt: fd < 0, out_conn is NULL or head is NULL")
+	}
+	var o *hub.Options
+	if opts != nil {
+		if o, rc = hubOptions(opts, true); rc != C.WS_OK {
+			return C.ws__hub_fail_thread(c, rc)
+		}
+		if o.TLS != nil {
+			return hubFail(c, C.WS_EINVAL, "ws_hub_adopt: %v", hub.ErrAdoptTLS)
+		}
+	}
+	var pre []byte
+	if n > 0 {
+		pre = cbytes(head, n) // Adopt copies it before returning
+	}
+	id, err := h.Adopt(int(fd), pre, o)
+	if err != nil {
+		code := C.int(C.WS_EINVAL)
+		if err == hub.ErrClosed {
+			code = C.WS_ECLOSED
+		}
+		return hubFail(c, code, "ws_hub_adopt: %v", err)
+	}
+	C.ws__hub_note_id(c, C.uint64_t(id))
+	*outConn = C.uint64_t(id)
+	return C.WS_OK
+}
+
 //export ws_hub_buffered_amount
 func ws_hub_buffered_amount(c *C.ws_hub_t, conn C.uint64_t) (n C.int64_t) {
 	var rc C.int
@@ -330,6 +370,26 @@ func ws_hub_buffered_amount(c *C.ws_hub_t, conn C.uint64_t) (n C.int64_t) {
 	// A connection that is gone has nothing waiting (ws.h: "Connection
 	// ids in calls").
 	return C.int64_t(max(h.BufferedAmount(uint64(conn)), 0))
+}
+
+//export ws_hub_latency
+func ws_hub_latency(c *C.ws_hub_t, conn C.uint64_t) (n C.int64_t) {
+	var rc C.int
+	defer func() {
+		if rc != C.WS_OK {
+			n = C.int64_t(rc)
+		}
+	}()
+	defer recoverTo(&rc)
+	h := goHub(c)
+	if h == nil {
+		return C.int64_t(badHub("ws_hub_latency"))
+	}
+	if rc := C.ws__hub_check_conn(c, staticString("ws_hub_latency"), conn); rc != C.WS_OK {
+		return C.int64_t(rc)
+	}
+	d, _ := h.Latency(uint64(conn)) // gone: 0, as ws_hub_buffered_amount
+	return C.int64_t(d.Microseconds())
 }
 
 //export ws_hub_shutdown

@@ -48,6 +48,11 @@ struct ws_hub {
      * ids above it never existed, and calls naming one are refused. Written
      * under mu, read atomically by the send functions. */
     uint64_t max_id;
+    /* Per-connection user data (ws_hub_set_user): an open-addressing
+     * table of conn -> value, conn 0 marking a free slot; entries leave
+     * with the acknowledgement of their connection's close event. Under mu. */
+    struct ws__user { uint64_t conn, value; } *users;
+    size_t users_len, users_cap;
     /* The last failures' messages: a ring, so that a string ws_hub_errmsg
      * returned stays readable while other threads fail (as ws_conn_errmsg). */
     char *errmsg[4];

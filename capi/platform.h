@@ -31,7 +31,10 @@ const char *ws__lasterror(void);
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* pipe2 where it exists; macOS has it only from version 27 on, so there
@@ -55,9 +58,29 @@ static inline int ws__pipe(int p[2]) {
 static inline long ws__readfd(int fd, void *b, size_t n) { return (long)read(fd, b, n); }
 static inline long ws__writefd(int fd, const void *b, size_t n) { return (long)write(fd, b, n); }
 static inline void ws__closefd(int fd) { close(fd); }
+/* Waits up to timeout ms (-1: no limit) for fd to be readable, with SIGURG
+ * blocked: the Go runtime's preemption signal, sent to a thread while it
+ * ran Go code, can arrive once it is back in C and must not end the wait
+ * (WS_EINTR is for the host's own signals). macOS has no ppoll: there the
+ * mask is set around poll(), and a SIGURG pending meanwhile is delivered
+ * once the wait is over. */
 static inline int ws__pollin(int fd, int timeout) {
     struct pollfd p = {.fd = fd, .events = POLLIN};
-    return poll(&p, 1, timeout);
+    sigset_t mask;
+    pthread_sigmask(SIG_BLOCK, NULL, &mask);
+    sigaddset(&mask, SIGURG);
+#ifdef __APPLE__
+    sigset_t old;
+    pthread_sigmask(SIG_SETMASK, &mask, &old);
+    int r = poll(&p, 1, timeout);
+    int e = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = e;
+    return r;
+#else
+    struct timespec ts = {.tv_sec = timeout / 1000, .tv_nsec = (long)(timeout % 1000) * 1000000};
+    return ppoll(&p, 1, timeout < 0 ? NULL : &ts, &mask);
+#endif
 }
 static inline int ws__interrupted(void) { return errno == EINTR; }
 static inline const char *ws__lasterror(void) { return strerror(errno); }

@@ -144,6 +144,7 @@ extern "C" {
 #define WS_EINTERNAL   (-14) /* a bug in libws (a recovered Go panic)         */
 #define WS_EPOLICY     (-15) /* a limit of the hub: send buffer full, hub-wide
                                 memory cap (close code 1008)                  */
+#define WS_EINTR       (-16) /* a signal handler ran while ws_hub_poll waited  */
 
 /* ======================================================================
  * Protocol constants
@@ -787,7 +788,8 @@ void ws_conn_free(ws_conn_t *c);
  * refused by every call that names a connection (ws_hub_send,
  * ws_hub_send_batch, ws_hub_send_raw, ws_hub_close, ws_hub_terminate,
  * ws_hub_pause, ws_hub_resume, ws_hub_buffered_amount, ws_hub_subscribe,
- * ws_hub_unsubscribe, ws_hub_publish's exclude) with WS_EINVAL and
+ * ws_hub_unsubscribe, ws_hub_publish's exclude, ws_hub_accept,
+ * ws_hub_reject, ws_hub_set_user, ws_hub_user, ws_hub_latency) with WS_EINVAL and
  * the message "unknown connection N": it is a bug in the host. An id whose
  * connection is closing or gone is not an error, because a host replying
  * to the events of one batch cannot know which of those connections
@@ -832,12 +834,37 @@ typedef struct ws_hub ws_hub_t;
  * ws_hub_new fail with WS_EINVAL; an unreachable server does not (see
  * WS_EVENT_BROKER). */
 #define WS_OPT_HUB_BROKER           121
+/* int: keepalive. When nothing arrives for this long after a ping of
+ * WS_OPT_HUB_PING_INTERVAL_MS, the connection is failed with close 1011
+ * "keepalive ping timeout" (error event status WS_ETIMEDOUT, then its
+ * close event), so a peer gone without a FIN (a pulled cable) is closed
+ * within interval + timeout. 0 (default): never. Not while the
+ * connection is paused (ws_hub_pause), its pong being unread then. (A
+ * server connection backed up above WS_OPT_HUB_HIGH_WATER is not read
+ * either, and does time out: like websockets, a peer that takes none of
+ * our bytes for the timeout is taken for gone.) The
+ * pong answering a keepalive ping reports the round trip
+ * (ws_event_t.latency_us, ws_hub_latency()). Every kind of connection. */
+#define WS_OPT_HUB_PONG_TIMEOUT_MS 107
+/* int, listeners (or the hub's default for them) and ws_hub_adopt: 1 =
+ * handshake control. Each valid upgrade request is delivered as a
+ * WS_EVENT_REQUEST before any response, and the connection waits, reading
+ * nothing more, for the host's ws_hub_accept() or ws_hub_reject(), which
+ * may come from a later poll (the host awaits a database). Without an
+ * answer within WS_OPT_TIMEOUT_MS (the handshake timeout, 10 s) the client
+ * gets 503 and the host an error event (WS_ETIMEDOUT). Requests the hub
+ * refuses anyway (not an upgrade, bad key, origin refused) get their 4xx
+ * with no event. After a WS_EVENT_REQUEST the connection's last event is
+ * a WS_EVENT_CLOSE whatever happens: after its WS_EVENT_OPEN if accepted,
+ * at once (code 1006, reason "rejected") if rejected. 0 (default): the hub
+ * answers by itself, as before. Plain and TLS listeners alike. */
+#define WS_OPT_HUB_HANDSHAKE_CONTROL 108
 
 /* Event types (ws_event_t.type). */
 #define WS_EVENT_OPEN         1 /* peer, path, protocol set; data/len: request headers ("Name: value\r\n" lines; split on "\r\n" only) */
 #define WS_EVENT_MESSAGE      2 /* opcode WS_OP_TEXT or WS_OP_BINARY; data/len: the whole message */
 #define WS_EVENT_PING         3 /* data/len: ping payload (a pong was already sent unless auto-pong is off) */
-#define WS_EVENT_PONG         4 /* data/len: pong payload */
+#define WS_EVENT_PONG         4 /* data/len: pong payload; latency_us: round trip of the keepalive ping it answers (raw records: aux) */
 #define WS_EVENT_CLOSE        5 /* code: peer's close code (1005 none, 1006 dropped); data/len: reason. Last event of the connection. */
 #define WS_EVENT_ERROR        6 /* error: its WS_E* class; code: close code sent to the peer (1002, 1007, 1008, 1009, 1011) or 0; data/len: message */
 #define WS_EVENT_BACKPRESSURE 7 /* buffered: unsent bytes went above the high-water mark; a server connection's input is not read until WS_EVENT_DRAIN */
@@ -848,12 +875,19 @@ typedef struct ws_hub ws_hub_t;
 #define WS_EVENT_BROKER      16
 #define WS_BROKER_DOWN        1 /* unreachable: publishes reach this hub's subscribers only; reconnecting with backoff */
 #define WS_BROKER_UP          2 /* connected (again) and subscribed to every topic this hub has subscribers for */
+/* WS_OPT_HUB_HANDSHAKE_CONTROL: an upgrade request awaiting ws_hub_accept()
+ * or ws_hub_reject(). listener, peer, path (the request target), method
+ * set; protocol: the subprotocols the client offers (", "-separated, ""
+ * if none); extensions: its Sec-WebSocket-Extensions (", "-separated);
+ * data/len: the request headers as in WS_EVENT_OPEN. */
+#define WS_EVENT_REQUEST      9
 
 /*
  * One event. Every pointer points into memory owned by the hub and stays
  * valid until the next ws_hub_poll() on the same hub (or ws_hub_free()).
- * Strings peer, path and protocol are NUL-terminated (open events only,
- * NULL otherwise); data is not NUL-terminated. The hub refuses (HTTP 400,
+ * Strings peer, path and protocol are NUL-terminated (open and request
+ * events only, as are a request's method and extensions; NULL otherwise);
+ * data is not NUL-terminated. The hub refuses (HTTP 400,
  * no event) a request whose target or header values hold control
  * characters, so path and the header lines never contain NUL, CR or LF.
  * (An open record whose fields do not decode, which only a bug in libws
@@ -877,15 +911,19 @@ typedef struct ws_event {
     int type;              /* WS_EVENT_* */
     int opcode;            /* WS_OP_* of a message, ping or pong */
     int code;              /* close code (close, error) */
-    uint32_t listener;     /* open: id of the listener that accepted it, 0 for clients */
+    uint32_t listener;     /* open, request: id of the listener that accepted it, 0 for clients and adopted connections */
     uint64_t conn;         /* connection id */
     const uint8_t *data;
     size_t len;
-    const char *peer;      /* open: "ip:port" of the peer */
-    const char *path;      /* open: request target ("/chat?room=1") */
-    const char *protocol;  /* open: negotiated subprotocol, "" if none */
+    const char *peer;      /* open, request: "ip:port" of the peer */
+    const char *path;      /* open, request: request target ("/chat?room=1") */
+    const char *protocol;  /* open: negotiated subprotocol, "" if none; request: the offered ones */
     uint64_t buffered;     /* backpressure and drain: bytes waiting to be sent */
     int error;             /* error events: a WS_E* code (see above); 0 otherwise */
+    uint64_t user;         /* every event: the value ws_hub_set_user() gave conn, 0 if none */
+    uint32_t latency_us;   /* pong: round trip of the keepalive ping it answers in microseconds, 0 if it answers none */
+    const char *method;    /* request: the HTTP method ("GET"); NULL in other events */
+    const char *extensions; /* request: the extensions offered, "" if none; NULL in other events */
 } ws_event_t;
 
 /* One message for ws_hub_send_batch(). */
@@ -946,6 +984,30 @@ int ws_hub_listen(ws_hub_t *hub, const char *host, int port, const ws_options_t 
 int ws_hub_connect(ws_hub_t *hub, const char *url, const ws_options_t *opts, uint64_t *out_conn);
 
 /*
+ * Serves a connection whose socket the host accepted itself and whose
+ * HTTP request it may have begun to read (an HTTP server handing over the
+ * upgrade of one of its routes): fd is the connected stream socket (TCP or
+ * Unix), head[0..len) the bytes already read from it (the request head,
+ * whole or in part, and any bytes after it; copied, may be NULL with len
+ * 0). The hub reads the rest, answers the request and serves the
+ * connection like one of its listeners' (listener id 0 in its events);
+ * opts (may be NULL: the hub's defaults) as for ws_hub_listen, with
+ * WS_OPT_HUB_HANDSHAKE_CONTROL delivering a WS_EVENT_REQUEST first. TLS is
+ * not possible (fd must carry the plaintext request). *out_conn is the
+ * connection's id, which its events carry. A request the hub refuses
+ * (malformed, not an upgrade) gets its 4xx and is closed with no event,
+ * as on a listener.
+ *
+ * Ownership: on WS_OK the hub owns fd (it makes it non-blocking and
+ * close-on-exec, and closes it when the connection ends): do not read,
+ * write or close it again. On an error fd is still the caller's.
+ * Errors: WS_EINVAL (fd not a connected stream socket, NULL out_conn,
+ * NULL head with len > 0, TLS options), WS_EBADHANDLE, WS_ECLOSED (hub shut
+ * down). Not blocking; any thread.
+ */
+int ws_hub_adopt(ws_hub_t *hub, int fd, const uint8_t *head, size_t len, const ws_options_t *opts, uint64_t *out_conn);
+
+/*
  * The file descriptor to watch for readability (see above); owned by the
  * hub (do not close or read it), valid until ws_hub_free(). Returns
  * WS_EBADHANDLE for a bad hub. Plain C.
@@ -967,6 +1029,15 @@ int ws_hub_fd(ws_hub_t *hub);
  * WS_EINVAL (NULL events, max < 1, timeout_ms < -1), WS_EBADHANDLE. On an
  * inline hub this is where the sockets are served (see above); it waits
  * only when timeout_ms != 0.
+ *
+ * Signals: when a signal handler runs on the calling thread while it
+ * waits, the call returns WS_EINTR at once (with or without SA_RESTART),
+ * nothing lost: check the flag the handler set, then poll again. Which
+ * thread of a process receives a process-directed signal (kill, Ctrl-C)
+ * is the kernel's choice; block the signal in the other threads
+ * (pthread_sigmask) to have it land in the polling one. SIGURG, the Go
+ * runtime's preemption signal, is blocked during the wait and never gives
+ * WS_EINTR (a host that uses SIGURG itself sees it when the wait ends).
  */
 int ws_hub_poll(ws_hub_t *hub, ws_event_t *events, int max, int timeout_ms);
 
@@ -1015,7 +1086,9 @@ int ws_hub_close(ws_hub_t *hub, uint64_t conn, int code, const char *reason);
  *          4  u32 len      payload length, at most WS_RECORD_MAX_LEN
  *          8  u64 conn     connection id
  *         16  u32 aux      open: listener id; backpressure/drain: bytes
- *                          buffered (saturates at 2^32 - 1)
+ *                          buffered (saturates at 2^32 - 1); pong: round
+ *                          trip of the keepalive ping it answers in
+ *                          microseconds (0: it answers none)
  *         20  i32 status   error events: the WS_E* code (ws_event_t.error);
  *                          0 in other events; write 0 in commands
  *
@@ -1033,6 +1106,20 @@ int ws_hub_close(ws_hub_t *hub, uint64_t conn, int code, const char *reason);
  * Read the fields you know and ignore any that follow: later versions may
  * append fields. Split header lines on "\r\n" only.
  *
+ * A request event's payload has the same four fields, the third being the
+ * subprotocols the client offers (", "-separated), then:
+ *   5. the method ("GET")
+ *   6. the extensions the client offers (", "-separated header values)
+ *
+ * WS_CMD_ACCEPT and WS_CMD_REJECT payloads are fields in the same
+ * encoding (the trailing 0 byte included):
+ *   accept: opcode 1: field 1 is the chosen subprotocol ("" for none;
+ *           else one the client offered); opcode 0: the listener's own
+ *           choice (field 1 ignored). Field 2: extra response headers,
+ *           "Name: value\r\n" lines ("" for none).
+ *   reject: code is the HTTP status (200..599); field 1: headers as
+ *           above; field 2: the body.
+ *
  * A close command's payload is the reason; the other commands have none.
  * Commands name connections as the functions do ("Connection ids in
  * calls" above).
@@ -1046,6 +1133,8 @@ int ws_hub_close(ws_hub_t *hub, uint64_t conn, int code, const char *reason);
  * never send it. 5 is WS_CMD_SEND_REF (above). */
 #define WS_CMD_PAUSE     6 /* no payload: see ws_hub_pause() */
 #define WS_CMD_RESUME    7 /* no payload: see ws_hub_resume() */
+#define WS_CMD_ACCEPT    8 /* opcode, fields: see ws_hub_accept() and above */
+#define WS_CMD_REJECT    9 /* code = HTTP status, fields: see ws_hub_reject() and above */
 
 /*
  * ws_hub_poll() that copies whole event records into buf (as many as fit)
@@ -1060,7 +1149,8 @@ int ws_hub_close(ws_hub_t *hub, uint64_t conn, int code, const char *reason);
  * INT_MAX bytes are used up to INT_MAX. The needed size is reported,
  * so grow the buffer to exactly that, never by blind doubling. Errors as
  * ws_hub_poll() (WS_EINVAL also for a NULL buf, cap < 24 or
- * timeout_ms < -1), and it acknowledges the previous batch the same way.
+ * timeout_ms < -1), and it acknowledges the previous batch the same way,
+ * and returns WS_EINTR on a signal as ws_hub_poll() does.
  */
 int ws_hub_poll_raw(ws_hub_t *hub, uint8_t *buf, size_t cap, int timeout_ms);
 
@@ -1174,6 +1264,47 @@ int ws_hub_publish(ws_hub_t *hub, const char *topic, int opcode, const void *dat
 int64_t ws_hub_topic_count(ws_hub_t *hub, const char *topic);
 
 /*
+ * Answers a WS_EVENT_REQUEST (WS_OPT_HUB_HANDSHAKE_CONTROL) with the 101:
+ * subprotocol is the one to speak, which must be among those the client
+ * offered (event's protocol), "" for none, or NULL for the listener's own
+ * choice (WS_OPT_SUBPROTOCOLS); headers (NULL or "Name: value\r\n" lines)
+ * are added to the response. The WS_EVENT_OPEN follows. An answer the hub
+ * cannot carry out (a subprotocol not offered, a malformed header) refuses
+ * the client with 500 and gives an error event (WS_EINVAL) saying why,
+ * then the close event. Answers to a connection that no longer awaits one
+ * (answered, timed out, gone) are dropped. Errors as ws_hub_send() (and
+ * WS_EINVAL for a subprotocol or headers holding CR, LF or NUL). Any
+ * thread; from a later poll than the request's too.
+ */
+int ws_hub_accept(ws_hub_t *hub, uint64_t conn, const char *subprotocol, const char *headers);
+
+/*
+ * Answers a WS_EVENT_REQUEST with an HTTP response and closes: status
+ * (200..599, e.g. 401, 403), headers (NULL or "Name: value\r\n" lines;
+ * Content-Length and Connection are the hub's), body[0..len) (copied;
+ * text/plain unless headers name a Content-Type). The WS_EVENT_CLOSE
+ * (1006, "rejected") follows. Errors as ws_hub_accept() (WS_EINVAL for a
+ * status out of range too).
+ */
+int ws_hub_reject(ws_hub_t *hub, uint64_t conn, int status, const char *headers, const void *body, size_t len);
+
+/*
+ * Per-connection user data: a value (an index, or a pointer cast to
+ * uint64_t) that every later ws_hub_poll() event of conn carries in
+ * ws_event_t.user, up to and including its WS_EVENT_CLOSE, so a C host
+ * needs no map of its own from ids to its objects. 0 removes it (events
+ * then carry 0). Set it when the open (or request) event arrives; the
+ * hub forgets it when it acknowledges the close event (the poll after
+ * the one that returned it), so a value set after that is kept until
+ * ws_hub_free(). The hub never dereferences it. Raw records
+ * (ws_hub_poll_raw) do not carry it. ws_hub_user() reads it back.
+ * Errors: WS_EBADHANDLE, WS_EINVAL (a conn the hub never handed out, NULL
+ * out_user), WS_ENOMEM. Plain C calls; any thread.
+ */
+int ws_hub_set_user(ws_hub_t *hub, uint64_t conn, uint64_t user);
+int ws_hub_user(ws_hub_t *hub, uint64_t conn, uint64_t *out_user);
+
+/*
  * Bytes queued for conn and not yet taken by the kernel (like the browser's
  * bufferedAmount); 0 for a connection that is gone; or a negative error
  * (WS_EBADHANDLE, WS_EINVAL for a conn the hub never handed out). Calls
@@ -1181,6 +1312,15 @@ int64_t ws_hub_topic_count(ws_hub_t *hub, const char *topic);
  * the backpressure and drain events there.
  */
 int64_t ws_hub_buffered_amount(ws_hub_t *hub, uint64_t conn);
+
+/*
+ * The round trip, in microseconds, of the last keepalive ping
+ * (WS_OPT_HUB_PING_INTERVAL_MS) that conn's peer answered: 0 if none yet
+ * or the connection is gone; or a negative error (WS_EBADHANDLE,
+ * WS_EINVAL for a conn the hub never handed out). Calls into Go (as
+ * ws_hub_buffered_amount); the pong event's latency_us is free.
+ */
+int64_t ws_hub_latency(ws_hub_t *hub, uint64_t conn);
 
 /*
  * Graceful shutdown: stops every listener, closes every connection with

@@ -41,6 +41,11 @@ type goConn struct {
 	done    chan struct{} // closed when gone
 	// buffered is out plus writing, readable without mu.
 	buffered atomic.Int64
+	// pending is the request the host was asked about (RequestEvents);
+	// its answer, or the hub's own when late, goes once to answer.
+	pending  *pendingRequest
+	answer   chan Record
+	answered bool
 
 	// ev collects the events of one critical section; unlock publishes
 	// them, in the order the sections ran (pubMu is taken before mu is
@@ -90,7 +95,7 @@ func (g *goConn) unlock() {
 func (g *goConn) setPaused(paused bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.s.paused = paused
+	g.s.setPaused(paused, time.Now())
 	g.syncReadingLocked()
 }
 
@@ -279,7 +284,12 @@ func (g *goConn) accept(nc net.Conn) {
 				serveStatic(nc, g.opts.StaticDir, req) // a plain listener of the goroutine transport
 				return
 			}
-			resp, neg, herr := req.Accept(upgradeOptions(&g.opts))
+			up := upgradeOptions(&g.opts)
+			resp, neg, herr := req.Accept(up)
+			if herr == nil && g.opts.RequestEvents {
+				g.awaitAnswer(nc, req, hs, used, up)
+				return
+			}
 			if _, err := nc.Write(resp); err != nil || herr != nil {
 				nc.Close()
 				return
@@ -301,6 +311,98 @@ func (g *goConn) accept(nc net.Conn) {
 			return
 		}
 	}
+}
+
+// awaitAnswer hands a request to the host and carries out its answer
+// (see request.go). The session's handshake deadline, run by the loop's
+// tick, bounds the wait.
+func (g *goConn) awaitAnswer(nc net.Conn, req *libws.Request, hs []byte, used int, up *libws.UpgradeOptions) {
+	nc.SetDeadline(time.Time{})
+	g.h.mu.Lock()
+	if g.h.shutdown {
+		g.h.mu.Unlock()
+		nc.Close()
+		return
+	}
+	g.h.addGoConn(g) // commands reach it from now on
+	g.h.mu.Unlock()
+	g.mu.Lock()
+	if g.gone {
+		g.unlock()
+		nc.Close()
+		return
+	}
+	g.pending = &pendingRequest{req: req, used: used, upgrade: up}
+	g.answer = make(chan Record, 1)
+	g.s.requested = true
+	requestEvent(g, g.id(), g.listener, nc.RemoteAddr().String(), req)
+	g.unlock()
+	var r Record
+	select {
+	case r = <-g.answer:
+	case <-g.done: // terminated: its close event is out
+		nc.Close()
+		return
+	}
+	switch r.Kind {
+	case CmdAccept:
+		resp, neg, err := g.pending.accept(r)
+		if err != nil {
+			g.refuse(nc, answerFailed(), EInval, err.Error())
+			return
+		}
+		nc.SetWriteDeadline(time.Now().Add(g.opts.HandshakeTimeout))
+		if _, err := nc.Write(resp); err != nil {
+			g.mu.Lock()
+			g.lost(err)
+			g.unlock()
+			nc.Close()
+			return
+		}
+		nc.SetWriteDeadline(time.Time{})
+		g.run(nc, hs[used:], libws.RoleServer, neg.Subprotocol, req.RequestURI, req.Header, neg.Compression)
+	case CmdReject:
+		resp, err := rejection(r)
+		if err != nil {
+			g.refuse(nc, answerFailed(), EInval, err.Error())
+			return
+		}
+		g.refuse(nc, resp, 0, "rejected")
+	default: // cmdLate
+		g.refuse(nc, answerLate(), ETimedOut, "no answer to the request within the handshake timeout")
+	}
+}
+
+// refuse answers a pending request with an HTTP response and ends the
+// connection; a status reports why to the host first.
+func (g *goConn) refuse(nc net.Conn, resp []byte, status int32, why string) {
+	g.mu.Lock()
+	if !g.gone {
+		if status != 0 {
+			g.errorEvent(g.id(), 0, status, why)
+		}
+		g.event(EventClose, 0, uint16(libws.StatusAbnormalClosure), g.id(), 0, []byte(why))
+		g.goneLocked()
+	}
+	g.unlock()
+	// Bounded: a peer that does not read cannot hold this goroutine.
+	nc.SetWriteDeadline(time.Now().Add(g.opts.CloseTimeout))
+	nc.Write(resp)
+	if cw, ok := nc.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	nc.Close()
+}
+
+// answerLocked hands the host's (or the hub's) answer to a pending
+// request to awaitAnswer, once (mu held).
+func (g *goConn) answerLocked(r Record) {
+	if g.pending == nil || g.answered {
+		return
+	}
+	g.answered = true
+	r.Payload = append([]byte(nil), r.Payload...) // the host's buffer is reused
+	g.answer <- r
 }
 
 // run serves an open connection: this goroutine reads, a new one writes.
@@ -546,8 +648,12 @@ func (g *goConn) command(r Record) {
 	if g.gone {
 		return
 	}
+	if r.Kind == CmdAccept || r.Kind == CmdReject {
+		g.answerLocked(r)
+		return
+	}
 	if g.s.p == nil {
-		// Still dialing: only ending it means anything.
+		// Still dialing or awaiting an answer: only ending it means anything.
 		if r.Kind == CmdClose || r.Kind == CmdTerminate {
 			g.terminateLocked()
 		}
@@ -637,6 +743,8 @@ func (g *goConn) tick(now time.Time) {
 	switch g.s.due(now) {
 	case dueDrop:
 		g.goneLocked()
+	case dueRefuse:
+		g.answerLocked(Record{Kind: cmdLate})
 	case dueAnswer:
 		g.answerClose(0, "")
 	case dueCloseGone:
@@ -645,7 +753,9 @@ func (g *goConn) tick(now time.Time) {
 	case dueIdle:
 		g.fail(uint16(libws.StatusPolicyViolation), ETimedOut, "idle timeout")
 	case duePing:
-		g.send(libws.OpPing, nil)
+		g.send(libws.OpPing, g.s.ping[:])
+	case dueKeepalive:
+		g.fail(uint16(libws.StatusInternalError), ETimedOut, "keepalive ping timeout")
 	}
 }
 

@@ -64,6 +64,12 @@ type Options struct {
 	// Compression enables permessage-deflate: accepted when a client offers
 	// it (listeners), offered (clients). nil: off.
 	Compression *libws.CompressionOptions
+	// RequestEvents, for a listener (or Adopt), hands each valid upgrade
+	// request to the host as an EventRequest and waits for its CmdAccept
+	// or CmdReject before answering, up to HandshakeTimeout (then 503).
+	// After a request event the connection's last event is a close event,
+	// whether it was accepted or not.
+	RequestEvents bool
 	// StaticDir, for a plain-TCP listener, answers GET requests that are not
 	// WebSocket upgrades with files from this directory (index.html for
 	// "/"), so a page and its socket share one port. Empty: such requests
@@ -81,6 +87,13 @@ type Options struct {
 	MaxTotalBuffered int
 	// PingInterval sends a ping after this long without input (0: never).
 	PingInterval time.Duration
+	// PongTimeout fails a connection with 1011 "keepalive ping timeout"
+	// (error status ETimedOut) when nothing arrives for this long after a
+	// keepalive ping (0: never), so a peer gone without a FIN is closed
+	// within PingInterval + PongTimeout. Not while the host has the
+	// connection paused. The pong event answering a keepalive ping
+	// carries its round trip in microseconds in Aux (see Latency).
+	PongTimeout time.Duration
 	// IdleTimeout drops a connection after this long without input (0: never).
 	IdleTimeout time.Duration
 	// HandshakeTimeout bounds the opening handshake (10 s), CloseTimeout the
@@ -317,6 +330,22 @@ func (h *Hub) BufferedAmount(id uint64) int64 {
 		return -1
 	}
 	return gc.buffered.Load()
+}
+
+// Latency returns the round trip of the last keepalive ping (see
+// Options.PongTimeout) a connection answered, 0 if none yet; ok is false
+// for a connection that is gone or never existed.
+func (h *Hub) Latency(id uint64) (d time.Duration, ok bool) {
+	if ns, known := h.loop.latency(id); known {
+		return time.Duration(ns), true
+	}
+	h.mu.Lock()
+	gc := h.goConns[id]
+	h.mu.Unlock()
+	if gc == nil {
+		return 0, false
+	}
+	return time.Duration(gc.s.latency.Load()), true
 }
 
 // Sendable reports whether sends to a connection are still written: it is

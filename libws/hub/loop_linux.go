@@ -35,6 +35,8 @@ type conn struct {
 	out    []byte
 	outOff int
 	peer   string
+	// pending is the request the host was asked about (RequestEvents).
+	pending *pendingRequest
 }
 
 type listener struct {
@@ -247,6 +249,12 @@ func (l *loop) iterate(timeout int, dst []byte) (stopped bool, n int) {
 		l.dropAll()
 		l.stopped = true
 	}
+	if !l.stopped {
+		// A host may next wait on PollFD without running a turn first
+		// (ws_hub_poll waits in C): connections this turn accepted need
+		// the timer armed now.
+		l.armTimer()
+	}
 	n = l.handOver()
 	if l.stopped {
 		close(l.done)
@@ -417,6 +425,8 @@ func (l *loop) tick() {
 		switch c.due(now) {
 		case dueDrop:
 			l.remove(c, false, 0, "")
+		case dueRefuse:
+			l.answerRequest(c, Record{Kind: cmdLate})
 		case dueAnswer:
 			l.answerClose(c, 0, "")
 		case dueCloseGone:
@@ -425,7 +435,9 @@ func (l *loop) tick() {
 		case dueIdle:
 			l.fail(c, uint16(libws.StatusPolicyViolation), ETimedOut, "idle timeout")
 		case duePing:
-			l.sendFrame(c, libws.OpPing, nil)
+			l.sendFrame(c, libws.OpPing, c.ping[:])
+		case dueKeepalive:
+			l.fail(c, uint16(libws.StatusInternalError), ETimedOut, "keepalive ping timeout")
 		}
 	}
 }
@@ -555,6 +567,11 @@ func (l *loop) read(c *conn) {
 	}
 	c.input(time.Now())
 	if c.state == stHandshake {
+		if c.pending != nil {
+			// Read before the pause took effect: kept for after the 101.
+			c.hs = append(c.hs, l.rbuf[:n]...)
+			return
+		}
 		l.handshake(c, l.rbuf[:n])
 		return
 	}
@@ -576,19 +593,77 @@ func (l *loop) handshake(c *conn, data []byte) {
 		l.handOff(c, func(nc net.Conn) { serveStatic(nc, c.opts.StaticDir, req) })
 		return
 	}
-	resp, n, err := req.Accept(upgradeOptions(c.opts))
+	up := upgradeOptions(c.opts)
+	resp, n, err := req.Accept(up)
+	if err == nil && c.opts.RequestEvents {
+		// Nothing more is read until the host answers.
+		c.pending = &pendingRequest{req: req, used: used, upgrade: up}
+		c.requested = true
+		l.setPaused(c, true)
+		requestEvent(l, c.id, c.listener, c.peer, req)
+		return
+	}
 	l.write(c, resp)
 	if err != nil || c.fd < 0 {
 		l.remove(c, false, 0, "")
 		return
 	}
+	l.open(c, req, used, n)
+}
+
+// open starts serving frames once the 101 is written.
+func (l *loop) open(c *conn, req *libws.Request, used int, n libws.Negotiated) {
 	rest := c.hs[used:]
-	c.hs = nil
+	c.hs, c.pending = nil, nil
 	c.openProtocol(libws.RoleServer, n.Compression)
 	l.ev = appendOpen(l.ev, c.id, c.listener, c.peer, req.RequestURI, n.Subprotocol, req.Header)
 	if len(rest) > 0 {
 		l.feed(c, rest)
 	}
+}
+
+// answerRequest carries out the host's answer to a request event.
+func (l *loop) answerRequest(c *conn, r Record) {
+	switch r.Kind {
+	case CmdAccept:
+		resp, n, err := c.pending.accept(r)
+		if err != nil {
+			l.refuseRequest(c, answerFailed(), EInval, err.Error())
+			return
+		}
+		l.write(c, resp)
+		if c.fd < 0 {
+			return // the write failed: its close event is out
+		}
+		l.setPaused(c, false)
+		l.open(c, c.pending.req, c.pending.used, n)
+	case CmdReject:
+		resp, err := rejection(r)
+		if err != nil {
+			l.refuseRequest(c, answerFailed(), EInval, err.Error())
+			return
+		}
+		l.refuseRequest(c, resp, 0, "rejected")
+	case cmdLate:
+		l.refuseRequest(c, answerLate(), ETimedOut, "no answer to the request within the handshake timeout")
+	case CmdClose, CmdTerminate:
+		l.remove(c, true, uint16(libws.StatusAbnormalClosure), "terminated")
+	}
+}
+
+// refuseRequest answers a pending request with an HTTP response and ends
+// the connection; a status reports why to the host first.
+func (l *loop) refuseRequest(c *conn, resp []byte, status int32, why string) {
+	if status != 0 {
+		l.errorEvent(c.id, 0, status, why)
+	}
+	l.write(c, resp)
+	if c.fd < 0 {
+		return // the write failed: its close event is out
+	}
+	l.event(EventClose, 0, uint16(libws.StatusAbnormalClosure), c.id, 0, []byte(why))
+	c.pending, c.hs = nil, nil
+	l.finish(c)
 }
 
 // feed hands received bytes to the connection's session and writes what
@@ -617,6 +692,9 @@ func (l *loop) command(r Record) bool {
 		return false
 	}
 	if c.state == stHandshake {
+		if c.pending != nil {
+			l.answerRequest(c, r)
+		}
 		return true
 	}
 	switch r.Kind {
@@ -844,7 +922,7 @@ func (l *loop) rearm(c *conn) {
 // setPaused stops or resumes reading a connection. Input the kernel holds
 // meanwhile is reported again by the level-triggered epoll once re-armed.
 func (l *loop) setPaused(c *conn, paused bool) {
-	c.paused = paused
+	c.session.setPaused(paused, time.Now())
 	l.syncReading(c)
 }
 
@@ -1001,6 +1079,17 @@ func (l *loop) sendable(id uint64) (yes, known bool) {
 	return c.sendable.Load(), true
 }
 
+// latency is Hub.Latency for the loop's connections.
+func (l *loop) latency(id uint64) (int64, bool) {
+	l.mu.Lock()
+	c := l.byID[id]
+	l.mu.Unlock()
+	if c == nil {
+		return 0, false
+	}
+	return c.latency.Load(), true
+}
+
 func (l *loop) buffered(id uint64) (int64, bool) {
 	l.mu.Lock()
 	c := l.byID[id]
@@ -1045,7 +1134,7 @@ func (l *loop) shutdown(timeout time.Duration) {
 		for _, c := range l.byID {
 			switch c.state {
 			case stHandshake:
-				l.remove(c, false, 0, "")
+				l.remove(c, c.hostKnows(), uint16(libws.StatusAbnormalClosure), "shut down")
 			case stPeerClosed, stFailed:
 				l.answerClose(c, 0, "")
 			default:

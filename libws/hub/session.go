@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"encoding/binary"
 	"errors"
 	"math/rand/v2"
 	"sync/atomic"
@@ -47,7 +48,18 @@ type session struct {
 	state     uint8
 	pressured bool // above the high-water mark: EventBackpressure was sent
 	pinged    bool // a keepalive ping is out since the last input
+	// pingAt is when the last keepalive ping went out (zero once its pong
+	// came back), pongDue when it is given up on (see dueKeepalive), and
+	// ping its payload, which a pong must echo to be taken as its answer
+	// (pings the host sends have pongs of their own).
+	pingAt  time.Time
+	pongDue time.Time
+	ping    [8]byte
+	// latency is the round trip of the last answered keepalive ping, in
+	// nanoseconds (0: none yet); Hub.Latency reads it without a lock.
+	latency   atomic.Int64
 	paused    bool // the host asked not to read (CmdPause)
+	requested bool // an EventRequest went out: the host owes an answer, and gets a close event
 	opts      *Options
 	lastInput time.Time
 	deadline  time.Time // handshake, close or linger deadline; zero when none
@@ -76,7 +88,9 @@ func (s *session) start(now time.Time, o *Options) {
 }
 
 // hostKnows reports whether the host still expects a close event.
-func (s *session) hostKnows() bool { return s.state == stOpen || s.state == stClosing }
+func (s *session) hostKnows() bool {
+	return s.state == stOpen || s.state == stClosing || s.state == stHandshake && s.requested
+}
 
 // awaitsAck reports whether our close frame waits for the host's
 // acknowledgement of the close event (stPeerClosed, stFailed).
@@ -131,15 +145,25 @@ const (
 	dueDrop      // handshake or linger over: drop the socket, no event
 	dueAnswer    // the host did not acknowledge in time: send the held close
 	dueCloseGone // our close got no reply in time: drop, close event 1006
+	dueRefuse    // the host did not answer a request event in time: 503
 	dueIdle      // no input for IdleTimeout: fail with 1008
-	duePing      // no input for PingInterval: send a ping
+	duePing      // no input for PingInterval: send a ping (payload s.ping)
+	// dueKeepalive: no input for PongTimeout after a keepalive ping: the
+	// peer is gone without a FIN (a pulled cable). Fail with 1011
+	// "keepalive ping timeout", as websockets does.
+	dueKeepalive
 )
 
 // due checks the session's timers at now.
 func (s *session) due(now time.Time) int {
 	if !s.deadline.IsZero() && now.After(s.deadline) {
 		switch s.state {
-		case stHandshake, stDraining:
+		case stHandshake:
+			if s.requested {
+				return dueRefuse
+			}
+			return dueDrop
+		case stDraining:
 			return dueDrop
 		case stPeerClosed, stFailed:
 			return dueAnswer
@@ -152,13 +176,44 @@ func (s *session) due(now time.Time) int {
 	}
 	idle := now.Sub(s.lastInput)
 	switch {
+	case s.pinged && !s.paused && s.opts.PongTimeout > 0 && now.After(s.pongDue):
+		// Not while paused: the pong waits unread in the socket.
+		return dueKeepalive
 	case s.opts.IdleTimeout > 0 && idle > s.opts.IdleTimeout:
 		return dueIdle
 	case s.opts.PingInterval > 0 && !s.pinged && idle > s.opts.PingInterval:
 		s.pinged = true
+		s.pingAt = now
+		s.pongDue = now.Add(s.opts.PongTimeout)
+		binary.LittleEndian.PutUint64(s.ping[:], uint64(now.UnixNano()))
 		return duePing
 	}
 	return dueNone
+}
+
+// setPaused records the host's pause or resume. A resumed connection's
+// pong may still be unread behind other input, so the pong timeout runs
+// whole again from the resume.
+func (s *session) setPaused(paused bool, now time.Time) {
+	if s.paused && !paused && s.pinged {
+		if due := now.Add(s.opts.PongTimeout); due.After(s.pongDue) {
+			s.pongDue = due
+		}
+	}
+	s.paused = paused
+}
+
+// pong notes a pong from the peer and returns the round trip of the
+// keepalive ping it answers, in microseconds (at least 1), or 0 when it
+// answers none.
+func (s *session) pong(payload []byte) uint32 {
+	if s.pingAt.IsZero() || string(payload) != string(s.ping[:]) {
+		return 0
+	}
+	rtt := time.Since(s.pingAt)
+	s.pingAt = time.Time{}
+	s.latency.Store(int64(max(rtt, 1)))
+	return max(saturate32(rtt.Microseconds()), 1)
 }
 
 // What a change of the buffered byte count asks of the transport.
@@ -236,7 +291,7 @@ func (s *session) feed(data []byte, k eventSink) int {
 		case libws.OpPing:
 			k.event(EventPing, uint8(f.OpCode), 0, s.id, 0, f.Payload)
 		case libws.OpPong:
-			k.event(EventPong, uint8(f.OpCode), 0, s.id, 0, f.Payload)
+			k.event(EventPong, uint8(f.OpCode), 0, s.id, s.pong(f.Payload), f.Payload)
 		case libws.OpClose:
 			code, reason, _ := s.p.CloseStatus()
 			k.event(EventClose, 0, uint16(code), s.id, 0, []byte(reason))

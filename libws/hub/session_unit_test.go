@@ -8,7 +8,7 @@ import (
 // The session's timers, without I/O: what each state asks of the
 // transport once a deadline or timer passes.
 func TestSessionDue(t *testing.T) {
-	opts := (&Options{IdleTimeout: 10 * time.Second, PingInterval: 3 * time.Second}).withDefaults()
+	opts := (&Options{IdleTimeout: 10 * time.Second, PingInterval: 3 * time.Second, PongTimeout: 1500 * time.Millisecond}).withDefaults()
 	t0 := time.Unix(1000, 0)
 	for _, tc := range []struct {
 		name  string
@@ -20,13 +20,17 @@ func TestSessionDue(t *testing.T) {
 		{"handshake too slow", func(s *session) {}, 11 * time.Second, dueDrop},
 		{"open, quiet", func(s *session) { s.opened() }, time.Second, dueNone},
 		{"open, ping due", func(s *session) { s.opened() }, 4 * time.Second, duePing},
-		{"open, ping out", func(s *session) { s.opened(); s.pinged = true }, 4 * time.Second, dueNone},
+		{"open, ping out", func(s *session) { s.opened(); s.pinged = true; s.pongDue = t0.Add(5 * time.Second) }, 4 * time.Second, dueNone},
 		{"open, idle", func(s *session) { s.opened() }, 11 * time.Second, dueIdle},
 		{"input resets idle", func(s *session) { s.opened(); s.input(t0.Add(5 * time.Second)) }, 11 * time.Second, duePing},
 		{"peer closed, host slow", func(s *session) { s.opened(); s.to(stPeerClosed, t0) }, 6 * time.Second, dueAnswer},
 		{"failed, host slow", func(s *session) { s.opened(); s.to(stFailed, t0) }, 6 * time.Second, dueAnswer},
 		{"failed, no idle timer", func(s *session) { s.opened(); s.to(stFailed, t0) }, 4 * time.Second, dueNone},
 		{"closing, no reply", func(s *session) { s.opened(); s.to(stClosing, t0) }, 6 * time.Second, dueCloseGone},
+		{"ping out, pong late", func(s *session) { s.opened(); s.due(t0.Add(4 * time.Second)) }, 6 * time.Second, dueKeepalive},
+		{"ping out, pong in time", func(s *session) { s.opened(); s.due(t0.Add(4 * time.Second)) }, 5 * time.Second, dueNone},
+		{"ping out, paused", func(s *session) { s.opened(); s.due(t0.Add(4 * time.Second)); s.setPaused(true, t0) }, 6 * time.Second, dueNone},
+		{"ping out, input", func(s *session) { s.opened(); s.due(t0.Add(4 * time.Second)); s.input(t0.Add(4500 * time.Millisecond)) }, 6 * time.Second, dueNone},
 		{"draining over", func(s *session) { s.opened(); s.to(stDraining, t0) }, 3 * time.Second, dueDrop},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

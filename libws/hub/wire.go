@@ -61,6 +61,10 @@ const (
 	EventError        = 6 // code: close code sent or 0, status: E*, payload: message
 	EventBackpressure = 7 // aux: bytes buffered, above the high-water mark
 	EventDrain        = 8 // aux: bytes buffered, back under the low-water mark
+	// EventRequest (Options.RequestEvents): a client's upgrade request,
+	// before any response; the host answers with CmdAccept or CmdReject.
+	// aux: listener id; payload: length-prefixed fields (see RequestPeer...).
+	EventRequest = 9
 )
 
 // Command kinds.
@@ -80,7 +84,19 @@ const (
 	// reads again. Both are idempotent.
 	CmdPause  = 6
 	CmdResume = 7
+	// CmdAccept answers an EventRequest with the 101: opcode 1 when the
+	// first field is the host's choice of subprotocol ("" for none, else
+	// one the client offered), 0 to keep the listener's choice; the second
+	// field holds extra response headers ("Name: value\r\n" lines).
+	CmdAccept = 8
+	// CmdReject answers an EventRequest with an HTTP response and closes:
+	// code is its status (200..599); fields: headers, body.
+	CmdReject = 9
 )
+
+// cmdLate is the hub's own answer to a request the host did not answer
+// in time (never a host's command).
+const cmdLate = 255
 
 // Record is one decoded event or command. Payload aliases the buffer.
 type Record struct {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -234,6 +235,11 @@ static void test_backpressure(echo_server *s, int port) {
     CHECK(fd >= 0, "raw connect");
     int small = 4096;
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    /* The hub stops reading a connection backed up above the high-water
+     * mark, so these writes block once the kernel's buffers are full:
+     * bounded, they end the loop instead of hanging it. */
+    struct timeval tv = {.tv_sec = 1};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     /* Send 128 masked 64 KiB messages (8 MiB, past any kernel buffering) and never read the echoes. */
     static uint8_t frame[14 + 65536];
     frame[0] = 0x82;
@@ -827,6 +833,581 @@ static void test_pause(void) {
     ws_hub_free(srv);
 }
 
+/* Every event of a connection carries the user value set for it, up to
+ * its close event; 0 clears it; ids never handed out are refused. */
+static void test_user_data(void) {
+    ws_hub_t *srv;
+    int port = 0;
+    CHECK(new_server(&srv, &port) > 0, "server");
+    open_info o[3];
+    int fd[3];
+    for (int i = 0; i < 3; i++) {
+        fd[i] = raw_open(srv, port, "/", "", &o[i]);
+        CHECK(fd[i] >= 0, "raw open %d", i);
+        if (fd[i] < 0) {
+            ws_hub_free(srv);
+            return;
+        }
+        CHECK(ws_hub_set_user(srv, o[i].conn, 0xABC000u + (uint64_t)i) == WS_OK, "set user %d", i);
+    }
+    CHECK(ws_hub_set_user(srv, o[1].conn, 0) == WS_OK, "clear user 1");
+    uint64_t u = 1;
+    CHECK(ws_hub_user(srv, o[2].conn, &u) == WS_OK && u == 0xABC002u, "user read back: %llx", (unsigned long long)u);
+    CHECK(ws_hub_user(srv, o[1].conn, &u) == WS_OK && u == 0, "cleared: %llx", (unsigned long long)u);
+    CHECK(ws_hub_set_user(srv, 0, 1) == WS_EINVAL, "conn 0");
+    CHECK(ws_hub_set_user(srv, o[2].conn + 1000, 1) == WS_EINVAL, "unknown conn");
+    CHECK(ws_hub_user(srv, o[2].conn, NULL) == WS_EINVAL, "NULL out");
+    CHECK(ws_hub_set_user(NULL, 1, 1) == WS_EBADHANDLE, "bad hub");
+    ws_event_t e;
+    for (int i = 0; i < 3; i++) {
+        CHECK(send_frame(fd[i], 0x81, "hi", 2) == 0, "send %d", i);
+        uint64_t want = i == 1 ? 0 : 0xABC000u + (uint64_t)i;
+        CHECK(wait_event(srv, o[i].conn, WS_EVENT_MESSAGE, &e, 5) && e.user == want, "message %d user %llx", i, (unsigned long long)e.user);
+    }
+    close(fd[0]);
+    CHECK(wait_event(srv, o[0].conn, WS_EVENT_CLOSE, &e, 5) && e.user == 0xABC000u, "close carries user %llx", (unsigned long long)e.user);
+    ws_event_t ev[4];
+    ws_hub_poll(srv, ev, 4, 0); /* acknowledges the close: the value is forgotten */
+    CHECK(ws_hub_user(srv, o[0].conn, &u) == WS_OK && u == 0, "forgotten after the close: %llx", (unsigned long long)u);
+    /* Many values: the table grows and keeps them apart. */
+    for (uint64_t c = 1; c <= 500; c++) ws_hub_set_user(srv, o[2].conn, c);
+    CHECK(ws_hub_user(srv, o[2].conn, &u) == WS_OK && u == 500, "last value wins: %llu", (unsigned long long)u);
+    close(fd[1]);
+    close(fd[2]);
+
+    /* Many connections (client ids, known at once): values set, read
+     * back, half of them cleared, the rest intact. */
+    ws_hub_t *cli;
+    CHECK(new_hub(&cli) == WS_OK, "client hub");
+    enum { MANY = 300 };
+    static uint64_t ids[MANY];
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/", port);
+    int ok = 1;
+    for (int i = 0; i < MANY; i++) ok &= ws_hub_connect(cli, url, NULL, &ids[i]) == WS_OK && ws_hub_set_user(cli, ids[i], 1000 + (uint64_t)i) == WS_OK;
+    CHECK(ok, "connect and set %d", MANY);
+    for (int i = 0; i < MANY; i += 2) ok &= ws_hub_set_user(cli, ids[i], 0) == WS_OK;
+    int wrong = 0;
+    for (int i = 0; i < MANY; i++) {
+        uint64_t v = 1;
+        ws_hub_user(cli, ids[i], &v);
+        wrong += v != (i % 2 ? 1000 + (uint64_t)i : 0);
+    }
+    CHECK(ok && wrong == 0, "%d of %d values wrong after clearing half", wrong, MANY);
+    ws_hub_free(cli);
+    ws_hub_free(srv);
+}
+
+/* Keepalive: a raw peer that never answers pings is closed within
+ * interval + timeout with 1011 "keepalive ping timeout" (WS_ETIMEDOUT);
+ * one that answers stays open and its pong reports the round trip. */
+static int new_keepalive_server(ws_hub_t **srv, int *port) {
+    ws_options_t *o;
+    if (ws_options_new(&o) != WS_OK) return -1;
+    int rc = ws_options_set_int(o, WS_OPT_HUB_THREADED, threaded);
+    if (rc == WS_OK) rc = ws_options_set_int(o, WS_OPT_HUB_PING_INTERVAL_MS, 200);
+    if (rc == WS_OK) rc = ws_options_set_int(o, WS_OPT_HUB_PONG_TIMEOUT_MS, 300);
+    if (rc == WS_OK) rc = ws_hub_new(srv, o);
+    ws_options_free(o);
+    if (rc != WS_OK) return -1;
+    return ws_hub_listen(*srv, "127.0.0.1", 0, NULL, port);
+}
+
+/* Polls srv until conn's close event, noting whether an error event with
+ * code and status came before it; returns 1 if the close came. */
+static int wait_close_after_error(ws_hub_t *srv, uint64_t conn, int code, int status, int *saw_error, double secs) {
+    ws_event_t ev[16];
+    double deadline = now_s() + secs;
+    *saw_error = 0;
+    while (now_s() < deadline) {
+        int n = ws_hub_poll(srv, ev, 16, 20);
+        for (int i = 0; i < n; i++) {
+            if (ev[i].conn != conn) continue;
+            if (ev[i].type == WS_EVENT_ERROR && ev[i].code == code && ev[i].error == status) *saw_error = 1;
+            if (ev[i].type == WS_EVENT_CLOSE) return 1;
+        }
+    }
+    return 0;
+}
+
+/* Reads one frame as read_frame does, polling srv (an inline hub sends
+ * only while polled) until fd is readable. */
+static int read_frame_polling(ws_hub_t *srv, int fd, uint8_t *payload, size_t *len) {
+    ws_event_t ev[16];
+    double deadline = now_s() + 5;
+    while (now_s() < deadline) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 0) == 1) return read_frame(fd, payload, len);
+        ws_hub_poll(srv, ev, 16, 20);
+    }
+    return -1;
+}
+
+static void test_keepalive(void) {
+    ws_hub_t *srv;
+    int port = 0;
+    CHECK(new_keepalive_server(&srv, &port) > 0, "server");
+    open_info o;
+    int fd = raw_open(srv, port, "/", "", &o);
+    CHECK(fd >= 0, "raw open");
+    if (fd < 0) {
+        ws_hub_free(srv);
+        return;
+    }
+    double start = now_s();
+    ws_event_t e;
+    int saw_error;
+    CHECK(wait_close_after_error(srv, o.conn, 1011, WS_ETIMEDOUT, &saw_error, 5) && saw_error, "keepalive error %d, then close", saw_error);
+    double took = now_s() - start;
+    CHECK(took < 2.0, "closed after %.2f s (interval + timeout: 0.5 s)", took);
+    /* The peer got the ping, then the close frame 1011. */
+    uint8_t payload[125];
+    size_t len;
+    int first = read_frame(fd, payload, &len);
+    CHECK(first == 0x89 && len == 8, "ping first: %x len %zu", first, len);
+    first = read_frame(fd, payload, &len);
+    CHECK(first == 0x88 && len >= 2 && (payload[0] << 8 | payload[1]) == 1011, "close 1011: %x", first);
+    close(fd);
+
+    /* A peer that answers: the pong event carries the round trip. */
+    fd = raw_open(srv, port, "/", "", &o);
+    CHECK(fd >= 0, "raw open 2");
+    if (fd >= 0) {
+        first = read_frame_polling(srv, fd, payload, &len);
+        CHECK(first == 0x89, "ping: %x", first);
+        usleep(3000);
+        CHECK(send_frame(fd, 0x8A, payload, len) == 0, "pong");
+        CHECK(wait_event(srv, o.conn, WS_EVENT_PONG, &e, 5) && e.latency_us >= 3000 && e.latency_us < 5000000,
+              "pong latency %u us", e.latency_us);
+        int64_t lat = ws_hub_latency(srv, o.conn);
+        CHECK(lat >= 3000 && lat == (int64_t)e.latency_us, "ws_hub_latency %lld", (long long)lat);
+        /* An unsolicited pong answers no keepalive ping. */
+        CHECK(send_frame(fd, 0x8A, "x", 1) == 0, "unsolicited pong");
+        CHECK(wait_event(srv, o.conn, WS_EVENT_PONG, &e, 5) && e.latency_us == 0, "no latency %u", e.latency_us);
+        CHECK(ws_hub_latency(srv, 0) == WS_EINVAL, "latency of conn 0");
+        CHECK(ws_hub_latency(NULL, o.conn) == WS_EBADHANDLE, "latency bad hub");
+        close(fd);
+    }
+    ws_hub_free(srv);
+}
+
+/* ---- Handshake control (WS_OPT_HUB_HANDSHAKE_CONTROL) ---- */
+
+/* Connects a raw socket and writes an upgrade request offering "x, chat"
+ * and an extension; returns the socket or -1. */
+static int raw_request(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    const char *req = "GET /room?id=7 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                      "Sec-WebSocket-Protocol: x, chat\r\nSec-WebSocket-Extensions: x-test\r\nAuthorization: Bearer t\r\n\r\n";
+    if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Events read_polling took while it polled, for the checks after it. */
+static struct {
+    int type, code;
+    uint64_t conn;
+    char protocol[32];
+    char data[32];
+    size_t len;
+} stash[64];
+static int nstash;
+
+static void stash_events(const ws_event_t *ev, int n) {
+    for (int i = 0; i < n && nstash < 64; i++) {
+        stash[nstash].type = ev[i].type;
+        stash[nstash].code = ev[i].code;
+        stash[nstash].conn = ev[i].conn;
+        stash[nstash].protocol[0] = 0;
+        if (ev[i].type == WS_EVENT_OPEN) copy_field(stash[nstash].protocol, 32, ev[i].protocol, strlen(ev[i].protocol));
+        stash[nstash].len = ev[i].len;
+        copy_field(stash[nstash].data, 32, (const char *)ev[i].data, ev[i].len);
+        nstash++;
+    }
+}
+
+/* Polls srv, stashing its events, until conn's event of type is in the
+ * stash; returns its index or -1. */
+static int wait_stash(ws_hub_t *srv, uint64_t conn, int type) {
+    ws_event_t ev[16];
+    double deadline = now_s() + 5;
+    do {
+        for (int i = 0; i < nstash; i++)
+            if (stash[i].conn == conn && stash[i].type == type) return i;
+        stash_events(ev, ws_hub_poll(srv, ev, 16, 20));
+    } while (now_s() < deadline);
+    return -1;
+}
+
+/* Finds conn's event of type in the stash, or polls for it. */
+static int stashed_or_wait(ws_hub_t *srv, uint64_t conn, int type, int *code, char *protocol) {
+    for (int i = 0; i < nstash; i++) {
+        if (stash[i].conn == conn && stash[i].type == type) {
+            *code = stash[i].code;
+            strcpy(protocol, stash[i].protocol);
+            return 1;
+        }
+    }
+    ws_event_t e;
+    if (!wait_event(srv, conn, type, &e, 5)) return 0;
+    *code = e.code;
+    copy_field(protocol, 32, e.protocol ? e.protocol : "", e.protocol ? strlen(e.protocol) : 0);
+    return 1;
+}
+
+/* Reads what fd gives into buf (NUL-terminated), polling srv meanwhile,
+ * until the response head is in (until_eof: until EOF); returns the
+ * length, or -1 on timeout. */
+static int read_polling(ws_hub_t *srv, int fd, char *buf, size_t cap, int until_eof) {
+    size_t len = 0;
+    ws_event_t ev[16];
+    double deadline = now_s() + 5;
+    buf[0] = 0;
+    while (now_s() < deadline) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 0) == 1) {
+            ssize_t r = read(fd, buf + len, cap - 1 - len);
+            if (r <= 0) return until_eof ? (int)len : -1;
+            len += (size_t)r;
+            buf[len] = 0;
+            if (!until_eof && strstr(buf, "\r\n\r\n")) return (int)len;
+            continue;
+        }
+        stash_events(ev, ws_hub_poll(srv, ev, 16, 20));
+    }
+    return -1;
+}
+
+/* Polls until the request event; copies it into *e (strings into o). */
+static int wait_request(ws_hub_t *srv, ws_event_t *e, open_info *o, char *method, char *ext) {
+    ws_event_t ev[16];
+    double deadline = now_s() + 5;
+    while (now_s() < deadline) {
+        int n = ws_hub_poll(srv, ev, 16, 20);
+        for (int i = 0; i < n; i++) {
+            if (ev[i].type != WS_EVENT_REQUEST) continue;
+            *e = ev[i];
+            o->conn = ev[i].conn;
+            o->listener = ev[i].listener;
+            copy_field(o->peer, sizeof o->peer, ev[i].peer, strlen(ev[i].peer));
+            copy_field(o->path, sizeof o->path, ev[i].path, strlen(ev[i].path));
+            copy_field(o->protocol, sizeof o->protocol, ev[i].protocol, strlen(ev[i].protocol));
+            copy_field(o->headers, sizeof o->headers, (const char *)ev[i].data, ev[i].len);
+            copy_field(method, 16, ev[i].method, strlen(ev[i].method));
+            copy_field(ext, 64, ev[i].extensions, strlen(ev[i].extensions));
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int new_control_server(ws_hub_t **srv, int *port) {
+    ws_options_t *o;
+    if (new_hub(srv) != WS_OK || ws_options_new(&o) != WS_OK) return -1;
+    int rc = ws_options_set_int(o, WS_OPT_HUB_HANDSHAKE_CONTROL, 1);
+    if (rc == WS_OK) rc = ws_options_set_str(o, WS_OPT_SUBPROTOCOLS, "chat");
+    if (rc == WS_OK) rc = ws_hub_listen(*srv, "127.0.0.1", 0, o, port);
+    ws_options_free(o);
+    return rc;
+}
+
+static void test_handshake_control(void) {
+    ws_hub_t *srv;
+    int port = 0;
+    int lid = new_control_server(&srv, &port);
+    CHECK(lid > 0, "server %d", lid);
+    if (lid <= 0) return;
+    char buf[4096], method[16], ext[64];
+    ws_event_t e;
+    open_info o;
+    nstash = 0;
+
+    /* Accepted, from a later poll than the request's, with the host's
+     * subprotocol and a header. */
+    int fd = raw_request(port);
+    CHECK(fd >= 0 && wait_request(srv, &e, &o, method, ext), "request event");
+    CHECK(strcmp(method, "GET") == 0 && strcmp(o.path, "/room?id=7") == 0 && strcmp(o.protocol, "x, chat") == 0 &&
+              strcmp(ext, "x-test") == 0 && strncmp(o.peer, "127.0.0.1:", 10) == 0 && o.listener == (uint32_t)lid &&
+              strstr(o.headers, "Authorization: Bearer t\r\n") != NULL,
+          "request fields: %s %s '%s' '%s' %s", method, o.path, o.protocol, ext, o.peer);
+    ws_event_t ev[8];
+    CHECK(ws_hub_poll(srv, ev, 8, 100) == 0, "nothing until the answer");
+    CHECK(ws_hub_accept(srv, o.conn, "x", "X-Auth: ok\r\n") == WS_OK, "accept");
+    CHECK(read_polling(srv, fd, buf, sizeof buf, 0) > 0 && strncmp(buf, "HTTP/1.1 101", 12) == 0 &&
+              strstr(buf, "Sec-WebSocket-Protocol: x\r\n") && strstr(buf, "X-Auth: ok\r\n"),
+          "101: %s", buf);
+    int code;
+    char proto[32];
+    CHECK(stashed_or_wait(srv, o.conn, WS_EVENT_OPEN, &code, proto) && strcmp(proto, "x") == 0, "open, protocol x");
+    close(fd);
+
+    /* Rejected with 401, headers and a body; the close event follows. */
+    fd = raw_request(port);
+    CHECK(fd >= 0 && wait_request(srv, &e, &o, method, ext), "request event 2");
+    CHECK(ws_hub_reject(srv, o.conn, 401, "WWW-Authenticate: Bearer\r\n", "nope", 4) == WS_OK, "reject");
+    int n = read_polling(srv, fd, buf, sizeof buf, 1);
+    CHECK(n > 0 && strncmp(buf, "HTTP/1.1 401 Unauthorized\r\n", 27) == 0 && strcasestr(buf, "WWW-Authenticate: Bearer\r\n") &&
+              strstr(buf, "\r\n\r\nnope") && strstr(buf, "Content-Length: 4\r\n"),
+          "401: %s", buf);
+    CHECK(stashed_or_wait(srv, o.conn, WS_EVENT_CLOSE, &code, proto) && code == 1006, "close after reject");
+    close(fd);
+
+    /* A subprotocol the client did not offer: 500, WS_EINVAL, close. */
+    fd = raw_request(port);
+    CHECK(fd >= 0 && wait_request(srv, &e, &o, method, ext), "request event 3");
+    CHECK(ws_hub_accept(srv, o.conn, "other", NULL) == WS_OK, "accept other");
+    n = read_polling(srv, fd, buf, sizeof buf, 1);
+    CHECK(n > 0 && strncmp(buf, "HTTP/1.1 500", 12) == 0, "500: %s", buf);
+    close(fd);
+
+    /* A raw WS_CMD_REJECT record, as bindings send it. */
+    fd = raw_request(port);
+    CHECK(fd >= 0 && wait_request(srv, &e, &o, method, ext), "request event 4");
+    uint8_t raw[WS_RECORD_HEADER + 24];
+    const uint8_t fields[] = {0, 0, 0, 0, 0, 4, 0, 0, 0, 'g', 'o', 'n', 'e', 0};
+    put_record(raw, WS_CMD_REJECT, 0, 410, o.conn, fields, sizeof fields);
+    CHECK(ws_hub_send_raw(srv, raw, WS_RECORD_HEADER + 16) == 1, "reject record");
+    n = read_polling(srv, fd, buf, sizeof buf, 1);
+    CHECK(n > 0 && strncmp(buf, "HTTP/1.1 410 Gone\r\n", 19) == 0 && strstr(buf, "\r\n\r\ngone"), "410: %s", buf);
+    close(fd);
+
+    /* Arguments the C ABI refuses at once. */
+    CHECK(ws_hub_reject(srv, o.conn, 99, NULL, NULL, 0) == WS_EINVAL && failed_with(srv, "200..599"), "status 99");
+    CHECK(ws_hub_reject(srv, o.conn, 403, NULL, NULL, 3) == WS_EINVAL, "NULL body");
+    CHECK(ws_hub_accept(srv, o.conn, "a\r\nb", NULL) == WS_EINVAL, "CRLF in subprotocol");
+    CHECK(ws_hub_accept(srv, o.conn, NULL, "X-A: 1\nX-B: 2\r\n") == WS_EINVAL, "bare LF in headers");
+    CHECK(ws_hub_accept(srv, 0, NULL, NULL) == WS_EINVAL, "conn 0");
+    CHECK(ws_hub_accept(NULL, o.conn, NULL, NULL) == WS_EBADHANDLE, "bad hub");
+    uint8_t rec[WS_RECORD_HEADER + 8];
+    put_record(rec, WS_CMD_ACCEPT, 0, 0, o.conn, "\x09\0\0\0abc", 8);
+    CHECK(ws_hub_send_raw(srv, rec, sizeof rec) == WS_EINVAL, "malformed accept record");
+    ws_hub_free(srv);
+}
+
+/* Handshake control on a TLS listener, with a hub client as the peer: an
+ * accepted request opens with the host's subprotocol; a rejected one is
+ * an opening-handshake error for the client. */
+static void test_handshake_control_tls(void) {
+    const char *dir = getenv("LIBWS_TEST_DATA");
+    char cert[512], key[512], ca[512], url[64];
+    snprintf(cert, sizeof cert, "%s/server.pem", dir ? dir : LIBWS_TEST_DATA_DIR);
+    snprintf(key, sizeof key, "%s/server.key", dir ? dir : LIBWS_TEST_DATA_DIR);
+    snprintf(ca, sizeof ca, "%s/ca.pem", dir ? dir : LIBWS_TEST_DATA_DIR);
+    ws_hub_t *srv, *cli;
+    CHECK(new_hub(&srv) == WS_OK && new_hub(&cli) == WS_OK, "hubs");
+    ws_options_t *lo, *co;
+    ws_options_new(&lo);
+    ws_options_new(&co);
+    ws_options_set_int(lo, WS_OPT_HUB_HANDSHAKE_CONTROL, 1);
+    ws_options_set_str(lo, WS_OPT_TLS_CERT_FILE, cert);
+    ws_options_set_str(lo, WS_OPT_TLS_KEY_FILE, key);
+    ws_options_set_str(co, WS_OPT_TLS_CA_FILE, ca);
+    ws_options_set_str(co, WS_OPT_SUBPROTOCOLS, "x, chat");
+    int port = 0;
+    CHECK(ws_hub_listen(srv, "127.0.0.1", 0, lo, &port) > 0, "TLS listener");
+    snprintf(url, sizeof url, "wss://localhost:%d/tls", port);
+    uint64_t c1, c2;
+    CHECK(ws_hub_connect(cli, url, co, &c1) == WS_OK, "connect 1");
+    ws_event_t e;
+    open_info o;
+    char method[16], ext[64];
+    CHECK(wait_request(srv, &e, &o, method, ext) && strcmp(o.protocol, "x, chat") == 0 && strcmp(o.path, "/tls") == 0,
+          "TLS request: '%s' %s", o.protocol, o.path);
+    CHECK(ws_hub_accept(srv, o.conn, "chat", "X-Tls: yes\r\n") == WS_OK, "accept");
+    CHECK(wait_event(cli, c1, WS_EVENT_OPEN, &e, 10) && strcmp(e.protocol, "chat") == 0 && e.data && e.len > 0 &&
+              memmem(e.data, e.len, "X-Tls: yes", 10) != NULL,
+          "client open with chat and the header");
+    CHECK(ws_hub_connect(cli, url, co, &c2) == WS_OK, "connect 2");
+    CHECK(wait_request(srv, &e, &o, method, ext), "TLS request 2");
+    CHECK(ws_hub_reject(srv, o.conn, 403, NULL, "no", 2) == WS_OK, "reject");
+    int saw_error;
+    CHECK(wait_close_after_error(cli, c2, 0, WS_EHANDSHAKE, &saw_error, 10) && saw_error, "client: handshake error %d, then close", saw_error);
+    ws_options_free(lo);
+    ws_options_free(co);
+    ws_hub_free(cli);
+    ws_hub_free(srv);
+}
+
+/* ---- ws_hub_adopt: a C program that reads the request itself ---- */
+
+/* Accepts one connection on ln and reads from it until the request head
+ * is in (and whatever came with it); returns the socket, its bytes in
+ * buf, *n their count. */
+static int c_server_read_head(int ln, char *buf, size_t cap, size_t *n) {
+    int fd = accept(ln, NULL, NULL);
+    *n = 0;
+    if (fd < 0) return -1;
+    while (*n < cap - 1) {
+        ssize_t r = read(fd, buf + *n, cap - 1 - *n);
+        if (r <= 0) break;
+        *n += (size_t)r;
+        buf[*n] = 0;
+        if (strstr(buf, "\r\n\r\n")) return fd;
+    }
+    close(fd);
+    return -1;
+}
+
+static void test_adopt(void) {
+    ws_hub_t *srv;
+    nstash = 0;
+    if (new_hub(&srv) != WS_OK) {
+        CHECK(0, "hub");
+        return;
+    }
+    int ln = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t alen = sizeof a;
+    CHECK(bind(ln, (struct sockaddr *)&a, sizeof a) == 0 && listen(ln, 8) == 0 && getsockname(ln, (struct sockaddr *)&a, &alen) == 0, "listen");
+
+    /* The request and a first frame in one write: the C server reads both
+     * and hands them over. */
+    int cl = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(connect(cl, (struct sockaddr *)&a, sizeof a) == 0, "connect");
+    char req[512];
+    int rn = snprintf(req, sizeof req,
+                      "GET /adopted HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
+    uint8_t frame[8] = {0x81, 0x82, 0, 0, 0, 0, 'h', 'i'};
+    memcpy(req + rn, frame, sizeof frame);
+    CHECK(write(cl, req, (size_t)rn + sizeof frame) == rn + (ssize_t)sizeof frame, "client request");
+    usleep(50 * 1000); /* let both arrive, so the server reads the frame too */
+    char buf[2048];
+    size_t n;
+    int fd = c_server_read_head(ln, buf, sizeof buf, &n);
+    CHECK(fd >= 0, "C server read the head");
+    uint64_t conn = 0;
+    CHECK(ws_hub_adopt(srv, fd, (const uint8_t *)buf, n, NULL, &conn) == WS_OK && conn != 0, "adopt");
+    ws_event_t e;
+    CHECK(wait_stash(srv, conn, WS_EVENT_OPEN) >= 0, "open of the adopted connection");
+    int m = wait_stash(srv, conn, WS_EVENT_MESSAGE);
+    CHECK(m >= 0 && stash[m].len == 2 && memcmp(stash[m].data, "hi", 2) == 0, "its first message");
+    CHECK(ws_hub_send(srv, conn, WS_OP_TEXT, "yo", 2) == WS_OK, "reply");
+    char resp[256];
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(cl, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    CHECK(read_polling(srv, cl, resp, sizeof resp, 0) > 0 && strncmp(resp, "HTTP/1.1 101", 12) == 0, "101: %s", resp);
+    close(cl);
+
+    /* With handshake control: the host refuses it. */
+    cl = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(connect(cl, (struct sockaddr *)&a, sizeof a) == 0, "connect 2");
+    CHECK(write(cl, req, (size_t)rn) == rn, "request 2");
+    fd = c_server_read_head(ln, buf, sizeof buf, &n);
+    ws_options_t *o;
+    ws_options_new(&o);
+    ws_options_set_int(o, WS_OPT_HUB_HANDSHAKE_CONTROL, 1);
+    CHECK(fd >= 0 && ws_hub_adopt(srv, fd, (const uint8_t *)buf, n, o, &conn) == WS_OK, "adopt 2");
+    ws_options_free(o);
+    open_info oi;
+    char method[16], ext[64];
+    CHECK(wait_request(srv, &e, &oi, method, ext) && oi.conn == conn && oi.listener == 0 && strcmp(oi.path, "/adopted") == 0, "request event");
+    CHECK(ws_hub_reject(srv, conn, 403, NULL, "no", 2) == WS_OK, "reject");
+    CHECK(read_polling(srv, cl, resp, sizeof resp, 1) > 0 && strncmp(resp, "HTTP/1.1 403", 12) == 0, "403: %s", resp);
+    close(cl);
+
+    /* Refusals leave the fd to the caller. */
+    int p[2];
+    CHECK(pipe(p) == 0, "pipe");
+    CHECK(ws_hub_adopt(srv, p[0], NULL, 0, NULL, &conn) == WS_EINVAL, "a pipe is refused");
+    CHECK(write(p[1], "x", 1) == 1, "the pipe is still open");
+    close(p[0]);
+    close(p[1]);
+    CHECK(ws_hub_adopt(srv, -1, NULL, 0, NULL, &conn) == WS_EINVAL, "fd -1");
+    CHECK(ws_hub_adopt(srv, 0, NULL, 5, NULL, &conn) == WS_EINVAL, "NULL head with len");
+    CHECK(ws_hub_adopt(NULL, 0, NULL, 0, NULL, &conn) == WS_EBADHANDLE, "bad hub");
+    close(ln);
+    ws_hub_free(srv);
+}
+
+/* A signal handled while ws_hub_poll waits ends the wait with WS_EINTR,
+ * whether the handler was installed with SA_RESTART or not, so a Ctrl-C
+ * flag is seen without short timeouts. */
+static volatile sig_atomic_t got_signal;
+static void on_signal(int sig) {
+    (void)sig;
+    got_signal = 1;
+}
+
+typedef struct {
+    pthread_t target;
+    int ms;
+    int sig;
+} kick;
+
+static void *kick_later(void *arg) {
+    kick *k = arg;
+    usleep((useconds_t)k->ms * 1000);
+    pthread_kill(k->target, k->sig);
+    return NULL;
+}
+
+/* SIGURG is the Go runtime's preemption signal: one that reaches a thread
+ * after it returned from Go to C must not end its wait. */
+static void test_sigurg_is_not_eintr(void) {
+    ws_hub_t *srv;
+    int port = 0;
+    CHECK(new_server(&srv, &port) > 0, "server");
+    kick k = {pthread_self(), 100, SIGURG};
+    pthread_t t;
+    pthread_create(&t, NULL, kick_later, &k);
+    ws_event_t ev[4];
+    double start = now_s();
+    int rc = ws_hub_poll(srv, ev, 4, 600);
+    double took = now_s() - start;
+    pthread_join(t, NULL);
+    CHECK(rc == 0 && took >= 0.5, "poll with a SIGURG: %d after %.2f s, want 0 after the timeout", rc, took);
+    ws_hub_free(srv);
+}
+
+static void test_eintr(int sa_restart, int raw) {
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = sa_restart ? SA_RESTART : 0;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, &old);
+    ws_hub_t *srv;
+    int port = 0;
+    CHECK(new_server(&srv, &port) > 0, "server");
+    got_signal = 0;
+    kick k = {pthread_self(), 200, SIGUSR1};
+    pthread_t t;
+    pthread_create(&t, NULL, kick_later, &k);
+    double start = now_s();
+    int rc;
+    if (raw) {
+        uint8_t buf[256];
+        rc = ws_hub_poll_raw(srv, buf, sizeof buf, 8000);
+    } else {
+        ws_event_t ev[4];
+        rc = ws_hub_poll(srv, ev, 4, 8000);
+    }
+    double took = now_s() - start;
+    pthread_join(t, NULL);
+    CHECK(rc == WS_EINTR, "poll%s (SA_RESTART %d): %d, want WS_EINTR", raw ? "_raw" : "", sa_restart, rc);
+    CHECK(got_signal && took < 4, "handler ran %d, returned after %.2f s", (int)got_signal, took);
+    CHECK(strcmp(ws_strerror(WS_EINTR), "interrupted by a signal") == 0, "strerror '%s'", ws_strerror(WS_EINTR));
+    /* The hub works on: the next poll serves a client. */
+    open_info o;
+    int fd = raw_open(srv, port, "/", "", &o);
+    CHECK(fd >= 0, "open after WS_EINTR");
+    if (fd >= 0) close(fd);
+    ws_hub_free(srv);
+    sigaction(SIGUSR1, &old, NULL);
+}
+
 int main(void) {
     for (threaded = 0; threaded <= 1; threaded++) {
         echo_server s;
@@ -848,6 +1429,16 @@ int main(void) {
         test_pause();
         test_buffer_limits(0);
         test_buffer_limits(1);
+        test_user_data();
+        test_keepalive();
+        test_handshake_control();
+        test_handshake_control_tls();
+        test_adopt();
+        test_sigurg_is_not_eintr();
+        for (int r = 0; r <= 1; r++) {
+            test_eintr(r, 0);
+            test_eintr(r, 1);
+        }
     }
     printf("test_hub: %d passed, %d failed\n", passed, failed);
     return failed != 0;

@@ -866,7 +866,7 @@ typedef struct ws_hub ws_hub_t;
 #define WS_EVENT_PING         3 /* data/len: ping payload (a pong was already sent unless auto-pong is off) */
 #define WS_EVENT_PONG         4 /* data/len: pong payload; latency_us: round trip of the keepalive ping it answers (raw records: aux) */
 #define WS_EVENT_CLOSE        5 /* code: peer's close code (1005 none, 1006 dropped); data/len: reason. Last event of the connection. */
-#define WS_EVENT_ERROR        6 /* error: its WS_E* class; code: close code sent to the peer (1002, 1007, 1008, 1009, 1011) or 0; data/len: message */
+#define WS_EVENT_ERROR        6 /* error: its WS_E* class; code: close code sent to the peer (1002, 1007, 1008, 1009, 1011) or 0 -- for WS_EHANDSHAKE the HTTP status the server refused a client with (0 if none); data/len: message */
 #define WS_EVENT_BACKPRESSURE 7 /* buffered: unsent bytes went above the high-water mark; a server connection's input is not read until WS_EVENT_DRAIN */
 #define WS_EVENT_DRAIN        8 /* buffered: unsent bytes went back under half the high-water mark */
 /* The broker connection (WS_OPT_HUB_BROKER) changed; conn is 0. code:

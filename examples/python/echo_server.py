@@ -50,5 +50,7 @@ if __name__ == "__main__":
         sys.exit("usage: echo_server.py PORT")
     try:
         asyncio.run(main(int(sys.argv[1])))
-    except libws.WebSocketError as err:  # e.g. the port is taken: say so, as the C server does
+    except OSError as err:  # e.g. the port is taken: say so, as the C server does
+        sys.exit(f"echo_server: {err.strerror.lower() if err.strerror else err}")
+    except libws.WebSocketError as err:
         sys.exit(f"echo_server: {err}")

@@ -35,7 +35,7 @@ func (l *loop) adopt(fd int, pre []byte, o *Options) (uint64, error) {
 		if err = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(fd)}); err != nil {
 			return
 		}
-		c := &conn{fd: fd, peer: sockaddrString(sa)}
+		c := &conn{fd: fd, peer: sockaddrString(sa), armedIn: true} // registered with EPOLLIN above
 		c.id = l.h.newID()
 		id = c.id
 		now := time.Now()

@@ -167,3 +167,44 @@ func TestAdoptRefuses(t *testing.T) {
 		t.Fatalf("adopt after shutdown: %v", err)
 	}
 }
+
+// A paused adopted connection reads nothing until resumed, as a
+// listener's does (its EPOLLIN registration is known to the pause).
+func TestAdoptPauseResume(t *testing.T) {
+	eachMode(t, func(t *testing.T, o Options) {
+		h, host, _ := newHostHub(t, o)
+		port := hostServer(t, 0, func(fd int, pre []byte) {
+			if _, err := h.Adopt(fd, pre, nil); err != nil {
+				t.Error(err)
+				unix.Close(fd)
+			}
+		})
+		nc, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		nc.SetDeadline(time.Now().Add(10 * time.Second))
+		nc.Write([]byte(adoptRequest))
+		id := waitEvent(t, host, EventOpen, 0, 5*time.Second).Conn
+		var resp []byte
+		buf := make([]byte, 512)
+		for !bytes.Contains(resp, []byte("\r\n\r\n")) {
+			n, err := nc.Read(buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp = append(resp, buf[:n]...)
+		}
+		host.send(CmdPause, 0, 0, id, nil)
+		host.next(50 * time.Millisecond) // the pause is carried out
+		sendFrames(t, nc, libws.NewProtocol(libws.RoleClient, nil), "one", "two")
+		noEvent(t, host, EventMessage, 600*time.Millisecond)
+		host.send(CmdResume, 0, 0, id, nil)
+		for _, want := range []string{"one", "two"} {
+			if r := waitEvent(t, host, EventMessage, id, 5*time.Second); string(r.Payload) != want {
+				t.Fatalf("got %q, want %q", r.Payload, want)
+			}
+		}
+	})
+}

@@ -145,7 +145,7 @@ func (g *goConn) dial(rawURL string) {
 	if err != nil {
 		g.mu.Lock()
 		if !g.gone { // else terminated, and its close event is out
-			g.errorEvent(g.id(), 0, statusOf(err), err.Error())
+			g.errorEvent(g.id(), refusedStatus(err), statusOf(err), err.Error())
 			g.event(EventClose, 0, uint16(libws.StatusAbnormalClosure), g.id(), 0, nil)
 			g.goneLocked()
 		}

@@ -80,7 +80,15 @@ func TestNonReadingEchoPeerIsPushedBack(t *testing.T) {
 		if n := sent.Load(); n >= maxBuffered {
 			t.Fatalf("the peer sent %d bytes without reading: the hub kept reading", n)
 		}
-		if b := h.BufferedAmount(id); b > 4*highWater {
+		// An inline host echoes each turn's messages before the next read,
+		// so what is buffered stays near the mark. A threaded hub keeps
+		// reading until the host's late echoes push it over the mark: how
+		// far depends on the host's lag, which a loaded machine stretches.
+		bound := int64(4 * highWater)
+		if !o.Inline {
+			bound = 32 * highWater
+		}
+		if b := h.BufferedAmount(id); b > bound {
 			t.Fatalf("%d bytes buffered for a peer that does not read (high-water mark %d)", b, highWater)
 		}
 	})

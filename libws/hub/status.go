@@ -44,6 +44,17 @@ func statusOf(err error) int32 {
 	return EIO
 }
 
+// refusedStatus is the HTTP status a server refused a client's opening
+// handshake with, carried as the code of its EHandshake error event so
+// that hosts report it without parsing the message; 0 if none.
+func refusedStatus(err error) uint16 {
+	var he *libws.HandshakeError
+	if errors.As(err, &he) && he.Status >= 100 && he.Status <= 999 {
+		return uint16(he.Status)
+	}
+	return 0
+}
+
 // closeStatus is the status of a failure the hub reports to the peer with
 // close code code.
 func closeStatus(code uint16) int32 {

@@ -1231,7 +1231,7 @@ static void test_handshake_control_tls(void) {
     CHECK(wait_request(srv, &e, &o, method, ext), "TLS request 2");
     CHECK(ws_hub_reject(srv, o.conn, 403, NULL, "no", 2) == WS_OK, "reject");
     int saw_error;
-    CHECK(wait_close_after_error(cli, c2, 0, WS_EHANDSHAKE, &saw_error, 10) && saw_error, "client: handshake error %d, then close", saw_error);
+    CHECK(wait_close_after_error(cli, c2, 403, WS_EHANDSHAKE, &saw_error, 10) && saw_error, "client: handshake error with the HTTP status %d, then close", saw_error);
     ws_options_free(lo);
     ws_options_free(co);
     ws_hub_free(cli);

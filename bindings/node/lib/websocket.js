@@ -432,7 +432,8 @@ class WebSocket extends EventEmitter {
   }
 
   _onError(code, message) {
-    if (code !== 0) this._errCode = code;
+    // An HTTP status (a refused handshake) is no close code: close stays 1006, as in ws.
+    if (code >= 1000) this._errCode = code;
     if (this._aborted) return;
     if (this._readyState === CONNECTING || code !== 0) this._readyState = CLOSING;
     this._emit('error', connectionError(code, message));

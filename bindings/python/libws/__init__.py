@@ -23,11 +23,13 @@ Layers
   ``websockets`` package.
 
 Text is ``str``, binary is ``bytes``. Every error is a
-:class:`WebSocketError` whose ``code`` is the C result code (``EINVAL``,
-``ECLOSED`` ...); :class:`ConnectionClosed` (``close_code``,
-``close_reason``; subclasses :class:`ConnectionClosedOK` and
-:class:`ConnectionClosedError`) and :class:`ProtocolError` are its main
-subclasses.
+:class:`WebSocketError` whose ``status`` is the C result code (``EINVAL``,
+``ECLOSED`` ...; ``code`` too, except on :class:`ConnectionClosed`).
+:class:`ConnectionClosed` (``rcvd`` / ``sent`` close frames, ``code`` /
+``reason`` from ``rcvd``, as in ``websockets``; subclasses
+:class:`ConnectionClosedOK` and :class:`ConnectionClosedError`),
+:class:`InvalidStatus` (``response.status_code``), :class:`ConnectFailed`
+(an ``OSError``) and :class:`ProtocolError` are its main subclasses.
 
 Finding libws.so
 ----------------
@@ -56,6 +58,10 @@ from __future__ import annotations
 from . import _ffi
 from ._errors import (
     BadHandle,
+    Close as CloseFrame,
+    ConnectFailed,
+    InvalidStatus,
+    NegotiationError,
     ConnectionClosed,
     ConnectionClosedError,
     ConnectionClosedOK,
@@ -123,6 +129,10 @@ __all__ = [
     "ConnectionClosedError",
     "ProtocolError",
     "InvalidHandshake",
+    "InvalidStatus",
+    "NegotiationError",
+    "ConnectFailed",
+    "CloseFrame",
     "WebSocketTimeout",
     # frames
     "Header",

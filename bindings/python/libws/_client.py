@@ -5,17 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import logging
+import random
+import ipaddress
+import socket
+import ssl as _ssl
 import weakref
 from urllib.parse import urlsplit
-from typing import Any, Generator, Optional, Sequence, Tuple, Union
+from typing import Any, AsyncIterator, Callable, Generator, Iterator, Optional, Sequence, Tuple, Union
 
-from . import _ffi, _records
-from ._connection import WebSocket, validate_max_queue
-from ._errors import WebSocketError
+from . import _ffi, _records, _tls
+from ._connection import CONNECTING, WebSocket, validate_max_queue
+from ._errors import ConnectFailed, InvalidStatus, WebSocketError
 from ._ffi import lib
 from ._http import Headers, Response
 from ._hub import _error, _Hub
-from ._options import HeadersLike, build
+from ._options import HeadersLike, build, write_limit_high
+
+_client_logger = logging.getLogger("libws.client")
 
 # Client hubs, one per event loop.
 _client_hubs: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Hub]" = weakref.WeakKeyDictionary()
@@ -51,6 +58,8 @@ class ClientConnection(WebSocket):
 
     response: Optional[Response] = None
     path: str = "/"
+    _refused = 0
+    _bridge: "Optional[asyncio.Task]" = None  # ssl=: the TLS bridge it runs over
 
     def __init__(self, hub: _Hub, cid: int) -> None:
         super().__init__(hub, cid)
@@ -67,8 +76,27 @@ class ClientConnection(WebSocket):
         super()._on_close(code, reason)
         if not self._opened.done():
             # Classified by the error event's status, never by its text.
-            self._opened.set_exception(_records.event_error(self._fail_status, 0, self._error or "connection failed"))
+            self._opened.set_exception(self._open_error())
             self._opened.exception()
+
+    def _on_error(self, code: int, status: int, message: str) -> None:
+        if self.state == CONNECTING:
+            # code: the HTTP status of a refused handshake, not a close code.
+            self._error = message
+            self._fail_status = status if status < 0 else _ffi.WS_EIO
+            self._refused = code
+            return
+        super()._on_error(code, status, message)
+
+    def _open_error(self) -> WebSocketError:
+        # As websockets: InvalidStatus (with the response) for a refusal,
+        # an OSError for a server that cannot be reached.
+        status, message = self._fail_status, self._error or "connection failed"
+        if status == _ffi.WS_EHANDSHAKE and self._refused:
+            return InvalidStatus(Response(self._refused), message)
+        if status == _ffi.WS_EIO:
+            return ConnectFailed(status, message)
+        return _records.event_error(status, 0, message)
 
 
 def _check_url(url: str) -> None:
@@ -85,6 +113,21 @@ def _check_url(url: str) -> None:
         raise WebSocketError(_ffi.WS_EINVAL, f"not a ws:// or wss:// URL with a host: {url!r}")
 
 
+async def _resolvable(loop: asyncio.AbstractEventLoop, url: str) -> None:
+    """Raise socket.gaierror, as websockets does, for a host name that does
+    not resolve (the hub's dial would only say EIO). IP literals need no
+    lookup."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        ipaddress.ip_address(host)
+        return
+    except ValueError:
+        pass
+    port = parts.port or (443 if parts.scheme == "wss" else 80)
+    await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+
+
 class connect:
     """Open a client connection: ``ws = await connect(url)`` or
     ``async with connect(url) as ws``.
@@ -99,7 +142,13 @@ class connect:
     :func:`serve`), ``tls_verify``,
     ``tls_ca_file``, ``tls_cert_file``, ``tls_key_file``,
     ``tls_server_name``, ``compression`` ("deflate" offers permessage-deflate;
-    None, the default, does not).
+    None, the default, does not), ``ping_interval`` / ``ping_timeout``
+    (keepalive, 20 s / 20 s as websockets; None turns it off),
+    ``write_limit`` (websockets' name for ``high_water``), ``logger``,
+    ``process_exception`` (for ``async for ws in connect(...)``), ``ssl``
+    (an ``ssl.SSLContext`` for wss://: TLS done by asyncio, see
+    :mod:`libws._tls`; without it wss:// uses the engine's TLS with the
+    ``tls_*`` options) and ``server_hostname``.
 
     Raises :class:`libws.WebSocketError` with code EINVAL (bad URL), EIO
     (refused, unresolvable), ETIMEDOUT (:class:`libws.WebSocketTimeout`),
@@ -125,9 +174,25 @@ class connect:
         tls_server_name: Optional[str] = None,
         compression: Optional[str] = None,
         max_queue: Optional[Union[int, Tuple[int, int]]] = 16,
+        ping_interval: Optional[float] = 20.0,
+        ping_timeout: Optional[float] = 20.0,
+        write_limit: Optional[Union[int, Tuple[int, int]]] = None,
+        logger: Any = None,
+        process_exception: Optional[Callable[[Exception], Optional[Exception]]] = None,
+        ssl: Optional[_ssl.SSLContext] = None,
+        server_hostname: Optional[str] = None,
     ) -> None:
+        if ssl is not None and not isinstance(ssl, _ssl.SSLContext):
+            raise TypeError(f"ssl must be an ssl.SSLContext, not {type(ssl).__name__}")
+        self._ssl = ssl
+        self._server_hostname = server_hostname
+        self._open_timeout = open_timeout
         self._max_queue = validate_max_queue(max_queue)
         self.url = url
+        #: the connections' logger (websockets' ``logger``)
+        self.logger: Any = logger if logger is not None else _client_logger
+        self.process_exception = process_exception or default_process_exception
+        high_water = write_limit_high(write_limit, high_water)
         self._kw = dict(
             subprotocols=subprotocols,
             headers=additional_headers,
@@ -143,13 +208,53 @@ class connect:
             tls_key_file=tls_key_file,
             tls_server_name=tls_server_name,
             compression=compression,
+            ping_interval=0 if ping_interval is None else ping_interval,
+            ping_timeout=0 if ping_timeout is None or ping_interval is None else ping_timeout,
         )
         self._ws: Optional[ClientConnection] = None
 
     async def _create(self) -> ClientConnection:
         loop = asyncio.get_running_loop()
         _check_url(self.url)
-        url = self.url.encode()
+        if self._ssl is None:
+            await _resolvable(loop, self.url)
+            return await self._dial(self.url)
+        # ssl=SSLContext: asyncio does the TLS; the hub dials a loopback
+        # bridge to it (see libws._tls).
+        parts = urlsplit(self.url)
+        if parts.scheme != "wss":
+            raise ValueError("connect() received an ssl argument for a ws:// URI")
+        host, port = parts.hostname or "", parts.port or 443
+        timeout = self._open_timeout or None
+        tls = await asyncio.wait_for(
+            asyncio.open_connection(
+                host, port, ssl=self._ssl, server_hostname=self._server_hostname or host, ssl_handshake_timeout=timeout
+            ),
+            timeout,
+        )
+        try:
+            lsock = socket.create_server(("127.0.0.1", 0))
+        except BaseException:
+            tls[1].close()
+            raise
+        lsock.setblocking(False)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        bridge = loop.create_task(_tls.client_bridge(lsock, tls, parts.netloc.rpartition("@")[2], timeout))
+        try:
+            ws = await self._dial(f"ws://127.0.0.1:{lsock.getsockname()[1]}{target}")
+        except BaseException:
+            bridge.cancel()
+            lsock.close()
+            tls[1].close()
+            raise
+        ws._bridge = bridge
+        ws.remote_address = tls[1].get_extra_info("peername")[:2]
+        ws.local_address = tls[1].get_extra_info("sockname")
+        return ws
+
+    async def _dial(self, url_s: str) -> ClientConnection:
+        loop = asyncio.get_running_loop()
+        url = url_s.encode()
         with build(**self._kw) as opts:  # type: ignore[arg-type]
             high_water = opts.get_int(_ffi.WS_OPT_HUB_HIGH_WATER)
             hub = _client_hub(loop)
@@ -161,6 +266,7 @@ class connect:
                 hub.on_idle()
             raise _error(rc, msg.decode() if msg else "")
         ws = ClientConnection(hub, cid.value)
+        ws.logger = self.logger
         ws._high_water = high_water
         ws._max_queue, ws._low_queue = self._max_queue
         hub.conns[cid.value] = ws
@@ -181,5 +287,59 @@ class connect:
     async def __aexit__(self, *exc: Any) -> None:
         if self._ws is not None:
             await self._ws.close()
+
+    async def __aiter__(self) -> AsyncIterator[ClientConnection]:
+        """``async for ws in connect(url)``: connect again whenever the
+        connection fails or the body of the loop is left by an exception
+        ``process_exception`` calls retryable (OSError, timeouts, HTTP 500,
+        502, 503, 504 by default), waiting with websockets' exponential
+        backoff; other exceptions are raised. Leave with ``break``."""
+        delays: Optional[Iterator[float]] = None
+        while True:
+            try:
+                async with self as ws:
+                    yield ws
+            except Exception as exc:
+                try:
+                    new_exc = self.process_exception(exc)
+                except Exception as raised:
+                    new_exc = raised
+                if new_exc is exc:
+                    raise
+                if new_exc is not None:
+                    raise new_exc from exc
+                if delays is None:
+                    delays = backoff()
+                delay = next(delays)
+                self.logger.info("connect failed; reconnecting in %.1f seconds: %s", delay, exc)
+                await asyncio.sleep(delay)
+            else:
+                delays = None
+
+
+def default_process_exception(exc: Exception) -> Optional[Exception]:
+    """Retryable (None) or fatal (the exception), as websockets decides:
+    network errors and timeouts, and HTTP 500, 502, 503 and 504, are
+    retried."""
+    if isinstance(exc, (OSError, asyncio.TimeoutError)):
+        return None
+    if isinstance(exc, InvalidStatus) and exc.response.status_code in (500, 502, 503, 504):
+        return None
+    return exc
+
+
+def backoff(
+    initial_delay: float = 5.0, min_delay: float = 3.1, max_delay: float = 90.0, factor: float = 1.618
+) -> Iterator[float]:
+    """websockets' reconnection delays: a random first one (so that many
+    clients do not come back at once), then growing by ``factor`` up to
+    ``max_delay``."""
+    yield random.random() * initial_delay
+    delay = min_delay
+    while delay < max_delay:
+        yield delay
+        delay *= factor
+    while True:
+        yield max_delay
 
 

@@ -6,13 +6,15 @@ of the connection."""
 from __future__ import annotations
 
 import asyncio
+import builtins
 import collections
+import logging
 import os
 import sys
 from typing import TYPE_CHECKING, Any, AsyncIterator, Deque, Iterable, List, Optional, Tuple, Union
 
 from . import _ffi, _records
-from ._errors import ConnectionClosed, ConnectionClosedOK
+from ._errors import Close, ConnectionClosed, ConnectionClosedOK
 from ._http import parse_peer
 from ._hub import _QUEUE_FULL, _SEND_BLOCKED
 from .sansio import _check_close_args
@@ -29,6 +31,7 @@ State = int
 
 _deque = collections.deque
 _Future = asyncio.Future
+_logger = logging.getLogger("libws")
 _OP_TEXT = _ffi.WS_OP_TEXT
 _OP_BINARY = _ffi.WS_OP_BINARY
 
@@ -90,6 +93,11 @@ class WebSocket:
         self._fail_status = 0  # the WS_E* status of the error event, if any
         self._error: str = ""
         self._late_send = False
+        # The close frames received and sent (websockets' close_rcvd,
+        # close_sent), and whether the peer's came first.
+        self._rcvd: Optional[Close] = None
+        self._sent: Optional[Close] = None
+        self._rcvd_then_sent: Optional[bool] = None
         #: how the connection closed (see :attr:`close_code`); None while open
         self.close_code: Optional[int] = None
         #: the peer's close reason ("" if none)
@@ -98,6 +106,14 @@ class WebSocket:
         self.subprotocol: Optional[str] = None
         #: (host, port) of the peer
         self.remote_address: Optional[Tuple[str, int]] = None
+        #: (host, port) of this end: set for server connections (None for
+        #: clients, whose socket the hub dials)
+        self.local_address: Optional[Tuple[Any, ...]] = None
+        #: round trip in seconds of the last ping answered (keepalive or
+        #: :meth:`ping`), 0 before any, as websockets' ``latency``
+        self.latency: float = 0.0
+        #: the logger given to serve/connect (websockets' ``logger``)
+        self.logger: Any = _logger
 
     # -- events from the hub ------------------------------------------------
 
@@ -111,8 +127,21 @@ class WebSocket:
         self._fail_status = _records.event_status(status, code)
         if code:
             self._fail_code = code
+            if self._sent is None:
+                # ws.h names the reason of the keepalive's close; other
+                # failures' reasons are not part of the contract.
+                keepalive = code == 1011 and self._fail_status == _ffi.WS_ETIMEDOUT
+                self._sent = Close(code, "keepalive ping timeout" if keepalive else "")
 
     def _on_close(self, code: int, reason: str) -> None:
+        if code != 1006:  # 1006: no close frame arrived
+            self._rcvd = Close(code, reason)
+            if self._sent is None and self.state == OPEN:
+                # The peer closed first: the hub echoes its code and reason.
+                self._sent = Close(code or 1005, reason)
+                self._rcvd_then_sent = True
+            elif self._sent is not None:
+                self._rcvd_then_sent = False
         if self.state == OPEN:
             # The peer closed first, or its input broke the protocol after
             # messages of the same batch (1006 here, the hub's 1002 then
@@ -141,7 +170,10 @@ class WebSocket:
         if not self._closed.done():
             self._closed.set_result(None)
 
-    def _on_pong(self, data: bytes) -> None:
+    def _on_pong(self, data: bytes, latency_us: int = 0) -> None:
+        if latency_us:
+            # The pong of the hub's keepalive ping: its round trip.
+            self.latency = latency_us / 1e6
         pings = self._pings
         if not pings or data not in pings:
             return
@@ -149,6 +181,7 @@ class WebSocket:
         while pings:
             key, (fut, sent) = pings.popitem(last=False)
             if not fut.done():
+                self.latency = now - sent
                 fut.set_result(now - sent)
             if key == data:
                 break
@@ -175,7 +208,7 @@ class WebSocket:
                 q.appendleft(msg)
 
     def _closed_exc(self) -> ConnectionClosed:
-        return _records.closed_error(self.close_code, self.close_reason, self._fail_status)
+        return _records.closed_error(self._rcvd, self._sent, self._rcvd_then_sent, self._fail_status)
 
     # -- flow control ---------------------------------------------------------
 
@@ -198,12 +231,31 @@ class WebSocket:
 
     # -- receiving ----------------------------------------------------------
 
-    async def recv(self) -> Data:
+    async def recv(self, decode: Optional[bool] = None) -> Data:
         """The next message: ``str`` for text, ``bytes`` for binary. Messages
         that arrived before the connection closed are still returned; then
         raises :class:`libws.ConnectionClosedOK` or
         :class:`libws.ConnectionClosedError`. Two coroutines may not wait in
-        ``recv`` at once (RuntimeError)."""
+        ``recv`` at once (RuntimeError).
+
+        ``decode`` as in websockets: False returns text messages as UTF-8
+        ``bytes``, True returns binary messages decoded as UTF-8 ``str``
+        (UnicodeDecodeError if they are not)."""
+        msg = await self._recv()
+        if decode is None:
+            return msg
+        if decode:
+            return msg if type(msg) is str else msg.decode()  # type: ignore[union-attr]
+        return msg.encode() if type(msg) is str else msg  # type: ignore[union-attr]
+
+    async def recv_streaming(self, decode: Optional[bool] = None) -> AsyncIterator[Data]:
+        """The next message as an async iterator of its fragments, as
+        websockets' ``recv_streaming``. The hub joins fragments before
+        delivering a message, so the whole message is the one fragment
+        yielded."""
+        yield await self.recv(decode)
+
+    async def _recv(self) -> Data:
         while True:
             messages = self._messages
             if messages:
@@ -212,6 +264,7 @@ class WebSocket:
                     self._taken()
                 return msg
             if self.state == CLOSED:
+                self._late_send = False  # the close is seen: no reply is late now
                 raise self._closed_exc()
             if self._waiter is not None:
                 raise RuntimeError("another coroutine is already waiting for the next message")
@@ -241,6 +294,7 @@ class WebSocket:
                 yield msg
                 continue
             if self.state == CLOSED:
+                self._late_send = False  # the close is seen: no reply is late now
                 exc = self._closed_exc()
                 if isinstance(exc, ConnectionClosedOK):
                     return
@@ -263,7 +317,7 @@ class WebSocket:
 
     # -- sending ------------------------------------------------------------
 
-    async def send(self, message: Union[DataLike, Iterable[DataLike]]) -> None:
+    async def send(self, message: Union[DataLike, Iterable[DataLike]], *, text: Optional[bool] = None) -> None:
         """Send a message: ``str`` as text, bytes-like as binary. An
         iterable (or async iterable) of fragments is joined and sent as one
         message (the hub sends whole messages). Raises ConnectionClosed once
@@ -285,14 +339,30 @@ class WebSocket:
             op, data = await _join_fragments(message)
         else:
             raise TypeError(f"message must be str, bytes-like or an iterable, not {type(message).__name__}")
+        if text is not None:
+            # As websockets: text=True sends bytes (valid UTF-8) as a text
+            # message, text=False a str as binary.
+            if text and op == _OP_BINARY:
+                try:
+                    bytes(data).decode()  # type: ignore[arg-type]
+                except UnicodeDecodeError:
+                    raise ValueError("text=True needs UTF-8 bytes") from None
+                op = _OP_TEXT
+            elif not text:
+                op = _OP_BINARY
         if self.state != OPEN:
             if self._late_send:
                 # Closed by the peer, but the close reply waits for the
-                # next poll: a reply to an earlier message still goes out.
+                # next poll and the application has not seen the close
+                # yet (recv): a reply to an earlier message still goes out.
                 self._hub.send(self.id, op, data)  # type: ignore[arg-type]
                 return
             if self.state == CONNECTING:
                 raise RuntimeError("the connection is not open yet")
+            if self.state == CLOSING:
+                # As websockets: the exception tells how it closed, known
+                # once the handshake ended (bounded by close_timeout).
+                await self.wait_closed()
             raise self._closed_exc()
         hub = self._hub
         n = len(data)  # type: ignore[arg-type]
@@ -380,6 +450,7 @@ class WebSocket:
         if self.state == OPEN:
             self.state = CLOSING
             self._hub.close(self.id, code, reason)
+            self._sent = Close(code or 1005, reason)
         elif self.state == CONNECTING:
             self.state = CLOSING
             self._hub.terminate(self.id)
@@ -430,3 +501,37 @@ async def _join_fragments(message: Any) -> Tuple[int, bytes]:
     return _OP_BINARY, b"".join(parts)  # type: ignore[arg-type]
 
 
+
+
+def broadcast(connections: Iterable["WebSocket"], message: DataLike, raise_exceptions: bool = False) -> None:
+    """Send ``message`` to every open connection of ``connections`` without
+    waiting, as ``websockets.broadcast``: ``str`` as text, bytes-like as
+    binary, encoded once. Connections that are not open are skipped; a send
+    that fails is logged with the connection's logger, or collected into an
+    ExceptionGroup with ``raise_exceptions=True`` (Python 3.11+). Unlike
+    ``send``, it does not wait for backpressure: a peer that does not read
+    is failed with 1008 at ``max_buffered``."""
+    if isinstance(message, str):
+        op, data = _OP_TEXT, message.encode()
+    elif isinstance(message, (bytes, bytearray, memoryview)):
+        op, data = _OP_BINARY, bytes(message)
+    else:
+        raise TypeError("data must be str or bytes")
+    errors: List[Exception] = []
+    for ws in connections:
+        if ws.state != OPEN:
+            continue
+        try:
+            ws._hub.send(ws.id, op, data)
+        except Exception as exc:  # pragma: no cover - the hub takes any send to an open connection
+            if raise_exceptions:
+                err = RuntimeError("failed to write message")
+                err.__cause__ = exc
+                errors.append(err)
+            else:
+                ws.logger.warning("skipped broadcast: failed to write message: %s", exc)
+    if errors:
+        group = getattr(builtins, "ExceptionGroup", None)  # Python 3.11+
+        if group is None:  # pragma: no cover - older Pythons: the first one
+            raise errors[0]
+        raise group("skipped broadcast", errors)

@@ -133,6 +133,8 @@ WS_OPT_HUB_THREADED = 105
 WS_OPT_HUB_MAX_TOTAL_BUFFERED = 106
 WS_OPT_HUB_PONG_TIMEOUT_MS = 107
 WS_OPT_HUB_HANDSHAKE_CONTROL = 108
+WS_OPT_HUB_REUSEPORT = 120
+WS_OPT_HUB_BROKER = 121
 WS_OPT_COMPRESSION = 200
 WS_OPT_COMPRESSION_LEVEL = 201
 WS_OPT_COMPRESSION_THRESHOLD = 202
@@ -148,6 +150,9 @@ WS_EVENT_ERROR = 6
 WS_EVENT_BACKPRESSURE = 7
 WS_EVENT_DRAIN = 8
 WS_EVENT_REQUEST = 9
+WS_EVENT_BROKER = 16
+WS_BROKER_DOWN = 1
+WS_BROKER_UP = 2
 
 WS_RECORD_HEADER = 24
 WS_RECORD_MAX_LEN = (1 << 31) - 64
@@ -159,6 +164,10 @@ WS_CMD_PAUSE = 6
 WS_CMD_RESUME = 7
 WS_CMD_ACCEPT = 8
 WS_CMD_REJECT = 9
+WS_TOPIC_MAX_LEN = 1024
+WS_CMD_SUBSCRIBE = 16
+WS_CMD_UNSUBSCRIBE = 17
+WS_CMD_PUBLISH = 18
 
 # ----------------------------------------------------------------------------
 # Structures
@@ -288,6 +297,10 @@ for _l in (lib,):
     _proto(_l, "ws_close", c_int, _P, c_int, c_char_p)
     _proto(_l, "ws_close_status", c_int, _P, POINTER(c_int), c_void_p, c_size_t)
     _proto(_l, "ws_conn_subprotocol", c_char_p, _P)
+    _proto(_l, "ws_read_message_timeout", c_int, _P, POINTER(ws_frame_t), c_int, c_int)
+    _proto(_l, "ws_conn_path", c_char_p, _P)
+    _proto(_l, "ws_conn_headers", c_char_p, _P)
+    _proto(_l, "ws_conn_peer", c_char_p, _P)
     _proto(_l, "ws_conn_errmsg", c_char_p, _P)
     _proto(_l, "ws_conn_free", None, _P)
     # hub (Go exports and the plain C functions, GIL released)
@@ -295,6 +308,10 @@ for _l in (lib,):
     _proto(_l, "ws_hub_listen", c_int, _P, c_char_p, c_int, _P, POINTER(c_int))
     _proto(_l, "ws_hub_connect", c_int, _P, c_char_p, _P, POINTER(c_uint64))
     _proto(_l, "ws_hub_fd", c_int, _P)
+    _proto(_l, "ws_hub_adopt", c_int, _P, c_int, c_char_p, c_size_t, _P, POINTER(c_uint64))
+    _proto(_l, "ws_hub_accept", c_int, _P, c_uint64, c_char_p, c_char_p)
+    _proto(_l, "ws_hub_reject", c_int, _P, c_uint64, c_int, c_char_p, c_char_p, c_size_t)
+    _proto(_l, "ws_hub_latency", c_int64, _P, c_uint64)
     _proto(_l, "ws_hub_poll_raw", c_int, _P, c_void_p, c_size_t, c_int)
     _proto(_l, "ws_hub_send", c_int, _P, c_uint64, c_int, c_void_p, c_size_t)
     _proto(_l, "ws_hub_send_raw", c_int, _P, c_void_p, c_size_t)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Iterator, List, Mapping, MutableMapping, Optional, Tuple, Union
 
 __all__ = ["Headers", "Request", "Response", "parse_peer"]
 
 
-class Headers(Mapping[str, str]):
+class Headers(MutableMapping[str, str]):
     """HTTP headers: case-insensitive lookup; a repeated header maps to its
-    values joined with ", " (all of them: :meth:`get_all`)."""
+    values joined with ", " (all of them: :meth:`get_all`). As websockets'
+    Headers, setting a header adds a value (a response's headers are
+    built so); ``del`` removes every value."""
 
     __slots__ = ("_items", "_index")
 
@@ -32,6 +34,21 @@ class Headers(Mapping[str, str]):
 
     def __getitem__(self, key: str) -> str:
         return ", ".join(self._index[key.lower()])
+
+    def __setitem__(self, key: str, value: str) -> None:
+        if any(c in str(key) + str(value) for c in "\r\n\0"):
+            raise ValueError("a header name or value holds CR, LF or NUL")
+        self._items.append((key, value))
+        self._index.setdefault(key.lower(), []).append(value)
+
+    def __delitem__(self, key: str) -> None:
+        k = key.lower()
+        del self._index[k]
+        self._items = [(n, v) for n, v in self._items if n.lower() != k]
+
+    def lines(self) -> str:
+        """As "Name: value\r\n" lines."""
+        return "".join(f"{k}: {v}\r\n" for k, v in self._items)
 
     def get_all(self, key: str) -> List[str]:
         return list(self._index.get(key.lower(), ()))
@@ -83,15 +100,37 @@ class Request:
 
 
 class Response:
-    """The server's 101 response a client connection was made with."""
+    """An HTTP response of the opening handshake: the server's 101 a client
+    connection was made with, or the refusal an :class:`InvalidStatus`
+    carries, or what a server's ``process_request`` returns to refuse
+    (``status_code``, ``reason_phrase``, ``headers``, ``body``, as
+    ``websockets.http11.Response``)."""
 
-    __slots__ = ("headers",)
+    __slots__ = ("status_code", "reason_phrase", "headers", "body")
 
-    def __init__(self, headers: Headers) -> None:
+    def __init__(
+        self,
+        status_code_or_headers: "Union[int, Headers]" = 101,
+        reason_phrase: str = "",
+        headers: "Optional[Union[Headers, Mapping[str, str], List[Tuple[str, str]]]]" = None,
+        body: bytes = b"",
+    ) -> None:
+        if isinstance(status_code_or_headers, Headers):  # Response(headers): a 101
+            status_code, headers = 101, status_code_or_headers
+        else:
+            status_code = status_code_or_headers
+        self.status_code = int(status_code)
+        self.reason_phrase = reason_phrase
+        if headers is None:
+            headers = Headers()
+        elif not isinstance(headers, Headers):
+            items = headers.items() if isinstance(headers, Mapping) else headers
+            headers = Headers([(str(k), str(v)) for k, v in items])
         self.headers = headers
+        self.body = bytes(body)
 
     def __repr__(self) -> str:
-        return f"Response(headers={self.headers!r})"
+        return f"Response(status_code={self.status_code}, headers={self.headers!r})"
 
 
 def parse_peer(peer: str) -> Optional[Tuple[str, int]]:

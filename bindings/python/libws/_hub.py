@@ -48,6 +48,7 @@ _EV_CLOSE = _ffi.WS_EVENT_CLOSE
 _EV_ERROR = _ffi.WS_EVENT_ERROR
 _EV_BACKPRESSURE = _ffi.WS_EVENT_BACKPRESSURE
 _EV_DRAIN = _ffi.WS_EVENT_DRAIN
+_EV_REQUEST = _ffi.WS_EVENT_REQUEST
 _OP_TEXT = _ffi.WS_OP_TEXT
 _OP_BINARY = _ffi.WS_OP_BINARY
 _CMD_SEND = _ffi.WS_CMD_SEND
@@ -303,13 +304,15 @@ class _Hub:
             elif kind == _EV_PONG:
                 ws = conns.get(cid)
                 if ws is not None:
-                    ws._on_pong(mv[p : p + ln].tobytes())
+                    ws._on_pong(mv[p : p + ln].tobytes(), aux)
             elif kind == _EV_PING:
                 pass  # the hub answered it already
             elif kind == _EV_BACKPRESSURE:
                 ws = conns.get(cid)
                 if ws is not None:
                     ws._paused = True
+            elif kind == _EV_REQUEST:
+                self._on_request(cid, mv[p : p + ln])
             elif kind == _EV_DRAIN:
                 ws = conns.get(cid)
                 if ws is not None:
@@ -343,14 +346,46 @@ class _Hub:
             self.terminate(cid)
             return
         ws = self.conns.get(cid)
-        if ws is not None:  # a client of ours
+        server = self.server
+        if ws is not None and server is None:  # a client of ours
             ws._on_open(peer, path, proto, headers)
             return
-        server = self.server
         if server is None:  # pragma: no cover - a listener we do not know
             self.terminate(cid)
             return
         server._accept(self, cid, peer, path, proto, headers)
+
+    def _on_request(self, cid: int, payload: memoryview) -> None:
+        try:
+            fields = _records.request_fields(payload)
+        except ValueError as exc:  # pragma: no cover - the hub writes valid fields
+            logger.error("connection %d: request event: %s", cid, exc)
+            self.terminate(cid)
+            return
+        if self.server is None:  # pragma: no cover - only servers ask for them
+            self.terminate(cid)
+            return
+        self.server._on_request(self, cid, *fields)
+
+    def accept(self, cid: int, subprotocol: Optional[str], headers: str) -> None:
+        """Answer a request event with the 101 (ws_hub_accept)."""
+        if self.stopping or self._h is None:
+            return
+        self.flush()
+        rc = lib.ws_hub_accept(
+            self._h, cid, None if subprotocol is None else subprotocol.encode(), headers.encode() if headers else None
+        )
+        if rc < 0 and rc != _ffi.WS_ECLOSED:
+            raise _error(rc, (lib.ws_hub_errmsg(self._h) or b"").decode())
+
+    def reject(self, cid: int, status: int, headers: str, body: bytes) -> None:
+        """Answer a request event with an HTTP response (ws_hub_reject)."""
+        if self.stopping or self._h is None:
+            return
+        self.flush()
+        rc = lib.ws_hub_reject(self._h, cid, status, headers.encode() if headers else None, body or None, len(body))
+        if rc < 0 and rc != _ffi.WS_ECLOSED:
+            raise _error(rc, (lib.ws_hub_errmsg(self._h) or b"").decode())
 
     def poll_now(self) -> None:
         """Poll at once (this also acknowledges the close events of the

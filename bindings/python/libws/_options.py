@@ -115,8 +115,10 @@ def build(
     max_buffered: Optional[int] = None,
     max_total_buffered: Optional[int] = None,
     ping_interval: Optional[float] = None,
+    ping_timeout: Optional[float] = None,
     idle_timeout: Optional[float] = None,
     compression: Optional[str] = None,
+    handshake_control: bool = False,
 ) -> Options:
     """An Options handle from keyword arguments (None / defaults = libws's
     defaults). ``max_size=None`` lifts the message size limit (2**63-1).
@@ -170,8 +172,12 @@ def build(
             o.set_int(_ffi.WS_OPT_HUB_MAX_TOTAL_BUFFERED, max_total_buffered)
         if ping_interval is not None:
             o.set_int(_ffi.WS_OPT_HUB_PING_INTERVAL_MS, _ms(ping_interval))
+        if ping_timeout is not None:
+            o.set_int(_ffi.WS_OPT_HUB_PONG_TIMEOUT_MS, _ms(ping_timeout))
         if idle_timeout is not None:
             o.set_int(_ffi.WS_OPT_HUB_IDLE_TIMEOUT_MS, _ms(idle_timeout))
+        if handshake_control:
+            o.set_int(_ffi.WS_OPT_HUB_HANDSHAKE_CONTROL, 1)
         if compression is not None:
             if compression != "deflate":
                 raise ValueError(f"compression must be None or 'deflate', not {compression!r}")
@@ -180,3 +186,15 @@ def build(
         o.free()
         raise
     return o
+
+
+def write_limit_high(write_limit: Any, high_water: Optional[int]) -> Optional[int]:
+    """The high-water mark from websockets' ``write_limit`` (an int or a
+    (high, low) pair; libws's low-water mark is half the high one), unless
+    ``high_water`` is given."""
+    if write_limit is None or high_water is not None:
+        return high_water
+    high = write_limit[0] if isinstance(write_limit, tuple) else write_limit
+    if isinstance(high, bool) or not isinstance(high, int) or high < 1:
+        raise ValueError(f"write_limit must be a positive int or a (high, low) pair, not {write_limit!r}")
+    return high

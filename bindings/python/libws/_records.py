@@ -10,7 +10,7 @@ import struct
 from typing import Optional, Tuple
 
 from . import _ffi
-from ._errors import ConnectionClosed, WebSocketError, closed, error
+from ._errors import Close, ConnectionClosed, ProtocolError, WebSocketError, closed, error
 
 __all__ = ["HEADER", "record_size", "open_fields", "event_error", "closed_error", "status_of_close_code"]
 
@@ -42,19 +42,10 @@ def open_fields(payload) -> Tuple[str, str, str, bytes]:  # type: ignore[no-unty
     separators, delimit them, so no byte a client sends moves into the next
     field. Fields past the fourth are ignored. Raises ValueError when the
     payload is not made of such fields."""
-    mv = memoryview(payload)
-    out = []
-    off = 0
-    end = len(mv)
-    for _ in range(OPEN_FIELDS):
-        if off + 4 > end:
-            raise ValueError("open event: a field is missing")
-        n = _U32.unpack_from(mv, off)[0]
-        p = off + 4
-        if p + n + 1 > end or mv[p + n] != 0:
-            raise ValueError("open event: a field runs past the payload")
-        out.append(mv[p : p + n].tobytes())
-        off = p + n + 1
+    try:
+        out = _fields(payload, OPEN_FIELDS)
+    except ValueError as exc:
+        raise ValueError(f"open event: {exc}") from None
     peer, target, proto, headers = out
     # The hub refuses request targets with control or non-ASCII bytes it
     # cannot carry; decode leniently so that nothing here can raise later.
@@ -64,6 +55,34 @@ def open_fields(payload) -> Tuple[str, str, str, bytes]:  # type: ignore[no-unty
         proto.decode("utf-8", "replace"),
         headers,
     )
+
+
+def request_fields(payload) -> Tuple[str, str, str, bytes, str, str]:  # type: ignore[no-untyped-def]
+    """(peer, request target, offered subprotocols, raw header lines,
+    method, offered extensions) of a request event (handshake control):
+    the open event's four fields, the third being the offered list, then
+    two more. Raises ValueError when the payload is not made of them."""
+    fields = _fields(payload, 6)
+    peer, target, protos, headers, method, exts = fields
+    dec = lambda b: b.decode("utf-8", "replace")  # noqa: E731
+    return dec(peer), dec(target), dec(protos), headers, dec(method), dec(exts)
+
+
+def _fields(payload, count):  # type: ignore[no-untyped-def]
+    mv = memoryview(payload)
+    out = []
+    off = 0
+    end = len(mv)
+    for _ in range(count):
+        if off + 4 > end:
+            raise ValueError("a field is missing")
+        n = _U32.unpack_from(mv, off)[0]
+        p = off + 4
+        if p + n + 1 > end or mv[p + n] != 0:
+            raise ValueError("a field runs past the payload")
+        out.append(mv[p : p + n].tobytes())
+        off = p + n + 1
+    return out
 
 
 #: The status a hub without a status word implies by the close code it sent.
@@ -98,14 +117,16 @@ def event_error(status: int, close_code: int, message: str) -> WebSocketError:
     WebSocketError otherwise; ``message`` only describes."""
     st = event_status(status, close_code)
     exc = error(st, message or _ffi.strerror(st))
-    if close_code and hasattr(exc, "close_code"):
-        exc.close_code = close_code  # type: ignore[attr-defined]
+    if close_code and isinstance(exc, ProtocolError):
+        exc.close_code = close_code
     return exc
 
 
-def closed_error(close_code: Optional[int], reason: str, status: int) -> ConnectionClosed:
-    """The ConnectionClosed for a connection that ended with ``close_code``
-    after an error event with ``status`` (0: none). Its code is the status
-    when libws failed the connection, ECLOSED otherwise."""
-    code = status if status in FAILED else _ffi.WS_ECLOSED
-    return closed(close_code, reason, code)
+def closed_error(
+    rcvd: Optional[Close], sent: Optional[Close], rcvd_then_sent: Optional[bool], status: int
+) -> ConnectionClosed:
+    """The ConnectionClosed for a connection that ended with the close
+    frames ``rcvd`` and ``sent`` after an error event with ``status`` (0:
+    none). Its status is the error's when libws failed the connection,
+    ECLOSED otherwise."""
+    return closed(rcvd, sent, rcvd_then_sent, status if status in FAILED else _ffi.WS_ECLOSED)

@@ -45,11 +45,15 @@ Hubs per event loop
 * Client connections (:func:`connect`) of one event loop share one hub,
   created on the first connection and freed shortly (0.25 s) after the last
   one has closed.
-* Each server (:func:`serve`) has a hub of its own: libws's hub has no call
-  to stop a single listener, so stopping a server means closing its
-  connections (1001), waiting for their close handshakes (bounded by
-  ``close_timeout``) and then shutting its hub down, which closes the
-  listening socket.
+* Each server (:func:`serve`) has a hub of its own. Its listening sockets
+  are Python's (``server.sockets``): it accepts on the event loop and hands
+  each accepted socket to the hub (``ws_hub_adopt``), which answers the
+  upgrade and serves the connection -- as it does for sockets an
+  application's own HTTP server hands over (:meth:`Server.adopt_stream`).
+  Only ``tls_cert_file`` servers use the hub's own TLS listener. Stopping a
+  server closes its listening sockets, then its connections (1001), waits
+  for their close handshakes (bounded by ``close_timeout``) and shuts its
+  hub down.
 
 When the peer closes first, or breaks the protocol after valid messages,
 the hub sends its close frame at the next poll, so that what the handlers
@@ -81,6 +85,15 @@ socket, and reads it again once the handler has taken all but
 ``max_queue // 4`` of them (a ``(high, low)`` pair sets both marks).
 ``max_queue=None`` queues without bound; it must be asked for.
 
+Handshake control
+-----------------
+With ``process_request``, ``process_response``, ``select_subprotocol`` or
+``subprotocols``, the server's hub delivers each upgrade request as an
+event (WS_OPT_HUB_HANDSHAKE_CONTROL) and waits, up to ``open_timeout``, for
+the binding's answer: the 101 (``ws_hub_accept``) or the response that
+refuses it (``ws_hub_reject``). The hooks run in a task of their own, so
+they may await.
+
 Modules
 -------
 This module is the public face; the parts live next to it, one concern
@@ -94,13 +107,14 @@ connection: receive, send, flow control, close), :mod:`libws._server`
 from __future__ import annotations
 
 from ._client import _IDLE_GRACE, ClientConnection, _client_hub, _client_hubs, connect  # noqa: F401
-from ._connection import CLOSED, CLOSING, CONNECTING, MAX_QUEUE, OPEN, Data, DataLike, State, WebSocket  # noqa: F401
+from ._connection import CLOSED, CLOSING, CONNECTING, MAX_QUEUE, OPEN, Data, DataLike, State, WebSocket, broadcast  # noqa: F401
 from ._hub import _BUF_SIZE, _Hub  # noqa: F401 -- for tests and tools, as the names of one module
 from ._server import Handler, Server, ServerConnection, serve
 
 __all__ = [
     "connect",
     "serve",
+    "broadcast",
     "Server",
     "WebSocket",
     "ClientConnection",

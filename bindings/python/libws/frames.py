@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from typing import Optional, Union
 
 from . import _ffi
-from ._errors import check
+from ._errors import Close, check
 from ._ffi import lib
 
 __all__ = [
+    "Close",
     "Header",
     "parse_header",
     "encode_header",

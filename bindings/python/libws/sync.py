@@ -20,12 +20,31 @@ Threads: one thread may read (``recv``, iteration) while other threads
 
 from __future__ import annotations
 
+import collections
 import ctypes
+import ipaddress
+import os
+import re
+import socket
 import threading
-from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Set, Union
+import time
+from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 from . import _ffi
-from ._errors import ConnectionClosed, ConnectionClosedOK, WebSocketError, closed, error
+from ._errors import (
+    Close,
+    ConnectFailed,
+    InvalidStatus,
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    WebSocketError,
+    WebSocketTimeout,
+    closed,
+    error,
+)
+from ._http import Headers, Request, Response, parse_peer
+from urllib.parse import urlsplit
 from ._ffi import lib
 from ._options import HeadersLike, build
 
@@ -49,6 +68,26 @@ class WebSocket:
         self._close_code: Optional[int] = None
         self._close_reason = ""
         self._fail_code: Optional[int] = None
+        # The peer's close frame (code, reason) once it arrived, and the
+        # close frame close() sent.
+        self._peer_close: Optional[Tuple[int, str]] = None
+        self._sent: Optional[Close] = None
+        # Reading: one reader at a time; messages a pong waiter read before
+        # its pong, for the next recv; pings waiting for their pong.
+        self._read_lock = threading.Lock()
+        self._pending: Deque[Data] = collections.deque()
+        self._pings: Dict[bytes, "_Pong"] = {}
+        #: seconds recv() waits by default (connect/serve's read_timeout)
+        self.read_timeout: Optional[float] = None
+        #: round trip in seconds of the last ping answered, 0 before any
+        self.latency: float = 0.0
+        path, headers, peer = lib.ws_conn_path(handle), lib.ws_conn_headers(handle), lib.ws_conn_peer(handle)
+        #: the request target ("/chat?room=1"): the server's request, the
+        #: client's URL
+        self.path: str = path.decode("utf-8", "replace") if path else "/"
+        self._raw_headers: bytes = headers or b""
+        #: (host, port) of the peer
+        self.remote_address: Optional[Tuple[str, int]] = parse_peer(peer.decode()) if peer else None
         sub = lib.ws_conn_subprotocol(handle)
         #: the subprotocol the handshake agreed on, None if none.
         self.subprotocol: Optional[str] = sub.decode() if sub else None
@@ -60,8 +99,18 @@ class WebSocket:
         return m.decode("utf-8", "replace") if m else None
 
     def _closed_error(self, rc: int = _ffi.WS_ECLOSED, message: str = "") -> ConnectionClosed:
+        """The ConnectionClosed telling the close frames received and sent,
+        as websockets does; rc is its status."""
         self._refresh_status()
-        return closed(self._close_code, self._close_reason, rc, message)
+        rcvd = Close(*self._peer_close) if self._peer_close is not None else None
+        sent, rcvd_then_sent = self._sent, None
+        if sent is not None:
+            rcvd_then_sent = False
+        elif self._fail_code is not None:
+            sent = Close(self._fail_code, "")
+        elif rcvd is not None:
+            sent, rcvd_then_sent = rcvd, True  # libws echoed the peer's close
+        return closed(rcvd, sent, rcvd_then_sent, rc, message)
 
     def _raise(self, h: Optional[int], rc: int) -> None:
         msg = self._message(h)
@@ -73,12 +122,12 @@ class WebSocket:
             self._refresh_status()
             if self._close_code in (None, 1006):
                 self._close_code = self._fail_code
-            raise closed(self._close_code, self._close_reason, rc, msg or "")
+            raise self._closed_error(rc, msg or "")
         if rc == _ffi.WS_EIO:
             self._refresh_status()
             if self._close_code is None:
                 self._close_code = 1006
-            raise closed(self._close_code, self._close_reason, rc, msg or "")
+            raise self._closed_error(_ffi.WS_ECLOSED, msg or "")
         raise error(rc, msg)
 
     def _handle(self) -> int:
@@ -94,6 +143,8 @@ class WebSocket:
         code = ctypes.c_int()
         reason = ctypes.create_string_buffer(_ffi.WS_MAX_CLOSE_REASON + 1)
         if lib.ws_close_status(h, ctypes.byref(code), reason, len(reason)) == 1:
+            if code.value != 1006:
+                self._peer_close = (code.value, reason.value.decode("utf-8", "replace"))
             if self._fail_code is not None and code.value == 1006:
                 return  # keep the code libws failed the connection with
             self._close_code = code.value
@@ -101,21 +152,76 @@ class WebSocket:
 
     # -- reading ------------------------------------------------------------
 
-    def recv(self) -> Data:
+    def recv(self, timeout: Optional[float] = None, decode: Optional[bool] = None) -> Data:
         """Block until the next message and return it: ``str`` for text,
-        ``bytes`` for binary. Pings are answered and skipped. Raises
+        ``bytes`` for binary (``decode`` as in the asyncio API). Pings are
+        answered and skipped; pongs answer :meth:`ping`. Raises
         :class:`libws.ConnectionClosedOK` / :class:`libws.ConnectionClosedError`
-        once the connection is closed (``close_code`` tells how), and
-        :class:`libws.WebSocketTimeout` after ``read_timeout``."""
+        once the connection is closed, and :class:`libws.WebSocketTimeout`
+        (a :class:`TimeoutError`) when ``timeout`` seconds (default:
+        ``read_timeout``; None: no bound) pass without one -- the connection
+        stays usable then, and a message partly received is kept."""
+        if timeout is None:
+            timeout = self.read_timeout
+        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        while True:
+            if self._pending:
+                msg = self._pending.popleft()
+                break
+            if not self._read_lock.acquire(timeout=-1 if deadline is None else max(0.0, deadline - time.monotonic())):
+                raise WebSocketTimeout(_ffi.WS_ETIMEDOUT, "no message within the timeout")
+            try:
+                if self._pending:  # a pong waiter read it meanwhile
+                    continue
+                got = self._read_one(deadline)
+            finally:
+                self._read_lock.release()
+            if got is not None:
+                msg = got
+                break
+        if decode is None:
+            return msg
+        if decode:
+            return msg if isinstance(msg, str) else msg.decode()
+        return msg.encode() if isinstance(msg, str) else msg
+
+    def _read_one(self, deadline: Optional[float]) -> Optional[Data]:
+        """Read one frame (read lock held): a message, or None after a ping
+        or pong. Raises WebSocketTimeout past the deadline."""
         h = self._handle()
         f = self._frame
-        rc = lib.ws_read_message(h, ctypes.byref(f))
+        ms = -1 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
+        rc = lib.ws_read_message_timeout(h, ctypes.byref(f), _ffi.WS_READ_CONTROL, ms)
+        if rc == _ffi.WS_ETIMEDOUT:
+            raise WebSocketTimeout(rc, "no message within the timeout")
         if rc < 0:
             self._raise(h, rc)
         data = ctypes.string_at(f.data, f.len) if f.len else b""
-        if f.opcode == _ffi.WS_OP_TEXT:
+        op = f.opcode
+        if op == _ffi.WS_OP_TEXT:
             return data.decode("utf-8")
-        return data
+        if op == _ffi.WS_OP_BINARY:
+            return data
+        if op == _ffi.WS_OP_PONG:
+            self._on_pong(data)
+        return None
+
+    def _on_pong(self, data: bytes) -> None:
+        pings = self._pings
+        if data not in pings:
+            return
+        # A pong answers its ping and every earlier one (RFC 6455 lets a
+        # peer answer only the last).
+        for key in list(pings):
+            pings.pop(key)._answered()
+            if key == data:
+                break
+
+    def recv_streaming(self, timeout: Optional[float] = None, decode: Optional[bool] = None) -> Iterator[Data]:
+        """The next message as an iterator of its fragments, as websockets'
+        ``recv_streaming``: libws joins fragments, so it yields the whole
+        message once."""
+        yield self.recv(timeout, decode)
 
     def recv_into(self, buffer: Union[bytearray, memoryview]) -> "tuple[int, bool]":
         """Read the next message into ``buffer``; returns (length, is_text).
@@ -185,10 +291,28 @@ class WebSocket:
         if rc < 0:
             self._raise(h, rc)
 
-    def ping(self, data: DataLike = b"") -> None:
-        """Send a ping (payload <= 125 bytes). The peer's pong is consumed by
-        libws (``ws_read_message`` skips pongs)."""
-        self._control(lib.ws_ping, data)
+    def ping(self, data: Optional[DataLike] = None) -> threading.Event:
+        """Send a ping (payload <= 125 bytes; default 4 random bytes) and
+        return an event set when its pong arrives (as websockets.sync).
+        Its ``wait(timeout)`` reads the connection itself when no other
+        thread is reading; messages it reads meanwhile are kept for
+        :meth:`recv`. ``latency`` is then the round trip."""
+        if data is None:
+            payload = os.urandom(4)
+            while payload in self._pings:  # pragma: no cover
+                payload = os.urandom(4)
+        else:
+            payload = data.encode() if isinstance(data, str) else bytes(data)
+            if payload in self._pings:
+                raise RuntimeError("a ping with this payload is already waiting for its pong")
+        pong = _Pong(self)
+        self._pings[payload] = pong
+        try:
+            self._control(lib.ws_ping, payload)
+        except BaseException:
+            self._pings.pop(payload, None)
+            raise
+        return pong
 
     def pong(self, data: DataLike = b"") -> None:
         """Send an unsolicited pong (payload <= 125 bytes)."""
@@ -209,9 +333,13 @@ class WebSocket:
         h = self._h
         if h is None:
             return
+        self._refresh_status()
+        first = self._peer_close is None and self._fail_code is None
         rc = lib.ws_close(h, code, reason.encode() if reason else None)
         if rc < 0 and rc not in (_ffi.WS_ECLOSED, _ffi.WS_EBADHANDLE, _ffi.WS_EIO):
             raise error(rc, self._message(h))
+        if first and self._sent is None and rc != _ffi.WS_ECLOSED:
+            self._sent = Close(code or 1005, reason)
         self._refresh_status()
 
     @property
@@ -261,16 +389,65 @@ class WebSocket:
         return f"<{type(self).__name__} {state}>"
 
 
+class _Pong(threading.Event):
+    """Set when the pong of a :meth:`WebSocket.ping` arrived."""
+
+    def __init__(self, ws: WebSocket) -> None:
+        super().__init__()
+        self._ws = ws
+        self._sent = time.monotonic()
+
+    def _answered(self) -> None:
+        self._ws.latency = time.monotonic() - self._sent
+        self.set()
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        """Wait for the pong, reading the connection when no other thread
+        does (messages read are kept for recv). False on timeout, or when
+        the connection closed first."""
+        ws = self._ws
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.is_set():
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                break
+            if ws._read_lock.acquire(blocking=False):
+                try:
+                    msg = ws._read_one(None if left is None else time.monotonic() + min(left, 0.25))
+                    if msg is not None:
+                        ws._pending.append(msg)
+                except WebSocketTimeout:
+                    pass
+                except ConnectionClosed:
+                    return self.is_set()
+                finally:
+                    ws._read_lock.release()
+            else:  # another thread reads: it will set us
+                super().wait(0.05 if left is None else min(left, 0.05))
+        return self.is_set()
+
+
 class ClientConnection(WebSocket):
     """A connection made by :func:`connect`."""
 
+    @property
+    def response_headers(self) -> Headers:
+        """The headers of the server's 101 response."""
+        return Headers.parse(self._raw_headers)
+
 
 class ServerConnection(WebSocket):
-    """A connection accepted by a :class:`Server`.
+    """A connection accepted by a :class:`Server`: ``path``,
+    ``request.headers`` (``request_headers``) and ``remote_address`` tell
+    what the opening request said and who sent it."""
 
-    libws's ``ws_conn_t`` does not expose the request path, headers or peer
-    address of an accepted connection; use the asyncio API (whose events
-    carry them) when a handler needs those."""
+    @property
+    def request(self) -> Request:
+        return Request(self.path, self._raw_headers)
+
+    @property
+    def request_headers(self) -> Headers:
+        return Headers.parse(self._raw_headers)
 
 
 def connect(
@@ -313,11 +490,50 @@ def connect(
         tls_server_name=tls_server_name,
         compression=compression,
     ) as opts:
+        _resolvable(url)
         h = ctypes.c_void_p()
         rc = lib.ws_connect(ctypes.byref(h), url.encode(), opts.handle)
     if rc < 0:
-        raise error(rc)
-    return ClientConnection(h.value)  # type: ignore[arg-type]
+        raise _connect_error(rc, _ffi.errmsg())
+    ws = ClientConnection(h.value)  # type: ignore[arg-type]
+    ws.read_timeout = read_timeout
+    return ws
+
+
+#: ws_connect's message for a refused handshake names the HTTP status
+#: (ws.h: "handshake failed (403): ...").
+_REFUSED = re.compile(r"handshake failed \((\d{3})\)")
+
+
+def _connect_error(rc: int, message: str) -> WebSocketError:
+    """As websockets.sync: InvalidStatus for a refusal, an OSError for a
+    server that cannot be reached."""
+    if rc == _ffi.WS_EHANDSHAKE:
+        m = _REFUSED.search(message)
+        if m:
+            return InvalidStatus(Response(int(m.group(1))), message)
+    if rc == _ffi.WS_EIO:
+        return ConnectFailed(rc, message)
+    return error(rc, message)
+
+
+def _resolvable(url: str) -> None:
+    """socket.gaierror, as websockets raises, for a host name that does not
+    resolve (ws_connect would only say EIO). Bad URLs are ws_connect's to
+    refuse (EINVAL)."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return
+    if not host or parts.scheme not in ("ws", "wss"):
+        return
+    try:
+        ipaddress.ip_address(host)
+        return
+    except ValueError:
+        pass
+    socket.getaddrinfo(host, port or (443 if parts.scheme == "wss" else 80), type=socket.SOCK_STREAM)
 
 
 Handler = Callable[[ServerConnection], Any]
@@ -349,6 +565,7 @@ class Server:
     ) -> None:
         self.handler = handler
         self._h: Optional[int] = None
+        self._read_timeout = read_timeout
         with build(
             subprotocols=subprotocols,
             origins=origins,
@@ -383,7 +600,7 @@ class Server:
         ConnectionClosed once the server was shut down."""
         h = self._h
         if h is None:
-            raise ConnectionClosed(None, "", _ffi.WS_ECLOSED, "the server was shut down")
+            raise ConnectionClosedError(None, None, None, _ffi.WS_ECLOSED, "the server was shut down")
         ms = -1 if timeout is None else max(0, int(timeout * 1000))
         out = ctypes.c_void_p()
         rc = lib.ws_accept(h, ctypes.byref(out), ms)
@@ -392,7 +609,9 @@ class Server:
         if rc < 0:
             m = lib.ws_listener_errmsg(h) if self._h is not None else None
             raise error(rc, m.decode() if m else None)
-        return ServerConnection(out.value)  # type: ignore[arg-type]
+        ws = ServerConnection(out.value)  # type: ignore[arg-type]
+        ws.read_timeout = self._read_timeout
+        return ws
 
     def serve_forever(self) -> None:
         """Accept connections and run ``handler(ws)`` for each in a new

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import contextlib
 import os
 import socket
@@ -52,7 +53,7 @@ def test_echo_and_handshake_details():
     async def main():
         async with lwa.serve(handler, "127.0.0.1", 0) as server:
             assert server.port > 0 and server.is_serving()
-            assert server.sockets == [("127.0.0.1", server.port)]
+            assert [s.getsockname() for s in server.sockets] == [("127.0.0.1", server.port)]
             async with lwa.connect(url(server, "/chat?room=1"), additional_headers={"X-Test": "yes"}) as ws:
                 assert isinstance(ws, lwa.ClientConnection) and ws.state == lwa.OPEN
                 for msg in ["héllo €", b"\x00\xff", "", b""]:
@@ -350,7 +351,7 @@ def test_oversize_message_closes_1009():
 
     run(main())
     assert seen["code"] == 1009
-    assert seen["exc"].code == libws.ETOOBIG and seen["exc"].close_code == 1009
+    assert seen["exc"].status == libws.ETOOBIG and seen["exc"].close_code == 1009
 
 
 def test_client_max_size():
@@ -363,7 +364,7 @@ def test_client_max_size():
             ws = await lwa.connect(url(server), max_size=1000)
             with pytest.raises(libws.ConnectionClosedError) as e:
                 await wait_for(ws.recv())
-            assert e.value.close_code == 1009 and e.value.code == libws.ETOOBIG
+            assert e.value.close_code == 1009 and e.value.status == libws.ETOOBIG
 
     run(main())
 
@@ -398,7 +399,7 @@ def test_invalid_utf8_from_client_closes_1007():
 
     run(main())
     assert seen["code"] == 1007
-    assert isinstance(seen["exc"], libws.ConnectionClosedError) and seen["exc"].code == libws.EUTF8
+    assert isinstance(seen["exc"], libws.ConnectionClosedError) and seen["exc"].status == libws.EUTF8
 
 
 def test_invalid_utf8_from_server_closes_1007():
@@ -422,7 +423,7 @@ def test_invalid_utf8_from_server_closes_1007():
         ws = await lwa.connect(f"ws://127.0.0.1:{server.port}/")
         with pytest.raises(libws.ConnectionClosedError) as e:
             await wait_for(ws.recv())
-        assert e.value.close_code == 1007 and e.value.code == libws.EUTF8
+        assert e.value.close_code == 1007 and e.value.status == libws.EUTF8
         assert ws.close_code == 1007
 
     try:
@@ -476,9 +477,10 @@ def test_listen_errors():
         s.bind(("127.0.0.1", 0))
         s.listen(1)
         try:
-            with pytest.raises(libws.WebSocketError) as e:
+            # As asyncio and websockets: the OSError of bind()
+            with pytest.raises(OSError) as e:
                 await lwa.serve(echo, "127.0.0.1", s.getsockname()[1])
-            assert e.value.code == libws.EIO
+            assert e.value.errno == errno.EADDRINUSE
         finally:
             s.close()
         with pytest.raises(libws.WebSocketError) as e:
@@ -499,9 +501,12 @@ def test_subprotocols():
                 assert await wait_for(ws.recv()) == "v2"
             async with lwa.connect(url(server), subprotocols=["v1"]) as ws:
                 assert ws.subprotocol == "v1"
-            async with lwa.connect(url(server)) as ws:
-                assert ws.subprotocol is None
-                assert await wait_for(ws.recv()) == "none"
+            # As websockets 13+: a server with subprotocols refuses a client
+            # that offers none of them, or none at all, with 400.
+            for offered in (None, ["v3"]):
+                with pytest.raises(libws.InvalidStatus) as e:
+                    await lwa.connect(url(server), subprotocols=offered)
+                assert e.value.response.status_code == 400
 
     run(main())
 
@@ -785,3 +790,30 @@ def test_reader_cancelled_by_a_task_woken_in_the_same_batch():
 
     with blocking_server(replies) as server:
         run(main(server))
+
+
+def test_adopt_a_socket_whose_request_was_partly_read():
+    # listen=False: connections come from the application's own accept;
+    # the bytes it read (here the first 20 of the request) go along.
+    async def handler(ws):
+        await ws.send(f"{ws.path} {ws.request.headers['X-App']}")
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        lsock = socket.create_server(("127.0.0.1", 0))
+        lsock.setblocking(False)
+        port = lsock.getsockname()[1]
+        async with lwa.serve(handler, listen=False) as server:
+            assert server.sockets == []
+            client = asyncio.ensure_future(lwa.connect(f"ws://127.0.0.1:{port}/adopted?x=1", additional_headers={"X-App": "1"}))
+            conn, _ = await loop.sock_accept(lsock)
+            head = b""
+            while len(head) < 20:
+                head += await loop.sock_recv(conn, 20 - len(head))
+            assert server.adopt(conn, head)
+            ws = await wait_for(client)
+            assert await wait_for(ws.recv()) == "/adopted?x=1 1"
+            await ws.close()
+        lsock.close()
+
+    run(main())

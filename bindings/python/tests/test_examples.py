@@ -91,3 +91,52 @@ def test_echo_server_with_websockets_and_signals(echo_server):
 
     run(main())
     assert proc.wait(10) == 0
+
+
+def test_http_app_and_websockets_on_one_port():
+    # examples/python/http_and_ws.py: plain HTTP routes of an asyncio
+    # server and libws on /ws, one port; process_request's 403 before the
+    # 101 for a websockets client and a libws one.
+    import urllib.request
+
+    import libws
+    import libws.asyncio
+
+    websockets = pytest.importorskip("websockets")
+    from websockets.asyncio.client import connect
+
+    proc = subprocess.Popen([sys.executable, os.path.join(EXAMPLES, "http_and_ws.py"), "0"], env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("http_and_ws: listening on http://127.0.0.1:"), line + proc.stderr.read()
+        base = line.split()[-1]
+        with urllib.request.urlopen(base + "health", timeout=5) as r:
+            assert r.status == 200 and r.read() == b"ok\n"
+        ws_url = base.replace("http://", "ws://") + "ws"
+
+        async def main():
+            async with connect(ws_url + "?token=secret") as c:
+                await c.send("via websockets")
+                assert await wait_for(c.recv()) == "via websockets"
+            async with libws.asyncio.connect(ws_url + "?token=secret") as c:
+                await c.send(b"via libws")
+                assert await wait_for(c.recv()) == b"via libws"
+            with pytest.raises(websockets.exceptions.InvalidStatus) as e:
+                await connect(ws_url)
+            assert e.value.response.status_code == 403 and e.value.response.body == b"bad token\n"
+            with pytest.raises(libws.InvalidStatus) as e2:
+                await libws.asyncio.connect(ws_url)
+            assert e2.value.response.status_code == 403
+
+        run(main())
+        with urllib.request.urlopen(base, timeout=5) as r:  # HTTP still served after the upgrades
+            assert b"/ws" in r.read()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        proc.stdout.close()
+        proc.stderr.close()

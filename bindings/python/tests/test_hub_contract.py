@@ -166,9 +166,14 @@ def test_error_without_status_is_classified_by_its_close_code():
 
 
 def test_closed_connection_reports_the_status():
-    exc = _records.closed_error(1008, "", _ffi.WS_EPOLICY)
-    assert isinstance(exc, libws.ConnectionClosedError) and exc.code == _ffi.WS_EPOLICY and exc.close_code == 1008
-    assert isinstance(_records.closed_error(1000, "bye", 0), libws.ConnectionClosedOK)
+    exc = _records.closed_error(None, libws.CloseFrame(1008), None, _ffi.WS_EPOLICY)
+    assert isinstance(exc, libws.ConnectionClosedError) and exc.status == _ffi.WS_EPOLICY and exc.close_code == 1008
+    assert exc.code == 1006 and exc.rcvd is None and exc.sent.code == 1008
+    bye = libws.CloseFrame(1000, "bye")
+    assert isinstance(_records.closed_error(bye, bye, True, 0), libws.ConnectionClosedOK)
+    # As websockets: OK needs both frames with a normal code.
+    assert isinstance(_records.closed_error(bye, None, None, 0), libws.ConnectionClosedError)
+    assert isinstance(_records.closed_error(bye, libws.CloseFrame(4000), False, 0), libws.ConnectionClosedError)
 
 
 # -- against the hub ---------------------------------------------------------
@@ -264,7 +269,7 @@ def test_send_buffer_limit_raises_with_the_policy_status():
     run(main())
     e = seen["e"]
     assert isinstance(e, libws.ConnectionClosedError)
-    assert (e.code, e.close_code) == (libws.EPOLICY, 1008)
+    assert (e.status, e.close_code) == (libws.EPOLICY, 1008)
 
 
 def test_hub_wide_send_buffer_cap():
@@ -303,4 +308,16 @@ def test_hub_wide_send_buffer_cap():
     run(main())
     assert ends
     assert all(isinstance(e, libws.ConnectionClosedError) for e in ends)
-    assert (ends[0].code, ends[0].close_code) == (libws.EPOLICY, 1008)
+    assert (ends[0].status, ends[0].close_code) == (libws.EPOLICY, 1008)
+
+
+def _field(b):
+    return struct.pack("<I", len(b)) + b + b"\0"
+
+
+def test_request_event_fields():
+    payload = b"".join(_field(f) for f in (b"1.2.3.4:5", b"/r?x=1", b"chat, v2", b"Host: h\r\n", b"GET", b"permessage-deflate", b"later"))
+    assert _records.request_fields(payload) == ("1.2.3.4:5", "/r?x=1", "chat, v2", b"Host: h\r\n", "GET", "permessage-deflate")
+    for bad in (payload[:10], payload[: len(payload) - len(_field(b"later")) - 3]):
+        with pytest.raises(ValueError):
+            _records.request_fields(bad)

@@ -204,7 +204,7 @@ def test_websockets_client_invalid_utf8_gets_1007():
                 await asyncio.sleep(0.02)
 
     run(main())
-    assert seen["exc"].close_code == 1007 and seen["exc"].code == libws.EUTF8
+    assert seen["exc"].close_code == 1007 and seen["exc"].status == libws.EUTF8
 
 
 def test_websockets_client_oversize_gets_1009():
@@ -370,7 +370,7 @@ def test_websockets_server_invalid_utf8_gets_1007():
             ws = await lwa.connect(ws_url(server))
             with pytest.raises(libws.ConnectionClosedError) as e:
                 await wait_for(ws.recv())
-            assert e.value.close_code == 1007 and e.value.code == libws.EUTF8
+            assert e.value.close_code == 1007 and e.value.status == libws.EUTF8
             for _ in range(100):
                 if seen:
                     break

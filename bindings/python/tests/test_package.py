@@ -55,9 +55,12 @@ def test_error_classes():
     e = libws.WebSocketError(libws.EIO, "boom")
     assert e.code == libws.EIO and e.message == "boom" and "boom" in str(e) and "I/O error" in str(e)
     assert str(libws.WebSocketError(libws.EINVAL)) == "invalid argument"
-    c = libws.ConnectionClosedOK(1000, "bye")
+    bye = libws.CloseFrame(1000, "bye")
+    c = libws.ConnectionClosedOK(bye, bye, True)
     assert isinstance(c, libws.ConnectionClosed) and isinstance(c, libws.WebSocketError)
-    assert c.code == libws.ECLOSED and c.close_code == 1000 and c.reason == c.close_reason == "bye"
+    assert c.status == libws.ECLOSED and c.code == c.close_code == 1000 and c.reason == c.close_reason == "bye"
+    assert str(c) == "received 1000 (OK) bye; then sent 1000 (OK) bye"
+    assert c.rcvd == bye and c.sent == bye and c.rcvd_then_sent is True
     p = libws.ProtocolError(libws.EUTF8, "bad")
     assert p.close_code == 1007 and p.code == libws.EUTF8
     assert libws.ProtocolError(libws.ETOOBIG).close_code == 1009
@@ -65,8 +68,11 @@ def test_error_classes():
     assert issubclass(libws.WebSocketTimeout, TimeoutError)
     import pickle
 
-    c2 = pickle.loads(pickle.dumps(libws.ConnectionClosedError(1006, "", libws.EIO, "reset")))
-    assert (c2.close_code, c2.code, c2.message) == (1006, libws.EIO, "reset")
+    c2 = pickle.loads(pickle.dumps(libws.ConnectionClosedError(None, libws.CloseFrame(1002), None, libws.EPROTO, "bad")))
+    assert (c2.close_code, c2.code, c2.status, c2.message, c2.sent) == (1002, 1006, libws.EPROTO, "bad", libws.CloseFrame(1002))
+    s = pickle.loads(pickle.dumps(libws.InvalidStatus(libws.Response(403))))
+    assert isinstance(s, libws.InvalidHandshake) and s.response.status_code == 403 and "HTTP 403" in str(s)
+    assert issubclass(libws.ConnectFailed, OSError) and issubclass(libws.WebSocketTimeout, OSError)
 
 
 def test_docstring_documents_process_rules():

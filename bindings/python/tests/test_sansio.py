@@ -120,7 +120,7 @@ def test_close_handshake():
     assert list(s.events()) == []
     with pytest.raises(libws.ConnectionClosed) as e:
         s.send("late")
-    assert e.value.code == libws.ECLOSED
+    assert e.value.status == libws.ECLOSED
     with pytest.raises(libws.ConnectionClosed):
         c.close()
 

@@ -129,7 +129,7 @@ def test_iteration_ends_on_normal_close():
             assert (ws.close_code, ws.close_reason) == (1000, "done")
             with pytest.raises(libws.ConnectionClosedOK) as e:
                 ws.recv()
-            assert e.value.close_code == 1000 and e.value.code == libws.ECLOSED
+            assert e.value.close_code == 1000 and e.value.status == libws.ECLOSED
             with pytest.raises(libws.ConnectionClosed):
                 ws.send("late")
     finally:
@@ -218,7 +218,7 @@ def test_free_and_bad_handle(echo_server):
     for call in (ws.recv, lambda: ws.send("x"), ws.ping, lambda: ws.send_frame(1, b"")):
         with pytest.raises(libws.ConnectionClosed) as e:
             call()
-        assert e.value.code == libws.ECLOSED
+        assert e.value.status == libws.ECLOSED
     ws.close()  # no-op
 
 
@@ -355,7 +355,7 @@ def test_oversize_message_closes_1009():
         r.stop()
         e = seen["exc"]
         assert isinstance(e, libws.ConnectionClosedError)
-        assert e.code == libws.ETOOBIG and e.close_code == 1009
+        assert e.status == libws.ETOOBIG and e.close_code == 1009
     finally:
         r.stop()
 
@@ -370,7 +370,7 @@ def test_client_max_size():
         ws = libws.connect(r.url, max_size=1000)
         with pytest.raises(libws.ConnectionClosedError) as e:
             ws.recv()
-        assert e.value.code == libws.ETOOBIG and e.value.close_code == 1009
+        assert e.value.status == libws.ETOOBIG and e.value.close_code == 1009
         assert ws.close_code == 1009
         ws.free()
     finally:
@@ -396,7 +396,7 @@ def test_invalid_utf8_from_peer_closes_1007():
         assert ws.close_code == 1007
         ws.free()
         r.stop()
-        assert seen["exc"].code == libws.EUTF8 and seen["code"] == 1007
+        assert seen["exc"].status == libws.EUTF8 and seen["code"] == 1007
     finally:
         r.stop()
 
@@ -420,7 +420,7 @@ def test_protocol_error_from_raw_peer_closes_1002():
         assert evs[-1] == libws.Close(1002, evs[-1].reason)
         raw.close()
         assert done.wait(5)
-        assert seen["exc"].code == libws.EPROTO and seen["exc"].close_code == 1002
+        assert seen["exc"].status == libws.EPROTO and seen["exc"].close_code == 1002
     finally:
         r.stop()
 
@@ -492,7 +492,7 @@ def test_accept_timeouts_and_shutdown():
     finally:
         server.shutdown()
     join(t)
-    assert errors and errors[0].code == libws.ECLOSED
+    assert errors and errors[0].status == libws.ECLOSED
     with pytest.raises(libws.ConnectionClosed):
         server.accept()
     server.shutdown()  # idempotent

@@ -204,7 +204,7 @@ dist() {
 # ---------------------------------------------------------------- test suites
 # One function per suite; a suite returns 0 (pass), 77 (skipped) or other
 # (fail). Adding a suite is one line in SUITES.
-SUITES=(gofmt govet gotest gofuzz ctest python node interop packages stress)
+SUITES=(gofmt govet gotest gofuzz ctest python node interop packages stress xos)
 
 suite_gofmt() {
   local files bad
@@ -225,6 +225,10 @@ suite_gofmt() {
 suite_govet() { go vet ./...; }
 
 suite_gotest() { go test -race -count=1 ./...; }
+
+# macOS, the BSDs, Windows: cross vet/compile, the goroutine transport's
+# hub tests, the C library cross-built with zig (tests/xos/run.sh).
+suite_xos() { timeout "${SUITE_TIMEOUT:-900}" tests/xos/run.sh; }
 
 suite_gofuzz() {
   local secs=5 pkgdir name failed=0 log try rc

@@ -7,19 +7,16 @@
 #undef WS_NO_PROTOTYPES
 #include "hub_internal.h"
 #include "internal.h"
+#include "platform.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 /* Record header, as in libws/hub/wire.go. */
 #define REC_HEADER 24
@@ -100,7 +97,7 @@ struct ws_hub *ws__hub_alloc(void) {
     struct ws_hub *h = calloc(1, sizeof *h);
     int p[2];
     if (h == NULL) return NULL;
-    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0) {
+    if (ws__pipe(p) != 0) {
         free(h);
         return NULL;
     }
@@ -110,8 +107,8 @@ struct ws_hub *ws__hub_alloc(void) {
     h->inline_fd = -1;
     pthread_mutex_init(&h->mu, NULL);
     if (registry_add(h) != 0) {
-        close(p[0]);
-        close(p[1]);
+        ws__closefd(p[0]);
+        ws__closefd(p[1]);
         free(h);
         return NULL;
     }
@@ -120,9 +117,9 @@ struct ws_hub *ws__hub_alloc(void) {
 
 void ws__hub_release(struct ws_hub *h) {
     registry_remove(h);
-    close(h->pipe_r);
-    close(h->pipe_w);
-    if (h->inline_fd >= 0) close(h->inline_fd);
+    ws__closefd(h->pipe_r);
+    ws__closefd(h->pipe_w);
+    if (h->inline_fd >= 0) ws__closefd(h->inline_fd);
     free(h->ev_in.data);
     free(h->ev_out.data);
     free(h->cmd_in.data);
@@ -202,7 +199,7 @@ int ws__hub_check_conn(struct ws_hub *hub, const char *fn, uint64_t conn) {
  * is there, so a burst of events costs one write. */
 static void notify_locked(struct ws_hub *h) {
     if (!h->notified) {
-        ssize_t w = write(h->pipe_w, "e", 1);
+        long w = ws__writefd(h->pipe_w, "e", 1);
         (void)w;
         h->notified = 1;
     }
@@ -468,7 +465,7 @@ static void settle_pipe_locked(struct ws_hub *h) {
         notify_locked(h);
     } else if (h->notified) {
         char sink[8];
-        ssize_t r = read(h->pipe_r, sink, sizeof sink);
+        long r = ws__readfd(h->pipe_r, sink, sizeof sink);
         (void)r;
         h->notified = 0;
     }
@@ -529,14 +526,9 @@ static int wait_events(ws_hub_t *hub, int timeout_ms, int64_t start, int *waited
     }
     if (left == 0 && (*waited || !hub->inline_mode)) return 0;
     *waited = 1;
-    struct pollfd pfd = {.fd = hub->inline_mode ? hub->inline_fd : hub->pipe_r, .events = POLLIN};
-    sigset_t mask;
-    pthread_sigmask(SIG_BLOCK, NULL, &mask);
-    sigaddset(&mask, SIGURG);
-    struct timespec ts = {.tv_sec = left / 1000, .tv_nsec = (long)(left % 1000) * 1000000};
-    int r = ppoll(&pfd, 1, left < 0 ? NULL : &ts, &mask);
-    if (r < 0 && errno == EINTR) return hub_failf(hub, WS_EINTR, "libws: ws_hub_poll: interrupted by a signal");
-    if (r < 0) return hub_failf(hub, WS_EIO, "libws: poll on the hub's fd: %s", strerror(errno));
+    int r = ws__pollin(hub->inline_mode ? hub->inline_fd : hub->pipe_r, left);
+    if (r < 0 && ws__interrupted()) return hub_failf(hub, WS_EINTR, "libws: ws_hub_poll: interrupted by a signal");
+    if (r < 0) return hub_failf(hub, WS_EIO, "libws: poll on the hub's fd: %s", ws__lasterror());
     if (hub->inline_mode && r > 0) ws__hub_run(hub->go_hub, 0, buf, cap, taken);
     return 1;
 }
@@ -647,7 +639,7 @@ static void wake_loop_unlock(struct ws_hub *h) {
     pthread_mutex_unlock(&h->mu);
     if (wake && fd >= 0) {
         uint64_t one = 1;
-        ssize_t w = write(fd, &one, sizeof one);
+        long w = ws__writefd(fd, &one, sizeof one);
         (void)w;
     }
 }

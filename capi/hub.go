@@ -17,8 +17,6 @@ import (
 
 	pointer "github.com/mattn/go-pointer"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/libws/libws/libws/hub"
 )
 
@@ -172,7 +170,7 @@ func ws_hub_new(out **C.ws_hub_t, opts *C.ws_options_t) (rc C.int) {
 		return hubFail(nil, C.WS_EIO, "ws_hub_new: %v", err)
 	}
 	if o.Inline {
-		fd, err := unix.FcntlInt(uintptr(h.PollFD()), unix.F_DUPFD_CLOEXEC, 0)
+		fd, err := dupCloexec(h.PollFD())
 		if err != nil {
 			h.Shutdown(0)
 			C.ws__hub_release(c)

@@ -7,13 +7,10 @@ package main
 import "C"
 
 import (
-	"math"
 	"runtime"
 	"sync"
 	"unicode/utf8"
 	"unsafe"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/libws/libws/libws"
 )
@@ -205,17 +202,6 @@ func ws_parser_write(h *C.ws_parser_t, opcode C.int, fin C.int, buf *C.uint8_t, 
 	}
 	return C.WS_OK
 }
-
-// memoryBound is the machine's RAM and swap in bytes: Go cannot hold a
-// copy larger than that, and trying ends the process with a fatal "out of
-// memory" that no recover catches.
-var memoryBound = sync.OnceValue(func() uint64 {
-	var si unix.Sysinfo_t
-	if unix.Sysinfo(&si) != nil {
-		return math.MaxInt
-	}
-	return min((uint64(si.Totalram)+uint64(si.Totalswap))*uint64(max(si.Unit, 1)), math.MaxInt)
-})
 
 // checkCopy refuses, with WS_ENOMEM, a call that would copy n bytes from
 // C into Go memory when they cannot fit in memory at all.

@@ -1,3 +1,5 @@
+//go:build linux
+
 /* The Go runtime asks for the stack bounds of a foreign thread each time
  * that thread calls a Go export. For the process's main thread glibc
  * answers by reading and parsing /proc/self/maps, which makes every call

@@ -1011,6 +1011,10 @@ int ws_hub_adopt(ws_hub_t *hub, int fd, const uint8_t *head, size_t len, const w
  * The file descriptor to watch for readability (see above); owned by the
  * hub (do not close or read it), valid until ws_hub_free(). Returns
  * WS_EBADHANDLE for a bad hub. Plain C.
+ * On macOS and the BSDs it is a pipe, readable while events are queued,
+ * for poll/kqueue/libuv as on Linux. On Windows it is a SOCKET (cast to
+ * int), readable likewise: watch it with select(), WSAPoll() or libuv's
+ * uv_poll_init_socket(), never with file APIs.
  */
 int ws_hub_fd(ws_hub_t *hub);
 

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // permessage-deflate (RFC 7692), client side, on the standard library's

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command loadgen drives a WebSocket echo server for the libws benchmark
 // suite. It uses no WebSocket library (see wire.go for why).
 //

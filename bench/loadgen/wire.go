@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // The WebSocket client side of RFC 6455, written by hand on purpose: the

@@ -84,6 +84,7 @@ func (g *goConn) unlock() {
 	g.ev, g.evSpare = g.evSpare[:0], nil
 	g.mu.Unlock()
 	g.h.host.Publish(ev)
+	g.h.loop.published()
 	if cap(ev) <= 1<<20 {
 		g.evSpare = ev[:0]
 	}
@@ -279,6 +280,10 @@ func (g *goConn) accept(nc net.Conn) {
 			return
 		}
 		if req != nil {
+			if _, secure := nc.(*tls.Conn); !secure && g.opts.StaticDir != "" && !isUpgrade(req) {
+				serveStatic(nc, g.opts.StaticDir, req) // a plain listener of the goroutine transport
+				return
+			}
 			up := upgradeOptions(&g.opts)
 			resp, neg, herr := req.Accept(up)
 			if herr == nil && g.opts.RequestEvents {
@@ -424,6 +429,9 @@ func (g *goConn) reader(rest []byte) {
 	buf := make([]byte, 32<<10)
 	data := rest
 	for {
+		if len(data) > 0 && !g.waitResumed() {
+			return // bytes of a read under way when the host paused wait unparsed
+		}
 		g.mu.Lock()
 		if len(data) > 0 && g.s.state != stDraining {
 			g.s.input(time.Now())
@@ -689,7 +697,7 @@ func (g *goConn) send(op libws.Opcode, payload []byte) {
 		return
 	}
 	g.account(int64(len(g.out) - before))
-	g.wakeWriter()
+	g.flushSoon()
 }
 
 // terminateLocked drops the connection at once (mu held).
@@ -767,7 +775,13 @@ type tlsListener struct {
 func (t *tlsListener) close() { t.ln.Close() }
 
 func (h *Hub) listenTLS(id uint32, addr string, o *Options) (int, error) {
-	ln, err := listenTLS(addr, o)
+	var ln net.Listener
+	var err error
+	if o.TLS != nil {
+		ln, err = listenTLS(addr, o)
+	} else {
+		ln, err = listenConfig(o).Listen(context.Background(), "tcp", addr) // the goroutine transport's plain listener
+	}
 	if err != nil {
 		return 0, err
 	}

@@ -213,8 +213,10 @@ func (h *Hub) WakeFD() int { return h.loop.wakefd }
 
 // PollFD, for an inline hub, is readable when Run has work: sockets are
 // ready, commands are queued, a timer is due or (with an InlineHost)
-// goroutines published events. Wake-ups may be spurious.
-func (h *Hub) PollFD() int { return h.loop.epfd }
+// goroutines published events. Wake-ups may be spurious. Where the hub
+// has no epoll loop (every platform but Linux, and the hubgoroutine build
+// tag) it is the InlineHost's NotifyFD, or -1 (see loop_goroutine.go).
+func (h *Hub) PollFD() int { return h.loop.pollFD() }
 
 // Run, for an inline hub, carries out queued commands, waits up to
 // timeout (negative: no limit) for readiness and serves it, publishing the

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -205,7 +204,7 @@ func TestHubStaticRefusesSpecialFiles(t *testing.T) {
 		dir := t.TempDir()
 		os.WriteFile(filepath.Join(dir, "a b.txt"), []byte("spaced"), 0o644)
 		os.WriteFile(filepath.Join(dir, ".secret"), []byte("hidden"), 0o644)
-		if err := syscall.Mkfifo(filepath.Join(dir, "pipe"), 0o644); err != nil {
+		if err := mkfifo(t, filepath.Join(dir, "pipe")); err != nil {
 			t.Fatal(err)
 		}
 		os.Symlink("/etc/hostname", filepath.Join(dir, "escape"))

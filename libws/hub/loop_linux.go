@@ -1,3 +1,5 @@
+//go:build !hubgoroutine
+
 package hub
 
 import (

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -35,11 +34,8 @@ func TestNonReadingEchoPeerIsPushedBack(t *testing.T) {
 		// to send is what the hub took, not what loopback can hold.
 		nc.(*net.TCPConn).SetWriteBuffer(16 << 10)
 		nc.(*net.TCPConn).SetReadBuffer(16 << 10)
-		h.loop.do(func() {
-			c := h.loop.byID[id]
-			syscall.SetsockoptInt(c.fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF, 16<<10)
-			syscall.SetsockoptInt(c.fd, syscall.SOL_SOCKET, syscall.SO_SNDBUF, 16<<10)
-		})
+		shrinkReceiveBuffer(t, h, id, 16<<10)
+		shrinkSendBuffer(t, h, id, 16<<10)
 		frame, err := p.AppendFrame(nil, true, libws.OpBinary, make([]byte, 16<<10))
 		if err != nil {
 			t.Fatal(err)

@@ -6,8 +6,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/libws/libws/libws"
 )
 
@@ -194,7 +192,7 @@ type topics struct {
 	byConn map[uint64]*member
 	dirty  []*member
 	broker *broker
-	iov    []unix.Iovec // writevN's vector, kept so that a call allocates nothing
+	iov    iovecs // writevN's vector, kept so that a call allocates nothing
 
 	// goneMu guards the goroutine connections that are subscribed
 	// (goSubs) and those that ended since the loop last looked (gone).

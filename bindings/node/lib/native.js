@@ -25,7 +25,9 @@ const path = require('path');
 const koffi = require('koffi');
 
 const PACKAGE_DIR = path.join(__dirname, '..');
-const PACKAGE_LIB = path.join(PACKAGE_DIR, 'libws.so');
+// The library's file name where it is built (see README: "Platforms").
+const LIB_NAME = { darwin: 'libws.dylib', win32: 'libws.dll' }[process.platform] || 'libws.so';
+const PACKAGE_LIB = path.join(PACKAGE_DIR, LIB_NAME);
 const PLATFORM = `${process.platform}-${process.arch}`;
 const PREBUILDS = path.join(PACKAGE_DIR, 'prebuilds');
 // The SONAME's major version is the package's (both come from ws.h).
@@ -57,10 +59,10 @@ function libcMismatch() {
 
 function prebuiltCandidate(tried, candidates) {
   const dir = path.join(PREBUILDS, PLATFORM);
-  const file = path.join(dir, 'libws.so');
+  const file = path.join(dir, LIB_NAME);
   let available = [];
   try {
-    available = fs.readdirSync(PREBUILDS).filter((d) => fs.existsSync(path.join(PREBUILDS, d, 'libws.so')));
+    available = fs.readdirSync(PREBUILDS).filter((d) => fs.existsSync(path.join(PREBUILDS, d, LIB_NAME)));
   } catch {
     available = [];
   }
@@ -95,7 +97,7 @@ function loadLibrary() {
     tried.push('LIBWS_LIBRARY: not set');
   }
   const major = sonameMajor();
-  for (const name of major ? [`libws.so.${major}`, 'libws.so'] : ['libws.so']) {
+  for (const name of major && LIB_NAME === 'libws.so' ? [`libws.so.${major}`, LIB_NAME] : [LIB_NAME]) {
     candidates.push({ where: `the system (dynamic loader search for "${name}")`, file: name, system: true });
   }
   for (const c of candidates) {

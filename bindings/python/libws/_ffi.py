@@ -27,6 +27,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import sys
 from ctypes import (
     POINTER,
     Structure,
@@ -198,17 +199,19 @@ class ws_frame_t(Structure):
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 ENV_VAR = "LIBWS_LIBRARY"
+# The library's file name where it is built (see README: "Platforms").
+LIB_NAME = {"darwin": "libws.dylib", "win32": "libws.dll"}.get(sys.platform, "libws.so")
 
 
 def _candidates() -> List[Tuple[str, Optional[str]]]:
     """(description, path) pairs in search order; path None = not available."""
     out: List[Tuple[str, Optional[str]]] = []
-    pkg = os.path.join(_PKG_DIR, "libws.so")
+    pkg = os.path.join(_PKG_DIR, LIB_NAME)
     out.append((f"inside the package ({pkg})", pkg if os.path.exists(pkg) else None))
     env = os.environ.get(ENV_VAR)
     out.append((f"${ENV_VAR} ({env!r})" if env else f"${ENV_VAR} (not set)", env or None))
     found = ctypes.util.find_library("ws")
-    out.append(("the system library path", found or "libws.so"))
+    out.append(("the system library path", found or LIB_NAME))
     return out
 
 

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // A minimal RFC 6455 client that an attack can misuse: it writes any frame

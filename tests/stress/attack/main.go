@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command attack runs one resource attack against a running WebSocket echo
 // server and judges how the server held up: its peak resident memory
 // (VmRSS sampled every -interval, and VmHWM) must stay under -rss-limit,

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // What the driver measures of the server, from /proc: resident memory

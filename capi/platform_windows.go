@@ -1,0 +1,4 @@
+package main
+
+// #cgo LDFLAGS: -lws2_32
+import "C"

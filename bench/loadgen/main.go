@@ -15,6 +15,11 @@
 // server's memory. Give it a stdin the caller keeps open (a pipe or FIFO):
 // with /dev/null it closes the connections right after "ready".
 //
+// Fan-out mode (-fanout N): N subscriber connections and one publisher to
+// a server that relays each text message to all its connections; reports
+// deliveries/s, delivery latency and server CPU per delivery, every
+// delivery checked. See fanout.go.
+//
 // -deflate offers permessage-deflate (see deflate.go) and compresses the
 // messages when the server accepts; -json-payload sends JSON-like text
 // (see payload.go) instead of random bytes, something compression has a
@@ -42,6 +47,7 @@
 //	loadgen -url ws://127.0.0.1:9001/ -conns 10 -size 1024 -json-payload -deflate -json
 //	loadgen -url wss://127.0.0.1:9443/ -conns 100 -size 1024 -server-pid 4242 -json
 //	loadgen -url ws://127.0.0.1:9001/ -idle 10000 -hold 2s < fifo
+//	loadgen -url ws://127.0.0.1:9001/ -fanout 1000 -size 20 -inflight 8 -server-pid 4242
 package main
 
 import (

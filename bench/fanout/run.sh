@@ -23,7 +23,9 @@
 # Output: a table on stdout; loadgen's JSON per server and scenario in
 # build/bench/raw/fanout/NAME/SUBS-SIZE.json. Server on core 0 and loadgen
 # on core 1 when taskset and two cores are there. Environment: WARMUP,
-# DURATION (seconds), RUNS, INFLIGHT (8), PYTHON, NODE.
+# DURATION (seconds), RUNS, INFLIGHT (8), PYTHON, NODE; DEFLATE=1: loadgen
+# offers permessage-deflate (no context takeover) and every server accepts
+# it (the peers at libws's level 1 where they have the setting).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -51,6 +53,12 @@ fi
 SUBS=${SUBS:-1000 10000} SIZES=${SIZES:-20 1024}
 WARMUP=${WARMUP:-0.5} DURATION=${DURATION:-1.5} RUNS=${RUNS:-3} INFLIGHT=${INFLIGHT:-8}
 PYTHON=${PYTHON:-python3} NODE=${NODE:-node}
+DEFLATE_ARGS=()
+if [ "${DEFLATE:-0}" = 1 ]; then
+  DEFLATE_ARGS=(-deflate)
+  export LIBWS_FANOUT_DEFLATE=1 FANOUT_DEFLATE=1 WS_PERMESSAGE_DEFLATE=1
+  RAW=$RAW-deflate
+fi
 
 mkdir -p "$OUT"
 rm -rf "$RAW"
@@ -108,7 +116,7 @@ trap stop_server EXIT
 
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
 
-printf '\n%-14s %7s %6s %14s %16s %10s %10s  %s\n' server subs size deliveries/s "deliv/CPU-s" "p50 µs" "p99 µs" note
+printf '\n%-18s %7s %6s %14s %16s %10s %10s  %s\n' server subs size deliveries/s "deliv/CPU-s" "p50 µs" "p99 µs" note
 for entry in "${SERVERS[@]}"; do
   name=${entry%%|*} cmd=${entry#*|}
   if [ -n "$ONLY" ] && [[ ",$ONLY," != *",$name,"* ]]; then
@@ -117,7 +125,7 @@ for entry in "${SERVERS[@]}"; do
   mkdir -p "$RAW/$name"
   why=$(unavailable "$name")
   if [ -n "$why" ]; then
-    printf '%-14s n/a: %s\n' "$name" "$why"
+    printf '%-18s n/a: %s\n' "$name" "$why"
     continue
   fi
   for subs in $SUBS; do
@@ -128,14 +136,14 @@ for entry in "${SERVERS[@]}"; do
       SRV_PID=$!
       for _ in $(seq 100); do listening "$port" && break; sleep 0.1; done
       if ! listening "$port"; then
-        printf '%-14s %7s %6s  FAILED: server did not listen (%s)\n' "$name" "$subs" "$size" "$RAW/$name/server-$subs-$size.log"
+        printf '%-18s %7s %6s  FAILED: server did not listen (%s)\n' "$name" "$subs" "$size" "$RAW/$name/server-$subs-$size.log"
         stop_server
         continue
       fi
       json=$RAW/$name/$subs-$size.json
       "${PIN_LG[@]}" "$OUT/loadgen" -url "ws://127.0.0.1:$port/" -fanout "$subs" -size "$size" \
         -inflight "$INFLIGHT" -warmup "${WARMUP}s" -duration "${DURATION}s" -runs "$RUNS" \
-        -timeout 30s -server-pid "$SRV_PID" -json >"$json" 2>"$RAW/$name/loadgen-$subs-$size.err"
+        -timeout 30s -server-pid "$SRV_PID" "${DEFLATE_ARGS[@]}" -json >"$json" 2>"$RAW/$name/loadgen-$subs-$size.err"
       rc=$?
       stop_server
       "$PYTHON" - "$json" "$name" "$subs" "$size" "$rc" <<'EOF'
@@ -147,7 +155,7 @@ except Exception:
     r = {}
 err = r.get("error") or ("" if rc == "0" else f"loadgen exit {rc} (see {path[:-5]}.err)")
 if err:
-    print(f"{name:<14} {subs:>7} {size:>6}  FAILED: {err}")
+    print(f"{name:<18} {subs:>7} {size:>6}  FAILED: {err}")
 else:
     notes = []
     if r.get("loadgen_cpu", 0) > 0.9:
@@ -155,7 +163,7 @@ else:
     if any(w.get("messages", 0) == 0 for w in r.get("runs", [])):
         notes.append("a window had no delivery")
     note = ", ".join(notes)
-    print(f"{name:<14} {subs:>7} {size:>6} {r['msgs_per_sec']:>14,.0f} {r.get('deliveries_per_cpu_sec', 0):>16,.0f}"
+    print(f"{name:<18} {subs:>7} {size:>6} {r['msgs_per_sec']:>14,.0f} {r.get('deliveries_per_cpu_sec', 0):>16,.0f}"
           f" {r['p50_us']:>10,.0f} {r['p99_us']:>10,.0f}  {note}")
 EOF
     done

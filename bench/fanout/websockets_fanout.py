@@ -4,9 +4,10 @@ benchmark's fan-out scenario (loadgen -fanout): each text message a client
 sends goes to every connected client (the sender too) with
 websockets.broadcast, as its documentation recommends. Works with Debian's
 10.4 (legacy handlers take (ws, path)) and current releases. Compression
-off."""
+off, unless FANOUT_DEFLATE=1 ("deflate", websockets' defaults)."""
 
 import asyncio
+import os
 import sys
 
 import websockets
@@ -25,7 +26,7 @@ async def handler(ws, path=None):
 
 
 async def main(port):
-    async with websockets.serve(handler, "127.0.0.1", port, compression=None, ping_interval=None):
+    async with websockets.serve(handler, "127.0.0.1", port, compression="deflate" if os.environ.get("FANOUT_DEFLATE") else None, ping_interval=None):
         await asyncio.Future()
 
 

@@ -196,8 +196,11 @@ func (f *fanout) publish(c *conn) error {
 			if z == nil {
 				z = newCompressor()
 			}
-			wbuf, err = c.send(wbuf, opText|rsv1, z.compress(m))
+			p := z.compress(m)
+			c.tx.count(len(m), len(p), true)
+			wbuf, err = c.send(wbuf, opText|rsv1, p)
 		} else {
+			c.tx.count(len(m), len(m), false)
 			wbuf, err = c.send(wbuf, opText, m)
 		}
 		return err

@@ -45,7 +45,8 @@ func fanoutServer(t *testing.T, mangle func(msg, conn int) int, subscribeAfter t
 	var mu sync.Mutex
 	var conns []*websocket.Conn
 	var relayed atomic.Int64
-	up := websocket.Upgrader{}
+	// Compression when the client offers it (with -deflate).
+	up := websocket.Upgrader{EnableCompression: true}
 	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := up.Upgrade(w, r, nil)
 		if err != nil {
@@ -97,12 +98,20 @@ func fanoutOptions(srv *httptest.Server, subscribers, size, inflight int) *optio
 func TestFanoutCountsEveryDelivery(t *testing.T) {
 	srv := fanoutServer(t, nil, 50*time.Millisecond)
 	defer srv.Close()
-	for _, tc := range []struct{ subs, size, inflight int }{
-		{1, stampLen, 1}, {5, 20, 1}, {8, 1024, 4}, {3, 70000, 2},
+	for _, tc := range []struct {
+		subs, size, inflight int
+		deflate              bool
+	}{
+		{1, stampLen, 1, false}, {5, 20, 1, false}, {8, 1024, 4, false}, {3, 70000, 2, false}, {4, 1024, 2, true},
 	} {
-		rep, err := measureFanout(fanoutOptions(srv, tc.subs, tc.size, tc.inflight))
+		o := fanoutOptions(srv, tc.subs, tc.size, tc.inflight)
+		o.deflate = tc.deflate
+		rep, err := measureFanout(o)
 		if err != nil {
 			t.Fatalf("%+v: %v", tc, err)
+		}
+		if tc.deflate && (rep.Deflate == nil || !*rep.Deflate || rep.Traffic.RecvCompressedMsgs == 0 || rep.Traffic.SentCompressedMsgs == 0) {
+			t.Fatalf("%+v: not compressed both ways: %+v", tc, rep.Traffic)
 		}
 		if rep.Published == 0 || rep.Deliveries != rep.Published*uint64(tc.subs) || rep.MsgsPerSec <= 0 || len(rep.Runs) != 2 {
 			t.Fatalf("%+v: report %+v", tc, rep)

@@ -4,12 +4,14 @@
 // sends to all of them (the sender too), each client has a buffered send
 // channel drained by its write goroutine (a client whose channel is full is
 // dropped, as in the example). The message is framed once per broadcast
-// with a PreparedMessage rather than once per client. Compression off.
+// with a PreparedMessage rather than once per client (and, with
+// FANOUT_DEFLATE=1, compressed once per set of compression parameters).
 //
 // Usage: gorilla PORT
 package main
 
 import (
+	"compress/flate"
 	"log"
 	"net/http"
 	"os"
@@ -99,6 +101,9 @@ func main() {
 		register:   make(chan *client),
 		unregister: make(chan *client),
 	}
+	if os.Getenv("FANOUT_DEFLATE") != "" {
+		upgrader.EnableCompression = true
+	}
 	go h.run()
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		conn, err := upgrader.Upgrade(w, r, nil)
@@ -106,6 +111,7 @@ func main() {
 			return
 		}
 		// The chat example's buffer (256 messages).
+		conn.SetCompressionLevel(flate.BestSpeed)
 		c := &client{conn: conn, send: make(chan *websocket.PreparedMessage, 256)}
 		h.register <- c
 		go c.writePump()

@@ -2,7 +2,8 @@
 // (loadgen -fanout): it keeps its connections in a set and relays each
 // text message a connection sends to all of them (the sender too) through
 // a gws.Broadcaster, which frames the message once for all of them, as
-// gws' documentation recommends for broadcasting. Compression off.
+// gws' documentation recommends for broadcasting. Compression off, unless
+// FANOUT_DEFLATE=1 (level 1, no context takeover).
 //
 // Usage: gws PORT
 package main
@@ -57,8 +58,13 @@ func main() {
 	}
 	h := &handler{conns: make(map[*gws.Conn]struct{})}
 	srv := gws.NewServer(h, &gws.ServerOption{
-		ParallelEnabled:     false,
-		PermessageDeflate:   gws.PermessageDeflate{Enabled: false},
+		ParallelEnabled: false,
+		PermessageDeflate: gws.PermessageDeflate{
+			Enabled:               os.Getenv("FANOUT_DEFLATE") != "",
+			Level:                 1,
+			ServerContextTakeover: false,
+			ClientContextTakeover: false,
+		},
 		ReadMaxPayloadSize:  1 << 30,
 		WriteMaxPayloadSize: 1 << 30,
 	})

@@ -221,35 +221,54 @@ def test_reuse_port_shares_a_port() -> None:
 # -- two servers sharing a real redis-server ---------------------------------
 
 
-@contextlib.contextmanager
-def _redis():  # type: ignore[no-untyped-def]
+def _start_redis(port: int) -> "subprocess.Popen[bytes]":
     exe = shutil.which("redis-server")
     if exe is None:
         pytest.fail("redis-server is not installed (apt-get install redis-server)")
-    port = free_port()
     proc = subprocess.Popen(
         [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert proc.poll() is None, "redis-server exited"
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
+    deadline = time.monotonic() + 10
+    while True:
         try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:  # pragma: no cover
-            proc.kill()
-            proc.wait(5)
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                _stop_redis(proc)
+                pytest.fail("redis-server did not start")
+            time.sleep(0.05)
+
+
+def _stop_redis(proc: "subprocess.Popen[bytes]") -> None:
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:  # pragma: no cover
+        proc.kill()
+        proc.wait(5)
+
+
+@contextlib.contextmanager
+def _redis(restartable: bool = False):  # type: ignore[no-untyped-def]
+    """A redis-server of its own on a free port, stopped at the end. With
+    restartable, yields (url, restart): restart() stops it and starts it
+    again on the same port."""
+    port = free_port()
+    procs = [_start_redis(port)]
+
+    def restart() -> None:
+        _stop_redis(procs[0])
+        time.sleep(0.5)  # the hubs notice the outage
+        procs[0] = _start_redis(port)
+
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        yield (url, restart) if restartable else url
+    finally:
+        _stop_redis(procs[0])
 
 
 def test_two_servers_share_topics_through_redis_exactly_once() -> None:
@@ -315,3 +334,63 @@ def test_two_servers_share_topics_through_redis_exactly_once() -> None:
 
     with _redis() as url:
         run(main(url), timeout=60)
+
+
+def test_broker_down_local_delivery_goes_on_and_is_logged(caplog: Any) -> None:
+    from conftest import closed_port
+
+    url = f"redis://127.0.0.1:{closed_port()}/0"
+
+    async def main() -> None:
+        h = _topic_handler()
+        async with lwa.serve(h, "127.0.0.1", 0, broker=url) as server:
+            h.server = server  # type: ignore[attr-defined]
+            clients = await _subscribers(server.port, 3)
+            server.publish(TOPIC, "local")
+            for c in clients:
+                assert await wait_for(c.recv()) == "local"
+            deadline = time.monotonic() + 10
+            while not any("broker unreachable" in r.getMessage() for r in caplog.records):
+                assert time.monotonic() < deadline, "no broker outage logged"
+                await asyncio.sleep(0.05)
+            await _close_all(clients)
+
+    with caplog.at_level("INFO", logger="libws.server"):
+        run(main())
+
+
+def test_broker_restarted_delivery_resumes(caplog: Any) -> None:
+    """Redis stops and comes back on the same port: both servers reconnect
+    and resubscribe by themselves, and publishes cross again."""
+
+    async def main(url: str, restart: Any) -> None:
+        ha, hb = _topic_handler(), _topic_handler()
+        async with lwa.serve(ha, "127.0.0.1", 0, broker=url) as sa, lwa.serve(hb, "127.0.0.1", 0, broker=url) as sb:
+            ha.server, hb.server = sa, sb  # type: ignore[attr-defined]
+            (a,) = await _subscribers(sa.port, 1)
+            (b,) = await _subscribers(sb.port, 1)
+
+            async def crosses(tag: str) -> None:
+                i = 0
+                while True:
+                    sa.publish(TOPIC, f"{tag}-{i}")
+                    i += 1
+                    try:
+                        while True:
+                            m = await asyncio.wait_for(b.recv(), 0.2)
+                            if m.startswith(f"{tag}-"):
+                                return
+                    except asyncio.TimeoutError:
+                        pass
+
+            await wait_for(crosses("before"), 15)
+            await asyncio.get_running_loop().run_in_executor(None, restart)
+            await wait_for(crosses("after"), 20)
+            await _close_all([a, b])
+
+    with caplog.at_level("INFO", logger="libws.server"):
+        with _redis(restartable=True) as (url, restart):
+            run(main(url, restart), timeout=60)
+    msgs = [r.getMessage() for r in caplog.records]
+    assert any("broker unreachable" in m for m in msgs), msgs
+    assert sum("broker connected" in m for m in msgs) >= 4, msgs  # 2 servers × (start + recovery)

@@ -500,7 +500,10 @@ class Server:
         hub = self._hub
         if hub is None:
             raise RuntimeError("the server is closed")
-        hub.publish(t, op, data, 0 if exclude is None else exclude.id)
+        # A connection of another server is none of this one's subscribers;
+        # its id, unknown to this hub, would make the hub refuse the batch.
+        ex = exclude.id if exclude is not None and exclude._hub is hub else 0
+        hub.publish(t, op, data, ex)
 
     def topic_count(self, topic: Union[str, bytes]) -> int:
         """How many of this server's open connections are subscribed to

@@ -100,6 +100,22 @@ def test_exclude_leaves_out_the_sender() -> None:
     run(main())
 
 
+def test_exclude_of_another_server_excludes_nobody() -> None:
+    async def main() -> None:
+        h1, h2 = _topic_handler(), _topic_handler()
+        async with lwa.serve(h1, "127.0.0.1", 0) as s1, lwa.serve(h2, "127.0.0.1", 0) as s2:
+            h1.server, h2.server = s1, s2  # type: ignore[attr-defined]
+            (a,) = await _subscribers(s1.port, 1)
+            others = await _subscribers(s2.port, 40)  # ids beyond s1's
+            (foreign,) = [ws for ws in s2.connections if ws.id not in {w.id for w in s1.connections}][:1]
+            s1.publish(TOPIC, "to-a", exclude=foreign)
+            assert await wait_for(a.recv()) == "to-a"
+            await _quiet(a)
+            await _close_all([a, *others])
+
+    run(main())
+
+
 def test_unsubscribe_and_subscribe_again() -> None:
     async def main() -> None:
         h = _topic_handler()

@@ -9,6 +9,8 @@
 #   bench/run.sh --no-compression     skip the compression section
 #   bench/run.sh --tls-only           only the TLS section (below)
 #   bench/run.sh --no-tls             skip the TLS section
+#   bench/run.sh --fanout-only        only the fan-out section (bench/fanout/run.sh)
+#   bench/run.sh --no-fanout          skip the fan-out section
 #
 # It builds what it needs into build/bench/ (loadgen, the Go peers, the
 # libwebsockets peer, the fastwebsockets peer with cargo (n/a without it),
@@ -71,18 +73,20 @@ say() { printf '==> %s\n' "$*"; }
 warn() { printf 'bench: warning: %s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
-ONLY= QUICK=0 MEMORY=1 MAIN=1 COMPRESSION=1 TLS=1
+ONLY= QUICK=0 MEMORY=1 MAIN=1 COMPRESSION=1 TLS=1 FANOUT=1
 while [ $# -gt 0 ]; do
   case $1 in
     --only) ONLY=${2:-}; shift ;;
     --only=*) ONLY=${1#--only=} ;;
     --quick) QUICK=1 ;;
     --no-memory) MEMORY=0 ;;
-    --compression-only) MAIN=0 COMPRESSION=1 TLS=0 ;;
+    --compression-only) MAIN=0 COMPRESSION=1 TLS=0 FANOUT=0 ;;
     --no-compression) COMPRESSION=0 ;;
-    --tls-only) MAIN=0 COMPRESSION=0 TLS=1 ;;
+    --tls-only) MAIN=0 COMPRESSION=0 TLS=1 FANOUT=0 ;;
     --no-tls) TLS=0 ;;
-    -h|--help) sed -n '2,61p' "$0"; exit 0 ;;
+    --fanout-only) MAIN=0 COMPRESSION=0 TLS=0 FANOUT=1 ;;
+    --no-fanout) FANOUT=0 ;;
+    -h|--help) sed -n '2,63p' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see bench/run.sh --help)" ;;
   esac
   shift
@@ -755,6 +759,19 @@ if [ $TLS = 1 ]; then
   SECTION_SCENARIOS=("${TLS_SCENARIOS[@]}")
   each_server "$RAW/tls" measure "TLS: " "${TLS_SERVERS[@]}"
   SCHEME=ws SECTION_RAW=$RAW
+fi
+if [ $FANOUT = 1 ]; then
+  # Its own script and table (not yet in latest.json or the chart); raw
+  # results in build/bench/raw/fanout/.
+  say "fan-out: bench/fanout/run.sh (N subscribers + 1 publisher, every delivery checked)"
+  fanout_args=()
+  [ $QUICK = 1 ] && fanout_args+=(--quick)
+  [ -n "$ONLY" ] && fanout_args+=(--only "$ONLY")
+  PYTHON="${PY:-python3}" NODE="${NODE:-node}" WARMUP=$WARMUP DURATION=$DURATION RUNS=$RUNS \
+    bench/fanout/run.sh "${fanout_args[@]}" || warn "fan-out section failed"
+fi
+if [ $MAIN = 0 ] && [ $COMPRESSION = 0 ] && [ $TLS = 0 ]; then
+  exit 0 # --fanout-only: nothing for the report
 fi
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$RAW/meta.txt"
 echo "wall_s=$((SECONDS - T0))" >>"$RAW/meta.txt"

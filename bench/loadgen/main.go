@@ -17,6 +17,11 @@
 // server's memory. Give it a stdin the caller keeps open (a pipe or FIFO):
 // with /dev/null it closes the connections right after "ready".
 //
+// Fan-out mode (-fanout N): N subscriber connections and one publisher to
+// a server that relays each text message to all its connections; reports
+// deliveries/s, delivery latency and server CPU per delivery, every
+// delivery checked. See fanout.go.
+//
 // -deflate offers permessage-deflate (see deflate.go) and compresses the
 // messages when the server accepts; -json-payload sends JSON-like text
 // (see payload.go) instead of random bytes, something compression has a
@@ -44,6 +49,7 @@
 //	loadgen -url ws://127.0.0.1:9001/ -conns 10 -size 1024 -json-payload -deflate -json
 //	loadgen -url wss://127.0.0.1:9443/ -conns 100 -size 1024 -server-pid 4242 -json
 //	loadgen -url ws://127.0.0.1:9001/ -idle 10000 -hold 2s < fifo
+//	loadgen -url ws://127.0.0.1:9001/ -fanout 1000 -size 20 -inflight 8 -server-pid 4242
 package main
 
 import (
@@ -84,6 +90,8 @@ type options struct {
 	deflate  bool
 	jsonMsgs bool
 	seed     uint64
+	// fanout: subscribers of fan-out mode (0: echo mode); see fanout.go.
+	fanout int
 	// serverPID: the server's process, whose CPU time each window reads
 	// from /proc (0: none).
 	serverPID int
@@ -112,6 +120,7 @@ func main() {
 	flag.BoolVar(&o.deflate, "deflate", false, "offer permessage-deflate (no context takeover) and compress messages if the server accepts")
 	flag.BoolVar(&o.jsonMsgs, "json-payload", false, "send JSON-like text messages (records with repeated keys, varying values) of -size bytes")
 	flag.Uint64Var(&o.seed, "seed", 1, "-json-payload: seed of the messages' contents")
+	flag.IntVar(&o.fanout, "fanout", 0, "fan-out mode: this many subscriber connections and one publisher; the server relays each text message to all its connections (see fanout.go); -inflight messages outstanding")
 	flag.IntVar(&o.serverPID, "server-pid", 0, "the server's process id: report its CPU time per echoed message over the windows (from /proc/PID/stat)")
 	flag.Parse()
 	if flag.NArg() != 0 {
@@ -122,12 +131,15 @@ func main() {
 	}
 	// -text wins over the default -binary; -binary=false alone means text.
 	o.text = o.text || !o.binary
-	raiseFileLimit(max(o.conns, o.idle) + 64)
+	raiseFileLimit(max(o.conns, o.idle, o.fanout+1) + 64)
 
 	var err error
-	if o.idle > 0 {
+	switch {
+	case o.idle > 0:
 		err = runIdle(&o)
-	} else {
+	case o.fanout > 0:
+		err = runFanout(&o)
+	default:
 		err = runLoad(&o)
 	}
 	if err != nil {
@@ -181,6 +193,9 @@ func (o *options) check() error {
 		return errors.New("-dialers must be at least 1")
 	case o.serverPID < 0:
 		return errors.New("-server-pid must not be negative")
+	}
+	if err := o.checkFanout(); err != nil {
+		return err
 	}
 	if o.serverPID > 0 {
 		if _, err := serverCPU(o.serverPID); err != nil {
@@ -704,6 +719,12 @@ type report struct {
 	Errors          int64   `json:"errors"`
 	Error           string  `json:"error,omitempty"`
 
+	// Only with -fanout: messages published and delivered (each checked)
+	// over the whole run, and the inverse of server_cpu_us_per_msg.
+	Published           uint64  `json:"published,omitempty"`
+	Deliveries          uint64  `json:"deliveries,omitempty"`
+	DeliveriesPerCPUSec float64 `json:"deliveries_per_cpu_sec,omitempty"`
+
 	// Only with -json-payload or -deflate, so that the report is as before
 	// without them.
 	Payload string `json:"payload,omitempty"` // "json" with -json-payload
@@ -816,6 +837,13 @@ func (r *report) print(asJSON bool) {
 		return
 	}
 	fmt.Printf("  median: %9.0f msgs/s  p50 %8.1f µs  p99 %8.1f µs  %.1f MB/s  loadgen cpu %.2f  errors %d\n", r.MsgsPerSec, r.P50us, r.P99us, r.MBPerSec, r.LoadgenCPU, r.Errors)
+	if r.Mode == "fanout" {
+		fmt.Printf("  fan-out: %d published, %d deliveries checked (msgs/s and latency are per delivery)\n", r.Published, r.Deliveries)
+		if r.ServerCPUPerMsg > 0 {
+			fmt.Printf("  server: %.2f cores, %.3f µs CPU per delivery, %.0f deliveries per CPU-second\n", r.ServerCPU, r.ServerCPUPerMsg, r.DeliveriesPerCPUSec)
+		}
+		return
+	}
 	if r.ServerCPUPerMsg > 0 {
 		fmt.Printf("  server: %.2f cores, %.2f µs CPU per echoed message\n", r.ServerCPU, r.ServerCPUPerMsg)
 	}

@@ -1,7 +1,8 @@
 /* demo_server PORT [WEBROOT]: the demo behind ./build.sh run. Serves the
  * page in WEBROOT (default examples/web) over HTTP and WebSockets on the same
- * port: text starting with '#' is chat, sent to every connection; anything
- * else is echoed to its sender. One thread, on the event hub. */
+ * port: text starting with '#' is chat, published to the topic every
+ * connection is subscribed to (the sender gets it back too); anything else
+ * is echoed to its sender. One thread, on the event hub. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -9,30 +10,10 @@
 
 #define BATCH 256
 
-typedef struct {
-    uint64_t *ids;
-    size_t len, cap;
-} conn_set;
-
-static void set_add(conn_set *s, uint64_t id) {
-    if (s->len == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        uint64_t *ids = realloc(s->ids, cap * sizeof *ids);
-        if (ids == NULL) return;
-        s->ids = ids;
-        s->cap = cap;
-    }
-    s->ids[s->len++] = id;
-}
-
-static void set_remove(conn_set *s, uint64_t id) {
-    for (size_t i = 0; i < s->len; i++) {
-        if (s->ids[i] == id) {
-            s->ids[i] = s->ids[--s->len];
-            return;
-        }
-    }
-}
+/* Every connection joins the chat topic when it opens, and leaves it when it
+ * ends; the hub builds a chat message's frame once for all of them rather
+ * than once per send. */
+#define CHAT_TOPIC "chat"
 
 int main(int argc, char **argv) {
     if (argc < 2 || argc > 3) {
@@ -64,7 +45,6 @@ int main(int argc, char **argv) {
     }
     printf("libws demo: open http://127.0.0.1:%d/ in a browser (WebSocket at ws://127.0.0.1:%d/)\n", port, port);
     fflush(stdout);
-    conn_set conns = {0};
     ws_event_t events[BATCH];
     for (;;) {
         int n = ws_hub_poll(hub, events, BATCH, -1);
@@ -72,11 +52,10 @@ int main(int argc, char **argv) {
         for (int i = 0; i < n; i++) {
             ws_event_t *e = &events[i];
             switch (e->type) {
-            case WS_EVENT_OPEN: set_add(&conns, e->conn); break;
-            case WS_EVENT_CLOSE: set_remove(&conns, e->conn); break;
+            case WS_EVENT_OPEN: ws_hub_subscribe(hub, e->conn, CHAT_TOPIC); break;
             case WS_EVENT_MESSAGE:
                 if (e->opcode == WS_OP_TEXT && e->len > 0 && e->data[0] == '#') {
-                    for (size_t k = 0; k < conns.len; k++) ws_hub_send(hub, conns.ids[k], WS_OP_TEXT, e->data, e->len);
+                    ws_hub_publish(hub, CHAT_TOPIC, WS_OP_TEXT, e->data, e->len, 0);
                 } else {
                     ws_hub_send(hub, e->conn, e->opcode, e->data, e->len);
                 }
@@ -84,7 +63,6 @@ int main(int argc, char **argv) {
             }
         }
     }
-    free(conns.ids);
     ws_hub_free(hub);
     return 0;
 }

@@ -318,6 +318,7 @@ for _l in (lib,):
     _proto(_l, "ws_hub_close", c_int, _P, c_uint64, c_int, c_char_p)
     _proto(_l, "ws_hub_terminate", c_int, _P, c_uint64)
     _proto(_l, "ws_hub_buffered_amount", c_int64, _P, c_uint64)
+    _proto(_l, "ws_hub_topic_count", c_int64, _P, c_char_p)
     _proto(_l, "ws_hub_shutdown", c_int, _P, c_int)
     _proto(_l, "ws_hub_errmsg", c_char_p, _P)
     _proto(_l, "ws_hub_free", None, _P)

@@ -52,6 +52,11 @@ _EV_REQUEST = _ffi.WS_EVENT_REQUEST
 _OP_TEXT = _ffi.WS_OP_TEXT
 _OP_BINARY = _ffi.WS_OP_BINARY
 _CMD_SEND = _ffi.WS_CMD_SEND
+_CMD_SUBSCRIBE = _ffi.WS_CMD_SUBSCRIBE
+_CMD_UNSUBSCRIBE = _ffi.WS_CMD_UNSUBSCRIBE
+_CMD_PUBLISH = _ffi.WS_CMD_PUBLISH
+_EV_BROKER = _ffi.WS_EVENT_BROKER
+_U16 = struct.Struct("<H")
 
 #: Size of the event buffer a hub polls into (grows for larger records).
 _BUF_SIZE = 1 << 20
@@ -317,7 +322,18 @@ class _Hub:
                 ws = conns.get(cid)
                 if ws is not None:
                     ws._resume()
+            elif kind == _EV_BROKER:
+                self._on_broker(code, str(mv[p : p + ln], "utf-8", "replace"))
         return lazy
+
+    def _on_broker(self, code: int, text: str) -> None:
+        # The hub carries on without the broker (local subscribers only)
+        # and reconnects by itself: the host is only told.
+        log = self.server.logger if self.server is not None else logger
+        if code == _ffi.WS_BROKER_DOWN:
+            log.warning("broker unreachable, publishes reach this server's subscribers only: %s", text)
+        else:
+            log.info("broker connected: %s", text)
 
     def _run_woken(self) -> None:
         """Run the tasks the last batch handed a message to, now rather than
@@ -455,6 +471,49 @@ class _Hub:
     def resume(self, cid: int) -> None:
         """Read the connection's socket again (WS_CMD_RESUME)."""
         self._command(_CMD_RESUME, cid)
+
+    def topic_record(self, kind: int, cid: int, topic: bytes) -> None:
+        """Subscribe (WS_CMD_SUBSCRIBE) or unsubscribe (WS_CMD_UNSUBSCRIBE)
+        a connection: a record of the next batch."""
+        if self.stopping:
+            return
+        if self._flush_handle is None and not self._in_turn:
+            self._flush_handle = self._loop.call_soon(self._end_of_iteration)
+        n = len(topic)
+        out = self._out
+        out.append(_pack(kind, 0, 0, n, cid, 0, 0))
+        out.append(topic)
+        pad = -n & 7
+        if pad:
+            out.append(_PAD[pad])
+
+    def publish(self, topic: bytes, opcode: int, data: bytes, exclude: int) -> None:
+        """Deliver a message to every subscriber of topic but exclude (0:
+        none): a WS_CMD_PUBLISH record of the next batch."""
+        if self.stopping:
+            return
+        if self._flush_handle is None and not self._in_turn:
+            self._flush_handle = self._loop.call_soon(self._end_of_iteration)
+        t = len(topic)
+        n = 2 + t + len(data)
+        out = self._out
+        out.append(_pack(_CMD_PUBLISH, opcode, 0, n, exclude, 0, 0))
+        out.append(_U16.pack(t))
+        out.append(topic)
+        out.append(data)
+        pad = -n & 7
+        if pad:
+            out.append(_PAD[pad])
+
+    def topic_count(self, topic: bytes) -> int:
+        """This hub's open subscribers of topic, after the queued commands."""
+        if self._h is None:
+            return 0
+        self.flush()
+        n = lib.ws_hub_topic_count(self._h, topic)
+        if n < 0:
+            raise _error(n)
+        return n
 
     def _command(self, kind: int, cid: int) -> None:
         if self.stopping:

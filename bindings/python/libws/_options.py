@@ -119,11 +119,16 @@ def build(
     idle_timeout: Optional[float] = None,
     compression: Optional[str] = None,
     handshake_control: bool = False,
+    broker: Optional[str] = None,
+    reuse_port: Optional[bool] = None,
 ) -> Options:
     """An Options handle from keyword arguments (None / defaults = libws's
     defaults). ``max_size=None`` lifts the message size limit (2**63-1).
     ``compression="deflate"`` enables permessage-deflate (RFC 7692): a
-    server accepts it when the client offers it, a client offers it."""
+    server accepts it when the client offers it, a client offers it.
+    ``broker`` is a Redis URL (WS_OPT_HUB_BROKER) joining every hub given
+    the same one into one system of topics; ``reuse_port`` sets
+    SO_REUSEPORT on the hub's own listeners (WS_OPT_HUB_REUSEPORT)."""
     o = Options()
     try:
         if max_size is None:
@@ -182,6 +187,10 @@ def build(
             if compression != "deflate":
                 raise ValueError(f"compression must be None or 'deflate', not {compression!r}")
             o.set_int(_ffi.WS_OPT_COMPRESSION, 1)
+        if broker:
+            o.set_str(_ffi.WS_OPT_HUB_BROKER, broker)
+        if reuse_port:
+            o.set_int(_ffi.WS_OPT_HUB_REUSEPORT, 1)
     except BaseException:
         o.free()
         raise

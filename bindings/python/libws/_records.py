@@ -12,7 +12,7 @@ from typing import Optional, Tuple
 from . import _ffi
 from ._errors import Close, ConnectionClosed, ProtocolError, WebSocketError, closed, error
 
-__all__ = ["HEADER", "record_size", "open_fields", "event_error", "closed_error", "status_of_close_code"]
+__all__ = ["HEADER", "topic_name", "record_size", "open_fields", "event_error", "closed_error", "status_of_close_code"]
 
 #: The 24-byte record header: kind, opcode, code, len, conn, aux, status.
 HEADER = struct.Struct("<BBHIQIi")
@@ -30,6 +30,21 @@ def record_size(head) -> int:  # type: ignore[no-untyped-def]
     if n > _ffi.WS_RECORD_MAX_LEN:
         raise ValueError(f"record length {n} over WS_RECORD_MAX_LEN")
     return _ffi.WS_RECORD_HEADER + ((n + 7) & ~7)
+
+
+def topic_name(topic) -> bytes:  # type: ignore[no-untyped-def]
+    """A topic as the hub takes it: a str (UTF-8) or bytes, 1 to
+    WS_TOPIC_MAX_LEN bytes. Raises TypeError / ValueError otherwise, so that
+    a batch never carries a record the hub refuses."""
+    if isinstance(topic, str):
+        b = topic.encode()
+    elif isinstance(topic, (bytes, bytearray, memoryview)):
+        b = bytes(topic)
+    else:
+        raise TypeError(f"topic must be str or bytes, not {type(topic).__name__}")
+    if not 0 < len(b) <= _ffi.WS_TOPIC_MAX_LEN:
+        raise ValueError(f"a topic has 1 to {_ffi.WS_TOPIC_MAX_LEN} bytes, not {len(b)}")
+    return b
 
 
 #: Fields of an open event's payload, in order (later versions may append).

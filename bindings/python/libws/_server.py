@@ -15,12 +15,13 @@ import ssl as _ssl
 from typing import Any, Awaitable, Callable, Dict, Generator, List, Optional, Sequence, Set, Tuple, Union
 
 from . import _ffi, _tls
-from ._connection import WebSocket, validate_max_queue
+from ._connection import OPEN, DataLike, WebSocket, validate_max_queue
 from ._errors import ConnectionClosed, NegotiationError, WebSocketError
 from ._ffi import lib
 from ._http import Headers, Request, Response, parse_peer
 from ._hub import _error, _Hub
 from ._options import build, write_limit_high
+from ._records import topic_name
 
 _server_logger = logging.getLogger("libws.server")
 
@@ -37,16 +38,20 @@ class _HubListener:
         return self._addr
 
 
-def _bind(host: Optional[str], port: int, backlog: int = 511) -> List[socket.socket]:
+def _bind(host: Optional[str], port: int, backlog: int = 511, reuse_port: bool = False) -> List[socket.socket]:
     """Listening sockets for host:port as asyncio's create_server makes
     them: every address host resolves to (None or "": every interface, one
     dual-stack socket where the system has them), SO_REUSEADDR, IPv6
     sockets IPv6-only when beside an IPv4 one. With port 0 the later
-    sockets take the port the first one got."""
+    sockets take the port the first one got. ``reuse_port``: SO_REUSEPORT."""
     if not host:
         if socket.has_dualstack_ipv6():
-            return [socket.create_server(("", port), family=socket.AF_INET6, backlog=backlog, dualstack_ipv6=True)]
-        return [socket.create_server(("", port), backlog=backlog)]
+            return [
+                socket.create_server(
+                    ("", port), family=socket.AF_INET6, backlog=backlog, dualstack_ipv6=True, reuse_port=reuse_port
+                )
+            ]
+        return [socket.create_server(("", port), backlog=backlog, reuse_port=reuse_port)]
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     seen = set()
     socks: List[socket.socket] = []
@@ -58,6 +63,8 @@ def _bind(host: Optional[str], port: int, backlog: int = 511) -> List[socket.soc
             s = socket.socket(family, type_, proto)
             socks.append(s)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:
                 s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             if port == 0 and len(socks) > 1:
@@ -90,6 +97,22 @@ class ServerConnection(WebSocket):
             phrase = ""
         headers = Headers([("Content-Type", "text/plain; charset=utf-8")])
         return Response(status, phrase, headers, body)
+
+    def subscribe(self, topic: Union[str, bytes]) -> None:
+        """Subscribe to ``topic`` (str or bytes, 1 to 1024 bytes): messages
+        :meth:`Server.publish` sends to it reach this connection. Joins the
+        next command batch (no call into libws of its own); subscribing
+        twice is subscribing once, and a connection leaves its topics when
+        it closes (subscribing one that is no longer open does nothing)."""
+        t = topic_name(topic)
+        if self.state == OPEN:
+            self._hub.topic_record(_ffi.WS_CMD_SUBSCRIBE, self.id, t)
+
+    def unsubscribe(self, topic: Union[str, bytes]) -> None:
+        """Leave ``topic`` (nothing if not subscribed)."""
+        t = topic_name(topic)
+        if self.state == OPEN:
+            self._hub.topic_record(_ffi.WS_CMD_UNSUBSCRIBE, self.id, t)
 
     @property
     def path(self) -> str:
@@ -216,7 +239,7 @@ class Server:
             self._hub = None
             raise WebSocketError(_ffi.WS_EINVAL, f"port {port} is not in 0..65535")
         try:
-            socks = [sock] if sock is not None else _bind(host, port)
+            socks = [sock] if sock is not None else _bind(host, port, reuse_port=bool(opts.get("reuse_port")))
         except BaseException:
             hub.free()
             self._hub = None
@@ -458,6 +481,41 @@ class Server:
         finally:
             self.connections.discard(ws)
 
+    def publish(self, topic: Union[str, bytes], message: DataLike, exclude: Optional[ServerConnection] = None) -> None:
+        """Send ``message`` (``str`` as text, bytes-like as binary) to every
+        connection subscribed to ``topic`` but ``exclude`` -- with a
+        ``broker``, to those of every server sharing it too, exactly once.
+        The frame is built once for all subscribers; the publish joins the
+        next command batch, in order with the sends and subscriptions
+        before it. Does not wait: a subscriber that does not read is held
+        to ``max_buffered`` (closed with 1008), never slowing the others.
+        A topic without subscribers is not an error."""
+        t = topic_name(topic)
+        if isinstance(message, str):
+            op, data = _ffi.WS_OP_TEXT, message.encode()
+        elif isinstance(message, (bytes, bytearray, memoryview)):
+            op, data = _ffi.WS_OP_BINARY, bytes(message)
+        else:
+            raise TypeError(f"message must be str or bytes-like, not {type(message).__name__}")
+        hub = self._hub
+        if hub is None:
+            raise RuntimeError("the server is closed")
+        # A connection of another server is none of this one's subscribers;
+        # its id, unknown to this hub, would make the hub refuse the batch.
+        ex = exclude.id if exclude is not None and exclude._hub is hub else 0
+        hub.publish(t, op, data, ex)
+
+    def topic_count(self, topic: Union[str, bytes]) -> int:
+        """How many of this server's open connections are subscribed to
+        ``topic`` (not those of other servers sharing a broker), after the
+        subscriptions made before. A call into libws: for presence counts,
+        not for every message."""
+        t = topic_name(topic)
+        if b"\0" in t:
+            raise ValueError("topic_count takes topics without NUL bytes")
+        hub = self._hub
+        return 0 if hub is None else hub.topic_count(t)
+
     def is_serving(self) -> bool:
         return self._hub is not None and self._close_task is None
 
@@ -557,7 +615,12 @@ class serve:
     a (high, low) pair sets both marks; None: no bound, only when asked),
     ``tls_cert_file`` + ``tls_key_file`` (wss), ``tls_ca_file`` (require
     client certificates), ``compression`` ("deflate": accept
-    permessage-deflate when the client offers it; None, the default: never).
+    permessage-deflate when the client offers it; None, the default: never),
+    ``broker`` (a Redis URL, "redis://host:port/db": every server given the
+    same one shares its topics, see :meth:`Server.publish`; a malformed URL
+    raises, an unreachable server is retried and logged), ``reuse_port``
+    (SO_REUSEPORT: several processes serve one port, the kernel spreads
+    the connections).
     """
 
     def __init__(
@@ -590,6 +653,8 @@ class serve:
         select_subprotocol: Optional[Callable[..., Any]] = None,
         listen: bool = True,
         ssl: Optional[_ssl.SSLContext] = None,
+        broker: Optional[str] = None,
+        reuse_port: bool = False,
     ) -> None:
         self._listens = listen
         if ssl is not None and not isinstance(ssl, _ssl.SSLContext):
@@ -631,6 +696,8 @@ class serve:
             tls_key_file=tls_key_file,
             tls_ca_file=tls_ca_file,
             compression=compression,
+            broker=broker,
+            reuse_port=reuse_port,
         )
         self._server: Optional[Server] = None
 

@@ -94,6 +94,22 @@ the binding's answer: the 101 (``ws_hub_accept``) or the response that
 refuses it (``ws_hub_reject``). The hooks run in a task of their own, so
 they may await.
 
+Topics
+------
+``ws.subscribe(topic)`` / ``ws.unsubscribe(topic)`` on a server
+connection and ``server.publish(topic, message, exclude=None)`` deliver a
+message to every subscriber with one frame built by the hub (``str``
+text, bytes binary); the records join the command batch (WS_CMD_SUBSCRIBE,
+WS_CMD_PUBLISH), so neither costs a call into libws of its own, and the
+publishes of one batch reach a subscriber in one write. A connection leaves
+its topics when it closes. ``server.topic_count(topic)`` counts this
+server's subscribers. ``serve(..., broker="redis://host:port/db")`` joins
+every server given the same URL into one system: a publish on any reaches
+the subscribers of all, exactly once (the hub talks to Redis; an outage is
+logged and local delivery goes on). ``serve(..., reuse_port=True)`` lets
+several processes serve one port. :func:`broadcast` (``websockets``'
+signature) sends to a list of connections instead, one frame each.
+
 Modules
 -------
 This module is the public face; the parts live next to it, one concern

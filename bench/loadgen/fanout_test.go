@@ -1,0 +1,178 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+func TestStampRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		seq uint64
+		ns  int64
+	}{{0, 0}, {1, 1}, {63, 64}, {1<<36 - 1, 1<<42 - 1}, {123456789, int64(maxFanoutRun)}} {
+		b := make([]byte, stampLen)
+		putStamp(b, tc.seq, tc.ns)
+		seq, ns, ok := getStamp(b)
+		if !ok || seq != tc.seq || ns != tc.ns {
+			t.Fatalf("stamp %d/%d read back as %d/%d ok=%v", tc.seq, tc.ns, seq, ns, ok)
+		}
+		for _, c := range b {
+			if c < 0x21 || c > 0x7e || c == probeByte {
+				t.Fatalf("stamp byte %q is not printable ASCII or is the probe byte", c)
+			}
+		}
+	}
+	for _, bad := range []string{"", "AAAAAAAAAAAA", "AAAAAA~AAAAAA", "AAAAAA AAAAAA"} {
+		if _, _, ok := getStamp([]byte(bad)); ok {
+			t.Fatalf("stamp %q accepted", bad)
+		}
+	}
+}
+
+// fanoutServer relays each text message to every connection, as the
+// suite's fan-out servers do. mangle, when set, is called for each message
+// (its relay index) and connection (its index) and says how many copies
+// that connection gets (1 normally). subscribeAfter delays a connection's
+// joining, as hosts that subscribe on the open event do.
+func fanoutServer(t *testing.T, mangle func(msg, conn int) int, subscribeAfter time.Duration) *httptest.Server {
+	var mu sync.Mutex
+	var conns []*websocket.Conn
+	var relayed atomic.Int64
+	// Compression when the client offers it (with -deflate).
+	up := websocket.Upgrader{EnableCompression: true}
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		go func() {
+			time.Sleep(subscribeAfter)
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}()
+		for {
+			mt, p, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			if mt != websocket.TextMessage {
+				continue
+			}
+			m := int(relayed.Add(1) - 1)
+			mu.Lock()
+			for i, s := range conns {
+				copies := 1
+				if mangle != nil && p[0] != probeByte {
+					copies = mangle(m, i)
+				}
+				for range copies {
+					s.WriteMessage(websocket.TextMessage, p)
+				}
+			}
+			mu.Unlock()
+		}
+	}))
+}
+
+func fanoutOptions(srv *httptest.Server, subscribers, size, inflight int) *options {
+	o := &options{
+		url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/", conns: 1, size: size, inflight: inflight,
+		warmup: 0, duration: 150 * time.Millisecond, runs: 2, timeout: 5 * time.Second, dialers: 4,
+		fanout: subscribers,
+	}
+	if err := o.check(); err != nil {
+		panic(err)
+	}
+	return o
+}
+
+func TestFanoutCountsEveryDelivery(t *testing.T) {
+	srv := fanoutServer(t, nil, 50*time.Millisecond)
+	defer srv.Close()
+	for _, tc := range []struct {
+		subs, size, inflight int
+		deflate              bool
+	}{
+		{1, stampLen, 1, false}, {5, 20, 1, false}, {8, 1024, 4, false}, {3, 70000, 2, false}, {4, 1024, 2, true},
+	} {
+		o := fanoutOptions(srv, tc.subs, tc.size, tc.inflight)
+		o.deflate = tc.deflate
+		rep, err := measureFanout(o)
+		if err != nil {
+			t.Fatalf("%+v: %v", tc, err)
+		}
+		if tc.deflate && (rep.Deflate == nil || !*rep.Deflate || rep.Traffic.RecvCompressedMsgs == 0 || rep.Traffic.SentCompressedMsgs == 0) {
+			t.Fatalf("%+v: not compressed both ways: %+v", tc, rep.Traffic)
+		}
+		if rep.Published == 0 || rep.Deliveries != rep.Published*uint64(tc.subs) || rep.MsgsPerSec <= 0 || len(rep.Runs) != 2 {
+			t.Fatalf("%+v: report %+v", tc, rep)
+		}
+		var counted uint64
+		for _, r := range rep.Runs {
+			counted += r.Messages
+		}
+		if counted > rep.Deliveries {
+			t.Fatalf("%+v: %d deliveries timed, %d in all", tc, counted, rep.Deliveries)
+		}
+	}
+}
+
+func TestFanoutDetectsLossDuplicatesAndSilence(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mangle func(msg, conn int) int
+		after  time.Duration // subscribeAfter
+		want   string
+	}{
+		{"lost", func(m, c int) int {
+			if m == 5 && c == 1 {
+				return 0
+			}
+			return 1
+		}, 0, "lost"},
+		{"duplicate", func(m, c int) int {
+			if m == 7 && c == 0 {
+				return 2
+			}
+			return 1
+		}, 0, "again"},
+		{"nobody subscribed", nil, time.Hour, "not subscribed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := fanoutServer(t, tc.mangle, tc.after)
+			defer srv.Close()
+			o := fanoutOptions(srv, 3, 20, 2)
+			o.timeout = time.Second
+			_, err := measureFanout(o)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("want an error with %q, got %v", tc.want, err)
+			}
+		})
+	}
+}
+
+func TestFanoutOptions(t *testing.T) {
+	for _, tc := range []struct {
+		o    options
+		want string
+	}{
+		{options{fanout: -1}, "negative"},
+		{options{fanout: 3, size: stampLen - 1}, "-size"},
+		{options{fanout: 3, size: 20, idle: 5}, "-idle"},
+		{options{fanout: 3, size: 20, runs: 1, duration: maxFanoutRun + time.Second}, "at most"},
+	} {
+		err := tc.o.checkFanout()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("%+v: want %q, got %v", tc.o, tc.want, err)
+		}
+	}
+}

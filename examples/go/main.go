@@ -1,17 +1,31 @@
-// Command go-echo is a WebSocket echo server on the libws engine: go-echo PORT.
+// Command go-echo is a WebSocket echo server on the libws engine:
+//
+//	go-echo [-origin ORIGIN]... PORT
+//
+// Like gorilla, the engine refuses a browser's upgrade from another origin
+// (cross-site WebSocket hijacking); each -origin is accepted as well ("*":
+// any, for tests driven from about:blank pages).
 package main
 
 import (
+	"flag"
 	"log"
 	"net/http"
-	"os"
+	"slices"
 	"time"
 
 	"github.com/libws/libws/libws"
 )
 
 func main() {
-	srv := newServer("127.0.0.1:"+os.Args[1], 10*time.Second)
+	var origins []string
+	flag.Func("origin", "also accept upgrades from this Origin (\"*\": any)", func(o string) error {
+		origins = append(origins, o)
+		return nil
+	})
+	flag.Parse()
+	allowOrigins(origins)
+	srv := newServer("127.0.0.1:"+flag.Arg(0), 10*time.Second)
 	log.Fatal(srv.ListenAndServe())
 }
 
@@ -29,6 +43,18 @@ func newServer(addr string, handshakeTimeout time.Duration) *http.Server {
 }
 
 var opts = &libws.UpgradeOptions{Compression: &libws.CompressionOptions{}}
+
+// allowOrigins accepts the listed origins (and, as before, clients that
+// send none: they are no browser).
+func allowOrigins(origins []string) {
+	if slices.Contains(origins, "*") {
+		opts.AllowAnyOrigin = true
+	} else if len(origins) > 0 {
+		opts.CheckOrigin = func(origin string, h http.Header) bool {
+			return origin == "" || slices.Contains(origins, origin)
+		}
+	}
+}
 
 func echo(w http.ResponseWriter, r *http.Request) {
 	ws, err := libws.Upgrade(w, r, opts)

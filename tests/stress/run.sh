@@ -47,8 +47,8 @@ attack_conf() {
   flags=()
   case $1 in
     clients) nofile=16384 rss_limit=256 ;;
-    nonreaders) nofile=4096 rss_limit=768 ;;
-    slowreaders) nofile=4096 rss_limit=768 ;;
+    nonreaders) nofile=4096 rss_limit=320 ;;
+    slowreaders) nofile=4096 rss_limit=320 ;;
     deflatebomb) nofile=4096 rss_limit=512 ;;
     fdchurn) nofile=256 rss_limit=256 flags=(-fd-limit 256) ;;
   esac

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // Fan-out mode (-fanout N): N subscriber connections and one publisher

@@ -66,6 +66,10 @@ need_test_tools() {
     say "installing the Python package websockets (end-to-end tests)"
     python3 -m pip install -q websockets || apt_install python3-websockets
   fi
+  if ! python3 -c 'import cryptography.x509' 2>/dev/null; then
+    say "installing the Python package cryptography (TLS tests make their CA with it)"
+    python3 -m pip install -q cryptography || apt_install python3-cryptography
+  fi
   if [ -d bindings/python/tests ] && ! python3 -m pytest --version >/dev/null 2>&1; then
     say "installing pytest"
     python3 -m pip install -q pytest || apt_install python3-pytest

@@ -216,6 +216,13 @@ declare namespace WebSocket {
     pingInterval?: number;
     /** libws: drop a connection quiet this long, ms (0: never). */
     idleTimeout?: number;
+    /** libws: a Redis URL ("redis://host:port/db"): every server given the same
+     * one is one system of topics: a publish on any reaches the subscribers of
+     * all exactly once, in publish order. 'broker' events report outages. */
+    broker?: string;
+    /** libws: SO_REUSEPORT, so several processes (or servers) listen on one
+     * port and the kernel spreads connections among them. Each must set it. */
+    reusePort?: boolean;
     /** libws: serve wss:// with this PEM certificate chain and key (file paths). */
     tls?: { cert: string; key: string; ca?: string };
   }
@@ -269,6 +276,19 @@ declare namespace WebSocket {
     shouldHandle(request: UpgradeRequest): boolean;
     /** libws: not supported (throws): libws does the handshake itself. */
     handleUpgrade(...args: any[]): never;
+    /**
+     * libws (uWebSockets.js' name): send data to every subscriber of topic
+     * (see WebSocket#subscribe), framed once; with `broker`, on every server
+     * sharing it. options: { binary } or a boolean isBinary; by default binary
+     * unless data is a string. Returns false once the server is closed.
+     * Topics are 1 to 1024 bytes (RangeError otherwise).
+     */
+    publish(topic: string | Buffer, data: Data, options?: { binary?: boolean } | boolean): boolean;
+    /** libws: this server's open connections subscribed to topic (not other servers'). */
+    numSubscribers(topic: string | Buffer): number;
+    /** libws: the broker connected (and resubscribed) or went down; publishes
+     * reach this server's subscribers meanwhile, others' are dropped. */
+    on(event: 'broker', listener: (state: 'up' | 'down', detail: string) => void): this;
 
     on(event: 'connection', listener: (socket: WebSocket, request: UpgradeRequest) => void): this;
     on(event: 'listening', listener: () => void): this;
@@ -380,6 +400,16 @@ declare class WebSocket extends EventEmitter {
   pause(): void;
   /** Read from the peer again after pause(). */
   resume(): void;
+  /** libws (uWebSockets.js' names): subscribe to a topic (1 to 1024 bytes);
+   * the connection gets every publish to it until unsubscribe() or its close.
+   * Return false when the connection is not open (unsubscribe: or was not
+   * subscribed). */
+  subscribe(topic: string | Buffer): boolean;
+  unsubscribe(topic: string | Buffer): boolean;
+  isSubscribed(topic: string | Buffer): boolean;
+  getTopics(): string[];
+  /** libws: publish to every subscriber of topic but this connection. */
+  publish(topic: string | Buffer, data: Data, options?: { binary?: boolean } | boolean): boolean;
 
   addEventListener(type: 'open' | 'close' | 'error' | 'message', listener: ((event: any) => void) | { handleEvent(event: any): void }, options?: WebSocket.EventListenerOptions): void;
   removeEventListener(type: 'open' | 'close' | 'error' | 'message', listener: ((event: any) => void) | { handleEvent(event: any): void }): void;

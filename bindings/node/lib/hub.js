@@ -343,6 +343,11 @@ class Hub {
             if (ws !== undefined) ws._onDrain();
             break;
           }
+          case K.EVENT_BROKER:
+            if (this.owner && this.owner.onBroker) {
+              this.owner.onBroker(buf[off + 2] | (buf[off + 3] << 8), buf.toString('utf8', p, p + len));
+            }
+            break;
           default:
             break; // unknown kinds are skipped: newer libws versions may add some
         }
@@ -522,6 +527,37 @@ class Hub {
   sendPause(ws, paused) {
     this.reserve(RECORD_HEADER);
     this.record(paused ? K.CMD_PAUSE : K.CMD_RESUME, 0, 0, ws._idLo, ws._idHi, 0);
+  }
+
+  // Topics (docs/hub-contract.md "Topics"): records in the batch, no
+  // crossing of their own. topic: a Buffer of 1..TOPIC_MAX_LEN bytes.
+  sendTopic(kind, ws, topic) {
+    const len = topic.length;
+    this.reserve(RECORD_HEADER + len + 8);
+    this.cmd.set(topic, this.cmdLen + RECORD_HEADER);
+    this.record(kind, 0, 0, ws._idLo, ws._idHi, len);
+  }
+
+  // A publish to topic's subscribers but exclude (a connection id, or 0).
+  // data: a string or a Uint8Array.
+  publish(topic, opcode, data, exclude) {
+    const tlen = topic.length;
+    const max = typeof data === 'string' ? data.length * 3 : data.length;
+    if (2 + tlen + max > K.RECORD_MAX_LEN) throw new RangeError('libws: publish: message too big for one record');
+    this.reserve(RECORD_HEADER + 2 + tlen + max + 8);
+    const p = this.cmdLen + RECORD_HEADER;
+    const c = this.cmd;
+    c[p] = tlen & 0xff;
+    c[p + 1] = tlen >>> 8;
+    c.set(topic, p + 2);
+    let n;
+    if (typeof data === 'string') {
+      n = max === 0 ? 0 : c.utf8Write(data, p + 2 + tlen, max);
+    } else {
+      n = data.length;
+      if (n > 0) c.set(data, p + 2 + tlen);
+    }
+    this.record(K.CMD_PUBLISH, opcode, 0, exclude >>> 0, Math.floor(exclude / 4294967296), 2 + tlen + n);
   }
 
   sendTerminate(ws) {

@@ -11,7 +11,7 @@ const { Hub, MODE_OPTION } = require('./hub');
 const { C } = require('./native');
 const { libwsError } = require('./errors');
 const { optionsHandle, deflateSpec } = require('./options');
-const { WebSocket, kServerSide, setId, parsePeer, parseHeaders, maxMessageSize, OPEN } = require('./websocket');
+const { WebSocket, kServerSide, setId, parsePeer, parseHeaders, maxMessageSize, topicBytes, publishOn, OPEN } = require('./websocket');
 
 const RUNNING = 0;
 const CLOSING = 1;
@@ -119,12 +119,15 @@ class WebSocketServer extends EventEmitter {
     const deflate = deflateSpec(options.perMessageDeflate, true);
     this._deflate = deflate.length > 0;
     spec.push(...deflate);
+    if (options.reusePort) spec.push([K.OPT_HUB_REUSEPORT, 1]);
     // Inline hub (its sockets are served from Node's main thread) unless
     // Node's libuv is out of reach: see hub.js.
     spec.push(MODE_OPTION);
     const handle = optionsHandle(spec);
 
-    this._hub = new Hub(handle, this);
+    // The broker is a hub option only (listeners refuse it).
+    const hubHandle = options.broker ? optionsHandle([...spec, [K.OPT_HUB_BROKER, String(options.broker)]]) : handle;
+    this._hub = new Hub(hubHandle, this);
     const outPort = [0];
     const rc = C.hub_listen(this._hub.ptr, this._host, port, handle, outPort);
     if (callback) this.once('listening', callback);
@@ -182,6 +185,34 @@ class WebSocketServer extends EventEmitter {
       this._hub = null;
       emitClose(this);
     });
+  }
+
+  /**
+   * Publishes data to every subscriber of topic (uWebSockets.js' name), on
+   * this server and, with the broker option, on every server sharing it.
+   * options: { binary } or a boolean; by default binary unless data is a
+   * string. Returns false once the server is closed.
+   */
+  publish(topic, data, options) {
+    const t = topicBytes(topic);
+    if (this._hub === null || this._state === CLOSED) return false;
+    publishOn(this._hub, t, data, options, 0);
+    return true;
+  }
+
+  /** This server's open connections subscribed to topic (not other servers'). */
+  numSubscribers(topic) {
+    const t = topicBytes(topic);
+    if (this._hub === null) return 0;
+    this._hub.flush(); // counts follow the subscriptions queued before
+    const n = C.hub_topic_count(this._hub.ptr, t.toString('utf8'));
+    if (n < 0) throw libwsError(Number(n), 'ws_hub_topic_count');
+    return Number(n);
+  }
+
+  // WS_EVENT_BROKER: 'broker' with ('up', address) or ('down', error message).
+  onBroker(code, text) {
+    this.emit('broker', code === K.BROKER_UP ? 'up' : 'down', text);
   }
 
   /** ws's check of the request path (and nothing else: the rest is libws's). */

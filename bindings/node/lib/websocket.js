@@ -70,6 +70,16 @@ function toBuffer(data) {
   return Buffer.from(data);
 }
 
+// A topic name as the hub takes it: 1..TOPIC_MAX_LEN bytes (strings as UTF-8).
+function topicBytes(topic) {
+  const b = typeof topic === 'string' ? Buffer.from(topic, 'utf8') : topic instanceof Uint8Array ? topic : null;
+  if (b === null) throw new TypeError('libws: a topic is a string or a Buffer');
+  if (b.length === 0 || b.length > K.TOPIC_MAX_LEN) {
+    throw new RangeError(`libws: a topic is 1 to ${K.TOPIC_MAX_LEN} bytes, got ${b.length}`);
+  }
+  return b;
+}
+
 function toArrayBuffer(buf) {
   if (buf.length === buf.buffer.byteLength) return buf.buffer;
   return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length);
@@ -218,6 +228,7 @@ class WebSocket extends EventEmitter {
     this._closeCode = 1006;
     this._closeReason = EMPTY;
     this._upgradeHeaders = null;
+    this._topics = null; // topics subscribed to (names; the hub has the truth)
 
     if (address === kServerSide) return;
     if (protocols === undefined) {
@@ -329,6 +340,44 @@ class WebSocket extends EventEmitter {
     this._frag = null;
     const msg = frag.parts.length === 1 ? frag.parts[0] : Buffer.concat(frag.parts, frag.size);
     this._account(this._hub.sendBytes(this, frag.opcode, msg, cb));
+  }
+
+  // ------------------------------------------------------------ topics
+  // uWebSockets.js' names. The hub delivers publishes to subscribers; a
+  // connection leaves its topics when it closes.
+
+  /** Subscribes this connection to topic. Returns false when it is not open. */
+  subscribe(topic) {
+    const t = topicBytes(topic);
+    if (this._readyState !== OPEN) return false;
+    if (this._topics === null) this._topics = new Set();
+    this._topics.add(typeof topic === 'string' ? topic : t.toString('latin1'));
+    this._hub.sendTopic(K.CMD_SUBSCRIBE, this, t);
+    return true;
+  }
+
+  unsubscribe(topic) {
+    const t = topicBytes(topic);
+    if (this._readyState !== OPEN) return false;
+    const had = this._topics !== null && this._topics.delete(typeof topic === 'string' ? topic : t.toString('latin1'));
+    this._hub.sendTopic(K.CMD_UNSUBSCRIBE, this, t);
+    return had;
+  }
+
+  isSubscribed(topic) {
+    return this._topics !== null && this._topics.has(typeof topic === 'string' ? topic : topicBytes(topic).toString('latin1'));
+  }
+
+  getTopics() {
+    return this._topics === null ? [] : [...this._topics];
+  }
+
+  /** Publishes to every subscriber of topic but this connection (uWS). */
+  publish(topic, data, options) {
+    const t = topicBytes(topic);
+    if (this._readyState !== OPEN) return false;
+    publishOn(this._hub, t, data, options, this._id);
+    return true;
   }
 
   _control(opcode, data, mask, cb) {
@@ -508,6 +557,7 @@ class WebSocket extends EventEmitter {
     this._closeCode = code;
     this._closeReason = reason;
     this._hubBuffered = 0;
+    this._topics = null;
     if (this._server !== null) this._server._removeClient(this);
     this._emit('close', code, reason);
   }
@@ -560,6 +610,15 @@ for (const type of ['open', 'error', 'close', 'message']) {
       this.addEventListener(type, handler, { [kForOnEventAttribute]: true });
     },
   });
+}
+
+// options: { binary } or a boolean isBinary (uWS); default: binary unless data is a string.
+function publishOn(hub, topic, data, options, exclude) {
+  if (typeof data === 'number') data = data.toString();
+  let binary = typeof data !== 'string';
+  if (typeof options === 'boolean') binary = options;
+  else if (options && options.binary !== undefined) binary = !!options.binary;
+  hub.publish(topic, binary ? K.OP_BINARY : K.OP_TEXT, typeof data === 'string' ? data : toBuffer(data), exclude);
 }
 
 function setId(ws, hub, id) {
@@ -655,6 +714,8 @@ module.exports = {
   parseHeaders,
   isValidStatusCode,
   maxMessageSize,
+  topicBytes,
+  publishOn,
   CONNECTING,
   OPEN,
   CLOSING,

@@ -304,6 +304,9 @@ class Hub {
           case K.EVENT_OPEN:
             this.onOpen(id, buf.readUInt32LE(off + 16), p, len);
             break;
+          case K.EVENT_REQUEST:
+            this.onRequest(id, buf.readUInt32LE(off + 16), p, len);
+            break;
           case K.EVENT_PING: {
             const ws = this.conns.get(id);
             if (ws !== undefined) ws._onPing(this.payload(p, len));
@@ -311,7 +314,7 @@ class Hub {
           }
           case K.EVENT_PONG: {
             const ws = this.conns.get(id);
-            if (ws !== undefined) ws._onPong(this.payload(p, len));
+            if (ws !== undefined) ws._onPong(this.payload(p, len), buf.readUInt32LE(off + 16));
             break;
           }
           case K.EVENT_CLOSE: {
@@ -321,6 +324,8 @@ class Hub {
               this.conns.delete(id);
               this.unref();
               ws._onClose(buf[off + 2] | (buf[off + 3] << 8), this.payload(p, len));
+            } else if (this.owner && this.owner.onGone) {
+              this.owner.onGone(id); // a request rejected or never opened
             }
             break;
           }
@@ -360,33 +365,42 @@ class Hub {
     }
   }
 
-  onOpen(id, listener, p, len) {
-    // Payload (docs/hub-contract.md): peer, request target, subprotocol and
-    // the request headers ("Name: value\r\n" lines), each a u32 length, the
-    // bytes and a NUL; fields after these four are a later version's. The
-    // lengths alone delimit the fields: no byte a client sent can move one
-    // into the next.
+  // The fields of an open or request event's payload (docs/hub-contract.md):
+  // each a u32 length, the bytes and a NUL; fields after the first `count`
+  // are a later version's. The lengths alone delimit the fields: no byte a
+  // client sent can move one into the next. Headers (field 3) are latin1 as
+  // HTTP/1.1 has them (Node's http does the same). null: malformed.
+  fields(p, len, count) {
     const buf = this.buf;
     const end = p + len;
-    const fields = ['', '', '', ''];
+    const fields = new Array(count);
     let at = p;
-    for (let i = 0; i < 4; i++) {
-      if (at + 4 > end) return this.badOpen(id);
+    for (let i = 0; i < count; i++) {
+      if (at + 4 > end) return null;
       const n = buf.readUInt32LE(at);
-      if (n + 5 > end - at || buf[at + 4 + n] !== 0) return this.badOpen(id);
-      // Headers are latin1 as HTTP/1.1 has them (Node's http does the same).
+      if (n + 5 > end - at || buf[at + 4 + n] !== 0) return null;
       fields[i] = buf.toString(i === 3 ? 'latin1' : 'utf8', at + 4, at + 4 + n);
       at += 5 + n;
     }
-    if (listener === 0) {
-      const ws = this.conns.get(id);
-      if (ws !== undefined) ws._onOpen(fields[0], fields[1], fields[2], fields[3]);
-      else this.terminate(id);
-    } else if (this.owner && this.owner.onOpen) {
-      this.owner.onOpen(id, listener, fields[0], fields[1], fields[2], fields[3]);
-    } else {
-      this.terminate(id);
-    }
+    return fields;
+  }
+
+  onOpen(id, listener, p, len) {
+    // peer, request target, subprotocol, request headers.
+    const fields = this.fields(p, len, 4);
+    if (fields === null) return this.badOpen(id);
+    const ws = listener === 0 ? this.conns.get(id) : undefined;
+    if (ws !== undefined) ws._onOpen(fields[0], fields[1], fields[2], fields[3]);
+    else if (this.owner && this.owner.onOpen) this.owner.onOpen(id, listener, fields[0], fields[1], fields[2], fields[3]);
+    else this.terminate(id);
+  }
+
+  onRequest(id, listener, p, len) {
+    // peer, target, offered subprotocols, headers, method, offered extensions.
+    const fields = this.fields(p, len, 6);
+    if (fields === null) return this.badOpen(id);
+    if (this.owner && this.owner.onRequest) this.owner.onRequest(id, listener, fields);
+    else this.reject(id, 500, '', null);
   }
 
   // An open event that does not decode (a libws older or newer than this
@@ -558,6 +572,38 @@ class Hub {
       if (n > 0) c.set(data, p + 2 + tlen);
     }
     this.record(K.CMD_PUBLISH, opcode, 0, exclude >>> 0, Math.floor(exclude / 4294967296), 2 + tlen + n);
+  }
+
+  // Fields of WS_CMD_ACCEPT / WS_CMD_REJECT: as those of events. Returns the
+  // payload length written at cmdLen + RECORD_HEADER (reserve first).
+  writeFields(list) {
+    let at = this.cmdLen + RECORD_HEADER;
+    const c = this.cmd;
+    for (const f of list) {
+      const n = f.length;
+      c.writeUInt32LE(n, at);
+      if (n > 0) c.set(f, at + 4);
+      c[at + 4 + n] = 0;
+      at += 5 + n;
+    }
+    return at - this.cmdLen - RECORD_HEADER;
+  }
+
+  // Answers a request event: the 101 with protocol (null: the listener's
+  // choice) and extra header lines ("Name: value\r\n"...).
+  accept(id, protocol, headers) {
+    const f = [Buffer.from(protocol || '', 'utf8'), Buffer.from(headers || '', 'latin1')];
+    this.reserve(RECORD_HEADER + f[0].length + f[1].length + 16);
+    const len = this.writeFields(f);
+    this.record(K.CMD_ACCEPT, protocol === null ? 0 : 1, 0, id >>> 0, Math.floor(id / 4294967296), len);
+  }
+
+  // Answers a request event with an HTTP response (status 200..599).
+  reject(id, status, headers, body) {
+    const f = [Buffer.from(headers || '', 'latin1'), body ? Buffer.from(body) : Buffer.alloc(0)];
+    this.reserve(RECORD_HEADER + f[0].length + f[1].length + 16);
+    const len = this.writeFields(f);
+    this.record(K.CMD_REJECT, 0, status, id >>> 0, Math.floor(id / 4294967296), len);
   }
 
   sendTerminate(ws) {

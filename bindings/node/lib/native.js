@@ -177,14 +177,27 @@ const C = {
 // fcntl(fd, F_DUPFD_CLOEXEC, 0) from libc: the hub's pipe is watched through
 // a duplicate, because a net.Socket closes its descriptor when destroyed and
 // the hub closes its own in ws_hub_free.
+// close(2) and socketpair(2) serve WebSocketServer#handleUpgrade (adopted
+// sockets).
 let dupCloexec = null;
+let closeFd = () => {};
+let socketPair = () => null;
 try {
   const libc = koffi.load('libc.so.6');
   const fcntl = libc.func('int fcntl(int fd, int cmd, ...)');
   const F_DUPFD_CLOEXEC = 1030;
   dupCloexec = (fd) => fcntl(fd, F_DUPFD_CLOEXEC, 'int', 0);
+  const close = libc.func('int close(int fd)');
+  closeFd = (fd) => close(fd);
+  const socketpair = libc.func('int socketpair(int domain, int type, int protocol, _Out_ int *sv)');
+  const AF_UNIX = 1;
+  const SOCK_STREAM_CLOEXEC = 1 | 0x80000;
+  socketPair = () => {
+    const sv = [0, 0];
+    return socketpair(AF_UNIX, SOCK_STREAM_CLOEXEC, 0, sv) === 0 ? sv : null;
+  };
 } catch {
   dupCloexec = null;
 }
 
-module.exports = { koffi, lib, C, file: loaded.file, where: loaded.where, wsHeader, dupCloexec };
+module.exports = { koffi, lib, C, file: loaded.file, where: loaded.where, wsHeader, dupCloexec, closeFd, socketPair };

@@ -28,6 +28,9 @@ function getClientHub() {
     // send buffer limits (64 MiB per connection, see ws.h).
     const opts = optionsHandle([
       [K.OPT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PAYLOAD],
+      // Keepalive on by default, as for servers (see WebSocketServer).
+      [K.OPT_HUB_PING_INTERVAL_MS, 20000],
+      [K.OPT_HUB_PONG_TIMEOUT_MS, 20000],
       MODE_OPTION, // see WebSocketServer
     ]);
     clientHub = new Hub(opts, {
@@ -228,6 +231,7 @@ class WebSocket extends EventEmitter {
     this._closeCode = 1006;
     this._closeReason = EMPTY;
     this._upgradeHeaders = null;
+    this._latency = 0;
     this._topics = null; // topics subscribed to (names; the hub has the truth)
 
     if (address === kServerSide) return;
@@ -259,6 +263,11 @@ class WebSocket extends EventEmitter {
     const hub = this._hub;
     const queued = hub !== null && this._queuedEpoch === hub.epoch ? this._queued : 0;
     return queued + this._hubBuffered + this._afterClose;
+  }
+
+  /** libws: the round trip of the last keepalive ping, in ms (0: none yet). */
+  get latency() {
+    return this._latency;
   }
 
   get extensions() {
@@ -518,7 +527,10 @@ class WebSocket extends EventEmitter {
     this._emit('ping', data);
   }
 
-  _onPong(data) {
+  // rtt: round trip of the keepalive ping this pong answers, in
+  // microseconds (0: it answers none).
+  _onPong(data, rtt) {
+    if (rtt > 0) this._latency = rtt / 1000;
     this._emit('pong', data);
   }
 
@@ -547,6 +559,10 @@ class WebSocket extends EventEmitter {
     // 'error' for what the peer sent (protocol, UTF-8, size) and while
     // connecting.
     if (this._readyState !== CONNECTING && code === 0 && NETWORK_FAILURES.has(err.errno)) return;
+    // The keepalive's pong timeout (close 1011 sent) is a peer gone, not a
+    // fault of the application: 'close' 1011 alone, no 'error' to crash
+    // applications without an 'error' listener.
+    if (this._readyState !== CONNECTING && err.errno === K.WS_ETIMEDOUT) return;
     if (this._readyState === CONNECTING || code !== 0) this._readyState = CLOSING;
     this._emit('error', err);
   }
@@ -694,6 +710,11 @@ function initAsClient(ws, address, protocols, options) {
   if (opts.servername) spec.push([K.OPT_TLS_SERVER_NAME, String(opts.servername)]);
   if (opts.caFile) spec.push([K.OPT_TLS_CA_FILE, String(opts.caFile)]);
   if (opts.autoPong === false) spec.push([K.OPT_AUTO_PONG, 0]);
+  if (opts.pingInterval !== undefined || opts.pongTimeout !== undefined) {
+    const interval = opts.pingInterval === undefined ? 20000 : Math.max(0, Math.ceil(Number(opts.pingInterval) || 0));
+    const timeout = opts.pongTimeout === undefined ? 20000 : Math.max(0, Math.ceil(Number(opts.pongTimeout) || 0));
+    spec.push([K.OPT_HUB_PING_INTERVAL_MS, interval], [K.OPT_HUB_PONG_TIMEOUT_MS, interval > 0 ? timeout : 0]);
+  }
   if (opts.closeTimeout !== undefined) spec.push([K.OPT_CLOSE_TIMEOUT_MS, Math.max(1, Math.ceil(opts.closeTimeout))]);
   spec.push(...deflateSpec(opts.perMessageDeflate, false));
 

@@ -13,6 +13,7 @@ const { Hub, MODE_OPTION } = require('./hub');
 const { C, dupCloexec, closeFd, socketPair } = require('./native');
 const { libwsError } = require('./errors');
 const { optionsHandle, deflateSpec } = require('./options');
+const { pemFile } = require('./pem');
 const { WebSocket, kServerSide, setId, parsePeer, parseHeaders, maxMessageSize, topicBytes, publishOn, OPEN } = require('./websocket');
 
 const RUNNING = 0;
@@ -229,9 +230,14 @@ class WebSocketServer extends EventEmitter {
     if (options.highWaterMark > 0) spec.push([K.OPT_HUB_HIGH_WATER, options.highWaterMark]);
     if (options.idleTimeout > 0) spec.push([K.OPT_HUB_IDLE_TIMEOUT_MS, options.idleTimeout]);
     if (options.tls) {
-      if (options.tls.cert) spec.push([K.OPT_TLS_CERT_FILE, String(options.tls.cert)]);
-      if (options.tls.key) spec.push([K.OPT_TLS_KEY_FILE, String(options.tls.key)]);
-      if (options.tls.ca) spec.push([K.OPT_TLS_CA_FILE, String(options.tls.ca)]);
+      // File paths, or the PEM text itself (Buffers or strings), as ws users
+      // pass them to https.createServer.
+      const cert = pemFile(options.tls.cert);
+      const key = pemFile(options.tls.key);
+      const ca = pemFile(options.tls.ca);
+      if (cert) spec.push([K.OPT_TLS_CERT_FILE, cert]);
+      if (key) spec.push([K.OPT_TLS_KEY_FILE, key]);
+      if (ca) spec.push([K.OPT_TLS_CA_FILE, ca]);
     }
     const deflate = deflateSpec(options.perMessageDeflate, true);
     this._deflate = deflate.length > 0;

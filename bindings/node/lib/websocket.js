@@ -6,6 +6,7 @@ const EventEmitter = require('events');
 const K = require('./constants');
 const { libwsError } = require('./errors');
 const { optionsHandle, deflateSpec } = require('./options');
+const { pemFile } = require('./pem');
 const { C } = require('./native');
 
 const CONNECTING = 0;
@@ -708,7 +709,13 @@ function initAsClient(ws, address, protocols, options) {
   if (lines) spec.push([K.OPT_HEADERS, lines]);
   if (opts.rejectUnauthorized === false) spec.push([K.OPT_TLS_VERIFY, 0]);
   if (opts.servername) spec.push([K.OPT_TLS_SERVER_NAME, String(opts.servername)]);
-  if (opts.caFile) spec.push([K.OPT_TLS_CA_FILE, String(opts.caFile)]);
+  // ca, cert, key as tls.connect takes them (Buffers or PEM strings); caFile: a path.
+  const ca = pemFile(opts.ca !== undefined ? opts.ca : opts.caFile);
+  const cert = pemFile(opts.cert);
+  const key = pemFile(opts.key);
+  if (ca) spec.push([K.OPT_TLS_CA_FILE, ca]);
+  if (cert) spec.push([K.OPT_TLS_CERT_FILE, cert]);
+  if (key) spec.push([K.OPT_TLS_KEY_FILE, key]);
   if (opts.autoPong === false) spec.push([K.OPT_AUTO_PONG, 0]);
   if (opts.pingInterval !== undefined || opts.pongTimeout !== undefined) {
     const interval = opts.pingInterval === undefined ? 20000 : Math.max(0, Math.ceil(Number(opts.pingInterval) || 0));

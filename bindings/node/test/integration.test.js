@@ -169,3 +169,31 @@ test('keepalive on by default: a peer that never answers pings is closed; latenc
     await closeServer(wss);
   }
 });
+
+test('TLS material as Buffers and strings: a libws wss server with cert/key Buffers, libws and ws clients with a ca Buffer', async () => {
+  const cert = fs.readFileSync(path.join(DATA, 'server.pem'));
+  const key = fs.readFileSync(path.join(DATA, 'server.key'), 'utf8');
+  const ca = fs.readFileSync(path.join(DATA, 'ca.pem'));
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, tls: { cert, key } });
+  echo(wss);
+  await once(wss, 'listening');
+  const url = `wss://localhost:${wss.address().port}/s`;
+  try {
+    assert.deepEqual(await talk(url, { ca }), ['hello /s', 'ping me']);
+    const { WebSocket } = require('..');
+    const c = new WebSocket(url, { ca });
+    const got = [];
+    c.on('message', (d) => got.push(d.toString()));
+    await once(c, 'open');
+    await until(() => got.length === 1, 5000, 'hello');
+    assert.deepEqual(got, ['hello /s']);
+    c.close();
+    await once(c, 'close');
+    // Without the CA the certificate is refused.
+    const bad = new WebSocket(url);
+    const [err] = await once(bad, 'error');
+    assert.equal(err.code, 'WS_ETLS');
+  } finally {
+    await closeServer(wss);
+  }
+});

@@ -363,11 +363,10 @@ declare class WebSocket extends EventEmitter {
 
   binaryType: WebSocket.BinaryType;
   /**
-   * Bytes sent but not known to have left: what was queued in JavaScript during
-   * this loop turn (not yet handed to libws), plus, while libws reports the
-   * connection over its high-water mark, the count it reported (libws reports
-   * crossings, not every byte, so below the mark this part is 0), plus, as in
-   * ws, bytes passed to send() after the connection closed.
+   * Bytes accepted by send() and not yet written to the socket, as in ws:
+   * what was sent during the current loop turn counts in full (a 4 MiB send
+   * reads ~4 MiB right after), then what libws still holds for the
+   * connection; plus, as in ws, bytes passed to send() after the close.
    */
   readonly bufferedAmount: number;
   /** Negotiated extensions: a client has the server's Sec-WebSocket-Extensions
@@ -392,9 +391,10 @@ declare class WebSocket extends EventEmitter {
 
   /**
    * Queue a message. Throws while CONNECTING; after closing, the callback (if
-   * any) gets an Error and nothing is sent. The callback runs once the message
-   * was handed to libws (not once it reached the network). Blob data is not
-   * supported.
+   * any) gets an Error and nothing is sent. The callback runs once libws
+   * holds none of the connection's bytes any more (the message was written
+   * to the socket), or with an Error if the connection ended first. Blob
+   * data is not supported.
    */
   send(data: Data, cb?: (err?: Error) => void): void;
   send(data: Data, options: WebSocket.SendOptions, cb?: (err?: Error) => void): void;

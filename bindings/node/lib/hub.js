@@ -71,6 +71,8 @@ function callAll(cbs, err) {
   for (let i = 0; i < cbs.length; i++) cbs[i](err);
 }
 
+const EMPTY_CBS = [];
+
 class Hub {
   /**
    * @param {bigint|null} opts ws_options_t handle for ws_hub_new (or null)
@@ -85,7 +87,15 @@ class Hub {
     this.owner = owner;
     this.conns = new Map(); // connection id -> WebSocket
     this.refs = 0;
-    this.epoch = 0; // flush counter (see WebSocket#bufferedAmount)
+    this.epoch = 0; // flush counter
+    // Loop turns in which something was sent (see WebSocket#bufferedAmount):
+    // bytes sent during a turn count in full until it ends, as in ws.
+    this.turn = 0;
+    this.turnScheduled = false;
+    this.turnBound = () => {
+      this.turnScheduled = false;
+      this.turn++;
+    };
 
     this.buf = Buffer.allocUnsafe(POLL_SIZE);
     this.bufDonated = false; // payloads are handed out as views of buf (one-off big buffer)
@@ -105,7 +115,8 @@ class Hub {
     // at the flush so as not to keep the ArrayBuffer alive.
     this.lastAB = null;
     this.lastAddr = 0;
-    this.cbs = null;
+    // Connections whose sends of this batch have callbacks (see flush).
+    this.cbConns = new Set();
     this.flushScheduled = false;
     this.flushBound = () => {
       this.flushScheduled = false;
@@ -462,9 +473,23 @@ class Hub {
     }
   }
 
-  addCallback(cb) {
-    if (this.cbs === null) this.cbs = [cb];
-    else this.cbs.push(cb);
+  addCallback(ws, cb) {
+    ws._sendCbs.push(cb);
+    this.cbConns.add(ws);
+  }
+
+  markTurn() {
+    if (!this.turnScheduled) {
+      this.turnScheduled = true;
+      setImmediate(this.turnBound);
+    }
+  }
+
+  /** Unsent bytes of connection id in the hub (0 when gone). A Go call. */
+  bufferedAmount(id) {
+    if (this.ptr === null) return 0;
+    const n = Number(C.hub_buffered_amount(this.ptr, id));
+    return n > 0 ? n : 0;
   }
 
   // data: a Uint8Array. Returns the bytes queued.
@@ -473,8 +498,9 @@ class Hub {
     if (len >= DIRECT_SEND) {
       this.flush();
       const rc = this.ptr === null ? K.WS_ECLOSED : C.hub_send(this.ptr, ws._id, opcode, data, len);
-      if (cb) process.nextTick(cb, rc < 0 ? libwsError(rc, 'send') : undefined);
-      return 0;
+      if (cb) ws._sendCbs.push(cb);
+      ws._flushed(rc < 0 ? libwsError(rc, 'send') : undefined);
+      return len;
     }
     if (len >= REF_SEND) {
       this.reserve(RECORD_HEADER + 16);
@@ -497,7 +523,7 @@ class Hub {
       if (len > 0) this.cmd.set(data, this.cmdLen + RECORD_HEADER);
       this.record(K.CMD_SEND, opcode, 0, ws._idLo, ws._idHi, len);
     }
-    if (cb) this.addCallback(cb);
+    if (cb) this.addCallback(ws, cb);
     return len;
   }
 
@@ -526,7 +552,7 @@ class Hub {
     this.reserve(RECORD_HEADER + max + 8);
     const len = max === 0 ? 0 : this.cmd.utf8Write(str, this.cmdLen + RECORD_HEADER, max);
     this.record(K.CMD_SEND, opcode, 0, ws._idLo, ws._idHi, len);
-    if (cb) this.addCallback(cb);
+    if (cb) this.addCallback(ws, cb);
     return len;
   }
 
@@ -628,10 +654,10 @@ class Hub {
       this.lastAB = null;
     }
     if (this.cmd.length > CMD_KEEP) this.cmd = Buffer.allocUnsafe(CMD_SIZE);
-    const cbs = this.cbs;
-    if (cbs !== null) {
-      this.cbs = null;
-      process.nextTick(callAll, cbs, rc < 0 ? libwsError(rc, 'send') : undefined);
+    if (this.cbConns.size > 0) {
+      const err = rc < 0 ? libwsError(rc, 'send') : undefined;
+      for (const ws of this.cbConns) ws._flushed(err);
+      this.cbConns.clear();
     }
     if (rc < 0 && rc !== K.WS_ECLOSED) {
       // Only a bug in the binding (a malformed record) or ENOMEM gets here.
@@ -686,4 +712,4 @@ class Hub {
   }
 }
 
-module.exports = { Hub, recordSize, POLL_SIZE, DIRECT_SEND, INLINE, MODE_OPTION };
+module.exports = { Hub, callAll, EMPTY_CBS, recordSize, POLL_SIZE, DIRECT_SEND, INLINE, MODE_OPTION };

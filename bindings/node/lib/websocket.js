@@ -9,6 +9,10 @@ const { optionsHandle, deflateSpec } = require('./options');
 const { pemFile } = require('./pem');
 const { C } = require('./native');
 
+function callAll(cbs, err) {
+  for (let i = 0; i < cbs.length; i++) cbs[i](err);
+}
+
 const CONNECTING = 0;
 const OPEN = 1;
 const CLOSING = 2;
@@ -215,8 +219,12 @@ class WebSocket extends EventEmitter {
     this._extensions = '';
     this._url = undefined;
     this._isServer = false;
-    this._queued = 0;
-    this._queuedEpoch = -1;
+    this._turnBytes = 0; // bytes sent during loop turn _turn (see bufferedAmount)
+    this._turn = -1;
+    this._maybeBuffered = false; // the hub may hold unsent bytes of ours
+    this._sendCbs = []; // callbacks of sends not yet handed to the hub
+    this._writeCbs = []; // ... handed over, waiting for the hub to write them
+    this._writeCheck = null;
     this._hubBuffered = 0;
     this._paused = false; // pause() (isPaused)
     this._pressed = false; // the hub's send buffer is over its high-water mark
@@ -258,12 +266,19 @@ class WebSocket extends EventEmitter {
     this._binaryType = type;
   }
 
-  /** Bytes sent but not known to have left: queued in JavaScript this loop
-   * turn, plus what the hub last reported while over its high-water mark. */
+  /** Bytes accepted by send() and not yet written to the socket, as in ws:
+   * what was sent during this loop turn counts in full (ws's socket buffer
+   * holds it until the turn ends), later what the hub still holds (asked of
+   * the hub while it may hold any), plus bytes sent after the close. */
   get bufferedAmount() {
     const hub = this._hub;
-    const queued = hub !== null && this._queuedEpoch === hub.epoch ? this._queued : 0;
-    return queued + this._hubBuffered + this._afterClose;
+    const turn = hub !== null && this._turn === hub.turn ? this._turnBytes : 0;
+    let held = 0;
+    if (this._maybeBuffered && hub !== null) {
+      held = hub.bufferedAmount(this._id);
+      if (held === 0 && turn === 0) this._maybeBuffered = false;
+    }
+    return Math.max(turn, held) + this._afterClose;
   }
 
   /** libws: the round trip of the last keepalive ping, in ms (0: none yet). */
@@ -326,13 +341,53 @@ class WebSocket extends EventEmitter {
   }
 
   _account(n) {
-    const epoch = this._hub.epoch;
-    if (this._queuedEpoch !== epoch) {
-      this._queuedEpoch = epoch;
-      this._queued = n;
+    const hub = this._hub;
+    this._maybeBuffered = true;
+    hub.markTurn();
+    if (this._turn !== hub.turn) {
+      this._turn = hub.turn;
+      this._turnBytes = n;
     } else {
-      this._queued += n;
+      this._turnBytes += n;
     }
+  }
+
+  // The sends with callbacks were handed to the hub (err: refused): their
+  // callbacks run once the hub holds none of our bytes (ws calls back once
+  // the data is written), checked after this turn, on drain events, and
+  // every few ms while below the high-water mark (no event will come).
+  _flushed(err) {
+    const cbs = this._sendCbs;
+    if (cbs.length === 0) return;
+    this._sendCbs = [];
+    if (err !== undefined) {
+      process.nextTick(callAll, cbs, err);
+      return;
+    }
+    for (let i = 0; i < cbs.length; i++) this._writeCbs.push(cbs[i]);
+    this._scheduleWriteCheck(0);
+  }
+
+  _scheduleWriteCheck(ms) {
+    if (this._writeCheck !== null || this._writeCbs.length === 0) return;
+    const run = () => {
+      this._writeCheck = null;
+      this._checkWritten();
+    };
+    this._writeCheck = ms === 0 ? setImmediate(run) : setTimeout(run, ms);
+  }
+
+  _checkWritten() {
+    if (this._writeCbs.length === 0 || this._hub === null) return;
+    if (this._readyState === CLOSED) return;
+    const held = this._hub.bufferedAmount(this._id);
+    if (held === 0) {
+      const cbs = this._writeCbs;
+      this._writeCbs = [];
+      callAll(cbs, undefined);
+    } else if (!this._pressed || !this._isServer) {
+      this._scheduleWriteCheck(5);
+    } // else the drain event checks again
   }
 
   // The hub sends whole messages only, so fragments are gathered here and
@@ -546,6 +601,7 @@ class WebSocket extends EventEmitter {
     this._hubBuffered = 0;
     this._pressed = false;
     this._updateReading();
+    this._scheduleWriteCheck(0);
   }
 
   // code: the close code libws sent (0 if none), or the HTTP status of a
@@ -575,6 +631,18 @@ class WebSocket extends EventEmitter {
     this._closeReason = reason;
     this._hubBuffered = 0;
     this._topics = null;
+    // Callbacks of sends the hub did not confirm written: as in ws, an error.
+    const pending = this._sendCbs.concat(this._writeCbs);
+    this._sendCbs = [];
+    this._writeCbs = [];
+    if (this._writeCheck !== null) {
+      clearTimeout(this._writeCheck);
+      clearImmediate(this._writeCheck);
+      this._writeCheck = null;
+    }
+    if (pending.length > 0) {
+      process.nextTick(callAll, pending, new Error('The socket was closed while data was being compressed or sent'));
+    }
     if (this._server !== null) this._server._removeClient(this);
     this._emit('close', code, reason);
   }

@@ -437,7 +437,7 @@ class WebSocketServer extends EventEmitter {
           throw err;
         }
         protocol = typeof chosen === 'string' && offered.includes(chosen) ? chosen : '';
-      } else if (entry.adopted && offered.length > 0 && this._protocols.length === 0) {
+      } else if (offered.length > 0 && this._protocols.length === 0) {
         protocol = offered[0]; // ws's default: the first one offered
       }
       entry.protocol = protocol;

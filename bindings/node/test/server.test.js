@@ -662,3 +662,15 @@ test('wss:// with tls: { cert, key }, against ws and libws clients (caFile, reje
   assert.deepEqual(encrypted, [true, true, true]);
   await closeServer(wss);
 });
+
+test('without handleProtocols the first subprotocol offered is chosen, as in ws', async () => {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(wss, 'listening');
+  const conn = once(wss, 'connection');
+  const c = await wsClient(`ws://127.0.0.1:${wss.address().port}/`, ['x', 'y']);
+  const [ws] = await conn;
+  assert.equal(c.protocol, 'x');
+  assert.equal(ws.protocol, 'x');
+  c.close();
+  await closeServer(wss);
+});

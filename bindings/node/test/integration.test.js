@@ -197,3 +197,59 @@ test('TLS material as Buffers and strings: a libws wss server with cert/key Buff
     await closeServer(wss);
   }
 });
+
+test('an Express app and libws WebSockets on one port ({ server } with the app\'s http.Server)', async () => {
+  const express = require('express');
+  const app = express();
+  app.get('/api/:name', (req, res) => res.json({ hello: req.params.name }));
+  const server = http.createServer(app);
+  const wss = new WebSocketServer({ server, path: '/live' });
+  echo(wss);
+  await listen(server);
+  const { port } = server.address();
+  try {
+    const [status, body] = await get(`http://127.0.0.1:${port}/api/bob`);
+    assert.equal(status, 200);
+    assert.deepEqual(JSON.parse(body), { hello: 'bob' });
+    assert.deepEqual(await talk(`ws://127.0.0.1:${port}/live`), ['hello /live', 'ping me']);
+    const wrong = new WS(`ws://127.0.0.1:${port}/other`);
+    assert.equal((await once(wrong, 'error'))[0].message, 'Unexpected server response: 400');
+    assert.equal((await get(`http://127.0.0.1:${port}/api/x`))[0], 200);
+  } finally {
+    await closeServer(wss);
+    server.close();
+  }
+});
+
+test('libws clients keep alive too: latency measured against a ws server, a silent server closed', async () => {
+  const { WebSocket } = require('..');
+  const wss = new WS.WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(wss, 'listening');
+  try {
+    const c = new WebSocket(`ws://127.0.0.1:${wss.address().port}/`, { pingInterval: 100, pongTimeout: 300 });
+    await once(c, 'open');
+    await until(() => c.latency > 0, 5000, 'a latency');
+    c.close();
+    await once(c, 'close');
+  } finally {
+    await new Promise((r) => wss.close(r));
+  }
+  // A server that completes the handshake and then never answers.
+  const raw = net.createServer((sock) => {
+    sock.once('data', (d) => {
+      const key = /Sec-WebSocket-Key: (.*)\r\n/i.exec(d.toString())[1];
+      const accept = require('crypto').createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+      sock.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+      sock.on('data', () => {});
+    });
+  });
+  await listen(raw);
+  try {
+    const c = new WebSocket(`ws://127.0.0.1:${raw.address().port}/`, { pingInterval: 100, pongTimeout: 300 });
+    await once(c, 'open');
+    const [code] = await once(c, 'close', 5000);
+    assert.equal(code, 1011);
+  } finally {
+    raw.close();
+  }
+});

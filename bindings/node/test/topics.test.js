@@ -6,6 +6,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const net = require('net');
 const { spawn } = require('child_process');
+const path = require('path');
 const { WebSocketServer, WS, once, until, closeServer, exitWatchdog } = require('../testing/helpers');
 
 exitWatchdog();
@@ -237,5 +238,54 @@ test('reusePort: two servers listen on one port', async () => {
   } finally {
     await closeServer(a);
     await closeServer(b);
+  }
+});
+
+function chatServer(broker) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(__dirname, '..', '..', '..', 'examples', 'node', 'chat_server.js'), '0', broker],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (d) => { err += d; });
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /listening on ws:\/\/127\.0\.0\.1:(\d+)\/chat/.exec(out);
+      if (m) resolve({ child, port: Number(m[1]), stderr: () => err });
+    });
+    child.on('exit', (code) => reject(new Error(`chat_server exited with ${code}: ${err}`)));
+  });
+}
+
+test('examples/node/chat_server.js: two processes sharing a redis-server are one chat, rooms apart', async () => {
+  const redis = await startRedis();
+  const broker = `redis://127.0.0.1:${redis.port}/0`;
+  const servers = [];
+  const clients = [];
+  try {
+    servers.push(await chatServer(broker), await chatServer(broker));
+    await until(() => servers.every((s) => /broker up/.test(s.stderr())), 10000, 'broker up in both');
+    const a = await wsClient(`ws://127.0.0.1:${servers[0].port}/chat?room=r1`);
+    const b = await wsClient(`ws://127.0.0.1:${servers[1].port}/chat?room=r1`);
+    const other = await wsClient(`ws://127.0.0.1:${servers[1].port}/chat?room=r2`);
+    clients.push(a, b, other);
+    // Until the second process has subscribed in Redis, a's lines may not reach b.
+    await until(() => {
+      a.send('probe');
+      return b.got.includes('probe');
+    }, 10000, 'the chat across processes');
+    b.send('hello from b');
+    a.send('hello from a');
+    await until(() => a.got.includes('hello from b') && b.got.includes('hello from a'), 5000, 'both lines');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(other.got, []);
+  } finally {
+    for (const c of clients) c.terminate();
+    for (const s of servers) {
+      s.child.kill('SIGTERM');
+      if (s.child.exitCode === null) await once(s.child, 'exit', 5000).catch(() => s.child.kill('SIGKILL'));
+    }
+    redis.proc.kill('SIGTERM');
+    if (redis.proc.exitCode === null) await once(redis.proc, 'exit', 5000).catch(() => redis.proc.kill('SIGKILL'));
   }
 });

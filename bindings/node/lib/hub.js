@@ -12,7 +12,8 @@
 // JavaScript: every event that is waiting reaches JavaScript in this one
 // loop turn.
 //
-// Commands: sends, closes, terminates, pauses and resumes are encoded as
+// Commands: sends, closes, terminates, pauses, resumes, topic records and
+// answers to request events (accept, reject) are encoded as
 // command records into one Buffer and handed over with a single
 // ws_hub_send_raw per batch of events: right after the batch is dispatched
 // and before the next poll, for what event handlers sent (the contract's
@@ -67,11 +68,6 @@ function recordSize(len) {
   return RECORD_HEADER + len + ((8 - (len & 7)) & 7);
 }
 
-function callAll(cbs, err) {
-  for (let i = 0; i < cbs.length; i++) cbs[i](err);
-}
-
-const EMPTY_CBS = [];
 
 class Hub {
   /**
@@ -712,4 +708,4 @@ class Hub {
   }
 }
 
-module.exports = { Hub, callAll, EMPTY_CBS, recordSize, POLL_SIZE, DIRECT_SEND, INLINE, MODE_OPTION };
+module.exports = { Hub, recordSize, POLL_SIZE, DIRECT_SEND, INLINE, MODE_OPTION };

@@ -2,7 +2,9 @@
 // WebSocketServer with the API of ws 8. Each server owns one libws event hub:
 // the C ABI can stop listening only by shutting a whole hub down
 // (ws_hub_shutdown), so a hub per server is what lets server.close() free
-// its port without touching other servers or clients.
+// its port without touching other servers or clients. Every upgrade
+// request reaches JavaScript as a request event before the 101 (handshake
+// control), so verifyClient, handleProtocols and 'headers' work as in ws.
 
 const EventEmitter = require('events');
 const http = require('http');
@@ -516,7 +518,6 @@ class WebSocketServer extends EventEmitter {
 
   _refuse(ws, code, reason) {
     ws._silent = true;
-    ws._held = null;
     if (ws._readyState === OPEN) ws.close(code, Buffer.from(String(reason)).subarray(0, 123));
   }
 

@@ -232,7 +232,6 @@ class WebSocket extends EventEmitter {
     this._afterClose = 0;
     this._errCode = 0; // close code libws sent because the peer broke the protocol
     this._frag = null; // a message being sent in fragments (fin: false)
-    this._held = null; // events held back until the server emits 'connection'
     this._silent = false; // a connection the server refused: nobody listens
     this._aborted = false;
     this._server = null;
@@ -522,12 +521,11 @@ class WebSocket extends EventEmitter {
   // a server connection's peer is not taking what is sent to it (the hub's
   // backpressure event until its drain event: a client that sends without
   // reading its replies is then held back by TCP instead of filling the send
-  // buffer), and while a server connection's events are held for an
-  // asynchronous verifyClient. Clients keep reading under backpressure: a
+  // buffer). Clients keep reading under backpressure: a
   // client that stopped too would deadlock with a server doing the above
   // (each side's buffer full, neither reading).
   _updateReading() {
-    const paused = this._paused || this._pressed || this._held !== null;
+    const paused = this._paused || this._pressed;
     if (paused === this._readPaused || this._readyState === CLOSED || this._hub === null) return;
     this._readPaused = paused;
     this._hub.sendPause(this, paused);
@@ -545,17 +543,7 @@ class WebSocket extends EventEmitter {
 
   _emit(name, a, b) {
     if (this._silent) return;
-    if (this._held !== null) {
-      this._held.push([name, a, b]);
-      return;
-    }
     this.emit(name, a, b);
-  }
-
-  _release() {
-    const held = this._held;
-    this._held = null;
-    if (held !== null) for (const [name, a, b] of held) this.emit(name, a, b);
   }
 
   _onOpen(peer, path, protocol, headers) {
@@ -575,8 +563,7 @@ class WebSocket extends EventEmitter {
     if (isBinary && this._binaryType !== 'nodebuffer') {
       data = this._binaryType === 'arraybuffer' ? toArrayBuffer(data) : [data];
     }
-    if (this._held !== null || this._silent) this._emit('message', data, isBinary);
-    else this.emit('message', data, isBinary);
+    if (!this._silent) this.emit('message', data, isBinary);
   }
 
   _onPing(data) {

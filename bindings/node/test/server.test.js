@@ -674,3 +674,20 @@ test('without handleProtocols the first subprotocol offered is chosen, as in ws'
   c.close();
   await closeServer(wss);
 });
+
+test('a verifyClient that never answers: the client gets 503 after handshakeTimeout, no connection', async () => {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, handshakeTimeout: 300, verifyClient: (info, cb) => {} });
+  await once(wss, 'listening');
+  let connections = 0;
+  wss.on('connection', () => connections++);
+  try {
+    const c = new WS(`ws://127.0.0.1:${wss.address().port}/`);
+    const [err] = await once(c, 'error', 5000);
+    assert.equal(err.message, 'Unexpected server response: 503');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(connections, 0);
+    assert.equal(wss._requests.size, 0, 'the request is forgotten with its close event');
+  } finally {
+    await closeServer(wss);
+  }
+});

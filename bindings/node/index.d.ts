@@ -11,6 +11,9 @@
 
 import { EventEmitter } from 'events';
 import { URL } from 'url';
+import { Duplex, DuplexOptions } from 'stream';
+import { IncomingMessage, Server as HTTPServer } from 'http';
+import { Server as HTTPSServer } from 'https';
 
 type RawData = Buffer | ArrayBuffer | Buffer[];
 type Data = string | Buffer | ArrayBuffer | ArrayBufferView | number;
@@ -36,9 +39,18 @@ declare namespace WebSocket {
     rejectUnauthorized?: boolean;
     /** TLS server name to verify and send as SNI. */
     servername?: string;
-    /** libws: a PEM CA bundle file to trust instead of the system's roots
-     * (ws takes `ca` contents; libws needs a file). */
+    /** CA certificates to trust instead of the system's roots, as tls.connect
+     * takes them: PEM Buffers or strings (or arrays of them). */
+    ca?: string | Buffer | Array<string | Buffer>;
+    /** Client certificate and key for mutual TLS (PEM Buffers or strings). */
+    cert?: string | Buffer;
+    key?: string | Buffer;
+    /** libws: a PEM CA bundle file path (as `ca`, by name). */
     caFile?: string;
+    /** libws: keepalive: ping after this many ms of quiet (default 20000; 0: off). */
+    pingInterval?: number;
+    /** libws: close (1011) when the pong does not come within this many ms of the ping (default 20000; 0: never). */
+    pongTimeout?: number;
     /** Answer pings automatically (default true). */
     autoPong?: boolean;
     /** libws: how long close() waits for the peer's close reply, ms (default 5000). */
@@ -142,17 +154,18 @@ declare namespace WebSocket {
   interface ServerOptions {
     /** Address to listen on; default: every interface. */
     host?: string;
-    /** Port to listen on; 0 picks a free one (see address()). Required. */
-    port: number;
+    /** Port to listen on; 0 picks a free one (see address()). One of port, server, noServer. */
+    port?: number;
     /** libws: accepted for ws compatibility; not used (Go's listen backlog applies). */
     backlog?: number;
-    /** libws: not supported, libws owns its listening socket (throws). */
-    server?: never;
-    /** libws: not supported (throws). */
-    noServer?: never;
-    /** Accept only this path (query ignored). libws: the handshake has already
-     * completed when the path is checked, so other paths get close 1008
-     * "Bad Request" instead of an HTTP 400. */
+    /** An http.Server or https.Server whose 'upgrade' requests this server
+     * takes, as in ws. libws: plain sockets are handed to libws (their
+     * descriptor); TLS sockets are carried through a socket pair whose bytes
+     * Node copies (slower, same behaviour). */
+    server?: HTTPServer | HTTPSServer;
+    /** Upgrades come from handleUpgrade() only, as in ws. */
+    noServer?: boolean;
+    /** Accept only this path (query ignored); others get HTTP 400, as in ws. */
     path?: string;
     /** Largest message accepted, bytes (also once inflated; close 1009 above
      * it). Default 100 MiB, as in ws. 0 means no limit as in ws, which with
@@ -169,27 +182,20 @@ declare namespace WebSocket {
     /** Answer pings automatically (default true). */
     autoPong?: boolean;
     /**
-     * Subprotocol selection. libws negotiates in Go during the handshake, so
-     * it needs a fixed list, most preferred first: pass an array (or a
-     * comma-separated string) and the first protocol of the list that the
-     * client offers is chosen. A function (as in ws) cannot run during the
-     * handshake: with libws it is called after the handshake with the offered
-     * protocols and the request, as a veto only: if it returns false, or
-     * (when the client offered any) a protocol other than the one negotiated
-     * from `protocols`, the connection is closed with 1008.
+     * Subprotocol selection. A function, as in ws: called before the 101 when
+     * the client offers subprotocols; its result (one of them) is chosen,
+     * false chooses none. libws also takes a list, most preferred first (an
+     * array or a comma-separated string): the first of the list the client
+     * offers is chosen.
      */
     handleProtocols?: string[] | string | ((protocols: Set<string>, request: UpgradeRequest) => string | false);
-    /** libws: the list of subprotocols to negotiate when handleProtocols is a function. */
+    /** libws: the list of subprotocols to negotiate (as handleProtocols' list form). */
     protocols?: string[] | string;
     /**
-     * Vet a client. libws: called after the handshake (which libws completes in
-     * Go before JavaScript hears of the client), with the same arguments as in
-     * ws; a refused client is closed with code 1008 and the HTTP status text
-     * (or the message given to the callback) as reason, instead of getting an
-     * HTTP error response, and no 'connection' is emitted for it. While an
-     * asynchronous verifyClient decides, the client is not read from (TCP
-     * holds it back); what was read already is held and delivered after
-     * 'connection'.
+     * Vet a client before the 101, as in ws: a refused client gets the HTTP
+     * status (401 by default; the callback form's code, message and headers),
+     * so a ws client sees "Unexpected server response: 401". The callback form
+     * may answer later (bounded by handshakeTimeout: then 503).
      */
     verifyClient?: (
       info: { origin: string | undefined; secure: boolean; req: UpgradeRequest },
@@ -212,17 +218,29 @@ declare namespace WebSocket {
      * the connections with the largest buffers are failed with close 1008.
      * Default 256 MiB (the hub's). */
     maxTotalBuffered?: number;
-    /** libws: ping a connection that was quiet this long, ms (0: never). */
+    /** libws: keepalive: ping a connection quiet this long, ms (default 20000; 0: off). */
     pingInterval?: number;
+    /** libws: close (1011) a connection whose pong does not come within this
+     * many ms of the ping (default 20000; 0: never): a peer gone without a FIN
+     * is closed within pingInterval + pongTimeout. */
+    pongTimeout?: number;
     /** libws: drop a connection quiet this long, ms (0: never). */
     idleTimeout?: number;
-    /** libws: serve wss:// with this PEM certificate chain and key (file paths). */
-    tls?: { cert: string; key: string; ca?: string };
+    /** libws: a Redis URL ("redis://host:port/db"): every server given the same
+     * one is one system of topics: a publish on any reaches the subscribers of
+     * all exactly once, in publish order. 'broker' events report outages. */
+    broker?: string;
+    /** libws: SO_REUSEPORT, so several processes (or servers) listen on one
+     * port and the kernel spreads connections among them. Each must set it. */
+    reusePort?: boolean;
+    /** libws: serve wss:// with this certificate chain and key: PEM Buffers or
+     * strings, or file paths; ca: client certificates must be signed by it. */
+    tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer | Array<string | Buffer> };
   }
 
   /** The subset of http.IncomingMessage libws fills in for 'connection'. */
   interface UpgradeRequest {
-    method: 'GET';
+    method: string;
     /** Request target, e.g. "/chat?room=1". */
     url: string;
     httpVersion: string;
@@ -267,11 +285,29 @@ declare namespace WebSocket {
     close(cb?: (err?: Error) => void): void;
     /** ws's path check. */
     shouldHandle(request: UpgradeRequest): boolean;
-    /** libws: not supported (throws): libws does the handshake itself. */
-    handleUpgrade(...args: any[]): never;
+    /** As in ws: complete the upgrade of a request from an http(s).Server's
+     * 'upgrade' event, then call back with the connection (not emitting
+     * 'connection': the callback usually does). */
+    handleUpgrade(request: IncomingMessage, socket: import('stream').Duplex, head: Buffer,
+      callback: (ws: WebSocket, request: IncomingMessage) => void): void;
+    /**
+     * libws (uWebSockets.js' name): send data to every subscriber of topic
+     * (see WebSocket#subscribe), framed once; with `broker`, on every server
+     * sharing it. options: { binary } or a boolean isBinary; by default binary
+     * unless data is a string. Returns false once the server is closed.
+     * Topics are 1 to 1024 bytes (RangeError otherwise).
+     */
+    publish(topic: string | Buffer, data: Data, options?: { binary?: boolean } | boolean): boolean;
+    /** libws: this server's open connections subscribed to topic (not other servers'). */
+    numSubscribers(topic: string | Buffer): number;
+    /** libws: the broker connected (and resubscribed) or went down; publishes
+     * reach this server's subscribers meanwhile, others' are dropped. */
+    on(event: 'broker', listener: (state: 'up' | 'down', detail: string) => void): this;
 
     on(event: 'connection', listener: (socket: WebSocket, request: UpgradeRequest) => void): this;
     on(event: 'listening', listener: () => void): this;
+    /** Before the 101: push "Name: value" strings onto headers to add response headers. */
+    on(event: 'headers', listener: (headers: string[], request: UpgradeRequest) => void): this;
     on(event: 'close', listener: () => void): this;
     /** Listening failed (err.code 'EADDRINUSE' ...) or a hub error. */
     on(event: 'error', listener: (err: Error & { code?: string }) => void): this;
@@ -327,11 +363,10 @@ declare class WebSocket extends EventEmitter {
 
   binaryType: WebSocket.BinaryType;
   /**
-   * Bytes sent but not known to have left: what was queued in JavaScript during
-   * this loop turn (not yet handed to libws), plus, while libws reports the
-   * connection over its high-water mark, the count it reported (libws reports
-   * crossings, not every byte, so below the mark this part is 0), plus, as in
-   * ws, bytes passed to send() after the connection closed.
+   * Bytes accepted by send() and not yet written to the socket, as in ws:
+   * what was sent during the current loop turn counts in full (a 4 MiB send
+   * reads ~4 MiB right after), then what libws still holds for the
+   * connection; plus, as in ws, bytes passed to send() after the close.
    */
   readonly bufferedAmount: number;
   /** Negotiated extensions: a client has the server's Sec-WebSocket-Extensions
@@ -346,6 +381,8 @@ declare class WebSocket extends EventEmitter {
   readonly url: string;
   /** libws: the peer's IP address. */
   readonly remoteAddress: string | undefined;
+  /** libws: the round trip of the last keepalive ping, in ms (0 until one was answered). */
+  readonly latency: number;
 
   onopen: ((event: WebSocket.Event) => void) | null;
   onerror: ((event: WebSocket.ErrorEvent) => void) | null;
@@ -354,9 +391,10 @@ declare class WebSocket extends EventEmitter {
 
   /**
    * Queue a message. Throws while CONNECTING; after closing, the callback (if
-   * any) gets an Error and nothing is sent. The callback runs once the message
-   * was handed to libws (not once it reached the network). Blob data is not
-   * supported.
+   * any) gets an Error and nothing is sent. The callback runs once libws
+   * holds none of the connection's bytes any more (the message was written
+   * to the socket), or with an Error if the connection ended first. Blob
+   * data is not supported.
    */
   send(data: Data, cb?: (err?: Error) => void): void;
   send(data: Data, options: WebSocket.SendOptions, cb?: (err?: Error) => void): void;
@@ -380,6 +418,16 @@ declare class WebSocket extends EventEmitter {
   pause(): void;
   /** Read from the peer again after pause(). */
   resume(): void;
+  /** libws (uWebSockets.js' names): subscribe to a topic (1 to 1024 bytes);
+   * the connection gets every publish to it until unsubscribe() or its close.
+   * Return false when the connection is not open (unsubscribe: or was not
+   * subscribed). */
+  subscribe(topic: string | Buffer): boolean;
+  unsubscribe(topic: string | Buffer): boolean;
+  isSubscribed(topic: string | Buffer): boolean;
+  getTopics(): string[];
+  /** libws: publish to every subscriber of topic but this connection. */
+  publish(topic: string | Buffer, data: Data, options?: { binary?: boolean } | boolean): boolean;
 
   addEventListener(type: 'open' | 'close' | 'error' | 'message', listener: ((event: any) => void) | { handleEvent(event: any): void }, options?: WebSocket.EventListenerOptions): void;
   removeEventListener(type: 'open' | 'close' | 'error' | 'message', listener: ((event: any) => void) | { handleEvent(event: any): void }): void;
@@ -409,6 +457,10 @@ declare const WebSocketAlias: typeof WebSocket;
 interface WebSocketAlias extends WebSocket {}
 
 declare namespace WebSocket {
+  type RawData = Buffer | ArrayBuffer | Buffer[];
+  type Data = string | Buffer | ArrayBuffer | ArrayBufferView | number;
+  /** As in ws: a Duplex over ws; a slow reader pauses the socket (ws.pause()). */
+  function createWebSocketStream(websocket: WebSocket, options?: DuplexOptions): Duplex;
   const WebSocketServer: typeof Server;
   interface WebSocketServer extends Server {}
   const WebSocket: typeof WebSocketAlias;

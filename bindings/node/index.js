@@ -9,12 +9,14 @@
 
 const { WebSocket } = require('./lib/websocket');
 const { WebSocketServer } = require('./lib/server');
+const { createWebSocketStream } = require('./lib/stream');
 const frame = require('./lib/frame');
 const native = require('./lib/native');
 
 WebSocket.WebSocket = WebSocket;
 WebSocket.WebSocketServer = WebSocketServer;
 WebSocket.Server = WebSocketServer;
+WebSocket.createWebSocketStream = createWebSocketStream;
 WebSocket.parseHeader = frame.parseHeader;
 WebSocket.mask = frame.mask;
 WebSocket.unmask = frame.unmask;

@@ -12,7 +12,9 @@ const NAMES = {
 
 function libwsError(rc, detail) {
   const base = C.strerror(rc);
-  const err = new Error(detail ? `libws: ${detail} (${base})` : `libws: ${base}`);
+  // Messages from libws (ws_errmsg, ws_hub_errmsg) already carry the prefix.
+  const text = detail ? `${detail} (${base})` : base;
+  const err = new Error(text.startsWith('libws: ') ? text : `libws: ${text}`);
   err.errno = rc;
   err.code = NAMES[rc] || 'WS_EUNKNOWN';
   return err;

@@ -12,7 +12,8 @@
 // JavaScript: every event that is waiting reaches JavaScript in this one
 // loop turn.
 //
-// Commands: sends, closes, terminates, pauses and resumes are encoded as
+// Commands: sends, closes, terminates, pauses, resumes, topic records and
+// answers to request events (accept, reject) are encoded as
 // command records into one Buffer and handed over with a single
 // ws_hub_send_raw per batch of events: right after the batch is dispatched
 // and before the next poll, for what event handlers sent (the contract's
@@ -67,9 +68,6 @@ function recordSize(len) {
   return RECORD_HEADER + len + ((8 - (len & 7)) & 7);
 }
 
-function callAll(cbs, err) {
-  for (let i = 0; i < cbs.length; i++) cbs[i](err);
-}
 
 class Hub {
   /**
@@ -85,7 +83,15 @@ class Hub {
     this.owner = owner;
     this.conns = new Map(); // connection id -> WebSocket
     this.refs = 0;
-    this.epoch = 0; // flush counter (see WebSocket#bufferedAmount)
+    this.epoch = 0; // flush counter
+    // Loop turns in which something was sent (see WebSocket#bufferedAmount):
+    // bytes sent during a turn count in full until it ends, as in ws.
+    this.turn = 0;
+    this.turnScheduled = false;
+    this.turnBound = () => {
+      this.turnScheduled = false;
+      this.turn++;
+    };
 
     this.buf = Buffer.allocUnsafe(POLL_SIZE);
     this.bufDonated = false; // payloads are handed out as views of buf (one-off big buffer)
@@ -105,7 +111,8 @@ class Hub {
     // at the flush so as not to keep the ArrayBuffer alive.
     this.lastAB = null;
     this.lastAddr = 0;
-    this.cbs = null;
+    // Connections whose sends of this batch have callbacks (see flush).
+    this.cbConns = new Set();
     this.flushScheduled = false;
     this.flushBound = () => {
       this.flushScheduled = false;
@@ -304,6 +311,9 @@ class Hub {
           case K.EVENT_OPEN:
             this.onOpen(id, buf.readUInt32LE(off + 16), p, len);
             break;
+          case K.EVENT_REQUEST:
+            this.onRequest(id, buf.readUInt32LE(off + 16), p, len);
+            break;
           case K.EVENT_PING: {
             const ws = this.conns.get(id);
             if (ws !== undefined) ws._onPing(this.payload(p, len));
@@ -311,7 +321,7 @@ class Hub {
           }
           case K.EVENT_PONG: {
             const ws = this.conns.get(id);
-            if (ws !== undefined) ws._onPong(this.payload(p, len));
+            if (ws !== undefined) ws._onPong(this.payload(p, len), buf.readUInt32LE(off + 16));
             break;
           }
           case K.EVENT_CLOSE: {
@@ -321,6 +331,8 @@ class Hub {
               this.conns.delete(id);
               this.unref();
               ws._onClose(buf[off + 2] | (buf[off + 3] << 8), this.payload(p, len));
+            } else if (this.owner && this.owner.onGone) {
+              this.owner.onGone(id); // a request rejected or never opened
             }
             break;
           }
@@ -343,6 +355,11 @@ class Hub {
             if (ws !== undefined) ws._onDrain();
             break;
           }
+          case K.EVENT_BROKER:
+            if (this.owner && this.owner.onBroker) {
+              this.owner.onBroker(buf[off + 2] | (buf[off + 3] << 8), buf.toString('utf8', p, p + len));
+            }
+            break;
           default:
             break; // unknown kinds are skipped: newer libws versions may add some
         }
@@ -355,33 +372,42 @@ class Hub {
     }
   }
 
-  onOpen(id, listener, p, len) {
-    // Payload (docs/hub-contract.md): peer, request target, subprotocol and
-    // the request headers ("Name: value\r\n" lines), each a u32 length, the
-    // bytes and a NUL; fields after these four are a later version's. The
-    // lengths alone delimit the fields: no byte a client sent can move one
-    // into the next.
+  // The fields of an open or request event's payload (docs/hub-contract.md):
+  // each a u32 length, the bytes and a NUL; fields after the first `count`
+  // are a later version's. The lengths alone delimit the fields: no byte a
+  // client sent can move one into the next. Headers (field 3) are latin1 as
+  // HTTP/1.1 has them (Node's http does the same). null: malformed.
+  fields(p, len, count) {
     const buf = this.buf;
     const end = p + len;
-    const fields = ['', '', '', ''];
+    const fields = new Array(count);
     let at = p;
-    for (let i = 0; i < 4; i++) {
-      if (at + 4 > end) return this.badOpen(id);
+    for (let i = 0; i < count; i++) {
+      if (at + 4 > end) return null;
       const n = buf.readUInt32LE(at);
-      if (n + 5 > end - at || buf[at + 4 + n] !== 0) return this.badOpen(id);
-      // Headers are latin1 as HTTP/1.1 has them (Node's http does the same).
+      if (n + 5 > end - at || buf[at + 4 + n] !== 0) return null;
       fields[i] = buf.toString(i === 3 ? 'latin1' : 'utf8', at + 4, at + 4 + n);
       at += 5 + n;
     }
-    if (listener === 0) {
-      const ws = this.conns.get(id);
-      if (ws !== undefined) ws._onOpen(fields[0], fields[1], fields[2], fields[3]);
-      else this.terminate(id);
-    } else if (this.owner && this.owner.onOpen) {
-      this.owner.onOpen(id, listener, fields[0], fields[1], fields[2], fields[3]);
-    } else {
-      this.terminate(id);
-    }
+    return fields;
+  }
+
+  onOpen(id, listener, p, len) {
+    // peer, request target, subprotocol, request headers.
+    const fields = this.fields(p, len, 4);
+    if (fields === null) return this.badOpen(id);
+    const ws = listener === 0 ? this.conns.get(id) : undefined;
+    if (ws !== undefined) ws._onOpen(fields[0], fields[1], fields[2], fields[3]);
+    else if (this.owner && this.owner.onOpen) this.owner.onOpen(id, listener, fields[0], fields[1], fields[2], fields[3]);
+    else this.terminate(id);
+  }
+
+  onRequest(id, listener, p, len) {
+    // peer, target, offered subprotocols, headers, method, offered extensions.
+    const fields = this.fields(p, len, 6);
+    if (fields === null) return this.badOpen(id);
+    if (this.owner && this.owner.onRequest) this.owner.onRequest(id, listener, fields);
+    else this.reject(id, 500, '', null);
   }
 
   // An open event that does not decode (a libws older or newer than this
@@ -443,9 +469,23 @@ class Hub {
     }
   }
 
-  addCallback(cb) {
-    if (this.cbs === null) this.cbs = [cb];
-    else this.cbs.push(cb);
+  addCallback(ws, cb) {
+    ws._sendCbs.push(cb);
+    this.cbConns.add(ws);
+  }
+
+  markTurn() {
+    if (!this.turnScheduled) {
+      this.turnScheduled = true;
+      setImmediate(this.turnBound);
+    }
+  }
+
+  /** Unsent bytes of connection id in the hub (0 when gone). A Go call. */
+  bufferedAmount(id) {
+    if (this.ptr === null) return 0;
+    const n = Number(C.hub_buffered_amount(this.ptr, id));
+    return n > 0 ? n : 0;
   }
 
   // data: a Uint8Array. Returns the bytes queued.
@@ -454,8 +494,9 @@ class Hub {
     if (len >= DIRECT_SEND) {
       this.flush();
       const rc = this.ptr === null ? K.WS_ECLOSED : C.hub_send(this.ptr, ws._id, opcode, data, len);
-      if (cb) process.nextTick(cb, rc < 0 ? libwsError(rc, 'send') : undefined);
-      return 0;
+      if (cb) ws._sendCbs.push(cb);
+      ws._flushed(rc < 0 ? libwsError(rc, 'send') : undefined);
+      return len;
     }
     if (len >= REF_SEND) {
       this.reserve(RECORD_HEADER + 16);
@@ -478,7 +519,7 @@ class Hub {
       if (len > 0) this.cmd.set(data, this.cmdLen + RECORD_HEADER);
       this.record(K.CMD_SEND, opcode, 0, ws._idLo, ws._idHi, len);
     }
-    if (cb) this.addCallback(cb);
+    if (cb) this.addCallback(ws, cb);
     return len;
   }
 
@@ -507,7 +548,7 @@ class Hub {
     this.reserve(RECORD_HEADER + max + 8);
     const len = max === 0 ? 0 : this.cmd.utf8Write(str, this.cmdLen + RECORD_HEADER, max);
     this.record(K.CMD_SEND, opcode, 0, ws._idLo, ws._idHi, len);
-    if (cb) this.addCallback(cb);
+    if (cb) this.addCallback(ws, cb);
     return len;
   }
 
@@ -522,6 +563,69 @@ class Hub {
   sendPause(ws, paused) {
     this.reserve(RECORD_HEADER);
     this.record(paused ? K.CMD_PAUSE : K.CMD_RESUME, 0, 0, ws._idLo, ws._idHi, 0);
+  }
+
+  // Topics (docs/hub-contract.md "Topics"): records in the batch, no
+  // crossing of their own. topic: a Buffer of 1..TOPIC_MAX_LEN bytes.
+  sendTopic(kind, ws, topic) {
+    const len = topic.length;
+    this.reserve(RECORD_HEADER + len + 8);
+    this.cmd.set(topic, this.cmdLen + RECORD_HEADER);
+    this.record(kind, 0, 0, ws._idLo, ws._idHi, len);
+  }
+
+  // A publish to topic's subscribers but exclude (a connection id, or 0).
+  // data: a string or a Uint8Array.
+  publish(topic, opcode, data, exclude) {
+    const tlen = topic.length;
+    const max = typeof data === 'string' ? data.length * 3 : data.length;
+    if (2 + tlen + max > K.RECORD_MAX_LEN) throw new RangeError('libws: publish: message too big for one record');
+    this.reserve(RECORD_HEADER + 2 + tlen + max + 8);
+    const p = this.cmdLen + RECORD_HEADER;
+    const c = this.cmd;
+    c[p] = tlen & 0xff;
+    c[p + 1] = tlen >>> 8;
+    c.set(topic, p + 2);
+    let n;
+    if (typeof data === 'string') {
+      n = max === 0 ? 0 : c.utf8Write(data, p + 2 + tlen, max);
+    } else {
+      n = data.length;
+      if (n > 0) c.set(data, p + 2 + tlen);
+    }
+    this.record(K.CMD_PUBLISH, opcode, 0, exclude >>> 0, Math.floor(exclude / 4294967296), 2 + tlen + n);
+  }
+
+  // Fields of WS_CMD_ACCEPT / WS_CMD_REJECT: as those of events. Returns the
+  // payload length written at cmdLen + RECORD_HEADER (reserve first).
+  writeFields(list) {
+    let at = this.cmdLen + RECORD_HEADER;
+    const c = this.cmd;
+    for (const f of list) {
+      const n = f.length;
+      c.writeUInt32LE(n, at);
+      if (n > 0) c.set(f, at + 4);
+      c[at + 4 + n] = 0;
+      at += 5 + n;
+    }
+    return at - this.cmdLen - RECORD_HEADER;
+  }
+
+  // Answers a request event: the 101 with protocol (null: the listener's
+  // choice) and extra header lines ("Name: value\r\n"...).
+  accept(id, protocol, headers) {
+    const f = [Buffer.from(protocol || '', 'utf8'), Buffer.from(headers || '', 'latin1')];
+    this.reserve(RECORD_HEADER + f[0].length + f[1].length + 16);
+    const len = this.writeFields(f);
+    this.record(K.CMD_ACCEPT, protocol === null ? 0 : 1, 0, id >>> 0, Math.floor(id / 4294967296), len);
+  }
+
+  // Answers a request event with an HTTP response (status 200..599).
+  reject(id, status, headers, body) {
+    const f = [Buffer.from(headers || '', 'latin1'), body ? Buffer.from(body) : Buffer.alloc(0)];
+    this.reserve(RECORD_HEADER + f[0].length + f[1].length + 16);
+    const len = this.writeFields(f);
+    this.record(K.CMD_REJECT, 0, status, id >>> 0, Math.floor(id / 4294967296), len);
   }
 
   sendTerminate(ws) {
@@ -546,10 +650,10 @@ class Hub {
       this.lastAB = null;
     }
     if (this.cmd.length > CMD_KEEP) this.cmd = Buffer.allocUnsafe(CMD_SIZE);
-    const cbs = this.cbs;
-    if (cbs !== null) {
-      this.cbs = null;
-      process.nextTick(callAll, cbs, rc < 0 ? libwsError(rc, 'send') : undefined);
+    if (this.cbConns.size > 0) {
+      const err = rc < 0 ? libwsError(rc, 'send') : undefined;
+      for (const ws of this.cbConns) ws._flushed(err);
+      this.cbConns.clear();
     }
     if (rc < 0 && rc !== K.WS_ECLOSED) {
       // Only a bug in the binding (a malformed record) or ENOMEM gets here.

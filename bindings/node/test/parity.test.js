@@ -98,3 +98,17 @@ test('libws: send callbacks of data never written get an error when the connecti
     await stop(wss);
   }
 });
+
+test('libws: a message received as fragments (Buffer[]) is sent back whole', async () => {
+  const { wss, ws, c } = await pair(WebSocketServer);
+  try {
+    const got = once(c, 'message');
+    ws.send([Buffer.from('ab'), Buffer.from('cd')]);
+    const [data, isBinary] = await got;
+    assert.equal(isBinary, true);
+    assert.equal(data.toString(), 'abcd');
+  } finally {
+    c.terminate();
+    await stop(wss);
+  }
+});

@@ -3,8 +3,6 @@
 package hub
 
 import (
-	"cmp"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -326,26 +324,7 @@ func (l *loop) enforceTotal() {
 	if total <= limit {
 		return
 	}
-	type holder struct {
-		n int64
-		g *goConn
-	}
-	var hs []holder
-	l.h.mu.Lock()
-	for _, g := range l.h.goConns {
-		if n := g.buffered.Load(); n > 0 {
-			hs = append(hs, holder{n: n, g: g})
-		}
-	}
-	l.h.mu.Unlock()
-	slices.SortFunc(hs, func(a, b holder) int { return cmp.Compare(b.n, a.n) })
-	for _, x := range hs {
-		if total <= limit {
-			break
-		}
-		total -= x.n
-		x.g.failBuffered("hub-wide send buffer limit reached")
-	}
+	failLargest(l.h.appendGoConnHolders(nil), total, limit)
 }
 
 // shutdown stops the loop; the goroutine connections' close handshakes,

@@ -3,12 +3,10 @@
 package hub
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"net"
 	"os"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -1004,45 +1002,19 @@ func (l *loop) enforceTotal() {
 	if total <= limit {
 		return
 	}
-	type holder struct {
-		n int64
-		c *conn
-		g *goConn
-	}
-	var hs []holder
+	var hs []bufferHolder
 	for _, c := range l.byID {
 		if n := c.outLen(); n > 0 {
-			hs = append(hs, holder{n: int64(n), c: c})
+			hs = append(hs, bufferHolder{n: int64(n), fail: func() { l.failBuffered(c, whyTotalCap) }})
 		}
 	}
 	for _, c := range l.draining {
 		if n := c.outLen(); n > 0 && c.fd >= 0 {
-			hs = append(hs, holder{n: int64(n), c: c})
+			// Done for the host already: only its socket goes.
+			hs = append(hs, bufferHolder{n: int64(n), fail: func() { l.remove(c, false, 0, "") }})
 		}
 	}
-	l.h.mu.Lock()
-	for _, g := range l.h.goConns {
-		if n := g.buffered.Load(); n > 0 {
-			hs = append(hs, holder{n: n, g: g})
-		}
-	}
-	l.h.mu.Unlock()
-	slices.SortFunc(hs, func(a, b holder) int { return cmp.Compare(b.n, a.n) })
-	const why = "hub-wide send buffer limit reached"
-	for _, x := range hs {
-		if total <= limit {
-			break
-		}
-		total -= x.n
-		switch {
-		case x.g != nil:
-			x.g.failBuffered(why)
-		case x.c.state == stDraining:
-			l.remove(x.c, false, 0, "")
-		default:
-			l.failBuffered(x.c, why)
-		}
-	}
+	failLargest(l.h.appendGoConnHolders(hs), total, limit)
 }
 
 // remove closes the socket and forgets the connection; withEvent says

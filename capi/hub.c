@@ -154,9 +154,7 @@ int ws__hub_fail_thread(struct ws_hub *h, int code) {
     return ws__hub_fail(h, code, m, strlen(m));
 }
 
-/* h NULL: a bad handle, the message is the thread's only. */
-static int hub_failf(struct ws_hub *h, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int hub_failf(struct ws_hub *h, int code, const char *fmt, ...) {
+int ws__hub_failf(struct ws_hub *h, int code, const char *fmt, ...) {
     char msg[256];
     va_list ap;
     va_start(ap, fmt);
@@ -167,7 +165,7 @@ static int hub_failf(struct ws_hub *h, int code, const char *fmt, ...) {
     return ws__hub_fail(h, code, msg, (size_t)n);
 }
 
-static int bad_hub(const char *fn) { return hub_failf(NULL, WS_EBADHANDLE, "libws: %s: invalid or freed ws_hub_t handle", fn); }
+static int bad_hub(const char *fn) { return ws__hub_failf(NULL, WS_EBADHANDLE, "libws: %s: invalid or freed ws_hub_t handle", fn); }
 
 const char *ws_hub_errmsg(ws_hub_t *hub) {
     if (!ws__hub_live(hub)) return "";
@@ -192,7 +190,7 @@ void ws__hub_note_id(struct ws_hub *h, uint64_t id) {
  * calls" in ws.h. */
 int ws__hub_check_conn(struct ws_hub *hub, const char *fn, uint64_t conn) {
     if (conn != 0 && conn <= __atomic_load_n(&hub->max_id, __ATOMIC_ACQUIRE)) return WS_OK;
-    return hub_failf(hub, WS_EINVAL, "libws: %s: unknown connection %" PRIu64, fn, conn);
+    return ws__hub_failf(hub, WS_EINVAL, "libws: %s: unknown connection %" PRIu64, fn, conn);
 }
 
 /* Must hold h->mu. The pipe carries at most one byte: 'notified' says it
@@ -358,13 +356,13 @@ int ws_hub_set_user(ws_hub_t *hub, uint64_t conn, uint64_t user) {
     pthread_mutex_lock(&hub->mu);
     rc = user_set_locked(hub, conn, user);
     pthread_mutex_unlock(&hub->mu);
-    if (rc != WS_OK) return hub_failf(hub, rc, "libws: ws_hub_set_user: no memory");
+    if (rc != WS_OK) return ws__hub_failf(hub, rc, "libws: ws_hub_set_user: no memory");
     return WS_OK;
 }
 
 int ws_hub_user(ws_hub_t *hub, uint64_t conn, uint64_t *out_user) {
     if (!ws__hub_live(hub)) return bad_hub("ws_hub_user");
-    if (out_user == NULL) return hub_failf(hub, WS_EINVAL, "libws: ws_hub_user: out_user is NULL");
+    if (out_user == NULL) return ws__hub_failf(hub, WS_EINVAL, "libws: ws_hub_user: out_user is NULL");
     int rc = ws__hub_check_conn(hub, "ws_hub_user", conn);
     if (rc != WS_OK) return rc;
     pthread_mutex_lock(&hub->mu);
@@ -527,16 +525,16 @@ static int wait_events(ws_hub_t *hub, int timeout_ms, int64_t start, int *waited
     if (left == 0 && (*waited || !hub->inline_mode)) return 0;
     *waited = 1;
     int r = ws__pollin(hub->inline_mode ? hub->inline_fd : hub->pipe_r, left);
-    if (r < 0 && ws__interrupted()) return hub_failf(hub, WS_EINTR, "libws: ws_hub_poll: interrupted by a signal");
-    if (r < 0) return hub_failf(hub, WS_EIO, "libws: poll on the hub's fd: %s", ws__lasterror());
+    if (r < 0 && ws__interrupted()) return ws__hub_failf(hub, WS_EINTR, "libws: ws_hub_poll: interrupted by a signal");
+    if (r < 0) return ws__hub_failf(hub, WS_EIO, "libws: poll on the hub's fd: %s", ws__lasterror());
     if (hub->inline_mode && r > 0) ws__hub_run(hub->go_hub, 0, buf, cap, taken);
     return 1;
 }
 
 int ws_hub_poll(ws_hub_t *hub, ws_event_t *events, int max, int timeout_ms) {
     if (!ws__hub_live(hub)) return bad_hub("ws_hub_poll");
-    if (events == NULL || max < 1) return hub_failf(hub, WS_EINVAL, "libws: ws_hub_poll: events is NULL or max < 1");
-    if (timeout_ms < -1) return hub_failf(hub, WS_EINVAL, "libws: ws_hub_poll: timeout_ms must be -1 or more, not %d", timeout_ms);
+    if (events == NULL || max < 1) return ws__hub_failf(hub, WS_EINVAL, "libws: ws_hub_poll: events is NULL or max < 1");
+    if (timeout_ms < -1) return ws__hub_failf(hub, WS_EINVAL, "libws: ws_hub_poll: timeout_ms must be -1 or more, not %d", timeout_ms);
     ack_previous_poll(hub);
     int64_t start = timeout_ms > 0 ? now_ms() : 0;
     int waited = 0;
@@ -546,7 +544,7 @@ int ws_hub_poll(ws_hub_t *hub, ws_event_t *events, int max, int timeout_ms) {
         int shut = hub->shut && n == 0 && hub->ev_in.len == 0 && hub->ev_pos >= hub->ev_out.len;
         pthread_mutex_unlock(&hub->mu);
         if (n > 0) return n;
-        if (shut) return hub_failf(hub, WS_ECLOSED, "libws: ws_hub_poll: the hub was shut down");
+        if (shut) return ws__hub_failf(hub, WS_ECLOSED, "libws: ws_hub_poll: the hub was shut down");
         size_t taken;
         int r = wait_events(hub, timeout_ms, start, &waited, NULL, 0, &taken);
         if (r <= 0) return r;
@@ -555,8 +553,8 @@ int ws_hub_poll(ws_hub_t *hub, ws_event_t *events, int max, int timeout_ms) {
 
 int ws_hub_poll_raw(ws_hub_t *hub, uint8_t *buf, size_t cap, int timeout_ms) {
     if (!ws__hub_live(hub)) return bad_hub("ws_hub_poll_raw");
-    if (buf == NULL || cap < REC_HEADER) return hub_failf(hub, WS_EINVAL, "libws: ws_hub_poll_raw: buf is NULL or cap < %d", REC_HEADER);
-    if (timeout_ms < -1) return hub_failf(hub, WS_EINVAL, "libws: ws_hub_poll_raw: timeout_ms must be -1 or more, not %d", timeout_ms);
+    if (buf == NULL || cap < REC_HEADER) return ws__hub_failf(hub, WS_EINVAL, "libws: ws_hub_poll_raw: buf is NULL or cap < %d", REC_HEADER);
+    if (timeout_ms < -1) return ws__hub_failf(hub, WS_EINVAL, "libws: ws_hub_poll_raw: timeout_ms must be -1 or more, not %d", timeout_ms);
     if (cap > INT_MAX) cap = INT_MAX; /* the count returned is an int */
     ack_previous_poll(hub);
     int64_t start = timeout_ms > 0 ? now_ms() : 0;
@@ -587,9 +585,9 @@ int ws_hub_poll_raw(ws_hub_t *hub, uint8_t *buf, size_t cap, int timeout_ms) {
         }
         int shut = hub->shut && used == 0 && avail == 0 && hub->ev_in.len == 0;
         pthread_mutex_unlock(&hub->mu);
-        if (too_small) return hub_failf(hub, WS_ENOSPACE, "libws: ws_hub_poll_raw: the next record needs %zu bytes, the buffer has %zu", rec_size(buf), cap);
+        if (too_small) return ws__hub_failf(hub, WS_ENOSPACE, "libws: ws_hub_poll_raw: the next record needs %zu bytes, the buffer has %zu", rec_size(buf), cap);
         if (used > 0) return (int)used;
-        if (shut) return hub_failf(hub, WS_ECLOSED, "libws: ws_hub_poll_raw: the hub was shut down");
+        if (shut) return ws__hub_failf(hub, WS_ECLOSED, "libws: ws_hub_poll_raw: the hub was shut down");
         size_t taken;
         int r = wait_events(hub, timeout_ms, start, &waited, buf, cap, &taken);
         if (r <= 0) return r;
@@ -646,18 +644,18 @@ static void wake_loop_unlock(struct ws_hub *h) {
 
 /* The checks every send shares (ws.h, ws_hub_send). */
 static int check_send(ws_hub_t *hub, const char *fn, uint64_t conn, int opcode, const void *data, size_t len) {
-    if (data == NULL && len > 0) return hub_failf(hub, WS_EINVAL, "libws: %s: data is NULL", fn);
-    if (len > 0xFFFFFFFFu) return hub_failf(hub, WS_ETOOBIG, "libws: %s: a message of %zu bytes", fn, len);
+    if (data == NULL && len > 0) return ws__hub_failf(hub, WS_EINVAL, "libws: %s: data is NULL", fn);
+    if (len > 0xFFFFFFFFu) return ws__hub_failf(hub, WS_ETOOBIG, "libws: %s: a message of %zu bytes", fn, len);
     switch (opcode) {
     case WS_OP_TEXT:
     case WS_OP_BINARY:
         break;
     case WS_OP_PING:
     case WS_OP_PONG:
-        if (len > 125) return hub_failf(hub, WS_EINVAL, "libws: %s: a control payload of %zu bytes (125 at most)", fn, len);
+        if (len > 125) return ws__hub_failf(hub, WS_EINVAL, "libws: %s: a control payload of %zu bytes (125 at most)", fn, len);
         break;
     default:
-        return hub_failf(hub, WS_EINVAL, "libws: %s: opcode %d cannot be sent", fn, opcode);
+        return ws__hub_failf(hub, WS_EINVAL, "libws: %s: opcode %d cannot be sent", fn, opcode);
     }
     return ws__hub_check_conn(hub, fn, conn);
 }
@@ -678,7 +676,7 @@ static int lock_open_hub(ws_hub_t *hub, const char *fn, int *inline_mode) {
     pthread_mutex_lock(&hub->mu);
     if (hub->shut) {
         pthread_mutex_unlock(&hub->mu);
-        return hub_failf(hub, WS_ECLOSED, "libws: %s: the hub was shut down", fn);
+        return ws__hub_failf(hub, WS_ECLOSED, "libws: %s: the hub was shut down", fn);
     }
     *inline_mode = hub->inline_mode;
     if (*inline_mode) pthread_mutex_unlock(&hub->mu);
@@ -695,7 +693,7 @@ static int queue_cmd(ws_hub_t *hub, const char *fn, int kind, int opcode, int co
     }
     rc = append_cmd_locked(hub, kind, opcode, code, conn, data, len);
     wake_loop_unlock(hub);
-    if (rc != WS_OK) return hub_failf(hub, rc, "libws: %s: no memory to queue %zu bytes", fn, len);
+    if (rc != WS_OK) return ws__hub_failf(hub, rc, "libws: %s: no memory to queue %zu bytes", fn, len);
     return WS_OK;
 }
 
@@ -708,7 +706,7 @@ int ws_hub_send(ws_hub_t *hub, uint64_t conn, int opcode, const void *data, size
 
 int ws_hub_send_batch(ws_hub_t *hub, const ws_send_t *items, int n) {
     if (!ws__hub_live(hub)) return bad_hub("ws_hub_send_batch");
-    if (n < 0 || (items == NULL && n > 0)) return hub_failf(hub, WS_EINVAL, "libws: ws_hub_send_batch: items is NULL or n < 0");
+    if (n < 0 || (items == NULL && n > 0)) return ws__hub_failf(hub, WS_EINVAL, "libws: ws_hub_send_batch: items is NULL or n < 0");
     for (int i = 0; i < n; i++) {
         int rc = check_send(hub, "ws_hub_send_batch", items[i].conn, items[i].opcode, items[i].data, items[i].len);
         if (rc != WS_OK) return rc;
@@ -738,7 +736,7 @@ int ws_hub_send_batch(ws_hub_t *hub, const ws_send_t *items, int n) {
         if (rc != WS_OK) {
             hub->cmd_in.len = mark;
             pthread_mutex_unlock(&hub->mu);
-            return hub_failf(hub, rc, "libws: ws_hub_send_batch: no memory to queue %d messages", n);
+            return ws__hub_failf(hub, rc, "libws: ws_hub_send_batch: no memory to queue %d messages", n);
         }
     }
     wake_loop_unlock(hub);
@@ -753,9 +751,9 @@ static int check_answer(ws_hub_t *hub, const char *fn, uint64_t conn, int kind, 
     const uint8_t *q = payload, *end = payload + len, *f;
     size_t n;
     for (int i = 0; i < 2; i++)
-        if (!open_field(&q, end, &f, &n)) return hub_failf(hub, WS_EINVAL, "libws: %s: field %d of the answer is malformed", fn, i + 1);
+        if (!open_field(&q, end, &f, &n)) return ws__hub_failf(hub, WS_EINVAL, "libws: %s: field %d of the answer is malformed", fn, i + 1);
     if (kind == WS_CMD_REJECT && (status < 200 || status > 599))
-        return hub_failf(hub, WS_EINVAL, "libws: %s: HTTP status %d is not in 200..599", fn, status);
+        return ws__hub_failf(hub, WS_EINVAL, "libws: %s: HTTP status %d is not in 200..599", fn, status);
     return ws__hub_check_conn(hub, fn, conn);
 }
 
@@ -768,14 +766,14 @@ static int check_record(ws_hub_t *hub, const uint8_t *p, size_t plen, int *refs)
     case CMD_SEND: return check_send(hub, fn, conn, p[1], p + REC_HEADER, plen);
     case WS_CMD_SEND_REF: {
         ws_send_ref_t ref;
-        if (plen != sizeof ref) return hub_failf(hub, WS_EINVAL, "libws: %s: a WS_CMD_SEND_REF payload has %zu bytes, not %zu", fn, plen, sizeof ref);
+        if (plen != sizeof ref) return ws__hub_failf(hub, WS_EINVAL, "libws: %s: a WS_CMD_SEND_REF payload has %zu bytes, not %zu", fn, plen, sizeof ref);
         memcpy(&ref, p + REC_HEADER, sizeof ref);
-        if (ref.len > SIZE_MAX) return hub_failf(hub, WS_ETOOBIG, "libws: %s: a message of %" PRIu64 " bytes", fn, ref.len);
+        if (ref.len > SIZE_MAX) return ws__hub_failf(hub, WS_ETOOBIG, "libws: %s: a message of %" PRIu64 " bytes", fn, ref.len);
         (*refs)++;
         return check_send(hub, fn, conn, p[1], ref.data, (size_t)ref.len);
     }
     case CMD_CLOSE:
-        if (plen > WS_MAX_CLOSE_REASON) return hub_failf(hub, WS_EINVAL, "libws: %s: a close reason of %zu bytes (123 at most)", fn, plen);
+        if (plen > WS_MAX_CLOSE_REASON) return ws__hub_failf(hub, WS_EINVAL, "libws: %s: a close reason of %zu bytes (123 at most)", fn, plen);
         return check_close(hub, fn, conn, p[2] | p[3] << 8, (const char *)p + REC_HEADER, plen);
     case CMD_TERMINATE:
     case WS_CMD_PAUSE:
@@ -789,19 +787,19 @@ static int check_record(ws_hub_t *hub, const uint8_t *p, size_t plen, int *refs)
     case WS_CMD_REJECT:
         return check_answer(hub, fn, conn, p[0], p[2] | p[3] << 8, p + REC_HEADER, plen);
     }
-    return hub_failf(hub, WS_EINVAL, "libws: %s: unknown command kind %d", fn, p[0]);
+    return ws__hub_failf(hub, WS_EINVAL, "libws: %s: unknown command kind %d", fn, p[0]);
 }
 
 int ws_hub_send_raw(ws_hub_t *hub, const uint8_t *records, size_t len) {
     if (!ws__hub_live(hub)) return bad_hub("ws_hub_send_raw");
-    if (records == NULL && len > 0) return hub_failf(hub, WS_EINVAL, "libws: ws_hub_send_raw: records is NULL");
+    if (records == NULL && len > 0) return ws__hub_failf(hub, WS_EINVAL, "libws: ws_hub_send_raw: records is NULL");
     int n = 0, refs = 0;
     /* Validate the whole batch first: all of it is queued, or none. */
     for (size_t off = 0; off < len; n++) {
         const uint8_t *p = records + off;
         size_t plen = len - off < REC_HEADER ? 0 : rd32(p + 4);
         if (len - off < REC_HEADER || REC_HEADER + padded(plen) > len - off)
-            return hub_failf(hub, WS_EINVAL, "libws: ws_hub_send_raw: the record at offset %zu is cut short", off);
+            return ws__hub_failf(hub, WS_EINVAL, "libws: ws_hub_send_raw: the record at offset %zu is cut short", off);
         int rc = check_record(hub, p, plen, &refs);
         if (rc != WS_OK) {
             char m[320];
@@ -833,7 +831,7 @@ int ws_hub_send_raw(ws_hub_t *hub, const uint8_t *records, size_t len) {
         if (rc != WS_OK) {
             hub->cmd_in.len = mark;
             pthread_mutex_unlock(&hub->mu);
-            return hub_failf(hub, WS_ENOMEM, "libws: ws_hub_send_raw: no memory to queue %zu bytes", len);
+            return ws__hub_failf(hub, WS_ENOMEM, "libws: ws_hub_send_raw: no memory to queue %zu bytes", len);
         }
         off += size;
     }
@@ -892,10 +890,10 @@ static const char *bad_text(const char *s, int header_lines) {
 /* Queues an answer to a request event: kind, opcode, status, two fields. */
 static int queue_answer(ws_hub_t *hub, const char *fn, int kind, int opcode, int status, uint64_t conn, const char *f1, size_t n1, const void *f2,
                         size_t n2) {
-    if (n1 > WS_RECORD_MAX_LEN || n2 > WS_RECORD_MAX_LEN - 10 - n1) return hub_failf(hub, WS_ETOOBIG, "libws: %s: an answer of %zu bytes", fn, n1 + n2);
+    if (n1 > WS_RECORD_MAX_LEN || n2 > WS_RECORD_MAX_LEN - 10 - n1) return ws__hub_failf(hub, WS_ETOOBIG, "libws: %s: an answer of %zu bytes", fn, n1 + n2);
     size_t len = 10 + n1 + n2;
     uint8_t *payload = malloc(len);
-    if (payload == NULL) return hub_failf(hub, WS_ENOMEM, "libws: %s: no memory", fn);
+    if (payload == NULL) return ws__hub_failf(hub, WS_ENOMEM, "libws: %s: no memory", fn);
     put_field(put_field(payload, f1, n1), f2, n2);
     int rc = check_answer(hub, fn, conn, kind, status, payload, len);
     if (rc == WS_OK) rc = queue_cmd(hub, fn, kind, opcode, status, conn, payload, len);
@@ -907,9 +905,9 @@ int ws_hub_accept(ws_hub_t *hub, uint64_t conn, const char *subprotocol, const c
     static const char fn[] = "ws_hub_accept";
     if (!ws__hub_live(hub)) return bad_hub(fn);
     const char *why;
-    if (subprotocol != NULL && (why = bad_text(subprotocol, 0)) != NULL) return hub_failf(hub, WS_EINVAL, "libws: %s: the subprotocol %s", fn, why);
+    if (subprotocol != NULL && (why = bad_text(subprotocol, 0)) != NULL) return ws__hub_failf(hub, WS_EINVAL, "libws: %s: the subprotocol %s", fn, why);
     if (headers == NULL) headers = "";
-    if ((why = bad_text(headers, 1)) != NULL) return hub_failf(hub, WS_EINVAL, "libws: %s: headers %s", fn, why);
+    if ((why = bad_text(headers, 1)) != NULL) return ws__hub_failf(hub, WS_EINVAL, "libws: %s: headers %s", fn, why);
     const char *sub = subprotocol ? subprotocol : "";
     return queue_answer(hub, fn, WS_CMD_ACCEPT, subprotocol != NULL, 0, conn, sub, strlen(sub), headers, strlen(headers));
 }
@@ -917,9 +915,9 @@ int ws_hub_accept(ws_hub_t *hub, uint64_t conn, const char *subprotocol, const c
 int ws_hub_reject(ws_hub_t *hub, uint64_t conn, int status, const char *headers, const void *body, size_t len) {
     static const char fn[] = "ws_hub_reject";
     if (!ws__hub_live(hub)) return bad_hub(fn);
-    if (body == NULL && len > 0) return hub_failf(hub, WS_EINVAL, "libws: %s: body is NULL", fn);
+    if (body == NULL && len > 0) return ws__hub_failf(hub, WS_EINVAL, "libws: %s: body is NULL", fn);
     if (headers == NULL) headers = "";
     const char *why = bad_text(headers, 1);
-    if (why != NULL) return hub_failf(hub, WS_EINVAL, "libws: %s: headers %s", fn, why);
+    if (why != NULL) return ws__hub_failf(hub, WS_EINVAL, "libws: %s: headers %s", fn, why);
     return queue_answer(hub, fn, WS_CMD_REJECT, 0, status, conn, headers, strlen(headers), body, len);
 }

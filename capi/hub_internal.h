@@ -69,6 +69,9 @@ void ws__hub_mark_shut(struct ws_hub *h);
 /* Records msg as the message of a failed call, for the calling thread
  * (ws_errmsg) and on h when h is not NULL; returns code. */
 int ws__hub_fail(struct ws_hub *h, int code, const char *msg, size_t len);
+/* ws__hub_fail with a printf-formatted message; h NULL: a bad handle, the
+ * message is the thread's only. */
+int ws__hub_failf(struct ws_hub *h, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* ws__hub_fail with the calling thread's ws_errmsg() (set by a Go check). */
 int ws__hub_fail_thread(struct ws_hub *h, int code);
 /* Notes that id reached the host (see max_id). */

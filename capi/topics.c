@@ -5,7 +5,6 @@
 #undef WS_NO_PROTOTYPES
 #include "hub_internal.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,22 +13,9 @@
 
 static size_t padded(size_t n) { return (n + 7) & ~(size_t)7; }
 
-/* h NULL: a bad handle, the message is the thread's only. */
-static int topic_failf(struct ws_hub *h, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int topic_failf(struct ws_hub *h, int code, const char *fmt, ...) {
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (n < 0) n = 0;
-    if ((size_t)n >= sizeof msg) n = (int)sizeof msg - 1;
-    return ws__hub_fail(h, code, msg, (size_t)n);
-}
-
 static int check_topic(ws_hub_t *hub, const char *fn, const void *topic, size_t len) {
     if (topic == NULL || len == 0 || len > WS_TOPIC_MAX_LEN)
-        return topic_failf(hub, WS_EINVAL, "libws: %s: a topic name has 1 to %d bytes, not %zu", fn, WS_TOPIC_MAX_LEN, topic ? len : 0);
+        return ws__hub_failf(hub, WS_EINVAL, "libws: %s: a topic name has 1 to %d bytes, not %zu", fn, WS_TOPIC_MAX_LEN, topic ? len : 0);
     return WS_OK;
 }
 
@@ -42,10 +28,10 @@ int ws__check_topic_record(ws_hub_t *hub, const char *fn, const uint8_t *p, size
         return rc != WS_OK ? rc : ws__hub_check_conn(hub, fn, conn);
     }
     if (p[1] != WS_OP_TEXT && p[1] != WS_OP_BINARY)
-        return topic_failf(hub, WS_EINVAL, "libws: %s: a publish's opcode is %d, not text or binary", fn, p[1]);
+        return ws__hub_failf(hub, WS_EINVAL, "libws: %s: a publish's opcode is %d, not text or binary", fn, p[1]);
     size_t tlen = plen < 2 ? 0 : (size_t)(payload[0] | payload[1] << 8);
     if (plen < 2 || plen - 2 < tlen)
-        return topic_failf(hub, WS_EINVAL, "libws: %s: a publish payload of %zu bytes does not hold its topic", fn, plen);
+        return ws__hub_failf(hub, WS_EINVAL, "libws: %s: a publish payload of %zu bytes does not hold its topic", fn, plen);
     int rc = check_topic(hub, fn, payload + 2, tlen);
     if (rc != WS_OK || conn == 0) return rc;
     return ws__hub_check_conn(hub, fn, conn);
@@ -57,7 +43,7 @@ static int send_record(ws_hub_t *hub, int kind, int opcode, uint64_t conn, const
     size_t size = REC_HEADER + padded(len);
     uint8_t stack[512];
     uint8_t *rec = size <= sizeof stack ? stack : malloc(size);
-    if (rec == NULL) return topic_failf(hub, WS_ENOMEM, "libws: no memory for a record of %zu bytes", size);
+    if (rec == NULL) return ws__hub_failf(hub, WS_ENOMEM, "libws: no memory for a record of %zu bytes", size);
     memset(rec, 0, REC_HEADER);
     rec[0] = (uint8_t)kind;
     rec[1] = (uint8_t)opcode;
@@ -74,7 +60,7 @@ static int send_record(ws_hub_t *hub, int kind, int opcode, uint64_t conn, const
 }
 
 static int sub_cmd(ws_hub_t *hub, const char *fn, int kind, uint64_t conn, const char *topic) {
-    if (!ws__hub_live(hub)) return topic_failf(NULL, WS_EBADHANDLE, "libws: %s: invalid or freed ws_hub_t handle", fn);
+    if (!ws__hub_live(hub)) return ws__hub_failf(NULL, WS_EBADHANDLE, "libws: %s: invalid or freed ws_hub_t handle", fn);
     size_t tlen = topic ? strnlen(topic, WS_TOPIC_MAX_LEN + 1) : 0;
     int rc = check_topic(hub, fn, topic, tlen);
     if (rc == WS_OK) rc = ws__hub_check_conn(hub, fn, conn);
@@ -92,14 +78,14 @@ int ws_hub_unsubscribe(ws_hub_t *hub, uint64_t conn, const char *topic) {
 
 int ws_hub_publish(ws_hub_t *hub, const char *topic, int opcode, const void *data, size_t len, uint64_t exclude) {
     static const char fn[] = "ws_hub_publish";
-    if (!ws__hub_live(hub)) return topic_failf(NULL, WS_EBADHANDLE, "libws: %s: invalid or freed ws_hub_t handle", fn);
+    if (!ws__hub_live(hub)) return ws__hub_failf(NULL, WS_EBADHANDLE, "libws: %s: invalid or freed ws_hub_t handle", fn);
     size_t tlen = topic ? strnlen(topic, WS_TOPIC_MAX_LEN + 1) : 0;
     int rc = check_topic(hub, fn, topic, tlen);
     if (rc != WS_OK) return rc;
     if (opcode != WS_OP_TEXT && opcode != WS_OP_BINARY)
-        return topic_failf(hub, WS_EINVAL, "libws: %s: opcode %d is not text or binary", fn, opcode);
-    if (data == NULL && len > 0) return topic_failf(hub, WS_EINVAL, "libws: %s: data is NULL", fn);
-    if (len > WS_RECORD_MAX_LEN - 2 - tlen) return topic_failf(hub, WS_ETOOBIG, "libws: %s: a message of %zu bytes", fn, len);
+        return ws__hub_failf(hub, WS_EINVAL, "libws: %s: opcode %d is not text or binary", fn, opcode);
+    if (data == NULL && len > 0) return ws__hub_failf(hub, WS_EINVAL, "libws: %s: data is NULL", fn);
+    if (len > WS_RECORD_MAX_LEN - 2 - tlen) return ws__hub_failf(hub, WS_ETOOBIG, "libws: %s: a message of %zu bytes", fn, len);
     if (exclude != 0 && (rc = ws__hub_check_conn(hub, fn, exclude)) != WS_OK) return rc;
     uint8_t n[2] = {(uint8_t)tlen, (uint8_t)(tlen >> 8)};
     return send_record(hub, WS_CMD_PUBLISH, opcode, exclude, n, 2, topic, tlen, data, len);

@@ -5,9 +5,11 @@
 #   2. nginx.test.mjs    the example servers behind nginx   (node --test)
 #   3. edges.test.mjs    byte-level edges against the example servers
 #   4. matrix.mjs        every client against every server
+#   5. scaleout.test.mjs the Python and Node chat servers, one chat through
+#                        Redis, behind nginx                (node --test)
 #
 # Needs a build (./build.sh: build/lib/libws.so, build/examples/*). Installs
-# what is missing: Debian's chromium and nginx (apt-get, as root), the npm
+# what is missing: Debian's chromium, nginx and redis-server (apt-get, as root), the npm
 # packages of package-lock.json (npm ci), Python websockets (pip). Missing C
 # example programs (demo_server, hub_echo_server, ...) and go-echo are
 # compiled into build/examples from examples/. Everything runs on
@@ -15,7 +17,7 @@
 # every stage passed.
 #
 # Environment: LIBWS_EXPECT_DEFLATE=1 requires permessage-deflate in the
-# browser test; INTEROP_ONLY="browser nginx edges matrix" picks stages.
+# browser test; INTEROP_ONLY="browser nginx edges matrix scaleout" picks stages.
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,7 +26,7 @@ BUILD=$ROOT/build
 EXAMPLES=${LIBWS_EXAMPLES_DIR:-$BUILD/examples}
 LIBDIR=${LIBWS_LIB_DIR:-$BUILD/lib}
 export LIBWS_EXAMPLES_DIR=$EXAMPLES LIBWS_LIB_DIR=$LIBDIR
-STAGES=${INTEROP_ONLY:-browser nginx edges matrix}
+STAGES=${INTEROP_ONLY:-browser nginx edges matrix scaleout}
 
 say() { printf '==> interop: %s\n' "$*"; }
 die() { printf 'interop: %s\n' "$*" >&2; exit 1; }
@@ -75,6 +77,7 @@ apt_install() {
 pkgs=()
 [ -x /usr/bin/chromium ] || pkgs+=(chromium)
 [ -x /usr/sbin/nginx ] || pkgs+=(nginx)
+[ -x /usr/bin/redis-server ] || pkgs+=(redis-server)
 command -v node >/dev/null || pkgs+=(nodejs npm)
 command -v npm >/dev/null || pkgs+=(npm)
 command -v python3 >/dev/null || pkgs+=(python3)
@@ -103,6 +106,11 @@ fi
 
 say "npm ci (tests/interop)"
 (cd "$HERE" && npm ci --no-audit --no-fund --prefer-offline --loglevel=error) || die "npm ci failed"
+# The Node binding's examples (chat_server.js, ...) need its koffi.
+if [ ! -d "$ROOT/bindings/node/node_modules/koffi" ]; then
+  say "npm ci (bindings/node)"
+  (cd "$ROOT/bindings/node" && npm ci --no-audit --no-fund --prefer-offline --loglevel=error) || die "npm ci in bindings/node failed"
+fi
 
 # ---------------------------------------------------------------- programs
 [ -f "$LIBDIR/libws.so" ] || die "$LIBDIR/libws.so is missing: run ./build.sh first"
@@ -147,6 +155,7 @@ stage browser 120 node --test --test-concurrency=1 browser.test.mjs
 stage nginx 90 node --test --test-concurrency=1 nginx.test.mjs
 stage edges 60 node --test --test-concurrency=1 edges.test.mjs
 stage matrix 150 node matrix.mjs
+stage scaleout 90 node --test --test-concurrency=1 scaleout.test.mjs
 
 echo
 [ ${#failed[@]} -eq 0 ] || echo "interop: failed stages: ${failed[*]}"

@@ -35,7 +35,9 @@ if (process.argv.length < 3 || process.argv.length > 4 || arg === '' || !Number.
 const PAGE = `<!doctype html><meta charset="utf-8"><title>libws chat</title>
 <ul id="log"></ul><form id="f"><input id="m" autocomplete="off"><button>send</button></form>
 <script>
-const ws = new WebSocket(location.origin.replace(/^http/, 'ws') + '/chat' + location.search);
+// Relative to the page: served at /x/ behind a proxy, the socket is /x/chat.
+const u = new URL('chat' + location.search, location.href); u.protocol = u.protocol.replace('http', 'ws');
+const ws = new WebSocket(u);
 ws.onmessage = (e) => { const li = document.createElement('li'); li.textContent = e.data; log.append(li); };
 f.onsubmit = (e) => { e.preventDefault(); ws.send(m.value); m.value = ''; };
 </script>`;

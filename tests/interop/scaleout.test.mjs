@@ -1,8 +1,9 @@
 // The scale-out chat (examples/scaleout): examples/python/chat_server.py and
 // examples/node/chat_server.js, each its own process, share a private
 // redis-server (free port, no persistence) as their broker, behind Debian's
-// nginx (started unprivileged as in nginx.test.mjs). nginx routes
-//   /      -> the upstream of both (ip_hash), as examples/scaleout does
+// nginx (started unprivileged as in nginx.test.mjs) with the example's own
+// config (examples/scaleout/nginx.conf.template), which routes
+//   /      -> the upstream of both (round-robin)
 //   /py/   -> the Python chat server only
 //   /node/ -> the Node chat server only
 // so a client of /py/chat and one of /node/chat are on different backends
@@ -33,54 +34,14 @@ let redis;
 let py;
 let nd;
 
+// The example's own config, filled in as examples/scaleout/run.sh does.
 function nginxConf(port) {
-  const backend = (name, p) => `
-    location /${name}/ {
-      proxy_pass http://${HOST}:${p}/;
-      proxy_http_version 1.1;
-      proxy_set_header Upgrade $http_upgrade;
-      proxy_set_header Connection $connection_upgrade;
-      proxy_set_header Host $host;
-      proxy_read_timeout 60s;
-    }`;
-  return `# written by tests/interop/scaleout.test.mjs
-daemon off;
-master_process off;
-worker_processes 1;
-pid ${tmp}/nginx.pid;
-error_log ${tmp}/error.log info;
-events { worker_connections 128; }
-http {
-  access_log ${tmp}/access.log;
-  client_body_temp_path ${tmp}/client_body;
-  proxy_temp_path ${tmp}/proxy;
-  fastcgi_temp_path ${tmp}/fastcgi;
-  uwsgi_temp_path ${tmp}/uwsgi;
-  scgi_temp_path ${tmp}/scgi;
-  map $http_upgrade $connection_upgrade {
-    default upgrade;
-    ''      close;
-  }
-  upstream chat {
-    ip_hash;
-    server ${HOST}:${py.port};
-    server ${HOST}:${nd.port};
-  }
-  server {
-    listen ${HOST}:${port};
-    location / {
-      proxy_pass http://chat;
-      proxy_http_version 1.1;
-      proxy_set_header Upgrade $http_upgrade;
-      proxy_set_header Connection $connection_upgrade;
-      proxy_set_header Host $host;
-      proxy_read_timeout 60s;
-    }
-${backend('py', py.port)}
-${backend('node', nd.port)}
-  }
-}
-`;
+  const template = fs.readFileSync(path.join(ROOT, 'examples', 'scaleout', 'nginx.conf.template'), 'utf8');
+  return template
+    .replaceAll('@PREFIX@', tmp)
+    .replaceAll('@LISTEN@', `${HOST}:${port}`)
+    .replaceAll('@PY@', `${HOST}:${py.port}`)
+    .replaceAll('@NODE@', `${HOST}:${nd.port}`);
 }
 
 before(async () => {
@@ -199,8 +160,8 @@ test('Python and Node chat servers are one chat through Redis: 50 each way, exac
 });
 
 test('the shared upstream location carries the chat too', { timeout: 30000 }, async () => {
-  // ip_hash sends every client of 127.0.0.1 to one backend; that one must
-  // reach a client pinned to the other backend, either way round.
+  // Round-robin sends the shared client to either backend; whichever it
+  // is, it must reach clients pinned to both, and be reached by them.
   const room = `u${crypto.randomBytes(4).toString('hex')}`;
   const shared = await connect(`ws://${HOST}:${nginxPort}/chat?room=${room}`);
   const pinned = [await connect(`ws://${HOST}:${nginxPort}/py/chat?room=${room}`), await connect(`ws://${HOST}:${nginxPort}/node/chat?room=${room}`)];

@@ -7,7 +7,8 @@
 //   /py/   -> the Python chat server only
 //   /node/ -> the Node chat server only
 // so a client of /py/chat and one of /node/chat are on different backends
-// for certain. Both join one room; 50 messages each way, sent interleaved,
+// for certain. Chromium types into the page from each backend and reads it
+// from the other; then two `ws` clients join one room; 50 messages each way, sent interleaved,
 // must reach both clients exactly once and in each sender's order.
 //
 //   node --test tests/interop/scaleout.test.mjs
@@ -20,7 +21,7 @@ import { after, before, test } from 'node:test';
 
 import WebSocket from 'ws';
 
-import { HOST, ROOT, exists, freePort, kill, killAll, sleep, start, startServer, waitPort, withTimeout } from './lib.mjs';
+import { CHROMIUM, HOST, ROOT, exists, launchChromium, freePort, kill, killAll, sleep, start, startServer, waitPort, withTimeout } from './lib.mjs';
 
 const NGINX = process.env.NGINX || '/usr/sbin/nginx';
 const REDIS = process.env.REDIS_SERVER || '/usr/bin/redis-server';
@@ -177,5 +178,53 @@ test('the shared upstream location carries the chat too', { timeout: 30000 }, as
     }
   } finally {
     for (const c of [shared, ...pinned]) c.ws.terminate();
+  }
+});
+
+test('in Chromium: a line typed in a tab of the Python server shows in a tab of the Node server, and back', { timeout: 60000 }, async () => {
+  assert.ok(exists(CHROMIUM), `${CHROMIUM} is missing (apt-get install -y chromium)`);
+  const browser = await launchChromium();
+  try {
+    const room = `b${crypto.randomBytes(4).toString('hex')}`;
+    const tabs = {};
+    for (const name of ['py', 'node']) {
+      tabs[name] = await browser.context.newPage();
+      await tabs[name].goto(`http://${HOST}:${nginxPort}/${name}/?room=${room}`, { timeout: 15000 });
+    }
+    const lines = (tab) => tab.$$eval('#log li', (lis) => lis.map((li) => li.textContent));
+    const type = async (tab, text) => {
+      await tab.fill('#m', text);
+      await tab.press('#m', 'Enter');
+    };
+    // Typed until the other tab shows it: the first lines may be typed
+    // before the page's socket is open or before both servers subscribed.
+    for (const [from, to] of [['py', 'node'], ['node', 'py']]) {
+      for (let i = 0; !(await lines(tabs[to])).some((l) => l.startsWith(`hello from ${from} tab`)); i++) {
+        assert.ok(i < 50, `nothing typed in the ${from} tab reached the ${to} tab\n${serverLog()}`);
+        await type(tabs[from], `hello from ${from} tab ${i}`);
+        await sleep(200);
+      }
+    }
+    // Now open on both sides: one line each way arrives exactly once, in
+    // both tabs (the sender's own tab too).
+    await type(tabs.py, 'last from py ✓');
+    await type(tabs.node, 'last from node ✓');
+    for (const name of ['py', 'node']) {
+      for (let i = 0; ; i++) {
+        const got = await lines(tabs[name]);
+        if (got.includes('last from py ✓') && got.includes('last from node ✓')) break;
+        assert.ok(i < 50, `${name} tab: ${JSON.stringify(got.slice(-5))}`);
+        await sleep(100);
+      }
+    }
+    await sleep(300);
+    for (const name of ['py', 'node']) {
+      const got = await lines(tabs[name]);
+      for (const l of ['last from py ✓', 'last from node ✓']) {
+        assert.equal(got.filter((x) => x === l).length, 1, `${name} tab: ${JSON.stringify(l)} not exactly once`);
+      }
+    }
+  } finally {
+    await browser.close();
   }
 });

@@ -54,8 +54,11 @@ async def main(port: int, broker: "str | None") -> None:
         topic = room_topic(ws.path)
         ws.subscribe(topic)
         async for message in ws:
-            # As chat_server.js: text goes on as text (binary as binary), to
-            # the sender too, so every tab shows the room in one order.
+            # As chat_server.js: always published as text (a binary message
+            # decoded as UTF-8, bad bytes replaced), to the sender too, so
+            # every tab shows the room in one order.
+            if not isinstance(message, str):
+                message = bytes(message).decode("utf-8", "replace")
             ws_server.publish(topic, message)
 
     ws_server = await libws.asyncio.serve(chat, listen=False, broker=broker)

@@ -228,3 +228,22 @@ test('in Chromium: a line typed in a tab of the Python server shows in a tab of 
     await browser.close();
   }
 });
+
+test('a binary message goes on as text from either server, as chat_server.js does it', { timeout: 30000 }, async () => {
+  const room = `c${crypto.randomBytes(4).toString('hex')}`;
+  const a = await connect(`ws://${HOST}:${nginxPort}/py/chat?room=${room}`);
+  const b = await connect(`ws://${HOST}:${nginxPort}/node/chat?room=${room}`);
+  try {
+    const has = (c, text) => c.got.some((m) => m.text === text);
+    for (let i = 0; !(has(a, 'bin from node ✓') && has(b, 'bin from py ✓')); i++) {
+      assert.ok(i < 100, `binary messages did not cross\n${serverLog()}`);
+      a.ws.send(Buffer.from('bin from py ✓'), { binary: true });
+      b.ws.send(Buffer.from('bin from node ✓'), { binary: true });
+      await sleep(100);
+    }
+    for (const c of [a, b]) assert.ok(c.got.every((m) => !m.isBinary), 'a message arrived as binary');
+  } finally {
+    a.ws.terminate();
+    b.ws.terminate();
+  }
+});

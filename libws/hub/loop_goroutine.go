@@ -319,12 +319,10 @@ func (l *loop) enforceTotalSoon() {
 // until the hub's unsent bytes are under MaxTotalBuffered, as the epoll
 // loop does.
 func (l *loop) enforceTotal() {
-	limit := int64(l.h.opts.MaxTotalBuffered)
-	total := l.h.total.Load()
-	if total <= limit {
+	if !l.h.overTotal() {
 		return
 	}
-	failLargest(l.h.appendGoConnHolders(nil), total, limit)
+	l.h.failLargest(nil)
 }
 
 // shutdown stops the loop; the goroutine connections' close handshakes,

@@ -997,9 +997,7 @@ func (l *loop) enforceTotalSoon() {
 // with 1008 until the total is under it again. Scanning every connection
 // costs O(connections), but only when the cap is passed.
 func (l *loop) enforceTotal() {
-	limit := int64(l.h.opts.MaxTotalBuffered)
-	total := l.h.total.Load()
-	if total <= limit {
+	if !l.h.overTotal() {
 		return
 	}
 	var hs []bufferHolder
@@ -1014,7 +1012,7 @@ func (l *loop) enforceTotal() {
 			hs = append(hs, bufferHolder{n: int64(n), fail: func() { l.remove(c, false, 0, "") }})
 		}
 	}
-	failLargest(l.h.appendGoConnHolders(hs), total, limit)
+	l.h.failLargest(hs)
 }
 
 // remove closes the socket and forgets the connection; withEvent says

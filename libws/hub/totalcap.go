@@ -28,9 +28,12 @@ func (h *Hub) appendGoConnHolders(hs []bufferHolder) []bufferHolder {
 	return hs
 }
 
-// failLargest fails the holders with the largest buffers until total is
-// under limit: the fewest connections lose the most memory back.
-func failLargest(hs []bufferHolder, total, limit int64) {
+// failLargest fails the holders with the largest buffers until the hub's
+// unsent bytes are under MaxTotalBuffered: the fewest connections give the
+// most memory back.
+func (h *Hub) failLargest(hs []bufferHolder) {
+	hs = h.appendGoConnHolders(hs)
+	total, limit := h.total.Load(), int64(h.opts.MaxTotalBuffered)
 	slices.SortFunc(hs, func(a, b bufferHolder) int { return cmp.Compare(b.n, a.n) })
 	for _, x := range hs {
 		if total <= limit {

@@ -486,16 +486,12 @@ func ws_close_status(h *C.ws_conn_t, code *C.int, reason *C.char, capacity C.siz
 //export ws_conn_subprotocol
 func ws_conn_subprotocol(h *C.ws_conn_t) (s *C.char) {
 	defer recoverTo(nil, unsafe.Pointer(h))
-	var rc C.int
-	c := acquireConn(h, &rc)
-	if c == nil {
-		return nil
-	}
-	defer c.life.RUnlock()
-	if c.sub == nil {
-		return staticString("")
-	}
-	return c.sub
+	return connInfo(h, func(c *conn) *C.char {
+		if c.sub == nil {
+			return staticString("")
+		}
+		return c.sub
+	})
 }
 
 // info returns *p, made from value() on first use; it lives until
@@ -509,46 +505,42 @@ func (c *conn) info(p **C.char, value func() string) *C.char {
 	return *p
 }
 
-//export ws_conn_path
-func ws_conn_path(h *C.ws_conn_t) (s *C.char) {
-	defer recoverTo(nil, unsafe.Pointer(h))
+// connInfo is a handshake accessor's body: the handle checked, then the
+// string get makes, cached on the connection (see info).
+func connInfo(h *C.ws_conn_t, get func(c *conn) *C.char) *C.char {
 	var rc C.int
 	c := acquireConn(h, &rc)
 	if c == nil {
 		return nil
 	}
 	defer c.life.RUnlock()
-	return c.info(&c.path, func() string { return c.hs.path })
+	return get(c)
+}
+
+//export ws_conn_path
+func ws_conn_path(h *C.ws_conn_t) (s *C.char) {
+	defer recoverTo(nil, unsafe.Pointer(h))
+	return connInfo(h, func(c *conn) *C.char { return c.info(&c.path, func() string { return c.hs.path }) })
 }
 
 //export ws_conn_headers
 func ws_conn_headers(h *C.ws_conn_t) (s *C.char) {
 	defer recoverTo(nil, unsafe.Pointer(h))
-	var rc C.int
-	c := acquireConn(h, &rc)
-	if c == nil {
-		return nil
-	}
-	defer c.life.RUnlock()
-	return c.info(&c.hdrs, func() string {
-		// Sorted by name, CR and LF in values turned into spaces: one
-		// header per "\r\n"-terminated line, whatever the peer sent.
-		var b strings.Builder
-		c.hs.header.Write(&b)
-		return b.String()
+	return connInfo(h, func(c *conn) *C.char {
+		return c.info(&c.hdrs, func() string {
+			// Sorted by name, CR and LF in values turned into spaces: one
+			// header per "\r\n"-terminated line, whatever the peer sent.
+			var b strings.Builder
+			c.hs.header.Write(&b)
+			return b.String()
+		})
 	})
 }
 
 //export ws_conn_peer
 func ws_conn_peer(h *C.ws_conn_t) (s *C.char) {
 	defer recoverTo(nil, unsafe.Pointer(h))
-	var rc C.int
-	c := acquireConn(h, &rc)
-	if c == nil {
-		return nil
-	}
-	defer c.life.RUnlock()
-	return c.info(&c.peer, func() string { return c.c.RemoteAddr().String() })
+	return connInfo(h, func(c *conn) *C.char { return c.info(&c.peer, func() string { return c.c.RemoteAddr().String() }) })
 }
 
 //export ws_conn_errmsg

@@ -23,8 +23,8 @@
  *   Choosing between 3 and 4 for a server: a thread per connection on layer
  *   3 is the simplest to write, but each message then wakes its own host
  *   thread and passes it through the Go scheduler; on two cores that
- *   serves about a third of the messages per second of the hub, which runs
- *   every connection from one thread and batches its events (see
+ *   costs about 2.4 times the server CPU per message of the hub, which
+ *   runs every connection from one thread and batches its events (see
  *   bench/README.md). Serve many connections from the hub.
  *
  * ----------------------------------------------------------------------

@@ -7,23 +7,48 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
+	"unsafe"
 )
 
 // ConnOptions tune a Conn. The zero value gives the defaults.
 type ConnOptions struct {
 	Options
-	// ReadBufferSize is the size of the buffer reads go through (4 KiB).
+	// ReadBufferSize is the size of the buffer reads go through. By
+	// default a TCP connection borrows a 32 KiB one from a pool when data
+	// arrives and gives it back before it waits for more, so an idle
+	// connection holds none; other connections (TLS) keep a 4 KiB one. A
+	// size set here is the connection's own, allocated on its first read.
 	ReadBufferSize int
-	// WriteBufferSize is the size of the buffer small frames are assembled
-	// in; a frame that does not fit goes out with one writev of header and
-	// payload instead (4 KiB).
+	// WriteBufferSize is the size of the buffer a frame is assembled in
+	// when it cannot go out as it is: a client's masked frame, or on a
+	// connection without writev (TLS). It is borrowed from a pool for the
+	// write (4 KiB) or, when set here, the connection's own. Tiny frames
+	// are assembled in the connection itself, and a server's larger ones go
+	// out with one writev of header and payload.
 	WriteBufferSize int
 	// CloseTimeout bounds how long Close waits for the peer's close reply (5 s).
 	CloseTimeout time.Duration
 }
 
-const defaultBufferSize = 4096
+const (
+	defaultBufferSize = 4096
+	// pooledReadSize is the read buffer TCP connections borrow: large
+	// enough that a 16 KiB message, or a batch of small ones, comes in
+	// with one read.
+	pooledReadSize = 32 << 10
+	// tinyFrame bounds the frames assembled in Conn.tiny, header included:
+	// small messages go out with one write and no buffer.
+	tinyFrame = 64
+)
+
+// The buffers connections borrow while data flows. Pointers, so that
+// returning one does not allocate.
+var (
+	readPool  = sync.Pool{New: func() any { b := make([]byte, pooledReadSize); return &b }}
+	writePool = sync.Pool{New: func() any { b := make([]byte, defaultBufferSize); return &b }}
+)
 
 // Conn is a WebSocket connection over a net.Conn. One goroutine may read
 // while others write: reads are serialised by one lock and writes by
@@ -36,12 +61,29 @@ type Conn struct {
 
 	rmu     sync.Mutex
 	p       Protocol
-	rbuf    []byte
 	readErr error
+	// rbuf is what reads go through: borrowed from readPool (rpooled)
+	// from the read that brings data to the next one that would block,
+	// or, without raw, the connection's own.
+	rbuf    []byte
+	rpooled *[]byte
+	rsize   int
+	// raw reads a TCP socket without a buffer until it is readable;
+	// rawRead is the callback it runs, made once so reads do not
+	// allocate, and rn, rerr what that read returned.
+	raw     syscall.RawConn
+	rawRead func(fd uintptr) bool
+	rn      int
+	rerr    error
 
-	wmu       sync.Mutex
+	wmu sync.Mutex
+	// tiny holds a whole small frame, so it goes out with one write.
+	tiny [tinyFrame]byte
+	// wbuf is set when WriteBufferSize asked for a buffer of its own;
+	// otherwise one of writePool is borrowed per write.
 	wbuf      []byte
-	hdr       [MaxHeaderSize]byte
+	wsize     int
+	writev    bool
 	iov       [2][]byte
 	bufs      net.Buffers
 	closeSent bool
@@ -58,12 +100,6 @@ func NewConn(nc net.Conn, role Role, buffered []byte, opts *ConnOptions) *Conn {
 	if opts != nil {
 		o = *opts
 	}
-	if o.ReadBufferSize <= 0 {
-		o.ReadBufferSize = defaultBufferSize
-	}
-	if o.WriteBufferSize <= 0 {
-		o.WriteBufferSize = defaultBufferSize
-	}
 	if o.CloseTimeout <= 0 {
 		o.CloseTimeout = 5 * time.Second
 	}
@@ -74,8 +110,34 @@ func NewConn(nc net.Conn, role Role, buffered []byte, opts *ConnOptions) *Conn {
 		nc:           nc,
 		server:       role == RoleServer,
 		closeTimeout: o.CloseTimeout,
-		rbuf:         make([]byte, o.ReadBufferSize),
-		wbuf:         make([]byte, 0, o.WriteBufferSize),
+		rsize:        o.ReadBufferSize,
+		wsize:        o.WriteBufferSize,
+	}
+	// Only the plain socket types: a type that wraps one (and may read
+	// or write otherwise, as a TLS or a prefixing conn does) gets its own
+	// Read and Write called.
+	switch t := nc.(type) {
+	case *net.TCPConn:
+		c.writev = true
+		if c.rsize <= 0 {
+			if raw, err := t.SyscallConn(); err == nil {
+				c.raw = raw
+				c.rawRead = c.readRaw
+				c.rsize = pooledReadSize
+			}
+		}
+	case *net.UnixConn:
+		c.writev = true
+	}
+	if c.rsize <= 0 {
+		c.rsize = defaultBufferSize
+	}
+	if c.wsize <= 0 {
+		c.wsize = defaultBufferSize
+	} else {
+		// Room for a header and some payload in each write.
+		c.wsize = max(c.wsize, tinyFrame)
+		c.wbuf = make([]byte, c.wsize)
 	}
 	c.p.init(role, &o.Options)
 	c.p.sink = c
@@ -216,19 +278,84 @@ func (c *Conn) read(collect bool) (Frame, error) {
 }
 
 // fill reads once from the socket: straight into the Protocol's buffer when
-// a large frame is being assembled there, else through rbuf.
+// a large frame is being assembled there, else through rbuf. When fill
+// runs, the Protocol has copied what it still needs of the last read out of
+// rbuf, and the caller's borrowed payload expires: rbuf is free.
 func (c *Conn) fill() {
 	var n int
 	var err error
-	if space := c.p.Space(); len(space) >= len(c.rbuf) {
+	switch space := c.p.Space(); {
+	case len(space) >= defaultBufferSize:
 		n, err = c.nc.Read(space)
 		c.p.Commit(n)
-	} else {
+	case c.raw != nil:
+		n, err = c.readPooled()
+		c.p.Feed(c.rbuf[:n])
+	default:
+		if c.rbuf == nil {
+			c.rbuf = make([]byte, c.rsize)
+		}
 		n, err = c.nc.Read(c.rbuf)
 		c.p.Feed(c.rbuf[:n])
 	}
 	if err != nil {
 		c.readErr = c.abnormal(err)
+		c.releaseRead()
+	}
+}
+
+// readPooled reads the TCP socket into a buffer borrowed only once there is
+// data: one read system call, as nc.Read makes, but while the connection
+// waits it holds no buffer. It returns what nc.Read would.
+func (c *Conn) readPooled() (int, error) {
+	c.rn, c.rerr = 0, nil
+	if err := c.raw.Read(c.rawRead); err != nil {
+		// Closed, or a deadline passed while waiting.
+		if oe, ok := err.(*net.OpError); ok {
+			oe.Op = "read"
+		}
+		return 0, err
+	}
+	if c.rerr != nil {
+		return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.nc.LocalAddr(), Addr: c.nc.RemoteAddr(),
+			Err: os.NewSyscallError("read", c.rerr)}
+	}
+	if c.rn == 0 {
+		return 0, io.EOF
+	}
+	return c.rn, nil
+}
+
+// readRaw is the RawConn callback of readPooled: it reads once, and
+// returns false to wait for readability when there was nothing, after
+// giving the buffer back.
+func (c *Conn) readRaw(fd uintptr) bool {
+	if c.rbuf == nil {
+		c.rpooled = readPool.Get().(*[]byte)
+		c.rbuf = *c.rpooled
+	}
+	for {
+		n, err := syscall.Read(int(fd), c.rbuf)
+		switch err {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			c.releaseRead()
+			return false
+		case nil:
+			c.rn = n
+		default:
+			c.rerr = err
+		}
+		return true
+	}
+}
+
+// releaseRead gives a borrowed read buffer back.
+func (c *Conn) releaseRead() {
+	if c.rpooled != nil {
+		readPool.Put(c.rpooled)
+		c.rbuf, c.rpooled = nil, nil
 	}
 }
 
@@ -284,16 +411,9 @@ func (c *Conn) WriteMessage(op Opcode, payload []byte) error {
 
 // WriteText and WriteBinary write a whole text or binary message.
 func (c *Conn) WriteText(s string) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if MaxHeaderSize+len(s) > cap(c.wbuf) {
-		// Not through wbuf: the masked path of writeLocked assembles the
-		// frame in wbuf and would overwrite the text's first bytes with
-		// the header, and appending would grow wbuf for good.
-		return c.writeLocked(true, 0, OpText, []byte(s))
-	}
-	c.wbuf = append(c.wbuf[:0], s...)
-	return c.writeLocked(true, 0, OpText, c.wbuf)
+	// The bytes of s, not a copy: writeLocked and the compressor only
+	// read a payload (a client masks a copy of it).
+	return c.WriteFrame(true, OpText, unsafe.Slice(unsafe.StringData(s), len(s)))
 }
 func (c *Conn) WriteBinary(b []byte) error { return c.WriteFrame(true, OpBinary, b) }
 
@@ -310,10 +430,11 @@ func (c *Conn) writeControl(op Opcode, payload []byte) error {
 	return c.writeLocked(true, 0, op, payload)
 }
 
-// writeLocked puts one frame on the wire; c.wmu is held. Small frames are
-// assembled in wbuf and written at once; large ones go out as one writev of
-// header and payload (servers) or masked through wbuf in pieces (clients,
-// which must not modify the caller's payload).
+// writeLocked puts one frame on the wire; c.wmu is held. Tiny frames are
+// assembled in c.tiny and written at once; a server's larger ones go out as
+// one writev of header and payload; the rest is assembled in a write buffer
+// (masked in pieces for clients, which must not modify the caller's
+// payload).
 func (c *Conn) writeLocked(fin bool, rsv byte, op Opcode, payload []byte) error {
 	if c.writeErr != nil {
 		return c.writeErr
@@ -333,35 +454,46 @@ func (c *Conn) writeLocked(fin bool, rsv byte, op Opcode, payload []byte) error 
 		h.Mask = newMaskKey()
 	}
 	var err error
+	n := h.Size()
 	switch {
-	case h.Size()+len(payload) <= cap(c.wbuf):
-		// payload may alias wbuf (WriteText), so it moves before the header.
-		n := h.Size()
-		buf := c.wbuf[:n+len(payload)]
-		copy(buf[n:], payload)
+	case n+len(payload) <= len(c.tiny):
+		buf := c.tiny[:n+len(payload)]
 		PutHeader(buf, &h)
+		copy(buf[n:], payload)
 		if masked {
 			Mask(buf[n:], h.Mask, 0)
 		}
 		_, err = c.nc.Write(buf)
-	case !masked:
-		n, _ := PutHeader(c.hdr[:], &h)
-		c.iov[0], c.iov[1] = c.hdr[:n], payload
+	case !masked && (c.writev || n+len(payload) > c.wsize):
+		// Without writev (TLS) this is two writes, still better than
+		// copying a large payload through the buffer.
+		PutHeader(c.tiny[:], &h)
+		c.iov[0], c.iov[1] = c.tiny[:n], payload
 		c.bufs = c.iov[:]
 		_, err = c.bufs.WriteTo(c.nc)
+		c.iov[1] = nil // the caller's payload is not kept
 	default:
-		n, _ := PutHeader(c.hdr[:], &h)
-		buf := append(c.wbuf[:0], c.hdr[:n]...)
-		pos := 0
+		wbuf, pooled := c.wbuf, (*[]byte)(nil)
+		if wbuf == nil {
+			pooled = writePool.Get().(*[]byte)
+			wbuf = *pooled
+		}
+		PutHeader(wbuf, &h)
+		buf, pos := wbuf[:n], 0
 		for len(payload) > 0 {
 			k := min(len(payload), cap(buf)-len(buf))
 			chunk := append(buf, payload[:k]...)
-			pos = Mask(chunk[len(buf):], h.Mask, pos)
+			if masked {
+				pos = Mask(chunk[len(buf):], h.Mask, pos)
+			}
 			if _, err = c.nc.Write(chunk); err != nil {
 				break
 			}
 			payload = payload[k:]
-			buf = c.wbuf[:0]
+			buf = wbuf[:0]
+		}
+		if pooled != nil {
+			writePool.Put(pooled)
 		}
 	}
 	if err != nil {

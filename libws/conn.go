@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -55,9 +56,14 @@ var (
 // another, so a reader never waits for a writer.
 type Conn struct {
 	nc           net.Conn
-	server       bool
 	subprotocol  string
 	closeTimeout time.Duration
+	server       bool
+	writev       bool
+	closeSent    bool // under wmu
+	// netClosed: the socket is closed, or being closed after our close
+	// frame (lingerClose); set once.
+	netClosed atomic.Bool
 
 	rmu     sync.Mutex
 	p       Protocol
@@ -67,29 +73,25 @@ type Conn struct {
 	// or, without raw, the connection's own.
 	rbuf    []byte
 	rpooled *[]byte
-	rsize   int
+	rsize   int32
+	wsize   int32
 	// raw reads a TCP socket without a buffer until it is readable;
 	// rawRead is the callback it runs, made once so reads do not
 	// allocate, and rn, rerr what that read returned.
 	raw     syscall.RawConn
 	rawRead func(fd uintptr) bool
 	rn      int
-	rerr    error
+	rerr    syscall.Errno
 
 	wmu sync.Mutex
 	// tiny holds a whole small frame, so it goes out with one write.
 	tiny [tinyFrame]byte
 	// wbuf is set when WriteBufferSize asked for a buffer of its own;
 	// otherwise one of writePool is borrowed per write.
-	wbuf      []byte
-	wsize     int
-	writev    bool
-	iov       [2][]byte
-	bufs      net.Buffers
-	closeSent bool
-	writeErr  error
-
-	closeOnce sync.Once
+	wbuf     []byte
+	iov      [2][]byte
+	bufs     net.Buffers
+	writeErr error
 }
 
 // NewConn wraps nc, on which the opening handshake is already done, as a
@@ -110,8 +112,8 @@ func NewConn(nc net.Conn, role Role, buffered []byte, opts *ConnOptions) *Conn {
 		nc:           nc,
 		server:       role == RoleServer,
 		closeTimeout: o.CloseTimeout,
-		rsize:        o.ReadBufferSize,
-		wsize:        o.WriteBufferSize,
+		rsize:        int32(min(o.ReadBufferSize, 1<<30)),
+		wsize:        int32(min(o.WriteBufferSize, 1<<30)),
 	}
 	// Only the plain socket types: a type that wraps one (and may read
 	// or write otherwise, as a TLS or a prefixing conn does) gets its own
@@ -308,7 +310,7 @@ func (c *Conn) fill() {
 // data: one read system call, as nc.Read makes, but while the connection
 // waits it holds no buffer. It returns what nc.Read would.
 func (c *Conn) readPooled() (int, error) {
-	c.rn, c.rerr = 0, nil
+	c.rn, c.rerr = 0, 0
 	if err := c.raw.Read(c.rawRead); err != nil {
 		// Closed, or a deadline passed while waiting.
 		if oe, ok := err.(*net.OpError); ok {
@@ -316,7 +318,7 @@ func (c *Conn) readPooled() (int, error) {
 		}
 		return 0, err
 	}
-	if c.rerr != nil {
+	if c.rerr != 0 {
 		return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.nc.LocalAddr(), Addr: c.nc.RemoteAddr(),
 			Err: os.NewSyscallError("read", c.rerr)}
 	}
@@ -345,7 +347,7 @@ func (c *Conn) readRaw(fd uintptr) bool {
 		case nil:
 			c.rn = n
 		default:
-			c.rerr = err
+			c.rerr = err.(syscall.Errno)
 		}
 		return true
 	}
@@ -464,7 +466,7 @@ func (c *Conn) writeLocked(fin bool, rsv byte, op Opcode, payload []byte) error 
 			Mask(buf[n:], h.Mask, 0)
 		}
 		_, err = c.nc.Write(buf)
-	case !masked && (c.writev || n+len(payload) > c.wsize):
+	case !masked && (c.writev || n+len(payload) > int(c.wsize)):
 		// Without writev (TLS) this is two writes, still better than
 		// copying a large payload through the buffer.
 		PutHeader(c.tiny[:], &h)
@@ -565,16 +567,18 @@ func (c *Conn) lingerClose() {
 		c.closeNet()
 		return
 	}
-	c.closeOnce.Do(func() {
+	if c.netClosed.CompareAndSwap(false, true) {
 		cw.CloseWrite()
 		c.nc.SetReadDeadline(time.Now().Add(lingerDrain))
 		go func() {
 			io.Copy(io.Discard, c.nc)
 			c.nc.Close()
 		}()
-	})
+	}
 }
 
 func (c *Conn) closeNet() {
-	c.closeOnce.Do(func() { c.nc.Close() })
+	if c.netClosed.CompareAndSwap(false, true) {
+		c.nc.Close()
+	}
 }

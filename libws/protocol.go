@@ -101,7 +101,6 @@ type Protocol struct {
 	collecting bool
 
 	out       []byte
-	ctrl      [2 + MaxControlPayload]byte
 	closeSent bool
 	closeRecv bool
 	failed    error
@@ -520,7 +519,11 @@ func (p *Protocol) WriteMessage(op Opcode, payload []byte) error {
 
 // WriteClose queues a close frame. A zero code sends no status at all.
 func (p *Protocol) WriteClose(code StatusCode, reason string) error {
-	payload, err := closePayload(p.ctrl[:0], code, reason)
+	// On the stack, not in the Protocol, which would carry 127 bytes for
+	// the one close frame of its life: the sink's copy escapes it, so it
+	// is allocated, once.
+	var ctrl [2 + MaxControlPayload]byte
+	payload, err := closePayload(ctrl[:0], code, reason)
 	if err != nil {
 		return err
 	}

@@ -121,7 +121,7 @@ func NewConn(nc net.Conn, role Role, buffered []byte, opts *ConnOptions) *Conn {
 	switch t := nc.(type) {
 	case *net.TCPConn:
 		c.writev = true
-		if c.rsize <= 0 {
+		if c.rsize <= 0 && rawReads {
 			if raw, err := t.SyscallConn(); err == nil {
 				c.raw = raw
 				c.rawRead = c.readRaw
@@ -326,31 +326,6 @@ func (c *Conn) readPooled() (int, error) {
 		return 0, io.EOF
 	}
 	return c.rn, nil
-}
-
-// readRaw is the RawConn callback of readPooled: it reads once, and
-// returns false to wait for readability when there was nothing, after
-// giving the buffer back.
-func (c *Conn) readRaw(fd uintptr) bool {
-	if c.rbuf == nil {
-		c.rpooled = readPool.Get().(*[]byte)
-		c.rbuf = *c.rpooled
-	}
-	for {
-		n, err := syscall.Read(int(fd), c.rbuf)
-		switch err {
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			c.releaseRead()
-			return false
-		case nil:
-			c.rn = n
-		default:
-			c.rerr = err.(syscall.Errno)
-		}
-		return true
-	}
 }
 
 // releaseRead gives a borrowed read buffer back.

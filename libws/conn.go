@@ -47,9 +47,17 @@ const (
 // The buffers connections borrow while data flows. Pointers, so that
 // returning one does not allocate.
 var (
-	readPool  = sync.Pool{New: func() any { b := make([]byte, pooledReadSize); return &b }}
-	writePool = sync.Pool{New: func() any { b := make([]byte, defaultBufferSize); return &b }}
+	readPool   = sync.Pool{New: func() any { b := make([]byte, pooledReadSize); return &b }}
+	writePool  = sync.Pool{New: func() any { b := make([]byte, defaultBufferSize); return &b }}
+	writevPool = sync.Pool{New: func() any { return new(writevBufs) }}
 )
+
+// writevBufs is a writev of header and payload: net.Buffers.WriteTo
+// consumes the slice it is given, so it needs one besides the pair.
+type writevBufs struct {
+	iov  [2][]byte
+	bufs net.Buffers
+}
 
 // Conn is a WebSocket connection over a net.Conn. One goroutine may read
 // while others write: reads are serialised by one lock and writes by
@@ -75,12 +83,12 @@ type Conn struct {
 	rpooled *[]byte
 	rsize   int32
 	wsize   int32
+	rn      int32
 	// raw reads a TCP socket without a buffer until it is readable;
 	// rawRead is the callback it runs, made once so reads do not
 	// allocate, and rn, rerr what that read returned.
 	raw     syscall.RawConn
 	rawRead func(fd uintptr) bool
-	rn      int
 	rerr    syscall.Errno
 
 	wmu sync.Mutex
@@ -89,8 +97,6 @@ type Conn struct {
 	// wbuf is set when WriteBufferSize asked for a buffer of its own;
 	// otherwise one of writePool is borrowed per write.
 	wbuf     []byte
-	iov      [2][]byte
-	bufs     net.Buffers
 	writeErr error
 }
 
@@ -325,7 +331,7 @@ func (c *Conn) readPooled() (int, error) {
 	if c.rn == 0 {
 		return 0, io.EOF
 	}
-	return c.rn, nil
+	return int(c.rn), nil
 }
 
 // releaseRead gives a borrowed read buffer back.
@@ -445,10 +451,12 @@ func (c *Conn) writeLocked(fin bool, rsv byte, op Opcode, payload []byte) error 
 		// Without writev (TLS) this is two writes, still better than
 		// copying a large payload through the buffer.
 		PutHeader(c.tiny[:], &h)
-		c.iov[0], c.iov[1] = c.tiny[:n], payload
-		c.bufs = c.iov[:]
-		_, err = c.bufs.WriteTo(c.nc)
-		c.iov[1] = nil // the caller's payload is not kept
+		wv := writevPool.Get().(*writevBufs)
+		wv.iov[0], wv.iov[1] = c.tiny[:n], payload
+		wv.bufs = wv.iov[:]
+		_, err = wv.bufs.WriteTo(c.nc)
+		*wv = writevBufs{} // neither the Conn nor the payload is kept
+		writevPool.Put(wv)
 	default:
 		wbuf, pooled := c.wbuf, (*[]byte)(nil)
 		if wbuf == nil {

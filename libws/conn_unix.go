@@ -24,7 +24,7 @@ func (c *Conn) readRaw(fd uintptr) bool {
 			c.releaseRead()
 			return false
 		case nil:
-			c.rn = n
+			c.rn = int32(n) // at most len(rbuf), an int32
 		default:
 			c.rerr = err.(syscall.Errno)
 		}

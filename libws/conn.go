@@ -69,6 +69,7 @@ type Conn struct {
 	server       bool
 	writev       bool
 	closeSent    bool // under wmu
+	rpooled      bool // under rmu: rbuf is readPool's
 	// netClosed: the socket is closed, or being closed after our close
 	// frame (lingerClose); set once.
 	netClosed atomic.Bool
@@ -79,17 +80,16 @@ type Conn struct {
 	// rbuf is what reads go through: borrowed from readPool (rpooled)
 	// from the read that brings data to the next one that would block,
 	// or, without raw, the connection's own.
-	rbuf    []byte
-	rpooled *[]byte
-	rsize   int32
-	wsize   int32
-	rn      int32
+	rbuf  *[]byte
+	rsize int32
+	wsize int32
+	rn    int32
+	rerr  int32 // an errno
 	// raw reads a TCP socket without a buffer until it is readable;
 	// rawRead is the callback it runs, made once so reads do not
 	// allocate, and rn, rerr what that read returned.
 	raw     syscall.RawConn
 	rawRead func(fd uintptr) bool
-	rerr    syscall.Errno
 
 	wmu sync.Mutex
 	// tiny holds a whole small frame, so it goes out with one write.
@@ -203,7 +203,10 @@ func (c *Conn) ReadMessage() (Opcode, []byte, error) {
 // ReadMessageBorrowed is ReadMessage without the copy: the payload is
 // borrowed from the connection's read buffer and is valid only until the
 // next read on c (any Read method, or Close, which reads the peer's close
-// reply). The next message overwrites it; copy what must outlive that.
+// reply). The next message overwrites it; copy what must outlive that. On
+// a TCP connection the buffer goes back to a pool shared with other
+// connections once c waits for more data, so a payload kept past the next
+// read may even hold another connection's bytes.
 func (c *Conn) ReadMessageBorrowed() (Opcode, []byte, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
@@ -298,13 +301,16 @@ func (c *Conn) fill() {
 		c.p.Commit(n)
 	case c.raw != nil:
 		n, err = c.readPooled()
-		c.p.Feed(c.rbuf[:n])
+		if n > 0 {
+			c.p.Feed((*c.rbuf)[:n])
+		}
 	default:
 		if c.rbuf == nil {
-			c.rbuf = make([]byte, c.rsize)
+			b := make([]byte, c.rsize)
+			c.rbuf = &b
 		}
-		n, err = c.nc.Read(c.rbuf)
-		c.p.Feed(c.rbuf[:n])
+		n, err = c.nc.Read(*c.rbuf)
+		c.p.Feed((*c.rbuf)[:n])
 	}
 	if err != nil {
 		c.readErr = c.abnormal(err)
@@ -326,7 +332,7 @@ func (c *Conn) readPooled() (int, error) {
 	}
 	if c.rerr != 0 {
 		return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.nc.LocalAddr(), Addr: c.nc.RemoteAddr(),
-			Err: os.NewSyscallError("read", c.rerr)}
+			Err: os.NewSyscallError("read", syscall.Errno(c.rerr))}
 	}
 	if c.rn == 0 {
 		return 0, io.EOF
@@ -336,9 +342,9 @@ func (c *Conn) readPooled() (int, error) {
 
 // releaseRead gives a borrowed read buffer back.
 func (c *Conn) releaseRead() {
-	if c.rpooled != nil {
-		readPool.Put(c.rpooled)
-		c.rbuf, c.rpooled = nil, nil
+	if c.rpooled {
+		readPool.Put(c.rbuf)
+		c.rbuf, c.rpooled = nil, false
 	}
 }
 

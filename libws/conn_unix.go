@@ -12,11 +12,10 @@ const rawReads = true
 // giving the buffer back.
 func (c *Conn) readRaw(fd uintptr) bool {
 	if c.rbuf == nil {
-		c.rpooled = readPool.Get().(*[]byte)
-		c.rbuf = *c.rpooled
+		c.rbuf, c.rpooled = readPool.Get().(*[]byte), true
 	}
 	for {
-		n, err := syscall.Read(int(fd), c.rbuf)
+		n, err := syscall.Read(int(fd), *c.rbuf)
 		switch err {
 		case syscall.EINTR:
 			continue
@@ -26,7 +25,7 @@ func (c *Conn) readRaw(fd uintptr) bool {
 		case nil:
 			c.rn = int32(n) // at most len(rbuf), an int32
 		default:
-			c.rerr = err.(syscall.Errno)
+			c.rerr = int32(err.(syscall.Errno))
 		}
 		return true
 	}

@@ -7,47 +7,97 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
+	"unsafe"
 )
 
 // ConnOptions tune a Conn. The zero value gives the defaults.
 type ConnOptions struct {
 	Options
-	// ReadBufferSize is the size of the buffer reads go through (4 KiB).
+	// ReadBufferSize is the size of the buffer reads go through. By
+	// default a TCP connection borrows a 32 KiB one from a pool when data
+	// arrives and gives it back before it waits for more, so an idle
+	// connection holds none; other connections (TLS) keep a 4 KiB one. A
+	// size set here is the connection's own, allocated on its first read.
 	ReadBufferSize int
-	// WriteBufferSize is the size of the buffer small frames are assembled
-	// in; a frame that does not fit goes out with one writev of header and
-	// payload instead (4 KiB).
+	// WriteBufferSize is the size of the buffer a frame is assembled in
+	// when it cannot go out as it is: a client's masked frame, or on a
+	// connection without writev (TLS). It is borrowed from a pool for the
+	// write (4 KiB) or, when set here, the connection's own. Tiny frames
+	// are assembled in the connection itself, and a server's larger ones go
+	// out with one writev of header and payload.
 	WriteBufferSize int
 	// CloseTimeout bounds how long Close waits for the peer's close reply (5 s).
 	CloseTimeout time.Duration
 }
 
-const defaultBufferSize = 4096
+const (
+	defaultBufferSize = 4096
+	// pooledReadSize is the read buffer TCP connections borrow: large
+	// enough that a 16 KiB message, or a batch of small ones, comes in
+	// with one read.
+	pooledReadSize = 32 << 10
+	// tinyFrame bounds the frames assembled in Conn.tiny, header included:
+	// small messages go out with one write and no buffer.
+	tinyFrame = 64
+)
+
+// The buffers connections borrow while data flows. Pointers, so that
+// returning one does not allocate.
+var (
+	readPool   = sync.Pool{New: func() any { b := make([]byte, pooledReadSize); return &b }}
+	writePool  = sync.Pool{New: func() any { b := make([]byte, defaultBufferSize); return &b }}
+	writevPool = sync.Pool{New: func() any { return new(writevBufs) }}
+)
+
+// writevBufs is a writev of header and payload: net.Buffers.WriteTo
+// consumes the slice it is given, so it needs one besides the pair.
+type writevBufs struct {
+	iov  [2][]byte
+	bufs net.Buffers
+}
 
 // Conn is a WebSocket connection over a net.Conn. One goroutine may read
 // while others write: reads are serialised by one lock and writes by
 // another, so a reader never waits for a writer.
 type Conn struct {
 	nc           net.Conn
-	server       bool
 	subprotocol  string
 	closeTimeout time.Duration
+	server       bool
+	writev       bool
+	closeSent    bool // under wmu
+	rpooled      bool // under rmu: rbuf is readPool's
+	// netClosed: the socket is closed, or being closed after our close
+	// frame (lingerClose); set once.
+	netClosed atomic.Bool
 
 	rmu     sync.Mutex
 	p       Protocol
-	rbuf    []byte
 	readErr error
+	// rbuf is what reads go through: borrowed from readPool (rpooled)
+	// from the read that brings data to the next one that would block,
+	// or, without raw, the connection's own.
+	rbuf  *[]byte
+	rsize int32
+	wsize int32
+	rn    int32
+	rerr  int32 // an errno
+	// raw reads a TCP socket without a buffer until it is readable;
+	// rawRead is the callback it runs, made once so reads do not
+	// allocate, and rn, rerr what that read returned.
+	raw     syscall.RawConn
+	rawRead func(fd uintptr) bool
 
-	wmu       sync.Mutex
-	wbuf      []byte
-	hdr       [MaxHeaderSize]byte
-	iov       [2][]byte
-	bufs      net.Buffers
-	closeSent bool
-	writeErr  error
-
-	closeOnce sync.Once
+	wmu sync.Mutex
+	// tiny holds a whole small frame, so it goes out with one write.
+	tiny [tinyFrame]byte
+	// wbuf is set when WriteBufferSize asked for a buffer of its own;
+	// otherwise one of writePool is borrowed per write.
+	wbuf     []byte
+	writeErr error
 }
 
 // NewConn wraps nc, on which the opening handshake is already done, as a
@@ -57,12 +107,6 @@ func NewConn(nc net.Conn, role Role, buffered []byte, opts *ConnOptions) *Conn {
 	var o ConnOptions
 	if opts != nil {
 		o = *opts
-	}
-	if o.ReadBufferSize <= 0 {
-		o.ReadBufferSize = defaultBufferSize
-	}
-	if o.WriteBufferSize <= 0 {
-		o.WriteBufferSize = defaultBufferSize
 	}
 	if o.CloseTimeout <= 0 {
 		o.CloseTimeout = 5 * time.Second
@@ -74,8 +118,34 @@ func NewConn(nc net.Conn, role Role, buffered []byte, opts *ConnOptions) *Conn {
 		nc:           nc,
 		server:       role == RoleServer,
 		closeTimeout: o.CloseTimeout,
-		rbuf:         make([]byte, o.ReadBufferSize),
-		wbuf:         make([]byte, 0, o.WriteBufferSize),
+		rsize:        int32(min(o.ReadBufferSize, 1<<30)),
+		wsize:        int32(min(o.WriteBufferSize, 1<<30)),
+	}
+	// Only the plain socket types: a type that wraps one (and may read
+	// or write otherwise, as a TLS or a prefixing conn does) gets its own
+	// Read and Write called.
+	switch t := nc.(type) {
+	case *net.TCPConn:
+		c.writev = true
+		if c.rsize <= 0 && rawReads {
+			if raw, err := t.SyscallConn(); err == nil {
+				c.raw = raw
+				c.rawRead = c.readRaw
+				c.rsize = pooledReadSize
+			}
+		}
+	case *net.UnixConn:
+		c.writev = true
+	}
+	if c.rsize <= 0 {
+		c.rsize = defaultBufferSize
+	}
+	if c.wsize <= 0 {
+		c.wsize = defaultBufferSize
+	} else {
+		// Room for a header and some payload in each write.
+		c.wsize = max(c.wsize, tinyFrame)
+		c.wbuf = make([]byte, c.wsize)
 	}
 	c.p.init(role, &o.Options)
 	c.p.sink = c
@@ -133,7 +203,10 @@ func (c *Conn) ReadMessage() (Opcode, []byte, error) {
 // ReadMessageBorrowed is ReadMessage without the copy: the payload is
 // borrowed from the connection's read buffer and is valid only until the
 // next read on c (any Read method, or Close, which reads the peer's close
-// reply). The next message overwrites it; copy what must outlive that.
+// reply). The next message overwrites it; copy what must outlive that. On
+// a TCP connection the buffer goes back to a pool shared with other
+// connections once c waits for more data, so a payload kept past the next
+// read may even hold another connection's bytes.
 func (c *Conn) ReadMessageBorrowed() (Opcode, []byte, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
@@ -216,19 +289,62 @@ func (c *Conn) read(collect bool) (Frame, error) {
 }
 
 // fill reads once from the socket: straight into the Protocol's buffer when
-// a large frame is being assembled there, else through rbuf.
+// a large frame is being assembled there, else through rbuf. When fill
+// runs, the Protocol has copied what it still needs of the last read out of
+// rbuf, and the caller's borrowed payload expires: rbuf is free.
 func (c *Conn) fill() {
 	var n int
 	var err error
-	if space := c.p.Space(); len(space) >= len(c.rbuf) {
+	switch space := c.p.Space(); {
+	case len(space) >= defaultBufferSize:
 		n, err = c.nc.Read(space)
 		c.p.Commit(n)
-	} else {
-		n, err = c.nc.Read(c.rbuf)
-		c.p.Feed(c.rbuf[:n])
+	case c.raw != nil:
+		n, err = c.readPooled()
+		if n > 0 {
+			c.p.Feed((*c.rbuf)[:n])
+		}
+	default:
+		if c.rbuf == nil {
+			b := make([]byte, c.rsize)
+			c.rbuf = &b
+		}
+		n, err = c.nc.Read(*c.rbuf)
+		c.p.Feed((*c.rbuf)[:n])
 	}
 	if err != nil {
 		c.readErr = c.abnormal(err)
+		c.releaseRead()
+	}
+}
+
+// readPooled reads the TCP socket into a buffer borrowed only once there is
+// data: one read system call, as nc.Read makes, but while the connection
+// waits it holds no buffer. It returns what nc.Read would.
+func (c *Conn) readPooled() (int, error) {
+	c.rn, c.rerr = 0, 0
+	if err := c.raw.Read(c.rawRead); err != nil {
+		// Closed, or a deadline passed while waiting.
+		if oe, ok := err.(*net.OpError); ok {
+			oe.Op = "read"
+		}
+		return 0, err
+	}
+	if c.rerr != 0 {
+		return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.nc.LocalAddr(), Addr: c.nc.RemoteAddr(),
+			Err: os.NewSyscallError("read", syscall.Errno(c.rerr))}
+	}
+	if c.rn == 0 {
+		return 0, io.EOF
+	}
+	return int(c.rn), nil
+}
+
+// releaseRead gives a borrowed read buffer back.
+func (c *Conn) releaseRead() {
+	if c.rpooled {
+		readPool.Put(c.rbuf)
+		c.rbuf, c.rpooled = nil, false
 	}
 }
 
@@ -284,16 +400,9 @@ func (c *Conn) WriteMessage(op Opcode, payload []byte) error {
 
 // WriteText and WriteBinary write a whole text or binary message.
 func (c *Conn) WriteText(s string) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if MaxHeaderSize+len(s) > cap(c.wbuf) {
-		// Not through wbuf: the masked path of writeLocked assembles the
-		// frame in wbuf and would overwrite the text's first bytes with
-		// the header, and appending would grow wbuf for good.
-		return c.writeLocked(true, 0, OpText, []byte(s))
-	}
-	c.wbuf = append(c.wbuf[:0], s...)
-	return c.writeLocked(true, 0, OpText, c.wbuf)
+	// The bytes of s, not a copy: writeLocked and the compressor only
+	// read a payload (a client masks a copy of it).
+	return c.WriteFrame(true, OpText, unsafe.Slice(unsafe.StringData(s), len(s)))
 }
 func (c *Conn) WriteBinary(b []byte) error { return c.WriteFrame(true, OpBinary, b) }
 
@@ -310,10 +419,11 @@ func (c *Conn) writeControl(op Opcode, payload []byte) error {
 	return c.writeLocked(true, 0, op, payload)
 }
 
-// writeLocked puts one frame on the wire; c.wmu is held. Small frames are
-// assembled in wbuf and written at once; large ones go out as one writev of
-// header and payload (servers) or masked through wbuf in pieces (clients,
-// which must not modify the caller's payload).
+// writeLocked puts one frame on the wire; c.wmu is held. Tiny frames are
+// assembled in c.tiny and written at once; a server's larger ones go out as
+// one writev of header and payload; the rest is assembled in a write buffer
+// (masked in pieces for clients, which must not modify the caller's
+// payload).
 func (c *Conn) writeLocked(fin bool, rsv byte, op Opcode, payload []byte) error {
 	if c.writeErr != nil {
 		return c.writeErr
@@ -333,35 +443,48 @@ func (c *Conn) writeLocked(fin bool, rsv byte, op Opcode, payload []byte) error 
 		h.Mask = newMaskKey()
 	}
 	var err error
+	n := h.Size()
 	switch {
-	case h.Size()+len(payload) <= cap(c.wbuf):
-		// payload may alias wbuf (WriteText), so it moves before the header.
-		n := h.Size()
-		buf := c.wbuf[:n+len(payload)]
-		copy(buf[n:], payload)
+	case n+len(payload) <= len(c.tiny):
+		buf := c.tiny[:n+len(payload)]
 		PutHeader(buf, &h)
+		copy(buf[n:], payload)
 		if masked {
 			Mask(buf[n:], h.Mask, 0)
 		}
 		_, err = c.nc.Write(buf)
-	case !masked:
-		n, _ := PutHeader(c.hdr[:], &h)
-		c.iov[0], c.iov[1] = c.hdr[:n], payload
-		c.bufs = c.iov[:]
-		_, err = c.bufs.WriteTo(c.nc)
+	case !masked && (c.writev || n+len(payload) > int(c.wsize)):
+		// Without writev (TLS) this is two writes, still better than
+		// copying a large payload through the buffer.
+		PutHeader(c.tiny[:], &h)
+		wv := writevPool.Get().(*writevBufs)
+		wv.iov[0], wv.iov[1] = c.tiny[:n], payload
+		wv.bufs = wv.iov[:]
+		_, err = wv.bufs.WriteTo(c.nc)
+		*wv = writevBufs{} // neither the Conn nor the payload is kept
+		writevPool.Put(wv)
 	default:
-		n, _ := PutHeader(c.hdr[:], &h)
-		buf := append(c.wbuf[:0], c.hdr[:n]...)
-		pos := 0
+		wbuf, pooled := c.wbuf, (*[]byte)(nil)
+		if wbuf == nil {
+			pooled = writePool.Get().(*[]byte)
+			wbuf = *pooled
+		}
+		PutHeader(wbuf, &h)
+		buf, pos := wbuf[:n], 0
 		for len(payload) > 0 {
 			k := min(len(payload), cap(buf)-len(buf))
 			chunk := append(buf, payload[:k]...)
-			pos = Mask(chunk[len(buf):], h.Mask, pos)
+			if masked {
+				pos = Mask(chunk[len(buf):], h.Mask, pos)
+			}
 			if _, err = c.nc.Write(chunk); err != nil {
 				break
 			}
 			payload = payload[k:]
-			buf = c.wbuf[:0]
+			buf = wbuf[:0]
+		}
+		if pooled != nil {
+			writePool.Put(pooled)
 		}
 	}
 	if err != nil {
@@ -433,16 +556,18 @@ func (c *Conn) lingerClose() {
 		c.closeNet()
 		return
 	}
-	c.closeOnce.Do(func() {
+	if c.netClosed.CompareAndSwap(false, true) {
 		cw.CloseWrite()
 		c.nc.SetReadDeadline(time.Now().Add(lingerDrain))
 		go func() {
 			io.Copy(io.Discard, c.nc)
 			c.nc.Close()
 		}()
-	})
+	}
 }
 
 func (c *Conn) closeNet() {
-	c.closeOnce.Do(func() { c.nc.Close() })
+	if c.netClosed.CompareAndSwap(false, true) {
+		c.nc.Close()
+	}
 }

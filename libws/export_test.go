@@ -10,3 +10,11 @@ func ReadInProgress(c *Conn) bool {
 	}
 	return true
 }
+
+// ReadBufferHeld reports whether c holds a read buffer, so the tests can
+// check that an idle connection gives its borrowed one back.
+func ReadBufferHeld(c *Conn) bool {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	return c.rbuf != nil
+}

@@ -424,7 +424,14 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *UpgradeOptions) (*Con
 		return nil, err
 	}
 	buffered, _ := rw.Reader.Peek(rw.Reader.Buffered())
-	return newServerConn(nc, buffered, &o, n), nil
+	c := newServerConn(nc, buffered, &o, n)
+	// net/http's connection keeps its 4 KiB read and write buffers, which
+	// rw points to, for as long as the handler runs: for a WebSocket, its
+	// whole life. Nothing uses them after a hijack, and the buffered bytes
+	// are copied, so they are let go here.
+	*rw.Reader = bufio.Reader{}
+	*rw.Writer = bufio.Writer{}
+	return c, nil
 }
 
 // DialOptions tune the client side.

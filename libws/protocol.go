@@ -73,8 +73,6 @@ type controlSink interface {
 type Protocol struct {
 	server     bool
 	opts       Options
-	maxFrame   int64
-	maxMessage int64
 	rsvAllowed byte
 	sink       controlSink
 	deflate    *deflateState
@@ -101,7 +99,6 @@ type Protocol struct {
 	collecting bool
 
 	out       []byte
-	ctrl      [2 + MaxControlPayload]byte
 	closeSent bool
 	closeRecv bool
 	failed    error
@@ -122,7 +119,8 @@ func (p *Protocol) init(role Role, opts *Options) {
 	if opts != nil {
 		p.opts = *opts
 	}
-	p.maxFrame, p.maxMessage = p.opts.limits()
+	// Kept resolved in opts: no second copy of the limits per connection.
+	p.opts.MaxFrameSize, p.opts.MaxMessageSize = p.opts.limits()
 }
 
 // Feed hands received bytes to the Protocol. b is borrowed, not copied,
@@ -240,7 +238,7 @@ func (p *Protocol) finishMessage(msg Frame) (Frame, bool, error) {
 		p.utf8.Reset()
 		text = &p.utf8
 	}
-	out, err := p.deflate.inflate(msg.Payload, p.maxMessage, text)
+	out, err := p.deflate.inflate(msg.Payload, p.opts.MaxMessageSize, text)
 	if err != nil {
 		return Frame{}, false, p.fail(err)
 	}
@@ -360,7 +358,7 @@ func (p *Protocol) checkHeader(h *Header) error {
 	if err := h.Check(p.server, p.rsvAllowed); err != nil {
 		return err
 	}
-	if h.Length > p.maxFrame {
+	if h.Length > p.opts.MaxFrameSize {
 		return ErrFrameTooBig
 	}
 	if !h.OpCode.IsControl() {
@@ -374,7 +372,7 @@ func (p *Protocol) checkHeader(h *Header) error {
 		if h.OpCode != OpContinuation {
 			prior = 0
 		}
-		if prior+h.Length > p.maxMessage {
+		if prior+h.Length > p.opts.MaxMessageSize {
 			return ErrMessageTooBig
 		}
 	}
@@ -520,7 +518,11 @@ func (p *Protocol) WriteMessage(op Opcode, payload []byte) error {
 
 // WriteClose queues a close frame. A zero code sends no status at all.
 func (p *Protocol) WriteClose(code StatusCode, reason string) error {
-	payload, err := closePayload(p.ctrl[:0], code, reason)
+	// On the stack, not in the Protocol, which would carry 127 bytes for
+	// the one close frame of its life: the sink's copy escapes it, so it
+	// is allocated, once.
+	var ctrl [2 + MaxControlPayload]byte
+	payload, err := closePayload(ctrl[:0], code, reason)
 	if err != nil {
 		return err
 	}

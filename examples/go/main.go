@@ -61,6 +61,13 @@ func echo(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Upgrade answered with the HTTP error
 	}
+	// The socket is served on a goroutine of its own and the handler
+	// returns: net/http then frees what it kept for the request (about
+	// 3 KiB), which it would hold for the socket's life.
+	go serveSocket(ws)
+}
+
+func serveSocket(ws *libws.Conn) {
 	// The socket goes back to the system as soon as the loop ends,
 	// whatever ended it, not when the collector finds it.
 	defer ws.CloseNow()

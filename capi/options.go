@@ -69,8 +69,10 @@ func init() {
 	defineInt(C.WS_OPT_TLS_VERIFY, "WS_OPT_TLS_VERIFY", 1, 0, 1)
 	defineInt(C.WS_OPT_READ_TIMEOUT_MS, "WS_OPT_READ_TIMEOUT_MS", 0, 0, math.MaxInt32)
 	defineInt(C.WS_OPT_WRITE_TIMEOUT_MS, "WS_OPT_WRITE_TIMEOUT_MS", 0, 0, math.MaxInt32)
-	defineInt(C.WS_OPT_READ_BUFFER_SIZE, "WS_OPT_READ_BUFFER_SIZE", 4096, 64, 64<<20)
-	defineInt(C.WS_OPT_WRITE_BUFFER_SIZE, "WS_OPT_WRITE_BUFFER_SIZE", 4096, 64, 64<<20)
+	// 0 lets the engine pool the buffer (an idle connection holds none);
+	// a size set is the connection's own, and under 64 bytes it is refused.
+	defineIntCheck(C.WS_OPT_READ_BUFFER_SIZE, "WS_OPT_READ_BUFFER_SIZE", 0, 0, 64<<20, ownBufferSize)
+	defineIntCheck(C.WS_OPT_WRITE_BUFFER_SIZE, "WS_OPT_WRITE_BUFFER_SIZE", 0, 0, 64<<20, ownBufferSize)
 
 	defineStr(C.WS_OPT_SUBPROTOCOLS, "WS_OPT_SUBPROTOCOLS", checkTokens)
 	defineStr(C.WS_OPT_HEADERS, "WS_OPT_HEADERS", func(s string) error { _, err := parseHeaders(s); return err })
@@ -79,6 +81,13 @@ func init() {
 	defineStr(C.WS_OPT_TLS_CA_FILE, "WS_OPT_TLS_CA_FILE", nil)
 	defineStr(C.WS_OPT_ORIGIN, "WS_OPT_ORIGIN", checkNoCTL)
 	defineStr(C.WS_OPT_TLS_SERVER_NAME, "WS_OPT_TLS_SERVER_NAME", checkNoCTL)
+}
+
+func ownBufferSize(n int64) error {
+	if n != 0 && n < 64 {
+		return fmt.Errorf("a buffer of its own takes at least 64 bytes (0: pooled)")
+	}
+	return nil
 }
 
 // optValues is a snapshot of an options handle: constructors take one when

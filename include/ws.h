@@ -258,9 +258,14 @@ typedef struct ws_conn ws_conn_t;         /* a live WebSocket connection  */
 /* Bound on each ws_write_* / ws_ping / ws_pong call in ms; 0 (default) =
  * none. After a write times out the connection can only be closed. */
 #define WS_OPT_WRITE_TIMEOUT_MS   9
-/* Size of the buffer socket reads go through, bytes (default 4096). */
+/* Size of the buffer socket reads go through, bytes. 0 (default): a plain
+ * TCP connection borrows a pooled 32 KiB buffer while data arrives and an
+ * idle one holds none (TLS keeps 4 KiB of its own); 64 and up: the
+ * connection's own buffer of that size. */
 #define WS_OPT_READ_BUFFER_SIZE   10
-/* Size of the buffer small frames are assembled in, bytes (default 4096). */
+/* Size of the buffer frames are assembled in when they cannot go out as
+ * they are, bytes. 0 (default): borrowed from a pool per write; 64 and up:
+ * the connection's own. */
 #define WS_OPT_WRITE_BUFFER_SIZE  11
 
 /* String options (copied by ws_options_set_str; NULL unsets). */

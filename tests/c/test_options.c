@@ -23,8 +23,8 @@ static void test_defaults(void) {
              {WS_OPT_AUTO_PONG, 1},          {WS_OPT_AUTO_CLOSE, 1},
              {WS_OPT_TIMEOUT_MS, 10000},     {WS_OPT_CLOSE_TIMEOUT_MS, 5000},
              {WS_OPT_TLS_VERIFY, 1},         {WS_OPT_READ_TIMEOUT_MS, 0},
-             {WS_OPT_WRITE_TIMEOUT_MS, 0},   {WS_OPT_READ_BUFFER_SIZE, 4096},
-             {WS_OPT_WRITE_BUFFER_SIZE, 4096}};
+             {WS_OPT_WRITE_TIMEOUT_MS, 0},   {WS_OPT_READ_BUFFER_SIZE, 0},
+             {WS_OPT_WRITE_BUFFER_SIZE, 0}};
     for (size_t i = 0; i < sizeof d / sizeof d[0]; i++) {
         int64_t v = -42;
         CHECK_EQ(ws_options_get_int(o, d[i].opt, &v), WS_OK);
@@ -47,6 +47,10 @@ static void test_set_int(void) {
     CHECK_EQ(ws_options_set_int(o, WS_OPT_CLOSE_TIMEOUT_MS, 0), WS_EINVAL);
     CHECK_EQ(ws_options_set_int(o, WS_OPT_TIMEOUT_MS, 0), WS_OK);
     CHECK_EQ(ws_options_set_int(o, WS_OPT_READ_BUFFER_SIZE, 1), WS_EINVAL);
+    CHECK_EQ(ws_options_set_int(o, WS_OPT_READ_BUFFER_SIZE, 63), WS_EINVAL);
+    CHECK_EQ(ws_options_set_int(o, WS_OPT_WRITE_BUFFER_SIZE, 63), WS_EINVAL);
+    CHECK_EQ(ws_options_set_int(o, WS_OPT_READ_BUFFER_SIZE, 64), WS_OK);
+    CHECK_EQ(ws_options_set_int(o, WS_OPT_READ_BUFFER_SIZE, 0), WS_OK); /* back to pooled */
     /* Refused when set, not later by the constructor that reads it. */
     for (int bits = 1; bits < 8; bits++) {
         CHECK_EQ(ws_options_set_int(o, WS_OPT_COMPRESSION_MAX_WINDOW_BITS, bits), WS_EINVAL);

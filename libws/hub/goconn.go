@@ -388,10 +388,22 @@ func (g *goConn) refuse(nc net.Conn, resp []byte, status int32, why string) {
 	// Bounded: a peer that does not read cannot hold this goroutine.
 	nc.SetWriteDeadline(time.Now().Add(g.opts.CloseTimeout))
 	nc.Write(resp)
+	shutWrite(nc)
+	nc.Close()
+}
+
+// shutWrite ends our side of the stream: over TLS the close_notify alert,
+// then the TCP FIN in every case. A peer that waits for the server to
+// close (RFC 6455 7.1.1) takes only the FIN for that, and would otherwise
+// wait until our linger deadline ends the connection.
+func shutWrite(nc net.Conn) {
+	if tc, ok := nc.(*tls.Conn); ok {
+		tc.CloseWrite()
+		nc = tc.NetConn()
+	}
 	if cw, ok := nc.(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite()
 	}
-	nc.Close()
 }
 
 // answerLocked hands the host's (or the hub's) answer to a pending
@@ -516,9 +528,7 @@ func (g *goConn) writer(writerDone chan struct{}) {
 				// not under mu.
 				g.shut = true
 				g.mu.Unlock()
-				if cw, ok := g.nc.(interface{ CloseWrite() error }); ok {
-					cw.CloseWrite()
-				}
+				shutWrite(g.nc)
 				g.mu.Lock()
 				continue
 			}

@@ -8,7 +8,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"testing"
@@ -49,6 +51,13 @@ func tlsUpgrade(t *testing.T, port int) (net.Conn, *libws.Protocol) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { nc.Close() })
+	return nc, upgradeOn(t, nc)
+}
+
+// upgradeOn does a client's opening handshake on nc, reading no byte
+// past the response head.
+func upgradeOn(t *testing.T, nc net.Conn) *libws.Protocol {
+	t.Helper()
 	nc.SetDeadline(time.Now().Add(10 * time.Second))
 	fmt.Fprintf(nc, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
 	var head []byte
@@ -62,7 +71,64 @@ func tlsUpgrade(t *testing.T, port int) (net.Conn, *libws.Protocol) {
 	if !bytes.HasPrefix(head, []byte("HTTP/1.1 101")) {
 		t.Fatalf("handshake: %q", head)
 	}
-	return nc, libws.NewProtocol(libws.RoleClient, nil)
+	return libws.NewProtocol(libws.RoleClient, nil)
+}
+
+// A close the server starts ends with the server closing the TCP
+// connection as soon as the peer has answered (RFC 6455 7.1.1), plain or
+// TLS: a peer that waits for that FIN before closing its own side must
+// not wait for the hub's linger deadline. Over TLS the close_notify alert
+// alone is not a FIN.
+func TestServerCloseEndsTCPPromptly(t *testing.T) {
+	for _, secure := range []bool{false, true} {
+		t.Run(fmt.Sprint("tls=", secure), func(t *testing.T) {
+			host := newTestHost()
+			h, err := New(host, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			host.hub = h
+			t.Cleanup(func() { h.Shutdown(time.Second) })
+			lo := &Options{}
+			if secure {
+				lo.TLS = selfSigned(t)
+			}
+			_, port, err := h.Listen("127.0.0.1:0", lo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { raw.Close() })
+			nc := raw
+			if secure {
+				nc = tls.Client(raw, &tls.Config{InsecureSkipVerify: true})
+			}
+			p := upgradeOn(t, nc)
+			id := waitEvent(t, host, EventOpen, 0, 5*time.Second).Conn
+			host.send(CmdClose, 0, 4000, id, []byte("bye"))
+			if got := readFrames(t, nc, p, 1); got[0].OpCode != libws.OpClose {
+				t.Fatalf("got %+v, want the close frame", got[0])
+			}
+			if _, err := nc.Write(maskedFrame(0x88, []byte{0x0f, 0xa0})); err != nil {
+				t.Fatal(err)
+			}
+			waitEvent(t, host, EventClose, id, 5*time.Second)
+			// The peer keeps its side open and reads: the FIN must come
+			// well before the hub's 2 s linger (a liveness bound).
+			start := time.Now()
+			raw.SetReadDeadline(start.Add(5 * time.Second))
+			var err2 error
+			for b := make([]byte, 256); err2 == nil; {
+				_, err2 = raw.Read(b) // a close_notify record may come first
+			}
+			if took := time.Since(start); !errors.Is(err2, io.EOF) || took > time.Second {
+				t.Fatalf("TCP ended with %v after %v, want EOF at once", err2, took)
+			}
+		})
+	}
 }
 
 // A TLS connection follows the session's close rules like a plain one:

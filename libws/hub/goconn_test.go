@@ -13,6 +13,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"runtime"
 	"testing"
 	"time"
 
@@ -370,4 +371,40 @@ func TestManyClientsThroughTLS(t *testing.T) {
 			t.Fatalf("event %d for %d: %q", r.Kind, r.Conn, r.Payload)
 		}
 	}
+}
+
+// An idle TLS connection holds one goroutine, its reader: the writer a
+// message started ends at a tick that finds it idle, and a new one starts
+// for the next message.
+func TestIdleTLSConnectionHoldsOneGoroutine(t *testing.T) {
+	_, port, _ := startEcho(t, &Options{TLS: selfSigned(t)})
+	const n = 20
+	base := runtime.NumGoroutine()
+	conns := make([]net.Conn, n)
+	protos := make([]*libws.Protocol, n)
+	for i := range conns {
+		conns[i], protos[i] = tlsUpgrade(t, port)
+	}
+	echo := func(what string) {
+		t.Helper()
+		for i, nc := range conns {
+			nc.Write(maskedFrame(0x81, []byte(what)))
+			if got := readFrames(t, nc, protos[i], 1); string(got[0].Payload) != what {
+				t.Fatalf("conn %d echoed %q, want %q", i, got[0].Payload, what)
+			}
+		}
+	}
+	echo("one")
+	// Each connection's writer ran; within a few ticks only the readers
+	// are left (a liveness bound: ticks come every 200 ms).
+	var extra int
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if extra = runtime.NumGoroutine() - base; extra <= n {
+			break
+		}
+	}
+	if extra > n {
+		t.Fatalf("%d goroutines more than before for %d idle connections, want at most %d", extra, n, n)
+	}
+	echo("two") // a retired writer is started again
 }

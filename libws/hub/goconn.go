@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,6 +51,11 @@ type goConn struct {
 	retire   bool
 	ready    chan struct{}
 	writers  sync.WaitGroup
+	// waiting says the reader waits in its small buffer; idled that the
+	// tick interrupted that wait (a read deadline in the past) so that it
+	// waits without a buffer (see idleReader).
+	waiting atomic.Bool
+	idled   atomic.Bool
 	// buffered is out plus writing, readable without mu.
 	buffered atomic.Int64
 	// pending is the request the host was asked about (RequestEvents);
@@ -452,8 +458,8 @@ func (g *goConn) run(nc net.Conn, rest []byte, role libws.Role, sub, path string
 	}()
 }
 
-// The reader waits for input in a buffer of readSmall bytes, all that an
-// idle connection holds for reading. A read that fills it goes on in a
+// The reader waits for input in a buffer of readSmall bytes, which it
+// gives up once the connection is idle (see idleReader). A read that fills it goes on in a
 // buffer of readBig bytes from readPool, as long as reads fill what they
 // are given, so that a busy connection reads in large pieces; the large
 // buffer goes back once a read leaves part of it empty (the socket is
@@ -497,11 +503,25 @@ func (g *goConn) reader(rest []byte) {
 		if !g.waitResumed() {
 			return
 		}
+		if small == nil {
+			small = make([]byte, readSmall)
+		}
 		buf := small
 		if big != nil {
 			buf = *big
 		}
+		g.waiting.Store(big == nil)
 		n, err := g.nc.Read(buf)
+		g.waiting.Store(false)
+		if err != nil && g.idled.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
+			// The tick's interrupt: TLS holds no whole record either
+			// (it would have returned it), so the socket is waited on.
+			g.nc.SetReadDeadline(time.Time{})
+			g.idled.Store(false)
+			small, data = nil, nil
+			waitReadable(g.nc)
+			continue
+		}
 		data = buf[:max(n, 0)]
 		if n == len(buf) && big == nil {
 			big = readPool.Get().(*[]byte)
@@ -641,6 +661,21 @@ func (g *goConn) wakeWriter() {
 	g.writers.Add(1)
 	go g.writer()
 }
+
+// idleReader has a reader that waits in its buffer, with no input for
+// readIdleAfter, wait without it (mu held): a read deadline in the past
+// ends its read (a timeout is no error for crypto/tls, which goes on
+// after it), and it waits until the socket is readable, holding nothing,
+// then reads in a new buffer. A busy connection never pays for it.
+func (g *goConn) idleReader(now time.Time) {
+	if canWaitReadable && g.waiting.Load() && !g.idled.Load() && now.Sub(g.s.lastInput) > readIdleAfter {
+		g.idled.Store(true)
+		g.nc.SetReadDeadline(time.Unix(1, 0))
+	}
+}
+
+// readIdleAfter is how long a reader keeps its buffer with no input.
+const readIdleAfter = 200 * time.Millisecond
 
 // retireWriter ends a writer that wrote nothing since the last tick
 // (mu held).
@@ -838,6 +873,7 @@ func (g *goConn) tick(now time.Time) {
 		return
 	}
 	g.retireWriter()
+	g.idleReader(now)
 	switch g.s.due(now) {
 	case dueDrop:
 		g.goneLocked()

@@ -408,3 +408,69 @@ func TestIdleTLSConnectionHoldsOneGoroutine(t *testing.T) {
 	}
 	echo("two") // a retired writer is started again
 }
+
+// splitWriter writes its next Write in two parts, pause apart, when armed.
+type splitWriter struct {
+	net.Conn
+	armed bool
+	pause time.Duration
+}
+
+func (s *splitWriter) Write(b []byte) (int, error) {
+	if !s.armed || len(b) < 2 {
+		return s.Conn.Write(b)
+	}
+	s.armed = false
+	n, err := s.Conn.Write(b[:3])
+	if err != nil {
+		return n, err
+	}
+	time.Sleep(s.pause)
+	m, err := s.Conn.Write(b[3:])
+	return n + m, err
+}
+
+// A reader that gave up its buffer while idle (past readIdleAfter, at a
+// tick) reads what comes next, whole or in pieces that straddle the idle
+// time: a TLS record cut after its third byte, a frame cut in two
+// records, over TLS and plain TCP.
+func TestIdleReaderWakesForSplitInput(t *testing.T) {
+	idle := readIdleAfter + 3*tickEvery
+	for _, secure := range []bool{false, true} {
+		t.Run(fmt.Sprint("tls=", secure), func(t *testing.T) {
+			o := &Options{}
+			if secure {
+				o.TLS = selfSigned(t)
+			}
+			_, port, _ := startEcho(t, o)
+			raw, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { raw.Close() })
+			sw := &splitWriter{Conn: raw, pause: idle}
+			var nc net.Conn = sw
+			if secure {
+				nc = tls.Client(sw, &tls.Config{InsecureSkipVerify: true})
+			}
+			p := upgradeOn(t, nc)
+			echo := func(what string, send func([]byte)) {
+				t.Helper()
+				send(maskedFrame(0x81, []byte(what)))
+				nc.SetDeadline(time.Now().Add(10 * time.Second))
+				if got := readFrames(t, nc, p, 1); string(got[0].Payload) != what {
+					t.Fatalf("echoed %q, want %q", got[0].Payload, what)
+				}
+			}
+			time.Sleep(idle)
+			echo("after idle", func(f []byte) { nc.Write(f) })
+			time.Sleep(idle)
+			echo("cut write", func(f []byte) { sw.armed = true; nc.Write(f) })
+			echo("cut frame", func(f []byte) {
+				nc.Write(f[:4])
+				time.Sleep(idle)
+				nc.Write(f[4:])
+			})
+		})
+	}
+}

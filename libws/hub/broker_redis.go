@@ -120,6 +120,12 @@ func newBroker(h *Hub, url string) (*broker, error) {
 		return nil, err
 	}
 	opt.MaxRetries = -1 // a retried PUBLISH could arrive twice
+	// RESP2: over RESP3, go-redis (9.17) peeks at the name of each push
+	// before reading it and drops one whose name is cut by the end of what
+	// it has buffered (">3\r\n$7\r\nme" reads as a push named "me", of
+	// no known kind): a pub/sub message lost now and then, mid-stream.
+	// RESP2 delivers messages as replies, which it reads whole.
+	opt.Protocol = 2
 	opt.DialTimeout = time.Second
 	opt.ReadTimeout = 3 * time.Second
 	opt.WriteTimeout = 3 * time.Second

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,9 +22,11 @@ import (
 // goConn is a connection whose socket Go's runtime owns: TLS server
 // connections and clients. It is a transport for its session, like an
 // epoll connection: a reader goroutine feeds the session what the socket
-// gives, a writer goroutine writes what the session and the host queue,
-// and the loop's tick runs its timers. Every decision (events, close
-// ordering, limits) is the session's, under mu.
+// gives, a writer goroutine, started when there is output and ended when
+// a tick finds it idle, writes what the session and the host queue, and
+// the loop's tick runs its timers. Every decision (events, close
+// ordering, limits) is the session's, under mu. An idle connection holds
+// one goroutine and a small read buffer (see reader).
 type goConn struct {
 	h        *Hub
 	listener uint32
@@ -37,8 +40,22 @@ type goConn struct {
 	gone    bool     // the socket is closed: nothing more happens
 	shut    bool     // the write side is shut (stDraining, output flushed)
 	resumed chan struct{}
-	ready   chan struct{} // wakes the writer
 	done    chan struct{} // closed when gone
+	// writerOn says a writer goroutine runs, ready wakes it, and writers
+	// counts writers for run, which returns once the last is gone. wrote
+	// says it wrote since the last tick, which ends an idle writer
+	// (retire): a busy connection keeps its writer, whose wake-up costs
+	// less than a new goroutine, and an idle one holds none.
+	writerOn bool
+	wrote    bool
+	retire   bool
+	ready    chan struct{}
+	writers  sync.WaitGroup
+	// waiting says the reader waits in its small buffer; idled that the
+	// tick interrupted that wait (a read deadline in the past) so that it
+	// waits without a buffer (see idleReader).
+	waiting atomic.Bool
+	idled   atomic.Bool
 	// buffered is out plus writing, readable without mu.
 	buffered atomic.Int64
 	// pending is the request the host was asked about (RequestEvents);
@@ -388,10 +405,22 @@ func (g *goConn) refuse(nc net.Conn, resp []byte, status int32, why string) {
 	// Bounded: a peer that does not read cannot hold this goroutine.
 	nc.SetWriteDeadline(time.Now().Add(g.opts.CloseTimeout))
 	nc.Write(resp)
+	shutWrite(nc)
+	nc.Close()
+}
+
+// shutWrite ends our side of the stream: over TLS the close_notify alert,
+// then the TCP FIN in every case. A peer that waits for the server to
+// close (RFC 6455 7.1.1) takes only the FIN for that, and would otherwise
+// wait until our linger deadline ends the connection.
+func shutWrite(nc net.Conn) {
+	if tc, ok := nc.(*tls.Conn); ok {
+		tc.CloseWrite()
+		nc = tc.NetConn()
+	}
 	if cw, ok := nc.(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite()
 	}
-	nc.Close()
 }
 
 // answerLocked hands the host's (or the hub's) answer to a pending
@@ -405,7 +434,9 @@ func (g *goConn) answerLocked(r Record) {
 	g.answer <- r
 }
 
-// run serves an open connection: this goroutine reads, a new one writes.
+// run serves an open connection: a reader goroutine of its own reads and
+// writers write. The reader is a new goroutine so that an idle connection
+// does not keep the stack the TLS and HTTP handshakes grew.
 func (g *goConn) run(nc net.Conn, rest []byte, role libws.Role, sub, path string, header map[string][]string, params *libws.DeflateParams) {
 	g.mu.Lock()
 	if g.gone {
@@ -419,14 +450,37 @@ func (g *goConn) run(nc net.Conn, rest []byte, role libws.Role, sub, path string
 	g.s.input(time.Now())
 	g.ev = appendOpen(g.ev, g.id(), g.listener, nc.RemoteAddr().String(), path, sub, header)
 	g.unlock()
-	writerDone := make(chan struct{})
-	go g.writer(writerDone)
-	g.reader(rest)
-	<-writerDone
+	g.h.goWG.Add(1) // the caller's count holds it above 0
+	go func() {
+		defer g.h.goWG.Done()
+		g.reader(rest)
+		g.writers.Wait() // none starts once the reader is done: the connection is gone
+	}()
 }
 
+// The reader waits for input in a buffer of readSmall bytes, which it
+// gives up once the connection is idle (see idleReader). A read that fills it goes on in a
+// buffer of readBig bytes from readPool, as long as reads fill what they
+// are given, so that a busy connection reads in large pieces; the large
+// buffer goes back once a read leaves part of it empty (the socket is
+// drained) and its bytes are parsed. readSmall holds a 1 KiB message
+// with its frame and TLS overheads in one read.
+const (
+	readSmall = 2 << 10
+	readBig   = 32 << 10
+)
+
+var readPool = sync.Pool{New: func() any { b := make([]byte, readBig); return &b }}
+
 func (g *goConn) reader(rest []byte) {
-	buf := make([]byte, 32<<10)
+	small := make([]byte, readSmall)
+	var big *[]byte // while reads fill their buffer
+	drained := false
+	defer func() {
+		if big != nil {
+			readPool.Put(big)
+		}
+	}()
 	data := rest
 	for {
 		if len(data) > 0 && !g.waitResumed() {
@@ -442,11 +496,38 @@ func (g *goConn) reader(rest []byte) {
 			}
 		}
 		g.unlock()
+		if drained { // parsed: the protocol copied what it keeps
+			readPool.Put(big)
+			big, drained = nil, false
+		}
 		if !g.waitResumed() {
 			return
 		}
+		if small == nil {
+			small = make([]byte, readSmall)
+		}
+		buf := small
+		if big != nil {
+			buf = *big
+		}
+		g.waiting.Store(big == nil)
 		n, err := g.nc.Read(buf)
+		g.waiting.Store(false)
+		if err != nil && g.idled.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
+			// The tick's interrupt: TLS holds no whole record either
+			// (it would have returned it), so the socket is waited on.
+			g.nc.SetReadDeadline(time.Time{})
+			g.idled.Store(false)
+			small, data = nil, nil
+			waitReadable(g.nc)
+			continue
+		}
 		data = buf[:max(n, 0)]
+		if n == len(buf) && big == nil {
+			big = readPool.Get().(*[]byte)
+		} else if n < len(buf) && big != nil {
+			drained = true
+		}
 		if err != nil {
 			g.mu.Lock()
 			if len(data) > 0 && g.s.state != stDraining && g.s.feed(data, g) == fedDone {
@@ -504,8 +585,11 @@ func (g *goConn) goneLocked() {
 	g.h.goConnEnded(g.id())
 }
 
-func (g *goConn) writer(writerDone chan struct{}) {
-	defer close(writerDone)
+// writer writes the output, shuts the write side once a finished
+// connection's output is flushed, and waits for more until the tick
+// retires it.
+func (g *goConn) writer() {
+	defer g.writers.Done()
 	var chunk []byte
 	for {
 		g.mu.Lock()
@@ -516,11 +600,17 @@ func (g *goConn) writer(writerDone chan struct{}) {
 				// not under mu.
 				g.shut = true
 				g.mu.Unlock()
-				if cw, ok := g.nc.(interface{ CloseWrite() error }); ok {
-					cw.CloseWrite()
-				}
+				shutWrite(g.nc)
 				g.mu.Lock()
 				continue
+			}
+			if g.retire {
+				g.retire, g.writerOn = false, false
+				if cap(g.out) > readSmall {
+					g.out = nil // an idle connection keeps no large buffer
+				}
+				g.mu.Unlock()
+				return
 			}
 			g.mu.Unlock()
 			select {
@@ -530,11 +620,13 @@ func (g *goConn) writer(writerDone chan struct{}) {
 			g.mu.Lock()
 		}
 		if g.gone {
+			g.writerOn = false
 			g.mu.Unlock()
 			return
 		}
 		chunk, g.out = g.out, chunk[:0]
 		g.writing = len(chunk)
+		g.wrote = true
 		g.mu.Unlock()
 		_, err := g.nc.Write(chunk)
 		g.mu.Lock()
@@ -550,12 +642,52 @@ func (g *goConn) writer(writerDone chan struct{}) {
 	}
 }
 
-// wakeWriter tells the writer there is output.
+// wakeWriter has the output written (mu held): it wakes the writer, or
+// starts one. Not before the connection is open (nothing is queued then)
+// nor once it is gone.
 func (g *goConn) wakeWriter() {
-	select {
-	case g.ready <- struct{}{}:
-	default:
+	if g.writerOn {
+		g.retire = false
+		select {
+		case g.ready <- struct{}{}:
+		default:
+		}
+		return
 	}
+	if g.gone || g.nc == nil {
+		return
+	}
+	g.writerOn = true
+	g.writers.Add(1)
+	go g.writer()
+}
+
+// idleReader has a reader that waits in its buffer, with no input for
+// readIdleAfter, wait without it (mu held): a read deadline in the past
+// ends its read (a timeout is no error for crypto/tls, which goes on
+// after it), and it waits until the socket is readable, holding nothing,
+// then reads in a new buffer. A busy connection never pays for it.
+func (g *goConn) idleReader(now time.Time) {
+	if canWaitReadable && g.waiting.Load() && !g.idled.Load() && now.Sub(g.s.lastInput) > readIdleAfter {
+		g.idled.Store(true)
+		g.nc.SetReadDeadline(time.Unix(1, 0))
+	}
+}
+
+// readIdleAfter is how long a reader keeps its buffer with no input.
+const readIdleAfter = 200 * time.Millisecond
+
+// retireWriter ends a writer that wrote nothing since the last tick
+// (mu held).
+func (g *goConn) retireWriter() {
+	if g.writerOn && !g.wrote && g.writing == 0 && len(g.out) == 0 {
+		g.retire = true
+		select {
+		case g.ready <- struct{}{}:
+		default:
+		}
+	}
+	g.wrote = false
 }
 
 // flushProtocol queues what the protocol queued itself (mu held).
@@ -740,6 +872,8 @@ func (g *goConn) tick(now time.Time) {
 	if g.gone {
 		return
 	}
+	g.retireWriter()
+	g.idleReader(now)
 	switch g.s.due(now) {
 	case dueDrop:
 		g.goneLocked()

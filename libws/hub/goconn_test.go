@@ -8,9 +8,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
+	"runtime"
 	"testing"
 	"time"
 
@@ -49,6 +52,13 @@ func tlsUpgrade(t *testing.T, port int) (net.Conn, *libws.Protocol) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { nc.Close() })
+	return nc, upgradeOn(t, nc)
+}
+
+// upgradeOn does a client's opening handshake on nc, reading no byte
+// past the response head.
+func upgradeOn(t *testing.T, nc net.Conn) *libws.Protocol {
+	t.Helper()
 	nc.SetDeadline(time.Now().Add(10 * time.Second))
 	fmt.Fprintf(nc, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
 	var head []byte
@@ -62,7 +72,64 @@ func tlsUpgrade(t *testing.T, port int) (net.Conn, *libws.Protocol) {
 	if !bytes.HasPrefix(head, []byte("HTTP/1.1 101")) {
 		t.Fatalf("handshake: %q", head)
 	}
-	return nc, libws.NewProtocol(libws.RoleClient, nil)
+	return libws.NewProtocol(libws.RoleClient, nil)
+}
+
+// A close the server starts ends with the server closing the TCP
+// connection as soon as the peer has answered (RFC 6455 7.1.1), plain or
+// TLS: a peer that waits for that FIN before closing its own side must
+// not wait for the hub's linger deadline. Over TLS the close_notify alert
+// alone is not a FIN.
+func TestServerCloseEndsTCPPromptly(t *testing.T) {
+	for _, secure := range []bool{false, true} {
+		t.Run(fmt.Sprint("tls=", secure), func(t *testing.T) {
+			host := newTestHost()
+			h, err := New(host, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			host.hub = h
+			t.Cleanup(func() { h.Shutdown(time.Second) })
+			lo := &Options{}
+			if secure {
+				lo.TLS = selfSigned(t)
+			}
+			_, port, err := h.Listen("127.0.0.1:0", lo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { raw.Close() })
+			nc := raw
+			if secure {
+				nc = tls.Client(raw, &tls.Config{InsecureSkipVerify: true})
+			}
+			p := upgradeOn(t, nc)
+			id := waitEvent(t, host, EventOpen, 0, 5*time.Second).Conn
+			host.send(CmdClose, 0, 4000, id, []byte("bye"))
+			if got := readFrames(t, nc, p, 1); got[0].OpCode != libws.OpClose {
+				t.Fatalf("got %+v, want the close frame", got[0])
+			}
+			if _, err := nc.Write(maskedFrame(0x88, []byte{0x0f, 0xa0})); err != nil {
+				t.Fatal(err)
+			}
+			waitEvent(t, host, EventClose, id, 5*time.Second)
+			// The peer keeps its side open and reads: the FIN must come
+			// well before the hub's 2 s linger (a liveness bound).
+			start := time.Now()
+			raw.SetReadDeadline(start.Add(5 * time.Second))
+			var err2 error
+			for b := make([]byte, 256); err2 == nil; {
+				_, err2 = raw.Read(b) // a close_notify record may come first
+			}
+			if took := time.Since(start); !errors.Is(err2, io.EOF) || took > time.Second {
+				t.Fatalf("TCP ended with %v after %v, want EOF at once", err2, took)
+			}
+		})
+	}
 }
 
 // A TLS connection follows the session's close rules like a plain one:
@@ -303,5 +370,107 @@ func TestManyClientsThroughTLS(t *testing.T) {
 		case EventError, EventClose:
 			t.Fatalf("event %d for %d: %q", r.Kind, r.Conn, r.Payload)
 		}
+	}
+}
+
+// An idle TLS connection holds one goroutine, its reader: the writer a
+// message started ends at a tick that finds it idle, and a new one starts
+// for the next message.
+func TestIdleTLSConnectionHoldsOneGoroutine(t *testing.T) {
+	_, port, _ := startEcho(t, &Options{TLS: selfSigned(t)})
+	const n = 20
+	base := runtime.NumGoroutine()
+	conns := make([]net.Conn, n)
+	protos := make([]*libws.Protocol, n)
+	for i := range conns {
+		conns[i], protos[i] = tlsUpgrade(t, port)
+	}
+	echo := func(what string) {
+		t.Helper()
+		for i, nc := range conns {
+			nc.Write(maskedFrame(0x81, []byte(what)))
+			if got := readFrames(t, nc, protos[i], 1); string(got[0].Payload) != what {
+				t.Fatalf("conn %d echoed %q, want %q", i, got[0].Payload, what)
+			}
+		}
+	}
+	echo("one")
+	// Each connection's writer ran; within a few ticks only the readers
+	// are left (a liveness bound: ticks come every 200 ms).
+	var extra int
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if extra = runtime.NumGoroutine() - base; extra <= n {
+			break
+		}
+	}
+	if extra > n {
+		t.Fatalf("%d goroutines more than before for %d idle connections, want at most %d", extra, n, n)
+	}
+	echo("two") // a retired writer is started again
+}
+
+// splitWriter writes its next Write in two parts, pause apart, when armed.
+type splitWriter struct {
+	net.Conn
+	armed bool
+	pause time.Duration
+}
+
+func (s *splitWriter) Write(b []byte) (int, error) {
+	if !s.armed || len(b) < 2 {
+		return s.Conn.Write(b)
+	}
+	s.armed = false
+	n, err := s.Conn.Write(b[:3])
+	if err != nil {
+		return n, err
+	}
+	time.Sleep(s.pause)
+	m, err := s.Conn.Write(b[3:])
+	return n + m, err
+}
+
+// A reader that gave up its buffer while idle (past readIdleAfter, at a
+// tick) reads what comes next, whole or in pieces that straddle the idle
+// time: a TLS record cut after its third byte, a frame cut in two
+// records, over TLS and plain TCP.
+func TestIdleReaderWakesForSplitInput(t *testing.T) {
+	idle := readIdleAfter + 3*tickEvery
+	for _, secure := range []bool{false, true} {
+		t.Run(fmt.Sprint("tls=", secure), func(t *testing.T) {
+			o := &Options{}
+			if secure {
+				o.TLS = selfSigned(t)
+			}
+			_, port, _ := startEcho(t, o)
+			raw, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { raw.Close() })
+			sw := &splitWriter{Conn: raw, pause: idle}
+			var nc net.Conn = sw
+			if secure {
+				nc = tls.Client(sw, &tls.Config{InsecureSkipVerify: true})
+			}
+			p := upgradeOn(t, nc)
+			echo := func(what string, send func([]byte)) {
+				t.Helper()
+				send(maskedFrame(0x81, []byte(what)))
+				nc.SetDeadline(time.Now().Add(10 * time.Second))
+				if got := readFrames(t, nc, p, 1); string(got[0].Payload) != what {
+					t.Fatalf("echoed %q, want %q", got[0].Payload, what)
+				}
+			}
+			time.Sleep(idle)
+			echo("after idle", func(f []byte) { nc.Write(f) })
+			time.Sleep(idle)
+			echo("cut write", func(f []byte) { sw.armed = true; nc.Write(f) })
+			echo("cut frame", func(f []byte) {
+				nc.Write(f[:4])
+				time.Sleep(idle)
+				nc.Write(f[4:])
+			})
+		})
 	}
 }

@@ -25,8 +25,9 @@
 #
 # Scenarios run in the outer loop and servers in the inner one, so that the
 # servers a ratio compares are measured seconds apart, not minutes (this
-# machine's speed drifts). A failed run, or one with a window without any
-# delivery, is run once more.
+# machine's speed drifts). A failed run, one with a window without any
+# delivery, or one where server and loadgen were both mostly idle (a
+# stall), is run once more.
 #
 # Scale-out figure (SCALEOUT=0 skips it; with --only, when libws-c-hub is
 # listed): the libws C hub as one process (no broker), and as two processes
@@ -225,7 +226,10 @@ done
   echo "pinning=server on core 0, loadgen on core 1 (taskset), nice $NICE"
 } >"$RAW/meta.txt"
 
-# summary FILE NAME LABEL: one table row from loadgen's JSON.
+# summary FILE NAME LABEL RC: one table row from loadgen's JSON; status 1
+# when the run failed or a window had no delivery, 2 when the server and
+# loadgen were both mostly idle (a stall: on a busy machine, receive
+# queues pruned and the drops retransmitted after 200 ms).
 summary() {
   "$PYTHON" - "$@" <<'EOF'
 import json, sys
@@ -238,18 +242,48 @@ err = r.get("error") or ("" if rc == "0" else f"loadgen exit {rc} (see {path[:-5
 if err:
     print(f"{name:<24} {label:<22}  FAILED: {err[:200]}")
     sys.exit(1)
-notes = []
-if r.get("loadgen_cpu", 0) > 0.95:
-    notes.append("loadgen saturated")
 if any(w.get("messages", 0) == 0 for w in r.get("runs", [])):
-    notes.append("a window had no delivery")
     print(f"{name:<24} {label:<22}  (a window had no delivery)")
     sys.exit(1)
+notes, status = [], 0
+if r.get("loadgen_cpu", 0) > 0.95:
+    notes.append("loadgen saturated")
 if "deflate" in r and not r["deflate"]:
     notes.append("deflate declined")
+if r.get("loadgen_cpu", 1) < 0.15 and r.get("server_cpu", 0) < 0.15:
+    notes.append("stalled: server and loadgen both mostly idle")
+    status = 2
 print(f"{name:<24} {label:<22} {r['msgs_per_sec']:>13,.0f} {r.get('deliveries_per_cpu_sec', 0):>13,.0f}"
       f" {r['p50_us']:>9,.0f} {r['p99_us']:>9,.0f}  {', '.join(notes)}")
+sys.exit(status)
 EOF
+}
+
+# with_retry DIR ID FN ARG...: FN ARG... (which starts its servers, runs
+# loadgen into DIR/ID.* and stops them) once more when it fails or
+# stalls; the second attempt is kept, marked DIR/ID.disturbed when it
+# stalled too.
+with_retry() {
+  local dir=$1 id=$2 rc
+  shift 2
+  rm -f "$dir/$id.retry" "$dir/$id.disturbed"
+  for attempt in 1 2; do
+    "$@"
+    rc=$?
+    stop_all
+    [ $rc = 0 ] && return 0
+    if [ $attempt = 1 ]; then
+      if [ $rc = 2 ]; then
+        echo "attempt 1: stalled (server and loadgen both mostly idle)" >"$dir/$id.retry"
+      else
+        echo "attempt 1: $(tail -n 1 "$dir/$id.err" 2>/dev/null)" >"$dir/$id.retry"
+      fi
+      echo "  (running it again)"
+    elif [ $rc = 2 ]; then
+      echo "stalled in both attempts (server and loadgen both mostly idle)" >"$dir/$id.disturbed"
+    fi
+  done
+  return $rc
 }
 
 # fanout_run DIR ID SUBS SIZE DEFLATE NAME URL SUB_URLS PIDS: one loadgen
@@ -284,29 +318,28 @@ start() {
   PIDS+=("$SRV")
 }
 
+# measure_one NAME DEFLATE CMD ID SUBS SIZE: one server, one scenario.
+measure_one() {
+  local name=$1 z=$2 cmd=$3 id=$4 subs=$5 size=$6 dir=$RAW/$1 port
+  LOG=$dir/server.log
+  port=$(free_port)
+  start "$name" "$z" "$cmd" "$port" "${PIN0[@]}"
+  if ! wait_listening "$port" "$SRV"; then
+    echo 1 >"$dir/$id.rc"
+    echo "the server did not listen (see $LOG)" >"$dir/$id.err"
+    printf '%-24s %-22s  FAILED: the server did not listen (%s)\n' "$name" "$id" "$LOG"
+    return 1
+  fi
+  fanout_run "$dir" "$id" "$subs" "$size" "$z" "$name" "ws://127.0.0.1:$port/" "" "$SRV"
+}
+
 PIN_LG=("${PIN1[@]}")
 printf '\n%-24s %-22s %13s %13s %9s %9s  %s\n' server scenario deliveries/s "deliv/CPU-s" "p50 µs" "p99 µs" note
 for s in "${SCENARIOS[@]}"; do
   IFS='|' read -r id subs size z <<<"$s"
   for entry in "${ACTIVE[@]}"; do
     IFS='|' read -r name label lang kind cmd <<<"$entry"
-    dir=$RAW/$name LOG=$RAW/$name/server.log
-    for attempt in 1 2; do
-      port=$(free_port)
-      start "$name" "$z" "$cmd" "$port" "${PIN0[@]}"
-      if ! wait_listening "$port" "$SRV"; then
-        echo 1 >"$dir/$id.rc"
-        echo "the server did not listen (see $LOG)" >"$dir/$id.err"
-        printf '%-24s %-22s  FAILED: the server did not listen (%s)\n' "$name" "$id" "$LOG"
-        stop_all
-        continue
-      fi
-      fanout_run "$dir" "$id" "$subs" "$size" "$z" "$name" "ws://127.0.0.1:$port/" "" "$SRV"
-      rc=$?
-      stop_all
-      [ $rc = 0 ] && break
-      [ $attempt = 1 ] && { echo "attempt 1: $(tail -n 1 "$dir/$id.err" 2>/dev/null)" >"$dir/$id.retry"; echo "  (running it again)"; }
-    done
+    with_retry "$RAW/$name" "$id" measure_one "$name" "$z" "$cmd" "$id" "$subs" "$size"
   done
 done
 
@@ -342,47 +375,51 @@ if [ "$SCALEOUT" = 1 ] && selected libws-c-hub; then
     : >"$dir/scenarios.txt"
     printf '\nscale-out: libws C hub, one process vs two joined by Redis (%s)\n' "$pinning"
     printf '%-24s %-22s %13s %13s %9s %9s  %s\n' processes scenario deliveries/s "deliv/CPU-s" "p50 µs" "p99 µs" note
+    # scale_one ID SUBS SIZE: one process, no broker (the embedded default).
+    scale_one() {
+      local port
+      port=$(free_port)
+      start libws-c-hub 0 "$OUT/libws-fanout" "$port" "${PIN_A[@]}"
+      if ! wait_listening "$port" "$SRV"; then
+        echo 1 >"$dir/one-$1.rc"
+        echo "the server did not listen (see $LOG)" >"$dir/one-$1.err"
+        return 1
+      fi
+      fanout_run "$dir" "one-$1" "$2" "$3" 0 "1 process" "ws://127.0.0.1:$port/" "" "$SRV"
+    }
+    # scale_two ID SUBS SIZE: two processes and a fresh redis-server.
+    scale_two() {
+      local rport pa pb rpid spa spb
+      rport=$(free_port) pa=$(free_port) pb=$(free_port)
+      echo "--- redis-server start: port $rport" >>"$LOG"
+      "${PIN_R[@]}" "$REDIS" --port "$rport" --bind 127.0.0.1 --save '' --appendonly no \
+        --daemonize no --loglevel warning >>"$LOG" 2>&1 &
+      rpid=$!
+      PIDS+=("$rpid")
+      if wait_listening "$rport" "$rpid"; then
+        BROKER=redis://127.0.0.1:$rport/0
+        start libws-c-hub 0 "$OUT/libws-fanout" "$pa" "${PIN_A[@]}"
+        spa=$SRV
+        start libws-c-hub 0 "$OUT/libws-fanout" "$pb" "${PIN_B[@]}"
+        spb=$SRV
+        BROKER=
+        if wait_listening "$pa" "$spa" && wait_listening "$pb" "$spb"; then
+          fanout_run "$dir" "two-$1" "$2" "$3" 0 "2 processes + Redis" "ws://127.0.0.1:$pa/" \
+            "ws://127.0.0.1:$pa/,ws://127.0.0.1:$pb/" "$spa,$spb,$rpid"
+          return
+        fi
+      fi
+      echo 1 >"$dir/two-$1.rc"
+      echo "redis-server or a hub did not listen (see $LOG)" >"$dir/two-$1.err"
+      printf '%-24s %-22s  FAILED: redis-server or a hub did not listen (%s)\n' "2 processes + Redis" "$1" "$LOG"
+      return 1
+    }
     for subs in $SCALE_SUBS; do
       for size in $SIZES; do
         id=n$subs-s$size
         echo "$id|$subs|$size|0" >>"$dir/scenarios.txt"
-        # One process, no broker (the embedded default).
-        port=$(free_port)
-        start libws-c-hub 0 "$OUT/libws-fanout" "$port" "${PIN_A[@]}"
-        if wait_listening "$port" "$SRV"; then
-          fanout_run "$dir" "one-$id" "$subs" "$size" 0 "1 process" "ws://127.0.0.1:$port/" "" "$SRV"
-        else
-          echo 1 >"$dir/one-$id.rc"
-          echo "the server did not listen (see $LOG)" >"$dir/one-$id.err"
-        fi
-        stop_all
-        # Two processes and Redis, a fresh one each time.
-        rport=$(free_port)
-        echo "--- redis-server start: port $rport" >>"$LOG"
-        "${PIN_R[@]}" "$REDIS" --port "$rport" --bind 127.0.0.1 --save '' --appendonly no \
-          --daemonize no --loglevel warning >>"$LOG" 2>&1 &
-        rpid=$!
-        PIDS+=("$rpid")
-        pa=$(free_port) pb=$(free_port)
-        ok=0
-        if wait_listening "$rport" "$rpid"; then
-          BROKER=redis://127.0.0.1:$rport/0
-          start libws-c-hub 0 "$OUT/libws-fanout" "$pa" "${PIN_A[@]}"
-          spa=$SRV
-          start libws-c-hub 0 "$OUT/libws-fanout" "$pb" "${PIN_B[@]}"
-          spb=$SRV
-          BROKER=
-          wait_listening "$pa" "$spa" && wait_listening "$pb" "$spb" && ok=1
-        fi
-        if [ $ok = 1 ]; then
-          fanout_run "$dir" "two-$id" "$subs" "$size" 0 "2 processes + Redis" "ws://127.0.0.1:$pa/" \
-            "ws://127.0.0.1:$pa/,ws://127.0.0.1:$pb/" "$spa,$spb,$rpid"
-        else
-          echo 1 >"$dir/two-$id.rc"
-          echo "redis-server or a hub did not listen (see $LOG)" >"$dir/two-$id.err"
-          printf '%-24s %-22s  FAILED: redis-server or a hub did not listen (%s)\n' "2 processes + Redis" "$id" "$LOG"
-        fi
-        stop_all
+        with_retry "$dir" "one-$id" scale_one "$id" "$subs" "$size"
+        with_retry "$dir" "two-$id" scale_two "$id" "$subs" "$size"
       done
     done
     echo "pinning_scaleout=$pinning" >>"$RAW/meta.txt"

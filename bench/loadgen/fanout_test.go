@@ -47,13 +47,13 @@ func TestStampRoundTrip(t *testing.T) {
 // that connection gets (1 normally). subscribeAfter delays a connection's
 // joining, as hosts that subscribe on the open event do.
 func fanoutServer(t *testing.T, mangle func(msg, conn int) int, subscribeAfter time.Duration) *httptest.Server {
-	return httptest.NewServer(fanoutHandler(mangle, subscribeAfter, nil))
+	return httptest.NewServer(fanoutHandler(mangle, subscribeAfter, nil, nil))
 }
 
 // fanoutHandler is fanoutServer's handler. One handler served on several
 // listeners relays to the connections of all of them, as servers joined by
 // a broker do; perHost, when set, counts the connections by Host header.
-func fanoutHandler(mangle func(msg, conn int) int, subscribeAfter time.Duration, perHost *sync.Map) http.Handler {
+func fanoutHandler(mangle func(msg, conn int) int, subscribeAfter time.Duration, perHost *sync.Map, probes *atomic.Int64) http.Handler {
 	var mu sync.Mutex
 	var conns []*websocket.Conn
 	var relayed atomic.Int64
@@ -82,6 +82,9 @@ func fanoutHandler(mangle func(msg, conn int) int, subscribeAfter time.Duration,
 			}
 			if mt != websocket.TextMessage {
 				continue
+			}
+			if probes != nil && p[0] == probeByte {
+				probes.Add(1)
 			}
 			m := int(relayed.Add(1) - 1)
 			mu.Lock()
@@ -198,7 +201,7 @@ func TestFanoutOptions(t *testing.T) {
 // checked, the subscribers split evenly and the publisher on -url.
 func TestFanoutAcrossServers(t *testing.T) {
 	var perHost sync.Map
-	h := fanoutHandler(nil, 20*time.Millisecond, &perHost)
+	h := fanoutHandler(nil, 20*time.Millisecond, &perHost, nil)
 	a, b := httptest.NewServer(h), httptest.NewServer(h)
 	defer a.Close()
 	defer b.Close()
@@ -276,5 +279,21 @@ func TestSubURLsAndPIDLists(t *testing.T) {
 	o.serverPIDs = pidList{os.Getpid(), os.Getpid()}
 	if two := o.serverCPU(); two < 2*one {
 		t.Fatalf("two pids: %v, want at least twice %v", two, one)
+	}
+}
+
+// Subscribers that join late get probes at growing intervals, not one per
+// tick: joining after 700 ms takes probes at about 0, 100, 300 and 700 ms
+// (and one more if the last came too early), never one every 100 ms.
+func TestFanoutProbesBackOff(t *testing.T) {
+	var probes atomic.Int64
+	srv := httptest.NewServer(fanoutHandler(nil, 700*time.Millisecond, nil, &probes))
+	defer srv.Close()
+	o := fanoutOptions(srv, 3, 20, 2)
+	if _, err := measureFanout(o); err != nil {
+		t.Fatal(err)
+	}
+	if n := probes.Load(); n < 2 || n > 5 {
+		t.Fatalf("%d probes for subscribers joining after 700 ms, want 2 to 5", n)
 	}
 }

@@ -746,8 +746,10 @@ func padLeft(s string, w int) string {
 
 func printReport(w io.Writer, rep *Report) {
 	fmt.Fprintf(w, "libws benchmark, %s: %s, %v cores; %s\n", rep.Date, rep.Machine["cpu"], rep.Machine["cores"], rep.Pinning)
-	fmt.Fprintf(w, "each cell: median of %v runs of %vs after %vs warm-up; load average %s at start, %s at end\n\n",
-		rep.Method["runs"], rep.Method["duration_s"], rep.Method["warmup_s"], rep.Load["start"], rep.Load["end"])
+	if len(rep.Servers) > 0 || rep.TLS != nil || rep.Compression != nil {
+		fmt.Fprintf(w, "each cell: median of %v runs of %vs after %vs warm-up; ", rep.Method["runs"], rep.Method["duration_s"], rep.Method["warmup_s"])
+	}
+	fmt.Fprintf(w, "load average %s at start, %s at end\n\n", rep.Load["start"], rep.Load["end"])
 	if len(rep.Servers) > 0 {
 		printSection(w, "", scenarios, rep.Servers, rep.Ratios)
 	}

@@ -16,7 +16,7 @@
 # and 1 KiB, permessage-deflate off and offered, libws C/Python/Node topics
 # vs the peers' idiomatic broadcasts: deliveries/s, deliveries per server
 # CPU-second, p99; then the scale-out figure (the C hub, one process vs two
-# joined by a redis-server, installed when missing). About 5 minutes.
+# joined by a redis-server, installed when missing). Some 5-6 minutes.
 #
 # It builds what it needs into build/bench/ (loadgen, the Go peers, the
 # libwebsockets peer, the fastwebsockets peer with cargo (n/a without it),

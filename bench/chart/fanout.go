@@ -81,12 +81,18 @@ func fanoutShort(sc fanoutScenario) string {
 	return s
 }
 
+// ratiosPerLine: a libws server's ratios are listed this many to a line.
+const ratiosPerLine = 4
+
+// ratioLines is how many lines a libws server's ratios take at most.
+func ratioLines(f *fanout) int { return max(1, (len(f.Scenarios)+ratiosPerLine-1)/ratiosPerLine) }
+
 // fanoutHeight is the height drawFanout takes.
 func fanoutHeight(f *fanout) float64 {
 	legendRows := (len(f.Servers) + 2) / 3
 	h := 40 + 20*float64(legendRows) + 20 // title, legend
 	h += 3 * (fanPlotH + fanPlotGap)
-	h += 30 + 36*float64(len(f.Ratios)) + 20 // ratio lines
+	h += 30 + float64(len(f.Ratios))*(20+16*float64(ratioLines(f))) + 20 // ratio lines
 	if so := f.ScaleOut; so != nil {
 		h += 50
 		if so.Status == "ok" {
@@ -125,11 +131,15 @@ func drawFanout(s *svg, f *fanout, colors map[string]string, top, left, plotW fl
 	}
 	group := func(sc scenario) (string, string) {
 		fs := byID[sc.ID]
-		second := "permessage-deflate off"
+		second := "deflate off"
 		if fs.Deflate {
-			second = "permessage-deflate offered"
+			second = "deflate offered"
 		}
-		return fmt.Sprintf("%d subs × %s", fs.Subscribers, sizeLabel(fs.Size)), second
+		n := fmt.Sprint(fs.Subscribers)
+		if fs.Subscribers >= 1000 && fs.Subscribers%1000 == 0 {
+			n = fmt.Sprintf("%dk", fs.Subscribers/1000)
+		}
+		return fmt.Sprintf("%s subs × %s", n, sizeLabel(fs.Size)), second
 	}
 	for _, p := range []groupedPanel{
 		{
@@ -179,8 +189,10 @@ func drawFanout(s *svg, f *fanout, colors map[string]string, top, left, plotW fl
 		}
 		s.f(`<rect x="%.1f" y="%.1f" width="12" height="10" fill="%s" stroke="#222" stroke-width="1"/>`, left, y-9, colors[rs.Server])
 		s.text(left+18, y, 12, "start", attrs, fmt.Sprintf("%s — %s", label[rs.Server], goal))
-		s.text(left+18, y+16, 11, "start", `fill="#333"`, strings.Join(parts, "; "))
-		y += 36
+		for i := 0; i < len(parts); i += ratiosPerLine {
+			s.text(left+18, y+16*float64(1+i/ratiosPerLine), 11, "start", `fill="#333"`, strings.Join(parts[i:min(i+ratiosPerLine, len(parts))], "; "))
+		}
+		y += 20 + 16*float64(ratioLines(f))
 	}
 	y += 20
 	if so := f.ScaleOut; so != nil {

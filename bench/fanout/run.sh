@@ -46,7 +46,8 @@
 # when taskset and two cores are there. Environment: FANOUT_WARMUP,
 # FANOUT_DURATION (seconds), FANOUT_RUNS, INFLIGHT (8), PYTHON, NODE, PYWS
 # and PYWS_PYPI (the websockets peers' interpreters, as bench/run.sh finds
-# them), NICE. A full run takes about 5 minutes on two cores.
+# them), NICE. A full run: some 5 to 6 minutes on a quiet two-core machine
+# (estimated; 17.5 measured on a shared one under load 10-20).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)

@@ -65,7 +65,7 @@ while [ $# -gt 0 ]; do
     --only) ONLY=${2:-}; shift ;;
     --only=*) ONLY=${1#--only=} ;;
     --quick) QUICK=1 ;;
-    -h|--help) sed -n '2,49p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,50p' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
   shift

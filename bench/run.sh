@@ -12,6 +12,12 @@
 #   bench/run.sh --fanout-only        only the fan-out section (bench/fanout/run.sh)
 #   bench/run.sh --no-fanout          skip the fan-out section
 #
+# Fan-out section (bench/fanout/run.sh): 1,000 and 10,000 subscribers × 20 B
+# and 1 KiB, permessage-deflate off and offered, libws C/Python/Node topics
+# vs the peers' idiomatic broadcasts: deliveries/s, deliveries per server
+# CPU-second, p99; then the scale-out figure (the C hub, one process vs two
+# joined by a redis-server, installed when missing). Some 5-6 minutes.
+#
 # It builds what it needs into build/bench/ (loadgen, the Go peers, the
 # libwebsockets peer, the fastwebsockets peer with cargo (n/a without it),
 # the bench/tls servers, the chart and report tools; `npm ci` for the Node
@@ -86,7 +92,7 @@ while [ $# -gt 0 ]; do
     --no-tls) TLS=0 ;;
     --fanout-only) MAIN=0 COMPRESSION=0 TLS=0 FANOUT=1 ;;
     --no-fanout) FANOUT=0 ;;
-    -h|--help) sed -n '2,63p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,69p' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see bench/run.sh --help)" ;;
   esac
   shift
@@ -100,7 +106,7 @@ if [ -z "${NICE:-}" ]; then
   [ "$(id -u)" = 0 ] && NICE=-10
 fi
 RESULTS=$ROOT/bench/results
-if [ -n "$ONLY" ] || [ $QUICK = 1 ] || [ $MEMORY = 0 ] || [ $MAIN = 0 ] || [ $COMPRESSION = 0 ] || [ $TLS = 0 ]; then
+if [ -n "$ONLY" ] || [ $QUICK = 1 ] || [ $MEMORY = 0 ] || [ $MAIN = 0 ] || [ $COMPRESSION = 0 ] || [ $TLS = 0 ] || [ $FANOUT = 0 ]; then
   RESULTS=$OUT/results # a partial run must not replace the committed results
 fi
 
@@ -286,6 +292,7 @@ modver() { go list -m -f '{{.Version}}' "$1" 2>/dev/null; }
   echo "main_section=$MAIN"
   echo "compression_section=$COMPRESSION"
   echo "tls_section=$TLS"
+  echo "fanout_section=$FANOUT"
   echo "go=$(go env GOVERSION)"
   [ -n "$NODE" ] && echo "node=$("$NODE" --version)"
   [ -n "$PY" ] && echo "python=$("$PY" -c 'import sys; print(sys.version.split()[0])') ($PY)"
@@ -761,17 +768,17 @@ if [ $TLS = 1 ]; then
   SCHEME=ws SECTION_RAW=$RAW
 fi
 if [ $FANOUT = 1 ]; then
-  # Its own script and table (not yet in latest.json or the chart); raw
-  # results in build/bench/raw/fanout/.
-  say "fan-out: bench/fanout/run.sh (N subscribers + 1 publisher, every delivery checked)"
+  # Its own script (also run alone); its raw results in $RAW/fanout/ go
+  # into latest.json's "fanout" and the chart's fan-out panel.
+  say "fan-out: bench/fanout/run.sh (N subscribers + 1 publisher, every delivery checked) [$((SECONDS - T0)) s]"
   fanout_args=()
   [ $QUICK = 1 ] && fanout_args+=(--quick)
   [ -n "$ONLY" ] && fanout_args+=(--only "$ONLY")
-  PYTHON="${PY:-python3}" NODE="${NODE:-node}" WARMUP=$WARMUP DURATION=$DURATION RUNS=$RUNS \
+  if ! command -v redis-server >/dev/null; then
+    apt_install redis-server || warn "redis-server could not be installed: the scale-out figure will be n/a"
+  fi
+  FANOUT_RAW=$RAW/fanout PYTHON="${PY:-python3}" NODE="${NODE:-node}" PYWS="${PYWS:-}" PYWS_PYPI="${PYWS_PYPI:-}" NICE=$NICE \
     bench/fanout/run.sh "${fanout_args[@]}" || warn "fan-out section failed"
-fi
-if [ $MAIN = 0 ] && [ $COMPRESSION = 0 ] && [ $TLS = 0 ]; then
-  exit 0 # --fanout-only: nothing for the report
 fi
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$RAW/meta.txt"
 echo "wall_s=$((SECONDS - T0))" >>"$RAW/meta.txt"

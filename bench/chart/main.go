@@ -32,6 +32,8 @@ type scenario struct {
 
 type result struct {
 	MsgsPerSec       float64 `json:"msgs_per_sec"`
+	P99us            float64 `json:"p99_us"`
+	PerCPUSec        float64 `json:"deliveries_per_cpu_sec"`
 	ServerCPUPerMsg  float64 `json:"server_cpu_us_per_msg"`
 	LoadgenSaturated bool    `json:"loadgen_saturated"`
 	Disturbed        string  `json:"disturbed"`
@@ -86,6 +88,7 @@ type report struct {
 	Servers     []*server         `json:"servers"`
 	Compression *compression      `json:"compression"`
 	TLS         *tlsSection       `json:"tls"`
+	Fanout      *fanout           `json:"fanout"`
 }
 
 type tlsSection struct {
@@ -169,17 +172,23 @@ func title(rep *report) string {
 	}
 	cpu, _ := rep.Machine["cpu"].(string)
 	cores := fmt.Sprint(rep.Machine["cores"])
-	return fmt.Sprintf("libws echo benchmark, %s: %s, %s cores", date, cpu, cores)
+	what := "libws echo benchmark"
+	if len(rep.Servers) == 0 && rep.Fanout != nil {
+		what = "libws fan-out benchmark"
+	}
+	return fmt.Sprintf("%s, %s: %s, %s cores", what, date, cpu, cores)
 }
 
+// The page's geometry.
+const (
+	width  = 1400.0
+	left   = 90.0
+	right  = 30.0
+	top1   = 118.0 // panel 1 plot area top
+	plot1H = 420.0
+)
+
 func draw(rep *report) string {
-	const (
-		width  = 1400.0
-		left   = 90.0
-		right  = 30.0
-		top1   = 118.0 // panel 1 plot area top
-		plot1H = 420.0
-	)
 	servers := rep.Servers
 	// The legend lists peers three to a row, then a line of notes.
 	peerRows := 0
@@ -214,6 +223,11 @@ func draw(rep *report) string {
 		}
 	}
 
+	if rep.Fanout != nil {
+		for _, s := range rep.Fanout.Servers {
+			color(s.Name, s.Libws)
+		}
+	}
 	var tlsServers []*server
 	if rep.TLS != nil {
 		tlsServers = rep.TLS.Servers
@@ -251,6 +265,12 @@ func draw(rep *report) string {
 	top2 := topC + plotCH
 	plot2H := rowH * float64(len(servers))
 	height := top2 + plot2H + 70
+	// A run without the main section (--fanout-only, say) draws none of
+	// panels 1, 1b and 2.
+	hasMain := len(servers) > 0
+	if !hasMain {
+		height = top1 - 60
+	}
 	// Panel 3 (compression): per server, an off and an on bar per scenario.
 	const compBarH = 14.0
 	top3, compGroupH := height+50, 0.0
@@ -264,6 +284,12 @@ func draw(rep *report) string {
 		tlsGroupH = 20 + float64(len(rep.TLS.Scenarios))*compBarH + 10
 		height = top4 + tlsGroupH*float64(len(tlsServers)) + 60
 	}
+	// Panel 5 (fan-out).
+	top5 := height + 50
+	hasFanout := rep.Fanout != nil && len(rep.Fanout.Servers) > 0
+	if hasFanout {
+		height = top5 + fanoutHeight(rep.Fanout) + 30
+	}
 
 	var s svg
 	s.f(`<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f" %s>`, width, height, width, height, font)
@@ -271,166 +297,27 @@ func draw(rep *report) string {
 	s.text(width/2, 32, 22, "middle", `font-weight="bold" fill="#222"`, title(rep))
 	sub := fmt.Sprintf("Each bar: median of %v runs of %vs after %vs warm-up; bench/loadgen, binary messages, every echo checked.",
 		rep.Method["runs"], rep.Method["duration_s"], rep.Method["warmup_s"])
+	if !hasMain {
+		sub = "The fan-out section alone (bench/run.sh --fanout-only); bench/loadgen -fanout, text messages, every delivery checked."
+	}
 	s.text(width/2, 56, 13, "middle", `fill="#444"`, sub)
 	load := "Pinning: " + rep.Pinning + ". Load average " + rep.Load["start"] + " at start, " + rep.Load["end"] + " at end."
 	s.text(width/2, 75, 13, "middle", `fill="#444"`, load)
 
-	// ---------------------------------------------------------- panel 1
-	plotW := width - left - right
-	anySat, anyFail, anyDist := s.grouped(rep.Scenarios, servers, colors, left, top1, plotW, plot1H, groupedPanel{
-		title: "Throughput: messages echoed per second, higher is better (log scale)",
-		axis:  "messages/s (log scale)",
-		value: func(r *result) float64 { return r.MsgsPerSec },
-		label: rateLabel,
-		unit:  "msgs/s",
-	})
-	bottom1 := top1 + plot1H
-
-	// Legend: libws servers, then peers.
-	ly := bottom1 + 62
-	legendRow := func(x, y float64, sv *server) {
-		stroke := ""
-		if sv.Libws {
-			stroke = ` stroke="#222" stroke-width="1.2"`
-		}
-		s.f(`<rect x="%.1f" y="%.1f" width="16" height="12" fill="%s"%s/>`, x, y-10, colors[sv.Name], stroke)
-		lbl := sv.Label
-		if sv.Status != "ok" {
-			lbl += " (n/a)"
-		}
-		attrs := `fill="#222"`
-		if sv.Libws {
-			attrs += ` font-weight="bold"`
-		}
-		s.text(x+22, y, 13, "start", attrs, lbl)
+	if hasMain {
+		drawMain(&s, rep, colors, tlsIdle, hasCPU, legendH, peerRows, topC, top2, plot2H, rowH)
 	}
-	s.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#fdf0e0"/>`, left-6, ly-16, plotW+12, 42.0)
-	s.text(left, ly, 13, "start", `font-weight="bold" fill="#222"`, "libws:")
-	s.text(left, ly+48, 13, "start", `font-weight="bold" fill="#222"`, "peers:")
-	colW := (plotW - 60) / 3
-	var li, pi int
-	for _, sv := range servers {
-		if sv.Libws {
-			legendRow(left+60+float64(li%3)*colW, ly+float64(li/3)*20, sv)
-			li++
-		} else {
-			legendRow(left+60+float64(pi%3)*colW, ly+48+float64(pi/3)*20, sv)
-			pi++
-		}
-	}
-	notes := []string{}
-	if anySat {
-		notes = append(notes, "red \"!\": loadgen saturated its core (> 0.95), so the server may do more than shown")
-	}
-	if anyDist {
-		notes = append(notes, "\"?\": disturbed by other work on the machine in every attempt (low confidence)")
-	}
-	if anyFail {
-		notes = append(notes, "FAILED: loadgen reported an error (see latest.json)")
-	}
-	notes = append(notes, "n/a: not available on this machine")
-	s.text(left, ly+56+20*float64(peerRows), 12, "start", `fill="#555"`, strings.Join(notes, "; ")+".")
-
-	// ---------------------------------------------------------- panel 1b
-	if hasCPU {
-		s.grouped(rep.Scenarios, servers, colors, left, topC, plotW, 300, groupedPanel{
-			title: "Server CPU time per echoed message, µs, lower is better (log scale; where red \"!\" above, this ranks the servers)",
-			axis:  "µs of server CPU per message (log scale)",
-			value: func(r *result) float64 { return r.ServerCPUPerMsg },
-			label: usLabel,
-			unit:  "µs per message",
-		})
-	}
-
-	// ---------------------------------------------------------- panel 2
-	idleConns := 0
-	maxB := 0.0
-	for _, sv := range servers {
-		for _, id := range []*idle{sv.Idle, tlsIdle[sv.Name]} {
-			if id != nil && id.Error == "" {
-				maxB = math.Max(maxB, id.BytesPerConn)
-				idleConns = max(idleConns, id.Conns)
-			}
-		}
-	}
-	if idleConns == 0 {
-		if v, ok := rep.Method["idle_conns"].(float64); ok {
-			idleConns = int(v)
-		}
-	}
-	memTitle := fmt.Sprintf("Memory: bytes of server RSS per idle connection, lower is better (linear scale; (RSS with %d idle connections − RSS before) / %d)", idleConns, idleConns)
-	if len(tlsIdle) > 0 {
-		memTitle = fmt.Sprintf("Memory: server RSS per idle connection, plain (solid) and TLS (pale), lower is better (linear; (RSS with %d idle − RSS before) / %d)", idleConns, idleConns)
-	}
-	s.text(left, top2-30, 16, "start", `font-weight="bold" fill="#222"`, memTitle)
 	labelW := 300.0
 	x0 := left + labelW
 	barMaxW := width - right - x0 - 90
-	if maxB <= 0 {
-		maxB = 1
-	}
-	// Room right of the longest bar for its label (" over TLS" is longer).
-	memW := barMaxW
-	if len(tlsIdle) > 0 {
-		memW -= 70
-	}
-	// Ticks: a round step giving about 6 of them, in KiB past 1 KiB.
-	step := niceStep(maxB / 6)
-	if maxB/6 >= 1024 {
-		step = niceStep(maxB/6/1024) * 1024
-	}
-	if maxB == 1 { // no data
-		step = 2
-	}
-	for v := 0.0; v <= maxB*1.0001; v += step {
-		gx := x0 + v/maxB*memW
-		s.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#e4e4e4"/>`, gx, top2-8, gx, top2+plot2H)
-		s.text(gx, top2+plot2H+16, 12, "middle", `fill="#444"`, bytesLabel(v))
-	}
-	s.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#333"/>`, x0, top2-8, x0, top2+plot2H)
-	for i, sv := range servers {
-		ry := top2 + float64(i)*rowH
-		attrs := `fill="#222"`
-		if sv.Libws {
-			attrs += ` font-weight="bold"`
-		}
-		s.text(x0-10, ry+16, 13, "end", attrs, sv.Label)
-		stroke := ""
-		if sv.Libws {
-			stroke = ` stroke="#222" stroke-width="1.2"`
-		}
-		// bar draws one idle result at y, h high; opacity "" for solid.
-		bar := func(id *idle, y, h float64, opacity, suffix string) {
-			switch {
-			case id == nil:
-				s.text(x0+6, y+h-4, 12, "start", `fill="#999"`, "n/a"+suffix)
-			case id.Error != "":
-				s.text(x0+6, y+h-4, 12, "start", `fill="#c00" font-weight="bold"`, "FAILED"+suffix)
-			default:
-				bw := math.Max(id.BytesPerConn/maxB*memW, 1)
-				s.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"%s%s/>`, x0, y, bw, h, colors[sv.Name], opacity, stroke)
-				s.text(x0+bw+6, y+h-3, 12, "start", attrs, bytesLabel(id.BytesPerConn)+suffix)
-			}
-		}
-		var plain *idle
-		if sv.Status == "ok" {
-			plain = sv.Idle
-		}
-		if len(tlsIdle) == 0 {
-			bar(plain, ry+3, rowH-6, "", "")
-			continue
-		}
-		bar(plain, ry+3, 15, "", "")
-		if id := tlsIdle[sv.Name]; id != nil {
-			bar(id, ry+20, 12, ` fill-opacity="0.45"`, " over TLS")
-		}
-	}
-	s.text(x0+barMaxW/2, top2+plot2H+40, 13, "middle", `fill="#333"`, "bytes per idle connection")
 	if len(comp) > 0 {
 		drawCompression(&s, rep.Compression, colors, top3, compGroupH, compBarH, left, x0, barMaxW)
 	}
 	if len(tlsServers) > 0 {
 		drawTLS(&s, rep.TLS, colors, top4, tlsGroupH, compBarH, left, x0, barMaxW)
+	}
+	if hasFanout {
+		drawFanout(&s, rep.Fanout, colors, top5, left, width-left-right)
 	}
 	s.f(`</svg>`)
 	return s.String()
@@ -442,6 +329,9 @@ type groupedPanel struct {
 	title, axis, unit string
 	value             func(*result) float64 // > 0, or not measured
 	label             func(float64) string
+	// group, when set, gives a scenario's two label lines (else its
+	// connections × size, and messages in flight).
+	group func(scenario) (string, string)
 }
 
 // grouped draws a panel of bars grouped by scenario (log scale), plot area
@@ -504,12 +394,15 @@ func (s *svg) grouped(scs []scenario, servers []*server, colors map[string]strin
 			s.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#cccccc" stroke-dasharray="4 4"/>`, sepX, top1, sepX, bottom1)
 		}
 		cx := left + float64(gi)*groupW + groupW/2
-		s.text(cx, bottom1+19, 13, "middle", `font-weight="bold" fill="#222"`, fmt.Sprintf("%d conns × %s", sc.Conns, sizeLabel(sc.Size)))
-		inflight := "1 message in flight"
+		line1, line2 := fmt.Sprintf("%d conns × %s", sc.Conns, sizeLabel(sc.Size)), "1 message in flight"
 		if sc.Inflight > 1 {
-			inflight = fmt.Sprintf("%d messages in flight", sc.Inflight)
+			line2 = fmt.Sprintf("%d messages in flight", sc.Inflight)
 		}
-		s.text(cx, bottom1+35, 12, "middle", `fill="#444"`, inflight)
+		if p.group != nil {
+			line1, line2 = p.group(sc)
+		}
+		s.text(cx, bottom1+19, 13, "middle", `font-weight="bold" fill="#222"`, line1)
+		s.text(cx, bottom1+35, 12, "middle", `fill="#444"`, line2)
 		// A pale band behind each of libws's own bars (each stands next
 		// to its language's peers).
 		for si, sv := range servers {
@@ -792,4 +685,161 @@ func niceStep(x float64) float64 {
 		}
 	}
 	return 10 * p
+}
+
+// drawMain draws panels 1 (msgs/s), 1b (CPU per message) and 2 (bytes per
+// idle connection) of the main section.
+func drawMain(s *svg, rep *report, colors map[string]string, tlsIdle map[string]*idle, hasCPU bool, legendH float64, peerRows int, topC, top2, plot2H, rowH float64) {
+	servers := rep.Servers
+	// ---------------------------------------------------------- panel 1
+	plotW := width - left - right
+	anySat, anyFail, anyDist := s.grouped(rep.Scenarios, servers, colors, left, top1, plotW, plot1H, groupedPanel{
+		title: "Throughput: messages echoed per second, higher is better (log scale)",
+		axis:  "messages/s (log scale)",
+		value: func(r *result) float64 { return r.MsgsPerSec },
+		label: rateLabel,
+		unit:  "msgs/s",
+	})
+	bottom1 := top1 + plot1H
+
+	// Legend: libws servers, then peers.
+	ly := bottom1 + 62
+	legendRow := func(x, y float64, sv *server) {
+		stroke := ""
+		if sv.Libws {
+			stroke = ` stroke="#222" stroke-width="1.2"`
+		}
+		s.f(`<rect x="%.1f" y="%.1f" width="16" height="12" fill="%s"%s/>`, x, y-10, colors[sv.Name], stroke)
+		lbl := sv.Label
+		if sv.Status != "ok" {
+			lbl += " (n/a)"
+		}
+		attrs := `fill="#222"`
+		if sv.Libws {
+			attrs += ` font-weight="bold"`
+		}
+		s.text(x+22, y, 13, "start", attrs, lbl)
+	}
+	s.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#fdf0e0"/>`, left-6, ly-16, plotW+12, 42.0)
+	s.text(left, ly, 13, "start", `font-weight="bold" fill="#222"`, "libws:")
+	s.text(left, ly+48, 13, "start", `font-weight="bold" fill="#222"`, "peers:")
+	colW := (plotW - 60) / 3
+	var li, pi int
+	for _, sv := range servers {
+		if sv.Libws {
+			legendRow(left+60+float64(li%3)*colW, ly+float64(li/3)*20, sv)
+			li++
+		} else {
+			legendRow(left+60+float64(pi%3)*colW, ly+48+float64(pi/3)*20, sv)
+			pi++
+		}
+	}
+	notes := []string{}
+	if anySat {
+		notes = append(notes, "red \"!\": loadgen saturated its core (> 0.95), so the server may do more than shown")
+	}
+	if anyDist {
+		notes = append(notes, "\"?\": disturbed by other work on the machine in every attempt (low confidence)")
+	}
+	if anyFail {
+		notes = append(notes, "FAILED: loadgen reported an error (see latest.json)")
+	}
+	notes = append(notes, "n/a: not available on this machine")
+	s.text(left, ly+56+20*float64(peerRows), 12, "start", `fill="#555"`, strings.Join(notes, "; ")+".")
+
+	// ---------------------------------------------------------- panel 1b
+	if hasCPU {
+		s.grouped(rep.Scenarios, servers, colors, left, topC, plotW, 300, groupedPanel{
+			title: "Server CPU time per echoed message, µs, lower is better (log scale; where red \"!\" above, this ranks the servers)",
+			axis:  "µs of server CPU per message (log scale)",
+			value: func(r *result) float64 { return r.ServerCPUPerMsg },
+			label: usLabel,
+			unit:  "µs per message",
+		})
+	}
+
+	// ---------------------------------------------------------- panel 2
+	idleConns := 0
+	maxB := 0.0
+	for _, sv := range servers {
+		for _, id := range []*idle{sv.Idle, tlsIdle[sv.Name]} {
+			if id != nil && id.Error == "" {
+				maxB = math.Max(maxB, id.BytesPerConn)
+				idleConns = max(idleConns, id.Conns)
+			}
+		}
+	}
+	if idleConns == 0 {
+		if v, ok := rep.Method["idle_conns"].(float64); ok {
+			idleConns = int(v)
+		}
+	}
+	memTitle := fmt.Sprintf("Memory: bytes of server RSS per idle connection, lower is better (linear scale; (RSS with %d idle connections − RSS before) / %d)", idleConns, idleConns)
+	if len(tlsIdle) > 0 {
+		memTitle = fmt.Sprintf("Memory: server RSS per idle connection, plain (solid) and TLS (pale), lower is better (linear; (RSS with %d idle − RSS before) / %d)", idleConns, idleConns)
+	}
+	s.text(left, top2-30, 16, "start", `font-weight="bold" fill="#222"`, memTitle)
+	labelW := 300.0
+	x0 := left + labelW
+	barMaxW := width - right - x0 - 90
+	if maxB <= 0 {
+		maxB = 1
+	}
+	// Room right of the longest bar for its label (" over TLS" is longer).
+	memW := barMaxW
+	if len(tlsIdle) > 0 {
+		memW -= 70
+	}
+	// Ticks: a round step giving about 6 of them, in KiB past 1 KiB.
+	step := niceStep(maxB / 6)
+	if maxB/6 >= 1024 {
+		step = niceStep(maxB/6/1024) * 1024
+	}
+	if maxB == 1 { // no data
+		step = 2
+	}
+	for v := 0.0; v <= maxB*1.0001; v += step {
+		gx := x0 + v/maxB*memW
+		s.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#e4e4e4"/>`, gx, top2-8, gx, top2+plot2H)
+		s.text(gx, top2+plot2H+16, 12, "middle", `fill="#444"`, bytesLabel(v))
+	}
+	s.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#333"/>`, x0, top2-8, x0, top2+plot2H)
+	for i, sv := range servers {
+		ry := top2 + float64(i)*rowH
+		attrs := `fill="#222"`
+		if sv.Libws {
+			attrs += ` font-weight="bold"`
+		}
+		s.text(x0-10, ry+16, 13, "end", attrs, sv.Label)
+		stroke := ""
+		if sv.Libws {
+			stroke = ` stroke="#222" stroke-width="1.2"`
+		}
+		// bar draws one idle result at y, h high; opacity "" for solid.
+		bar := func(id *idle, y, h float64, opacity, suffix string) {
+			switch {
+			case id == nil:
+				s.text(x0+6, y+h-4, 12, "start", `fill="#999"`, "n/a"+suffix)
+			case id.Error != "":
+				s.text(x0+6, y+h-4, 12, "start", `fill="#c00" font-weight="bold"`, "FAILED"+suffix)
+			default:
+				bw := math.Max(id.BytesPerConn/maxB*memW, 1)
+				s.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"%s%s/>`, x0, y, bw, h, colors[sv.Name], opacity, stroke)
+				s.text(x0+bw+6, y+h-3, 12, "start", attrs, bytesLabel(id.BytesPerConn)+suffix)
+			}
+		}
+		var plain *idle
+		if sv.Status == "ok" {
+			plain = sv.Idle
+		}
+		if len(tlsIdle) == 0 {
+			bar(plain, ry+3, rowH-6, "", "")
+			continue
+		}
+		bar(plain, ry+3, 15, "", "")
+		if id := tlsIdle[sv.Name]; id != nil {
+			bar(id, ry+20, 12, ` fill-opacity="0.45"`, " over TLS")
+		}
+	}
+	s.text(x0+barMaxW/2, top2+plot2H+40, 13, "middle", `fill="#333"`, "bytes per idle connection")
 }

@@ -8,7 +8,12 @@
  * WS_CMD_PUBLISH records of one ws_hub_send_raw call, so that a
  * subscriber gets them in one writev; a ws_hub_publish call per message
  * costs a writev per subscriber each (measured: one writev per delivery,
- * against one per batch of about 8 with records). */
+ * against one per batch of about 8 with records).
+ *
+ * LIBWS_FANOUT_DEFLATE=1 accepts permessage-deflate (libws's defaults);
+ * LIBWS_FANOUT_BROKER=redis://host:port/db joins every server given the
+ * same URL into one set of topics (the scale-out figure: a publish on one
+ * reaches the subscribers of all). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,7 +71,9 @@ int main(int argc, char **argv) {
     int rc = ws_options_new(&opts);
     /* Subscribers that read slowly are buffered up to the default limits;
      * loadgen keeps a bounded number of messages in flight. */
+    const char *broker = getenv("LIBWS_FANOUT_BROKER");
     if (rc == WS_OK && getenv("LIBWS_FANOUT_DEFLATE") != NULL) rc = ws_options_set_int(opts, WS_OPT_COMPRESSION, 1);
+    if (rc == WS_OK && broker != NULL && *broker) rc = ws_options_set_str(opts, WS_OPT_HUB_BROKER, broker);
     if (rc != WS_OK) {
         fprintf(stderr, "options: %s\n", ws_strerror(rc));
         return 1;
@@ -91,6 +98,10 @@ int main(int argc, char **argv) {
             ws_event_t *e = &events[i];
             if (e->type == WS_EVENT_OPEN) {
                 ws_hub_subscribe(hub, e->conn, TOPIC);
+            } else if (e->type == WS_EVENT_BROKER) {
+                /* An outage loses the other servers' deliveries: loadgen
+                 * fails the run, and the log says why. */
+                fprintf(stderr, "broker %s: %.*s\n", e->code == WS_BROKER_UP ? "up" : "down", (int)e->len, (const char *)e->data);
             } else if (e->type == WS_EVENT_MESSAGE && e->opcode == WS_OP_TEXT) {
                 if (append_publish(&out, e->data, e->len) < 0) {
                     /* Out of memory: this message alone, unbatched. */

@@ -210,17 +210,32 @@ func (f *fanout) publish(c *conn) error {
 	deadline := time.Now().Add(l.o.timeout)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	// Probes back off (100 ms, 200 ms, … 1.6 s apart) and wait while the
+	// last one still reaches new subscribers: at 10,000 subscribers a
+	// probe every tick queued more deliveries than loadgen reads in one,
+	// and message 0 waited behind seconds of probes.
+	seen, gap, next := int64(-1), 100*time.Millisecond, time.Time{}
 probing:
 	for {
-		if err := write(f.message(msg, 0, 0, true)); err != nil {
-			return fmt.Errorf("probe: write: %w", err)
+		r := f.ready.Load()
+		if now := time.Now(); seen < 0 || r == seen && !now.Before(next) {
+			if err := write(f.message(msg, 0, 0, true)); err != nil {
+				return fmt.Errorf("probe: write: %w", err)
+			}
+			next, gap = now.Add(gap), min(2*gap, 1600*time.Millisecond)
 		}
+		seen = r
 		select {
 		case <-f.readyCh:
 			break probing
 		case <-l.fail.ch:
 			return nil
 		case <-tick.C:
+			select {
+			case <-f.readyCh: // both ready: readiness wins
+				break probing
+			default:
+			}
 			if time.Now().After(deadline) {
 				return fmt.Errorf("only %d of %d subscribers got a probe within %v: not subscribed?", f.ready.Load(), f.n, l.o.timeout)
 			}

@@ -706,7 +706,7 @@ func TestServerPID(t *testing.T) {
 	srv := echoServer(t, false, &pongs)
 	defer srv.Close()
 	o := testOptions(srv, 1024, 1)
-	o.serverPID = os.Getpid()
+	o.serverPIDs = pidList{os.Getpid()}
 	rep, err := measure(o)
 	if err != nil {
 		t.Fatal(err)
@@ -719,7 +719,7 @@ func TestServerPID(t *testing.T) {
 			t.Errorf("run %d: no server CPU per message", i)
 		}
 	}
-	o.serverPID = 1 << 30 // above pid_max
+	o.serverPIDs = pidList{1 << 30} // above pid_max
 	if err := o.check(); err == nil || !strings.Contains(err.Error(), "-server-pid") {
 		t.Fatalf("want a -server-pid error for a missing process, got %v", err)
 	}

@@ -66,6 +66,8 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -92,13 +94,47 @@ type options struct {
 	seed     uint64
 	// fanout: subscribers of fan-out mode (0: echo mode); see fanout.go.
 	fanout int
-	// serverPID: the server's process, whose CPU time each window reads
-	// from /proc (0: none).
-	serverPID int
+	// serverPIDs: the server's processes, whose CPU time (summed) each
+	// window reads from /proc (none: not measured).
+	serverPIDs pidList
+	// subURLs: fan-out mode's subscribers are spread over these servers
+	// (round robin), the publisher stays on url; none: all on url.
+	subURLs string
 
 	// Derived from url: wss:// dials TLS with tlsConf.
 	tlsConf          *tls.Config
 	addr, host, path string
+	// Derived from subURLs.
+	subTargets []target
+}
+
+// target is where a connection dials: TCP address, Host header, request
+// target.
+type target struct{ addr, host, path string }
+
+// pidList is -server-pid's value: PID[,PID...].
+type pidList []int
+
+func (p *pidList) String() string {
+	s := make([]string, len(*p))
+	for i, v := range *p {
+		s[i] = strconv.Itoa(v)
+	}
+	return strings.Join(s, ",")
+}
+
+func (p *pidList) Set(v string) error {
+	*p = nil
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 0 {
+			return fmt.Errorf("%q is not a process id", f)
+		}
+		if n > 0 {
+			*p = append(*p, n)
+		}
+	}
+	return nil
 }
 
 func main() {
@@ -121,7 +157,8 @@ func main() {
 	flag.BoolVar(&o.jsonMsgs, "json-payload", false, "send JSON-like text messages (records with repeated keys, varying values) of -size bytes")
 	flag.Uint64Var(&o.seed, "seed", 1, "-json-payload: seed of the messages' contents")
 	flag.IntVar(&o.fanout, "fanout", 0, "fan-out mode: this many subscriber connections and one publisher; the server relays each text message to all its connections (see fanout.go); -inflight messages outstanding")
-	flag.IntVar(&o.serverPID, "server-pid", 0, "the server's process id: report its CPU time per echoed message over the windows (from /proc/PID/stat)")
+	flag.Var(&o.serverPIDs, "server-pid", "the server's process id (or ids, comma-separated, whose times are summed): report its CPU time per echoed message over the windows (from /proc/PID/stat)")
+	flag.StringVar(&o.subURLs, "sub-urls", "", "fan-out mode: comma-separated server URLs the subscribers are spread over, round robin (the publisher stays on -url): servers joined by a broker")
 	flag.Parse()
 	if flag.NArg() != 0 {
 		fatalf("unexpected arguments %q", flag.Args())
@@ -153,27 +190,32 @@ func fatalf(format string, args ...any) {
 }
 
 func (o *options) check() error {
-	u, err := url.Parse(o.url)
+	u, t, err := parseTarget(o.url)
 	if err != nil {
 		return fmt.Errorf("-url: %v", err)
 	}
-	port := "80"
-	switch u.Scheme {
-	case "ws":
-	case "wss":
+	if u.Scheme == "wss" {
 		// The suite's servers present a certificate made for the run: the
 		// point is the cost of TLS 1.3, not the trust in a certificate.
 		o.tlsConf = &tls.Config{MinVersion: tls.VersionTLS13, InsecureSkipVerify: true, ServerName: u.Hostname()}
-		port = "443"
-	default:
-		return fmt.Errorf("-url: scheme %q not supported, want ws:// or wss://", u.Scheme)
 	}
-	o.host = u.Host
-	o.addr = u.Host
-	if u.Port() == "" {
-		o.addr = net.JoinHostPort(u.Hostname(), port)
+	o.addr, o.host, o.path = t.addr, t.host, t.path
+	o.subTargets = nil
+	if o.subURLs != "" {
+		if o.fanout == 0 {
+			return errors.New("-sub-urls goes with -fanout")
+		}
+		for _, s := range strings.Split(o.subURLs, ",") {
+			su, st, err := parseTarget(strings.TrimSpace(s))
+			if err != nil {
+				return fmt.Errorf("-sub-urls: %v", err)
+			}
+			if su.Scheme != u.Scheme {
+				return fmt.Errorf("-sub-urls: %q is not %s:// as -url is", s, u.Scheme)
+			}
+			o.subTargets = append(o.subTargets, st)
+		}
 	}
-	o.path = u.RequestURI()
 	switch {
 	case o.conns < 1:
 		return errors.New("-conns must be at least 1")
@@ -191,18 +233,49 @@ func (o *options) check() error {
 		return errors.New("-idle must not be negative")
 	case o.dialers < 1:
 		return errors.New("-dialers must be at least 1")
-	case o.serverPID < 0:
-		return errors.New("-server-pid must not be negative")
 	}
 	if err := o.checkFanout(); err != nil {
 		return err
 	}
-	if o.serverPID > 0 {
-		if _, err := serverCPU(o.serverPID); err != nil {
+	for _, pid := range o.serverPIDs {
+		if pid <= 0 {
+			return fmt.Errorf("-server-pid: %d is not a process id", pid)
+		}
+		if _, err := serverCPU(pid); err != nil {
 			return fmt.Errorf("-server-pid: %v", err)
 		}
 	}
 	return nil
+}
+
+// parseTarget parses a ws:// or wss:// URL into where to dial.
+func parseTarget(raw string) (*url.URL, target, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, target{}, err
+	}
+	port := "80"
+	switch u.Scheme {
+	case "ws":
+	case "wss":
+		port = "443"
+	default:
+		return nil, target{}, fmt.Errorf("scheme %q not supported, want ws:// or wss://", u.Scheme)
+	}
+	t := target{addr: u.Host, host: u.Host, path: u.RequestURI()}
+	if u.Port() == "" {
+		t.addr = net.JoinHostPort(u.Hostname(), port)
+	}
+	return u, t, nil
+}
+
+// targetOf is where connection i of n dials: fan-out mode's subscribers
+// (the first o.fanout) spread over -sub-urls when given, the rest -url.
+func (o *options) targetOf(i int) target {
+	if i < o.fanout && len(o.subTargets) > 0 {
+		return o.subTargets[i%len(o.subTargets)]
+	}
+	return target{o.addr, o.host, o.path}
 }
 
 // raiseFileLimit lifts RLIMIT_NOFILE so that 10,000 sockets fit: the soft
@@ -247,7 +320,8 @@ func dialAll(o *options, n, rbufSize int) ([]*conn, error) {
 				if i >= n {
 					return
 				}
-				c, err := dial(o.addr, o.host, o.path, o.timeout, rbufSize, o.deflate, o.tlsConf)
+				t := o.targetOf(i)
+				c, err := dial(t.addr, t.host, t.path, o.timeout, rbufSize, o.deflate, o.tlsConf)
 				if err != nil {
 					once.Do(func() { firstErr = fmt.Errorf("conn %d: %w", i, err) })
 					failed.Store(true)
@@ -544,17 +618,21 @@ func measure(o *options) (*report, error) {
 	return &rep, l.fail.err
 }
 
-// serverCPU is the -server-pid process's CPU time, or -1 without one (or
-// when it can no longer be read: the server exited).
+// serverCPU is the -server-pid processes' CPU time together, or -1
+// without one (or when one can no longer be read: a server exited).
 func (o *options) serverCPU() time.Duration {
-	if o.serverPID == 0 {
+	if len(o.serverPIDs) == 0 {
 		return -1
 	}
-	d, err := serverCPU(o.serverPID)
-	if err != nil {
-		return -1
+	var sum time.Duration
+	for _, pid := range o.serverPIDs {
+		d, err := serverCPU(pid)
+		if err != nil {
+			return -1
+		}
+		sum += d
 	}
-	return d
+	return sum
 }
 
 // cpuTime returns the user+system CPU time this process has used.

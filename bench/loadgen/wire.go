@@ -72,8 +72,7 @@ type conn struct {
 	// extensions is the server's Sec-WebSocket-Extensions answer.
 	deflate    bool
 	extensions string
-	zin        []byte   // a compressed message being read, reader-owned
-	inf        inflater // reader-owned
+	zin        []byte // a compressed message being read, reader-owned
 
 	// Payload bytes of data messages: tx is owned by the goroutine sending
 	// data frames, rx by the reader; read them once both are done.
@@ -446,7 +445,10 @@ func (c *conn) readMessage(dst []byte) (op byte, msg []byte, err error) {
 			}
 			wire := len(c.zin)
 			c.zin = append(c.zin, inflateTail...)
-			if n, err = c.inf.inflate(dst, c.zin); err != nil {
+			inf := inflaters.Get().(*inflater)
+			n, err = inf.inflate(dst, c.zin)
+			inflaters.Put(inf)
+			if err != nil {
 				return op, nil, err
 			}
 			c.rx.count(n, wire, true)

@@ -1,7 +1,8 @@
 // Command report turns the raw output of bench/run.sh (build/bench/raw/)
 // into bench/results/latest.json and prints the results table, the libws
 // servers' ratios to the fastest peer of their language, the compression
-// section (permessage-deflate on vs off), and anything that went wrong.
+// section (permessage-deflate on vs off), the fan-out section (fanout.go),
+// and anything that went wrong.
 //
 // Usage: report -raw build/bench/raw -out bench/results/latest.json
 package main
@@ -77,6 +78,9 @@ type Result struct {
 	// servers where msgs/s cannot (loadgen saturated).
 	ServerCPUPerMsg float64 `json:"server_cpu_us_per_msg,omitempty"`
 	ServerCPUWindow float64 `json:"server_cpu_window,omitempty"`
+	// DeliveriesPerCPUSec (fan-out section): deliveries over the server's
+	// CPU seconds in the windows, the inverse of ServerCPUPerMsg.
+	DeliveriesPerCPUSec float64 `json:"deliveries_per_cpu_sec,omitempty"`
 	// Over the same span: the idle fraction of core 0 (server) and core 1
 	// (loadgen), and the cores' time stolen by the hypervisor. Idle time on
 	// a core while its process ran slowly points at outside disturbance.
@@ -246,6 +250,8 @@ type Report struct {
 	Compression *Compression `json:"compression,omitempty"`
 	// TLS is nil when the run skipped that section.
 	TLS *TLSSection `json:"tls,omitempty"`
+	// Fanout is nil when the run skipped that section (fanout.go).
+	Fanout *Fanout `json:"fanout,omitempty"`
 }
 
 // TLSSection is the TLS section of latest.json: the main section's
@@ -366,6 +372,9 @@ func load(raw string) (*Report, error) {
 			Servers:   servers,
 			Ratios:    ratios(servers, tlsScenarios),
 		}
+	}
+	if meta["fanout_section"] == "1" {
+		rep.Fanout = loadFanout(filepath.Join(raw, "fanout"))
 	}
 	return rep, nil
 }
@@ -737,8 +746,10 @@ func padLeft(s string, w int) string {
 
 func printReport(w io.Writer, rep *Report) {
 	fmt.Fprintf(w, "libws benchmark, %s: %s, %v cores; %s\n", rep.Date, rep.Machine["cpu"], rep.Machine["cores"], rep.Pinning)
-	fmt.Fprintf(w, "each cell: median of %v runs of %vs after %vs warm-up; load average %s at start, %s at end\n\n",
-		rep.Method["runs"], rep.Method["duration_s"], rep.Method["warmup_s"], rep.Load["start"], rep.Load["end"])
+	if len(rep.Servers) > 0 || rep.TLS != nil || rep.Compression != nil {
+		fmt.Fprintf(w, "each cell: median of %v runs of %vs after %vs warm-up; ", rep.Method["runs"], rep.Method["duration_s"], rep.Method["warmup_s"])
+	}
+	fmt.Fprintf(w, "load average %s at start, %s at end\n\n", rep.Load["start"], rep.Load["end"])
 	if len(rep.Servers) > 0 {
 		printSection(w, "", scenarios, rep.Servers, rep.Ratios)
 	}
@@ -748,6 +759,9 @@ func printReport(w io.Writer, rep *Report) {
 	}
 	if rep.Compression != nil && len(rep.Compression.Servers) > 0 {
 		printCompression(w, rep.Compression)
+	}
+	if rep.Fanout != nil {
+		printFanout(w, rep.Fanout)
 	}
 	printNotes(w, rep)
 }
@@ -1019,6 +1033,9 @@ func printNotes(w io.Writer, rep *Report) {
 	}
 	if rep.Compression != nil {
 		notes = append(notes, compressionNotes(rep.Compression)...)
+	}
+	if rep.Fanout != nil {
+		notes = append(notes, fanoutNotes(rep.Fanout)...)
 	}
 	if len(notes) > 0 {
 		fmt.Fprintln(w)

@@ -247,6 +247,15 @@ int ws__hub_take_in_place(struct ws_hub *h) {
     return empty;
 }
 
+/* Event bytes the host has not taken: published and not yet polled, plus
+ * the rest of the batch the last poll is handing out. */
+size_t ws__hub_backlog(struct ws_hub *h) {
+    pthread_mutex_lock(&h->mu);
+    size_t n = h->ev_in.len + (h->ev_out.len > h->ev_pos ? h->ev_out.len - h->ev_pos : 0);
+    pthread_mutex_unlock(&h->mu);
+    return n;
+}
+
 int ws_hub_fd(ws_hub_t *hub) {
     if (!ws__hub_live(hub)) return bad_hub("ws_hub_fd");
     /* An inline hub's epoll fd also covers the pipe (the loop watches it),

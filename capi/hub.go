@@ -33,6 +33,9 @@ func (h cHost) NotifyFD() int { return int(h.c.pipe_r) }
 // TakeInPlace makes cHost a hub.DirectHost (see ws_hub_poll_raw).
 func (h cHost) TakeInPlace() bool { return C.ws__hub_take_in_place(h.c) != 0 }
 
+// Backlog makes cHost a hub.BackloggedHost.
+func (h cHost) Backlog() int { return int(C.ws__hub_backlog(h.c)) }
+
 func (h cHost) publish(b []byte, notify C.int) {
 	if len(b) == 0 {
 		return

@@ -65,6 +65,7 @@ int ws__hub_live(struct ws_hub *h);
 void ws__hub_publish(struct ws_hub *h, const uint8_t *data, size_t len, int notify);
 void ws__hub_take(struct ws_hub *h, uint8_t **data, size_t *len);
 int ws__hub_take_in_place(struct ws_hub *h);
+size_t ws__hub_backlog(struct ws_hub *h);
 void ws__hub_mark_shut(struct ws_hub *h);
 /* Records msg as the message of a failed call, for the calling thread
  * (ws_errmsg) and on h when h is not NULL; returns code. */

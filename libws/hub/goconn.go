@@ -143,6 +143,26 @@ func (g *goConn) waitResumed() bool {
 	}
 }
 
+// hostCaughtUp waits while a BackloggedHost holds more than
+// hostBacklogMax bytes of events; it reports false when done closed
+// meanwhile. The wait polls: it happens only while the host falls behind.
+func (h *Hub) hostCaughtUp(done <-chan struct{}) bool {
+	bh, ok := h.host.(BackloggedHost)
+	if !ok {
+		return true
+	}
+	for wait := time.Millisecond; bh.Backlog() > hostBacklogMax; wait = min(2*wait, 20*time.Millisecond) {
+		t := time.NewTimer(wait)
+		select {
+		case <-done:
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+	}
+	return true
+}
+
 // dial connects a client. libws.Dial does the handshake on a connection
 // that records what it reads, so that the bytes the server sent right
 // behind its 101 response are fed to the session, not lost with the
@@ -500,7 +520,7 @@ func (g *goConn) reader(rest []byte) {
 			readPool.Put(big)
 			big, drained = nil, false
 		}
-		if !g.waitResumed() {
+		if !g.waitResumed() || !g.h.hostCaughtUp(g.done) {
 			return
 		}
 		if small == nil {

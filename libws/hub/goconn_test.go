@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -472,5 +473,66 @@ func TestIdleReaderWakesForSplitInput(t *testing.T) {
 				nc.Write(f[4:])
 			})
 		})
+	}
+}
+
+// A connection read on its own goroutine runs ahead of a host that does
+// not take its events by a bounded amount, as one the loop reads does: the
+// reader waits while the host holds more than hostBacklogMax bytes, and
+// everything arrives, in order, once the host takes it.
+func TestReaderWaitsForASlowHost(t *testing.T) {
+	const count, size = 200, 64 << 10 // 12.5 MiB, far more than the socket buffers hold
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		var req []byte
+		b := make([]byte, 1)
+		for !bytes.HasSuffix(req, []byte("\r\n\r\n")) {
+			if _, err := nc.Read(b); err != nil {
+				return
+			}
+			req = append(req, b[0])
+		}
+		r, _, _ := libws.ParseRequest(req)
+		if r == nil {
+			return
+		}
+		resp, _, _ := r.Accept(nil)
+		nc.Write(resp)
+		payload := make([]byte, size)
+		for i := 0; i < count; i++ {
+			binary.BigEndian.PutUint32(payload, uint32(i))
+			frame := append([]byte{0x82, 127, 0, 0, 0, 0, 0, 0, 0, 0}, payload...)
+			binary.BigEndian.PutUint64(frame[2:], size)
+			if _, err := nc.Write(frame); err != nil {
+				return
+			}
+		}
+		time.Sleep(10 * time.Second)
+	}()
+	h, host := newClientHub(t)
+	id, err := h.Connect("ws://"+ln.Addr().String()+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, host, EventOpen, id, 5*time.Second)
+	time.Sleep(time.Second) // the host takes nothing meanwhile
+	// One read past the mark at most: the message it completes.
+	if held, limit := host.Backlog(), hostBacklogMax+readBig+size+2*recordHeader; held > limit {
+		t.Fatalf("the host holds %d bytes of events, over %d", held, limit)
+	}
+	for i := 0; i < count; i++ {
+		r := waitEvent(t, host, EventMessage, id, 5*time.Second)
+		if len(r.Payload) != size || binary.BigEndian.Uint32(r.Payload) != uint32(i) {
+			t.Fatalf("message %d: %d bytes, number %d", i, len(r.Payload), binary.BigEndian.Uint32(r.Payload))
+		}
 	}
 }

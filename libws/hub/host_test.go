@@ -16,6 +16,7 @@ type testHost struct {
 	hub     *Hub
 	waiting bool
 	acks    []uint64 // close events handed out by the last next()
+	held    int      // event bytes published and not yet taken by next()
 }
 
 func newTestHost() *testHost { return &testHost{signal: make(chan struct{}, 1)} }
@@ -29,6 +30,7 @@ func (t *testHost) Publish(b []byte) {
 		}
 		r.Payload = append([]byte(nil), r.Payload...)
 		t.events = append(t.events, r)
+		t.held += len(b) - len(rest)
 		b = rest
 	}
 	t.mu.Unlock()
@@ -36,6 +38,13 @@ func (t *testHost) Publish(b []byte) {
 	case t.signal <- struct{}{}:
 	default:
 	}
+}
+
+// Backlog makes testHost a BackloggedHost, as the C host is.
+func (t *testHost) Backlog() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.held
 }
 
 func (t *testHost) Commands() []byte {
@@ -70,6 +79,7 @@ func (t *testHost) next(d time.Duration) (Record, bool) {
 		if len(t.events) > 0 {
 			r := t.events[0]
 			t.events = t.events[1:]
+			t.held -= recordHeader + len(r.Payload)
 			t.mu.Unlock()
 			if r.Kind == EventClose {
 				t.acks = append(t.acks, r.Conn)

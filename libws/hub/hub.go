@@ -24,6 +24,21 @@ type Host interface {
 	Commands() []byte
 }
 
+// A BackloggedHost reports how many bytes of events it holds that its
+// application has not taken yet. Connections read on goroutines of their
+// own (TLS, clients, hosts other than Linux's loop) stop reading while it
+// is over hostBacklogMax, so that a host that takes events slowly holds a
+// bounded amount of them; the loop reads only while its host polls, which
+// bounds them the same way.
+type BackloggedHost interface {
+	Host
+	Backlog() int
+}
+
+// hostBacklogMax is the most event bytes a BackloggedHost holds before
+// the goroutine readers wait for it (plus what one read completes).
+const hostBacklogMax = 1 << 20
+
 // InlineHost is a Host of an inline hub (Options.Inline) that has a
 // wake-up fd of its own, signalled by Publish. The loop watches that fd,
 // so the hub's PollFD also wakes for events of goroutine connections, and

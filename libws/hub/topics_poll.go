@@ -1,4 +1,4 @@
-//go:build !hubgoroutine
+//go:build linux && !hubgoroutine
 
 package hub
 

@@ -16,7 +16,7 @@ import (
 // Level-triggered (no EV_CLEAR), as the loop expects. Unlike epoll, which
 // reports a hang-up or an error even to a descriptor watched for nothing,
 // a disabled filter reports nothing: a paused connection whose peer is gone
-// is found when it is resumed or by its deadlines.
+// is found when it is resumed or written to.
 type poller struct{ kq int }
 
 // pollEvent is kqueue's own event, read in place: one per ready filter, so

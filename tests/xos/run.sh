@@ -2,6 +2,9 @@
 # Cross-platform checks, run on Linux (build.sh's suite_xos):
 #   1. GOOS=darwin, freebsd and windows: go vet ./... and go test -c of the
 #      engine and hub packages (compile only: nothing of theirs runs here);
+#      which transport the hub compiles on each platform (the kqueue socket
+#      loop on macOS and the BSDs, also vetted and compiled for netbsd,
+#      openbsd and dragonfly);
 #   2. the whole hub test suite on the goroutine transport (-tags
 #      hubgoroutine), the transport of every platform but Linux, and the C
 #      hub tests against a libws.so built on it;
@@ -26,6 +29,38 @@ for os in darwin freebsd windows; do
   for pkg in libws libws/hub; do
     GOOS=$os go test -c -o "$OUT/$(basename $pkg)-$os.test" "./$pkg" || fail=1
   done
+done
+
+# Which transport each platform compiles: the socket loop (loop_poll.go)
+# on a kqueue poller for macOS and the BSDs, on epoll for Linux; the
+# goroutine transport elsewhere and with -tags hubgoroutine. The kqueue
+# poller's own test (poller_test.go) is in their test binaries.
+say "the hub's transport per platform (go list)"
+transport() { # GOOS [tags]: the hub files that pick the transport
+  GOOS=$1 go list -tags "${2:-}" -f '{{join .GoFiles " "}} {{join .TestGoFiles " "}}' ./libws/hub |
+    tr ' ' '\n' | grep -E '^(loop_poll|loop_goroutine|poller_epoll|poller_kqueue|poller_test)\.go$' | sort | tr '\n' ' '
+}
+for want in \
+    "linux||loop_poll.go poller_epoll.go poller_test.go " \
+    "linux|hubgoroutine|loop_goroutine.go poller_epoll.go poller_test.go " \
+    "darwin||loop_poll.go poller_kqueue.go poller_test.go " \
+    "freebsd||loop_poll.go poller_kqueue.go poller_test.go " \
+    "netbsd||loop_poll.go poller_kqueue.go poller_test.go " \
+    "openbsd||loop_poll.go poller_kqueue.go poller_test.go " \
+    "dragonfly||loop_poll.go poller_kqueue.go poller_test.go " \
+    "windows||loop_goroutine.go "; do
+  IFS='|' read -r os tags files <<<"$want"
+  got=$(transport "$os" "$tags")
+  if [ "$got" = "$files" ]; then
+    echo "    $os${tags:+ -tags $tags}: $got"
+  else
+    echo "    $os${tags:+ -tags $tags}: got '$got', want '$files'"; fail=1
+  fi
+done
+for os in netbsd openbsd dragonfly; do
+  say "GOOS=$os go vet ./libws/... and go test -c ./libws/hub/ (the kqueue loop)"
+  GOOS=$os go vet ./libws/... || fail=1
+  GOOS=$os go test -c -o "$OUT/hub-$os.test" ./libws/hub || fail=1
 done
 
 say "go test -tags hubgoroutine ./libws/hub/ (goroutine transport)"

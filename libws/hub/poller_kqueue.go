@@ -12,7 +12,8 @@ import (
 
 // poller is kqueue, with the methods of the epoll poller (poller_epoll.go).
 // kqueue watches read and write readiness as two filters; a filter that
-// is not wanted is kept registered but disabled, so that mod only flips it.
+// is not wanted is kept registered but disabled, so that mod only flips it
+// (the write filter is registered by the first mod that names it).
 // Level-triggered (no EV_CLEAR), as the loop expects. Unlike epoll, which
 // reports a hang-up or an error even to a descriptor watched for nothing,
 // a disabled filter reports nothing: a paused connection whose peer is gone
@@ -47,7 +48,11 @@ func newPoller() (*poller, error) {
 // while events are pending, ticks included.
 func (p *poller) fd() int { return p.kq }
 
-func (p *poller) change(fd int, read, write bool) error {
+// change sets the read filter, then the write filter unless both is false
+// (add: a descriptor that is only read, as wake-up pipes and listeners
+// are, never gets one). The read filter comes first: a change that fails,
+// with no event list to report it in, ends the call there.
+func (p *poller) change(fd int, read, write, both bool) error {
 	flag := func(on bool) int {
 		if on {
 			return unix.EV_ADD | unix.EV_ENABLE
@@ -56,25 +61,32 @@ func (p *poller) change(fd int, read, write bool) error {
 	}
 	var ch [2]unix.Kevent_t
 	unix.SetKevent(&ch[0], fd, unix.EVFILT_READ, flag(read))
-	unix.SetKevent(&ch[1], fd, unix.EVFILT_WRITE, flag(write))
-	_, err := unix.Kevent(p.kq, ch[:], nil, nil)
+	n := 1
+	if write || both {
+		unix.SetKevent(&ch[1], fd, unix.EVFILT_WRITE, flag(write))
+		n = 2
+	}
+	_, err := unix.Kevent(p.kq, ch[:n], nil, nil)
 	return err
 }
 
 // add watches fd for the readiness asked for (none: registered, silent).
-func (p *poller) add(fd int, read, write bool) error { return p.change(fd, read, write) }
+func (p *poller) add(fd int, read, write bool) error { return p.change(fd, read, write, false) }
 
 // mod changes what fd is watched for.
-func (p *poller) mod(fd int, read, write bool) error { return p.change(fd, read, write) }
+func (p *poller) mod(fd int, read, write bool) error { return p.change(fd, read, write, true) }
 
 // del stops watching fd; closing it would too, but the loop may keep the
-// descriptor (a hand-off) and must not see it again.
+// descriptor (a hand-off) and must not see it again. A write filter that
+// was never registered is not an error.
 func (p *poller) del(fd int) error {
 	var ch [2]unix.Kevent_t
 	unix.SetKevent(&ch[0], fd, unix.EVFILT_READ, unix.EV_DELETE)
 	unix.SetKevent(&ch[1], fd, unix.EVFILT_WRITE, unix.EV_DELETE)
-	_, err := unix.Kevent(p.kq, ch[:], nil, nil)
-	return err
+	if _, err := unix.Kevent(p.kq, ch[:], nil, nil); err != nil && err != unix.ENOENT {
+		return err
+	}
+	return nil
 }
 
 // wait waits up to timeout ms (-1: no limit) and fills evs.

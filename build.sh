@@ -7,11 +7,13 @@
 #                       of libws.so for the Python and Node bindings
 #   ./build.sh test     build, then every test suite; exits non-zero on any failure
 #   ./build.sh dist     build, then packages in dist/: a Python wheel and sdist,
-#                       an npm tarball, Debian packages libws0 and libws-dev
+#                       an npm tarball, Debian packages libws0 and libws-dev,
+#                       and the C library for macOS and Windows (zig cc)
 #   ./build.sh run      build, then run the demo server on 127.0.0.1:9001
 #   ./build.sh bench    build, then bench/run.sh (if present)
 #
 # Environment: CI=true makes fuzzing longer (20 s per target instead of 5 s);
+# DIST_CROSS=0 leaves the macOS and Windows libraries out of dist;
 # JOBS sets build parallelism (default: number of CPUs); SUITE_TIMEOUT bounds
 # each bindings suite (seconds, default 900), PACKAGES_TIMEOUT each of the
 # two steps of the packages suite (default 300).
@@ -124,6 +126,10 @@ build() {
 #   libws-X.Y.Z.tar.gz                    its sdist (builds libws.so with Go)
 #   libws-X.Y.Z.tgz                       the npm package (prebuilds/<platform>-<arch>/)
 #   libws0_X.Y.Z_<arch>.deb, libws-dev_X.Y.Z_<arch>.deb   (CPack)
+#   libws-X.Y.Z-<os>-<arch>.tar.gz        the C library for darwin-arm64,
+#                                         darwin-amd64 (libws.dylib, libws.a)
+#                                         and windows-amd64 (libws.dll,
+#                                         libws.lib), with include/ws.h
 # Every version is WS_VERSION_STRING of include/ws.h.
 DIST=$ROOT/dist
 DIST_TOOLS=$BUILD/dist-tools
@@ -196,12 +202,38 @@ dist_deb() {
   say "dist: $(cd "$DIST" && echo ./*.deb)"
 }
 
+# The C library for macOS and Windows, cross-built with zig cc and checked
+# by tests/xos/cross.sh (format, exports, a C program links; nothing runs
+# them here). Left out, with a message, where zig cannot be installed.
+dist_cross() {
+  local out=$BUILD/dist-cross plat name rc=0
+  if [ "${DIST_CROSS:-1}" = 0 ]; then
+    say "dist: no macOS and Windows libraries (DIST_CROSS=0)"
+    return 0
+  fi
+  tests/xos/cross.sh "$out" || rc=$?
+  case $rc in
+    0) ;;
+    77) say "dist: no macOS and Windows libraries (zig cc could not be installed)"; return 0 ;;
+    *) die "the cross-built libraries failed their checks (tests/xos/cross.sh)" ;;
+  esac
+  for plat in darwin-arm64 darwin-amd64 windows-amd64; do
+    name=libws-$VERSION-$plat
+    rm -rf "${out:?}/$name" && mkdir -p "$out/$name/lib" "$out/$name/include"
+    cp "$out/$plat"/libws.* "$out/$name/lib/"
+    cp include/ws.h "$out/$name/include/"
+    tar -C "$out" -czf "$DIST/$name.tar.gz" "$name"
+  done
+  say "dist: libws-$VERSION-{darwin-arm64,darwin-amd64,windows-amd64}.tar.gz"
+}
+
 dist() {
   need_dist_tools
   rm -rf "$DIST" && mkdir -p "$DIST"
   dist_python
   dist_node
   dist_deb
+  dist_cross
   say "dist/: $(cd "$DIST" && ls | tr '\n' ' ')"
 }
 
@@ -313,7 +345,8 @@ suite_interop() {
 # each against a server of another language (tests/packages/run.sh). dist
 # runs as a process of its own, so that its first failing command stops it.
 suite_packages() {
-  timeout --kill-after=10 "${PACKAGES_TIMEOUT:-300}" "$ROOT/build.sh" dist || return 1
+  # Linux's packages: the cross-built libraries are the xos suite's.
+  DIST_CROSS=0 timeout --kill-after=10 "${PACKAGES_TIMEOUT:-300}" "$ROOT/build.sh" dist || return 1
   timeout --kill-after=10 "${PACKAGES_TIMEOUT:-300}" bash tests/packages/run.sh "$DIST" "$DIST_TOOLS"
 }
 

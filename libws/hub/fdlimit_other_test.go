@@ -1,12 +1,11 @@
-//go:build !linux
+//go:build !unix
 
 package hub
 
 import "testing"
 
-// exhaustFDs: the descriptors are counted in /proc/self/fd, which is
-// Linux's (the Linux version skips too where it is missing).
+// exhaustFDs: there is no descriptor limit to lower here.
 func exhaustFDs(t *testing.T, _ int) func() {
-	t.Skip("no /proc/self/fd")
+	t.Skip("no RLIMIT_NOFILE")
 	return nil
 }

@@ -222,15 +222,17 @@ func New(host Host, opts *Options) (*Hub, error) {
 	return h, nil
 }
 
-// WakeFD is the eventfd a host writes (an 8-byte count) after queueing
-// commands, to wake the loop.
+// WakeFD is the descriptor a host writes an 8-byte count to after
+// queueing commands, to wake the loop: an eventfd on Linux, a pipe's write
+// end elsewhere.
 func (h *Hub) WakeFD() int { return h.loop.wakefd }
 
 // PollFD, for an inline hub, is readable when Run has work: sockets are
 // ready, commands are queued, a timer is due or (with an InlineHost)
-// goroutines published events. Wake-ups may be spurious. Where the hub
-// has no epoll loop (every platform but Linux, and the hubgoroutine build
-// tag) it is the InlineHost's NotifyFD, or -1 (see loop_goroutine.go).
+// goroutines published events. Wake-ups may be spurious. It is the socket
+// loop's epoll or kqueue descriptor; where the hub has no socket loop
+// (Windows and the rest, and the hubgoroutine build tag) it is the
+// InlineHost's NotifyFD, or -1 (see loop_goroutine.go).
 func (h *Hub) PollFD() int { return h.loop.pollFD() }
 
 // Run, for an inline hub, carries out queued commands, waits up to

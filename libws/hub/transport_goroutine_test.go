@@ -1,4 +1,4 @@
-//go:build !linux || hubgoroutine
+//go:build (!linux && !darwin && !freebsd && !netbsd && !openbsd && !dragonfly) || hubgoroutine
 
 package hub
 
@@ -14,7 +14,7 @@ import (
 )
 
 // outCopied counts the bytes the epoll loop moves inside its send
-// buffers (loop_linux.go). A goConn's writer takes its whole buffer at
+// buffers (loop_poll.go). A goConn's writer takes its whole buffer at
 // once and moves nothing, so with the goroutine transport the count stays
 // 0 and TestSlowReaderDrainIsLinear checks only that the backlog drains.
 var outCopied atomic.Int64

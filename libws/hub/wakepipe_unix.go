@@ -1,4 +1,4 @@
-//go:build (!linux || hubgoroutine) && unix
+//go:build ((!linux && !darwin && !freebsd && !netbsd && !openbsd && !dragonfly) || hubgoroutine) && unix
 
 package hub
 

@@ -1,18 +1,15 @@
-//go:build !hubgoroutine
+//go:build (linux || darwin || freebsd || netbsd || openbsd || dragonfly) && !hubgoroutine
 
 package hub
 
 import (
-	"syscall"
-	"unsafe"
-
 	"golang.org/x/sys/unix"
 
 	"github.com/libws/libws/libws"
 )
 
 // publishLocal delivers a message to the subscribers of tp on this hub
-// but exclude (runMu held). Epoll connections get references to the
+// but exclude (runMu held). The socket loop's connections get references to the
 // shared frame, written when the batch ends (flushPublished).
 func (l *loop) publishLocal(tp *topic, op libws.Opcode, data []byte, exclude uint64) {
 	if tp == nil {
@@ -73,7 +70,8 @@ func (l *loop) flushPublished() {
 	t.dirty = t.dirty[:0]
 }
 
-// iovMax is the most buffers one writev takes (Linux's IOV_MAX).
+// iovMax is the most buffers one writev takes (IOV_MAX on Linux, macOS
+// and the BSDs).
 const iovMax = 1024
 
 // flushMember writes a connection's published frames: straight to the
@@ -128,24 +126,10 @@ func (l *loop) flushMember(m *member) {
 
 // writevN is writev(2) of bufs (at most iovMax) on a nonblocking fd.
 func (l *loop) writevN(fd int, bufs [][]byte) (int, error) {
-	iov := l.h.topics.iov[:0]
-	for _, b := range bufs {
-		if len(b) > 0 {
-			v := unix.Iovec{Base: &b[0]}
-			v.SetLen(len(b))
-			iov = append(iov, v)
-		}
-	}
-	if len(iov) == 0 {
-		return 0, nil
-	}
-	n, _, errno := syscall.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
-	clear(iov) // hold no payload past the call
-	l.h.topics.iov = iov[:0]
-	return int(n), rawErr(errno)
+	return sysWritevN(fd, &l.h.topics.iov, bufs)
 }
 
-// leaveTopics is the epoll transport's hook where a connection ends for
+// leaveTopics is the socket loop's hook where a connection ends for
 // the host (finish) or goes (remove).
 func (l *loop) leaveTopics(id uint64) {
 	if len(l.h.topics.byConn) > 0 {

@@ -1,3 +1,5 @@
+//go:build linux || freebsd || netbsd || dragonfly
+
 package hub
 
 import (
@@ -7,13 +9,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The loop's sockets are nonblocking, so their reads and writes, and an
-// epoll_wait that does not wait, return at once. They go to the kernel as
-// raw system calls: the runtime's syscall bookkeeping costs a few hundred
+// The loop's sockets are nonblocking, so their reads and writes, and a
+// wait for readiness that does not wait (poller_epoll.go), return at
+// once. They go to the kernel as raw system calls: the runtime's syscall bookkeeping costs a few hundred
 // nanoseconds per call, and a goroutine seen in a system call for more
 // than sysmon's 20 µs tick has its P taken away and another thread woken,
 // which on a busy echo loop is thousands of futex and nanosleep calls a
-// second. Calls that may block keep the ordinary path.
+// second. Calls that may block keep the ordinary path. Where system calls
+// must go through libc (macOS, OpenBSD), rawsys_libc.go has the same
+// functions on the ordinary path.
 
 func rawErr(errno syscall.Errno) error {
 	if errno != 0 {
@@ -56,11 +60,23 @@ func sysWritev2(fd int, iov *[2]unix.Iovec, a, b []byte) (int, error) {
 	return int(n), rawErr(errno)
 }
 
-// epollWait waits up to timeout ms (-1: no limit) for readiness on epfd.
-func epollWait(epfd int, events []unix.EpollEvent, timeout int) (int, error) {
-	if timeout != 0 {
-		return unix.EpollWait(epfd, events, timeout)
+// sysWritevN is writev(2) of bufs (their nonempty ones, at most IOV_MAX)
+// on a nonblocking fd; iov is the caller's, kept so that a call allocates
+// nothing.
+func sysWritevN(fd int, iov *[]unix.Iovec, bufs [][]byte) (int, error) {
+	v := (*iov)[:0]
+	for _, b := range bufs {
+		if len(b) > 0 {
+			e := unix.Iovec{Base: &b[0]}
+			e.SetLen(len(b))
+			v = append(v, e)
+		}
 	}
-	n, _, errno := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	if len(v) == 0 {
+		return 0, nil
+	}
+	n, _, errno := syscall.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&v[0])), uintptr(len(v)))
+	clear(v) // hold no payload past the call
+	*iov = v[:0]
 	return int(n), rawErr(errno)
 }

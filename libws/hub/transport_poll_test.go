@@ -1,4 +1,4 @@
-//go:build linux && !hubgoroutine
+//go:build (linux || darwin || freebsd || netbsd || openbsd || dragonfly) && !hubgoroutine
 
 package hub
 

@@ -1,4 +1,4 @@
-//go:build !hubgoroutine
+//go:build (linux || darwin || freebsd || netbsd || openbsd || dragonfly) && !hubgoroutine
 
 package hub
 
@@ -24,8 +24,8 @@ type conn struct {
 	session
 	fd       int
 	listener uint32
-	writable bool // EPOLLOUT is registered
-	armedIn  bool // EPOLLIN is registered
+	writable bool // output readiness is watched
+	armedIn  bool // input readiness is watched
 	hs       []byte
 	// out[outOff:] is what the socket has not taken yet. A partial write
 	// advances outOff instead of moving the rest to the front, so draining
@@ -52,20 +52,23 @@ type listener struct {
 const acceptBackoff = 100 * time.Millisecond
 
 type loop struct {
-	h       *Hub
-	epfd    int
-	wakefd  int
-	timerfd int
+	h    *Hub
+	poll *poller
+	// wakefd is what hosts write to (Hub.WakeFD), wakeIn what the loop
+	// watches for it: one eventfd on Linux, a pipe's ends elsewhere.
+	wakefd int
+	wakeIn int
 	// notifyfd is an InlineHost's wake-up fd, watched so that a host
-	// waiting on epfd also sees events published by goroutines; -1 if none.
+	// waiting on the poller's fd also sees events published by goroutines;
+	// -1 if none.
 	notifyfd int
 	inline   bool
 	quiet    InlineHost // the host, when inline and able to take events quietly
 
-	// pollMu admits one waiter in epoll_wait at a time; it is held across
+	// pollMu admits one waiter in the poller at a time; it is held across
 	// the wait, runMu is not.
 	pollMu sync.Mutex
-	events []unix.EpollEvent
+	events []pollEvent
 
 	// runMu guards everything below: the loop's state is touched by
 	// whichever thread runs an iteration, a host command or a control call.
@@ -111,21 +114,19 @@ type loop struct {
 
 func newLoop(h *Hub) (*loop, error) {
 	l := &loop{
-		h: h, epfd: -1, wakefd: -1, timerfd: -1, notifyfd: -1,
+		h: h, wakefd: -1, wakeIn: -1, notifyfd: -1,
 		inline:    h.opts.Inline,
-		events:    make([]unix.EpollEvent, 512),
+		events:    make([]pollEvent, 512),
 		listeners: map[int]*listener{},
 		rbuf:      make([]byte, 64<<10),
 		byID:      map[uint64]*conn{},
 		done:      make(chan struct{}),
 	}
 	var err error
-	if l.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err == nil {
-		if l.wakefd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err == nil {
-			l.timerfd, err = unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
-		}
+	if l.poll, err = newPoller(); err == nil {
+		l.wakeIn, l.wakefd, err = newWaker()
 	}
-	watch := []int{l.wakefd, l.timerfd}
+	watch := []int{l.wakeIn}
 	if ih, ok := h.host.(InlineHost); ok && l.inline {
 		l.quiet = ih
 		l.taker, _ = ih.(DirectHost)
@@ -134,7 +135,7 @@ func newLoop(h *Hub) (*loop, error) {
 	}
 	for _, fd := range watch {
 		if err == nil {
-			err = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)})
+			err = l.poll.add(fd, true, false)
 		}
 	}
 	if err != nil {
@@ -145,11 +146,10 @@ func newLoop(h *Hub) (*loop, error) {
 }
 
 func (l *loop) closeFDs() {
-	for _, fd := range []int{l.epfd, l.wakefd, l.timerfd} {
-		if fd >= 0 {
-			unix.Close(fd)
-		}
+	if l.poll != nil {
+		l.poll.close()
 	}
+	closeWaker(l.wakeIn, l.wakefd)
 }
 
 func (l *loop) wake() {
@@ -202,10 +202,10 @@ func (l *loop) iterate(timeout int, dst []byte) (stopped bool, n int) {
 	l.publish()
 	l.runMu.Unlock()
 
-	ready, err := epollWait(l.epfd, l.events, timeout)
+	ready, err := l.poll.wait(l.events, timeout)
 	if err != nil && !errors.Is(err, unix.EINTR) {
 		ready = 0
-		time.Sleep(10 * time.Millisecond) // cannot happen with a valid epfd; do not spin if it does
+		time.Sleep(10 * time.Millisecond) // cannot happen with a valid poller; do not spin if it does
 	}
 
 	l.runMu.Lock()
@@ -219,19 +219,18 @@ func (l *loop) iterate(timeout int, dst []byte) (stopped bool, n int) {
 	if l.taker != nil {
 		l.direct = dst[:0]
 	}
+	tickID := l.poll.tickID()
 	for i := 0; i < ready; i++ {
-		fd := int(l.events[i].Fd)
-		ev := l.events[i].Events
+		ev := &l.events[i]
+		fd := ev.ident()
 		switch {
-		case fd == l.wakefd:
+		case fd == l.wakeIn:
 			// Read before taking the queue: a command queued after the take
-			// writes the eventfd again, so none is left behind.
-			var buf [8]byte
-			unix.Read(l.wakefd, buf[:])
+			// writes the waker again, so none is left behind.
+			drainWake(l.wakeIn)
 			l.runCommands()
-		case fd == l.timerfd:
-			var buf [8]byte
-			unix.Read(l.timerfd, buf[:])
+		case fd == tickID:
+			l.poll.ackTick()
 			l.tick()
 		case fd == l.notifyfd:
 			// Events of goroutine connections: the host's poll takes them.
@@ -325,12 +324,11 @@ func (l *loop) armTimer() {
 		return
 	}
 	l.timerOn = want
-	var spec unix.ItimerSpec
+	var every time.Duration
 	if want {
-		spec.Interval = unix.NsecToTimespec(int64(tickEvery))
-		spec.Value = spec.Interval
+		every = tickEvery
 	}
-	unix.TimerfdSettime(l.timerfd, 0, &spec, nil)
+	l.poll.setTick(every)
 }
 
 func (l *loop) runCommands() {
@@ -467,7 +465,7 @@ func (l *loop) listen(id uint32, addr string, o *Options) (int, error) {
 		if l.stopping {
 			return
 		}
-		regErr = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)})
+		regErr = l.poll.add(fd, true, false)
 		if regErr == nil {
 			l.listeners[fd] = &listener{id: id, fd: fd, opts: *o}
 		}
@@ -481,7 +479,7 @@ func (l *loop) listen(id uint32, addr string, o *Options) (int, error) {
 
 func (l *loop) accept(ln *listener) {
 	for {
-		fd, sa, err := unix.Accept4(ln.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		fd, sa, err := acceptConn(ln.fd)
 		if err != nil {
 			switch err {
 			case unix.ECONNABORTED, unix.EINTR:
@@ -493,7 +491,7 @@ func (l *loop) accept(ln *listener) {
 			return
 		}
 		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(fd)}); err != nil {
+		if err := l.poll.add(fd, true, false); err != nil {
 			unix.Close(fd)
 			continue
 		}
@@ -513,7 +511,7 @@ func (l *loop) accept(ln *listener) {
 // backOff stops watching a listener until the tick after acceptBackoff;
 // its pending connections wait in the kernel's backlog meanwhile.
 func (l *loop) backOff(ln *listener) {
-	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, ln.fd, &unix.EpollEvent{Fd: int32(ln.fd)})
+	l.poll.mod(ln.fd, false, false)
 	ln.retryAt = time.Now().Add(acceptBackoff)
 	l.resting++
 }
@@ -524,7 +522,7 @@ func (l *loop) retryListeners(now time.Time) {
 		if !ln.retryAt.IsZero() && !now.Before(ln.retryAt) {
 			ln.retryAt = time.Time{}
 			l.resting--
-			unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, ln.fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(ln.fd)})
+			l.poll.mod(ln.fd, true, false)
 		}
 	}
 }
@@ -539,14 +537,14 @@ func sockaddrString(sa unix.Sockaddr) string {
 	return ""
 }
 
-func (l *loop) ready(c *conn, ev uint32) {
-	if ev&unix.EPOLLOUT != 0 {
+func (l *loop) ready(c *conn, ev *pollEvent) {
+	if ev.writable() {
 		l.flushOut(c)
 		if c.fd < 0 {
 			return
 		}
 	}
-	if ev&(unix.EPOLLIN|unix.EPOLLERR|unix.EPOLLHUP|unix.EPOLLRDHUP) != 0 {
+	if ev.readable() {
 		l.read(c)
 	}
 }
@@ -682,7 +680,7 @@ func (l *loop) flushProtocol(c *conn) {
 	}
 }
 
-// command carries out a host command for an epoll connection; it reports
+// command carries out a host command for a connection of the loop; it reports
 // false when the connection is not one of the loop's.
 func (l *loop) command(r Record) bool {
 	c := l.byID[r.Conn]
@@ -903,22 +901,15 @@ func (c *conn) compactOut(more int) {
 }
 
 // rearm registers the readiness the connection waits for: input while it
-// reads (see session.reads; level-triggered epoll would otherwise report
-// unread input on every wait), output while bytes are buffered.
+// reads (see session.reads; the level-triggered poller would otherwise
+// report unread input on every wait), output while bytes are buffered.
 func (l *loop) rearm(c *conn) {
-	var ev uint32
 	c.armedIn = c.reads()
-	if c.armedIn {
-		ev = unix.EPOLLIN | unix.EPOLLRDHUP
-	}
-	if c.writable {
-		ev |= unix.EPOLLOUT
-	}
-	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, c.fd, &unix.EpollEvent{Events: ev, Fd: int32(c.fd)})
+	l.poll.mod(c.fd, c.armedIn, c.writable)
 }
 
 // setPaused stops or resumes reading a connection. Input the kernel holds
-// meanwhile is reported again by the level-triggered epoll once re-armed.
+// meanwhile is reported again by the level-triggered poller once re-armed.
 func (l *loop) setPaused(c *conn, paused bool) {
 	c.session.setPaused(paused, time.Now())
 	l.syncReading(c)
@@ -1022,7 +1013,7 @@ func (l *loop) remove(c *conn, withEvent bool, code uint16, reason string) {
 		return
 	}
 	c.sendable.Store(false)
-	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
+	l.poll.del(c.fd)
 	unix.Close(c.fd)
 	l.h.addBuffered(-int64(c.outLen()))
 	c.out, c.outOff = nil, 0
@@ -1096,7 +1087,7 @@ func (l *loop) publish() {
 func (l *loop) shutdown(timeout time.Duration) {
 	l.do(func() {
 		for fd := range l.listeners {
-			unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+			l.poll.del(fd)
 			unix.Close(fd)
 		}
 		l.listeners = map[int]*listener{}
@@ -1138,7 +1129,7 @@ func (l *loop) dropAll() {
 // release frees the loop's descriptors once it has stopped.
 func (l *loop) release() {
 	<-l.done
-	l.pollMu.Lock() // an inline host thread may still be leaving epoll_wait
+	l.pollMu.Lock() // an inline host thread may still be leaving the wait
 	defer l.pollMu.Unlock()
 	l.closeFDs()
 }

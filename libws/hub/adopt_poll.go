@@ -1,4 +1,4 @@
-//go:build !hubgoroutine
+//go:build (linux || darwin || freebsd || netbsd || openbsd || dragonfly) && !hubgoroutine
 
 package hub
 
@@ -32,10 +32,10 @@ func (l *loop) adopt(fd int, pre []byte, o *Options) (uint64, error) {
 		if l.stopping || l.stopped {
 			return
 		}
-		if err = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(fd)}); err != nil {
+		if err = l.poll.add(fd, true, false); err != nil {
 			return
 		}
-		c := &conn{fd: fd, peer: sockaddrString(sa), armedIn: true} // registered with EPOLLIN above
+		c := &conn{fd: fd, peer: sockaddrString(sa), armedIn: true} // registered for input above
 		c.id = l.h.newID()
 		id = c.id
 		now := time.Now()

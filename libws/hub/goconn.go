@@ -147,11 +147,7 @@ func (g *goConn) waitResumed() bool {
 // hostBacklogMax bytes of events; it reports false when done closed
 // meanwhile. The wait polls: it happens only while the host falls behind.
 func (h *Hub) hostCaughtUp(done <-chan struct{}) bool {
-	bh, ok := h.host.(BackloggedHost)
-	if !ok {
-		return true
-	}
-	for wait := time.Millisecond; bh.Backlog() > hostBacklogMax; wait = min(2*wait, 20*time.Millisecond) {
+	for wait := time.Millisecond; h.hostBehind(); wait = min(2*wait, 20*time.Millisecond) {
 		t := time.NewTimer(wait)
 		select {
 		case <-done:

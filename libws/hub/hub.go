@@ -39,6 +39,16 @@ type BackloggedHost interface {
 // the goroutine readers wait for it (plus what one read completes).
 const hostBacklogMax = 1 << 20
 
+// hostBehindTurn is how long a threaded loop whose host is behind waits
+// between turns that read nothing.
+const hostBehindTurn = 5 * time.Millisecond
+
+// hostBehind reports whether a BackloggedHost holds over hostBacklogMax.
+func (h *Hub) hostBehind() bool {
+	bh, ok := h.host.(BackloggedHost)
+	return ok && bh.Backlog() > hostBacklogMax
+}
+
 // InlineHost is a Host of an inline hub (Options.Inline) that has a
 // wake-up fd of its own, signalled by Publish. The loop watches that fd,
 // so the hub's PollFD also wakes for events of goroutine connections, and

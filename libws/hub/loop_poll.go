@@ -63,7 +63,9 @@ type loop struct {
 	// -1 if none.
 	notifyfd int
 	inline   bool
-	quiet    InlineHost // the host, when inline and able to take events quietly
+	// hostBehind: this turn reads no connection (see iterate).
+	hostBehind bool
+	quiet      InlineHost // the host, when inline and able to take events quietly
 
 	// pollMu admits one waiter in the poller at a time; it is held across
 	// the wait, runMu is not.
@@ -202,6 +204,14 @@ func (l *loop) iterate(timeout int, dst []byte) (stopped bool, n int) {
 	l.publish()
 	l.runMu.Unlock()
 
+	// A threaded loop's host takes events in its own time: while it holds
+	// more than hostBacklogMax of them, the loop reads nothing (TCP pushes
+	// back on the peers) and turns every few ms for commands and writes.
+	l.hostBehind = !l.inline && l.h.hostBehind()
+	if l.hostBehind {
+		time.Sleep(hostBehindTurn)
+		timeout = 0
+	}
 	ready, err := l.poll.wait(l.events, timeout)
 	if err != nil && !errors.Is(err, unix.EINTR) {
 		ready = 0
@@ -544,7 +554,7 @@ func (l *loop) ready(c *conn, ev *pollEvent) {
 			return
 		}
 	}
-	if ev.readable() {
+	if ev.readable() && !l.hostBehind {
 		l.read(c)
 	}
 }

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
 	"sync/atomic"
@@ -113,4 +114,45 @@ func TestBackedUpClientAndServerDoNotDeadlock(t *testing.T) {
 	for got := 0; got < count; got++ {
 		waitEvent(t, host, EventMessage, id, 10*time.Second)
 	}
+}
+
+// A threaded hub's loop reads nothing while its host holds more than
+// hostBacklogMax bytes of untaken events, as goroutine readers wait
+// (TestReaderWaitsForASlowHost); an inline hub reads only while its host
+// polls. Either way a host that falls behind holds a bounded amount of
+// input, and every message still arrives, in order.
+func TestLoopWaitsForASlowHost(t *testing.T) {
+	const count, size = 200, 64 << 10 // 12.5 MiB, far more than the socket buffers hold
+	eachMode(t, func(t *testing.T, o Options) {
+		_, host, port := newHostHub(t, o)
+		peerDone := make(chan struct{})
+		defer close(peerDone)
+		go func() { // an inline hub answers the handshake in waitEvent
+			nc, _, err := rawUpgrade(port, "/")
+			if err != nil {
+				return
+			}
+			defer nc.Close()
+			nc.SetDeadline(time.Time{})
+			defer func() { <-peerDone }()
+			payload := make([]byte, size)
+			for i := 0; i < count; i++ {
+				binary.BigEndian.PutUint32(payload, uint32(i))
+				if _, err := nc.Write(maskedFrame(0x82, payload)); err != nil {
+					return
+				}
+			}
+		}()
+		waitEvent(t, host, EventOpen, 0, 5*time.Second)
+		time.Sleep(time.Second) // the host takes nothing meanwhile
+		if held, limit := host.Backlog(), hostBacklogMax+readBig+size+2*recordHeader; held > limit {
+			t.Fatalf("the host holds %d bytes of events, over %d", held, limit)
+		}
+		for i := 0; i < count; i++ {
+			r := waitEvent(t, host, EventMessage, 0, 5*time.Second)
+			if len(r.Payload) != size || binary.BigEndian.Uint32(r.Payload) != uint32(i) {
+				t.Fatalf("message %d: %d bytes, number %d", i, len(r.Payload), binary.BigEndian.Uint32(r.Payload))
+			}
+		}
+	})
 }

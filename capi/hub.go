@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"runtime"
 	"strconv"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -209,12 +211,40 @@ func ws__hub_run(token unsafe.Pointer, timeoutMs C.int, buf *C.uint8_t, capacity
 	if buf != nil {
 		dst = unsafe.Slice((*byte)(unsafe.Pointer(buf)), int(capacity))
 	}
+	yieldIfDue()
 	n, done := h.RunInto(time.Duration(timeoutMs)*time.Millisecond, dst)
 	*taken = C.size_t(n)
 	if done {
 		return 1
 	}
 	return 0
+}
+
+// A C thread that calls into Go keeps one goroutine, which the scheduler
+// never switches out: after 10 ms on the same scheduler tick the runtime's
+// monitor (sysmon) counts it as hogging its P. It then either preempts it
+// with a signal, which costs a hand-off between two threads, or, while the
+// thread is back in C, takes the P away; getting the P back on the next
+// call does not count as a new tick, so the P is taken again at every
+// turn of the monitor, which meanwhile polls every 20 us instead of every
+// 10 ms: on one core that was 800-1600 extra context switches a second
+// under load. Yielding at most every yieldEvery starts a new tick before
+// the monitor's 10 ms pass. Measured with bench/ab.sh (100 x 20 B, 7
+// rounds): 2 % less server CPU per echoed message.
+const yieldEvery = 8 * time.Millisecond
+
+var (
+	clockStart = time.Now()
+	lastYield  atomic.Int64 // time.Since(clockStart) at the last yield
+)
+
+// yieldIfDue is called by a host thread each time it turns an inline hub's
+// loop.
+func yieldIfDue() {
+	now := int64(time.Since(clockStart))
+	if last := lastYield.Load(); now-last > int64(yieldEvery) && lastYield.CompareAndSwap(last, now) {
+		runtime.Gosched()
+	}
 }
 
 //export ws__hub_exec

@@ -224,7 +224,9 @@ void ws__hub_mark_shut(struct ws_hub *h) {
     pthread_mutex_unlock(&h->mu);
 }
 
-void ws__hub_take(struct ws_hub *h, uint8_t **data, size_t *len) {
+/* Moves the queued commands to cmd_taken, where the loop reads them (only
+ * the loop's thread touches cmd_taken). */
+void ws__hub_take(struct ws_hub *h) {
     pthread_mutex_lock(&h->mu);
     ws__buf t = h->cmd_taken;
     t.len = 0;
@@ -233,8 +235,6 @@ void ws__hub_take(struct ws_hub *h, uint8_t **data, size_t *len) {
     h->cmd_in = t;
     h->cmd_signaled = 0;
     pthread_mutex_unlock(&h->mu);
-    *data = h->cmd_taken.data;
-    *len = h->cmd_taken.len;
 }
 
 /* Called by the Go loop, on the thread in ws_hub_poll_raw, with the events

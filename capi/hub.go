@@ -50,13 +50,14 @@ func (h cHost) Commands() []byte {
 	if atomic.LoadUintptr((*uintptr)(unsafe.Pointer(&h.c.cmd_in.len))) == 0 {
 		return nil
 	}
-	var p *C.uint8_t
-	var n C.size_t
-	C.ws__hub_take(h.c, &p, &n)
-	if n == 0 {
+	// The batch is read where C put it: out-parameters would be Go
+	// variables escaping to the heap, an allocation per turn.
+	C.ws__hub_take(h.c)
+	t := &h.c.cmd_taken
+	if t.len == 0 {
 		return nil
 	}
-	return unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n))
+	return unsafe.Slice((*byte)(unsafe.Pointer(t.data)), int(t.len))
 }
 
 func init() {

@@ -64,7 +64,7 @@ struct ws_hub *ws__hub_alloc(void);
 void ws__hub_release(struct ws_hub *h);
 int ws__hub_live(struct ws_hub *h);
 void ws__hub_publish(struct ws_hub *h, const uint8_t *data, size_t len, int notify);
-void ws__hub_take(struct ws_hub *h, uint8_t **data, size_t *len);
+void ws__hub_take(struct ws_hub *h);
 int ws__hub_take_in_place(struct ws_hub *h);
 void ws__hub_mark_shut(struct ws_hub *h);
 /* Records msg as the message of a failed call, for the calling thread

@@ -224,7 +224,9 @@ void ws__hub_mark_shut(struct ws_hub *h) {
     pthread_mutex_unlock(&h->mu);
 }
 
-void ws__hub_take(struct ws_hub *h, uint8_t **data, size_t *len) {
+/* Moves the queued commands to cmd_taken, where the loop reads them (only
+ * the loop's thread touches cmd_taken). */
+void ws__hub_take(struct ws_hub *h) {
     pthread_mutex_lock(&h->mu);
     ws__buf t = h->cmd_taken;
     t.len = 0;
@@ -233,8 +235,6 @@ void ws__hub_take(struct ws_hub *h, uint8_t **data, size_t *len) {
     h->cmd_in = t;
     h->cmd_signaled = 0;
     pthread_mutex_unlock(&h->mu);
-    *data = h->cmd_taken.data;
-    *len = h->cmd_taken.len;
 }
 
 /* Called by the Go loop, on the thread in ws_hub_poll_raw, with the events
@@ -540,6 +540,27 @@ static int wait_events(ws_hub_t *hub, int timeout_ms, int64_t start, int *waited
     return 1;
 }
 
+/* Room, at least, for the events of one turn of an inline loop that
+ * ws_hub_poll takes in place; those that do not fit are queued as usual. */
+#define DIRECT_MIN (256u << 10)
+
+/* For ws_hub_poll on an inline hub with nothing queued (drain found no
+ * event, so ev_out is consumed and the events it held are the previous
+ * poll's, no longer valid): ev_out's memory, emptied, for the loop to write
+ * the events of its turn into (see ws_hub_poll_raw's buf), or NULL. */
+static uint8_t *direct_buffer(struct ws_hub *h, size_t *cap) {
+    *cap = 0;
+    if (!h->inline_mode) return NULL;
+    pthread_mutex_lock(&h->mu);
+    h->ev_out.len = 0;
+    h->ev_pos = 0;
+    int ok = buf_reserve(&h->ev_out, DIRECT_MIN) == 0;
+    pthread_mutex_unlock(&h->mu);
+    if (!ok) return NULL;
+    *cap = h->ev_out.cap;
+    return h->ev_out.data;
+}
+
 int ws_hub_poll(ws_hub_t *hub, ws_event_t *events, int max, int timeout_ms) {
     if (!ws__hub_live(hub)) return bad_hub("ws_hub_poll");
     if (events == NULL || max < 1) return ws__hub_failf(hub, WS_EINVAL, "libws: ws_hub_poll: events is NULL or max < 1");
@@ -554,9 +575,18 @@ int ws_hub_poll(ws_hub_t *hub, ws_event_t *events, int max, int timeout_ms) {
         pthread_mutex_unlock(&hub->mu);
         if (n > 0) return n;
         if (shut) return ws__hub_failf(hub, WS_ECLOSED, "libws: ws_hub_poll: the hub was shut down");
-        size_t taken;
-        int r = wait_events(hub, timeout_ms, start, &waited, NULL, 0, &taken);
+        size_t cap, taken;
+        uint8_t *direct = direct_buffer(hub, &cap);
+        int r = wait_events(hub, timeout_ms, start, &waited, direct, cap, &taken);
         if (r <= 0) return r;
+        if (taken > 0) {
+            /* The loop wrote these records into ev_out: drain decodes them
+             * there, with no copy and no queueing. */
+            pthread_mutex_lock(&hub->mu);
+            hub->ev_out.len = taken;
+            hub->ev_pos = 0;
+            pthread_mutex_unlock(&hub->mu);
+        }
     }
 }
 

@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"runtime"
 	"strconv"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -44,13 +46,21 @@ func (h cHost) publish(b []byte, notify C.int) {
 }
 
 func (h cHost) Commands() []byte {
-	var p *C.uint8_t
-	var n C.size_t
-	C.ws__hub_take(h.c, &p, &n)
-	if n == 0 {
+	// An inline hub carries out its host's commands at once: only poll's
+	// close acknowledgements are queued, so most turns find nothing and
+	// need not cross into C to see it. A command queued just after this
+	// look wakes the loop (wake_loop_unlock), which looks again.
+	if atomic.LoadUintptr((*uintptr)(unsafe.Pointer(&h.c.cmd_in.len))) == 0 {
 		return nil
 	}
-	return unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n))
+	// The batch is read where C put it: out-parameters would be Go
+	// variables escaping to the heap, an allocation per turn.
+	C.ws__hub_take(h.c)
+	t := &h.c.cmd_taken
+	if t.len == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(t.data)), int(t.len))
 }
 
 func init() {
@@ -212,12 +222,40 @@ func ws__hub_run(token unsafe.Pointer, timeoutMs C.int, buf *C.uint8_t, capacity
 	if buf != nil {
 		dst = unsafe.Slice((*byte)(unsafe.Pointer(buf)), int(capacity))
 	}
+	yieldIfDue()
 	n, done := h.RunInto(time.Duration(timeoutMs)*time.Millisecond, dst)
 	*taken = C.size_t(n)
 	if done {
 		return 1
 	}
 	return 0
+}
+
+// A C thread that calls into Go keeps one goroutine, which the scheduler
+// never switches out: after 10 ms on the same scheduler tick the runtime's
+// monitor (sysmon) counts it as hogging its P. It then either preempts it
+// with a signal, which costs a hand-off between two threads, or, while the
+// thread is back in C, takes the P away; getting the P back on the next
+// call does not count as a new tick, so the P is taken again at every
+// turn of the monitor, which meanwhile polls every 20 us instead of every
+// 10 ms: on one core that was 800-1600 extra context switches a second
+// under load. Yielding at most every yieldEvery starts a new tick before
+// the monitor's 10 ms pass. Measured with bench/ab.sh (100 x 20 B, 7
+// rounds): 2 % less server CPU per echoed message.
+const yieldEvery = 8 * time.Millisecond
+
+var (
+	clockStart = time.Now()
+	lastYield  atomic.Int64 // time.Since(clockStart) at the last yield
+)
+
+// yieldIfDue is called by a host thread each time it turns an inline hub's
+// loop.
+func yieldIfDue() {
+	now := int64(time.Since(clockStart))
+	if last := lastYield.Load(); now-last > int64(yieldEvery) && lastYield.CompareAndSwap(last, now) {
+		runtime.Gosched()
+	}
 }
 
 //export ws__hub_exec

@@ -21,7 +21,8 @@ struct ws_hub {
      * once ev_out is consumed, so what poll returned stays put until the
      * next poll. The turn an inline hub runs inside ws_hub_poll_raw writes
      * its events straight into the caller's buffer instead, when both
-     * queues are empty (ws__hub_take_in_place), so they skip both copies. */
+     * queues are empty (ws__hub_take_in_place), so they skip both copies;
+     * inside ws_hub_poll it writes them into ev_out's memory, likewise. */
     ws__buf ev_in, ev_out;
     size_t ev_pos;
     int notified;          /* a byte is in the pipe */
@@ -63,7 +64,7 @@ struct ws_hub *ws__hub_alloc(void);
 void ws__hub_release(struct ws_hub *h);
 int ws__hub_live(struct ws_hub *h);
 void ws__hub_publish(struct ws_hub *h, const uint8_t *data, size_t len, int notify);
-void ws__hub_take(struct ws_hub *h, uint8_t **data, size_t *len);
+void ws__hub_take(struct ws_hub *h);
 int ws__hub_take_in_place(struct ws_hub *h);
 size_t ws__hub_backlog(struct ws_hub *h);
 void ws__hub_mark_shut(struct ws_hub *h);

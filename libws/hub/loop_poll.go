@@ -104,6 +104,9 @@ type loop struct {
 	// turns counts the loop's wake-ups, so tests can tell a loop that
 	// waits from one that spins.
 	turns uint64
+	// now is when the turn's wait ended: the time of every read it serves
+	// (one clock read per turn, not per message).
+	now time.Time
 
 	// byID is written under runMu and mu; BufferedAmount reads it under mu
 	// alone, so that asking about a goroutine connection does not wait for
@@ -220,6 +223,7 @@ func (l *loop) iterate(timeout int, dst []byte) (stopped bool, n int) {
 
 	l.runMu.Lock()
 	l.turns++
+	l.now = time.Now()
 	defer func() {
 		// Even when serving panicked (ws__hub_run recovers): the host's
 		// buffer is only lent for this turn.
@@ -571,7 +575,7 @@ func (l *loop) read(c *conn) {
 	if c.state == stDraining {
 		return
 	}
-	c.input(time.Now())
+	c.input(l.now)
 	if c.state == stHandshake {
 		if c.pending != nil {
 			// Read before the pause took effect: kept for after the 101.

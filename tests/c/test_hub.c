@@ -943,6 +943,91 @@ static int read_frame_polling(ws_hub_t *srv, int fd, uint8_t *payload, size_t *l
     return -1;
 }
 
+/* Reads len bytes from fd, polling srv meanwhile (an inline hub writes
+ * only while it is polled). */
+static int read_full_polling(ws_hub_t *srv, int fd, uint8_t *buf, size_t len) {
+    ws_event_t ev[16];
+    double deadline = now_s() + 10;
+    for (size_t got = 0; got < len;) {
+        if (now_s() > deadline) return -1;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 0) != 1) {
+            ws_hub_poll(srv, ev, 16, 5);
+            continue;
+        }
+        ssize_t n = read(fd, buf + got, len - got);
+        if (n <= 0) return -1;
+        got += (size_t)n;
+    }
+    return 0;
+}
+
+/* Events of one turn that outgrow the room the hub keeps for them (big
+ * messages on several connections at once), taken one per poll: each
+ * arrives whole and in its connection's order, and its data stays valid
+ * while the host echoes it, before the next poll. */
+static void test_poll_one_at_a_time(void) {
+    enum { CONNS = 6, MSGS = 2, SIZE = 60000 };
+    ws_hub_t *srv;
+    int port = 0;
+    int lid = new_server(&srv, &port);
+    CHECK(lid > 0, "server: %d", lid);
+    if (lid <= 0) return;
+    int fds[CONNS];
+    uint64_t ids[CONNS];
+    static uint8_t frame[8 + SIZE], want[SIZE], got[SIZE];
+    for (int c = 0; c < CONNS; c++) {
+        open_info o;
+        fds[c] = raw_open(srv, port, "/", "", &o);
+        ids[c] = o.conn;
+        CHECK(fds[c] >= 0, "raw open %d", c);
+        if (fds[c] < 0) return;
+    }
+    /* Everything is written before the server polls again: its next turns
+     * find every connection readable. */
+    for (int c = 0; c < CONNS; c++) {
+        for (int m = 0; m < MSGS; m++) {
+            frame[0] = 0x82;
+            frame[1] = 0x80 | 126;
+            frame[2] = SIZE >> 8;
+            frame[3] = SIZE & 0xFF;
+            memset(frame + 4, 0, 4);
+            fill(frame + 8, SIZE, (uint64_t)(c * MSGS + m));
+            CHECK(write(fds[c], frame, 8 + SIZE) == 8 + SIZE, "write %d/%d", c, m);
+        }
+    }
+    int next[CONNS] = {0}, total = 0, bad = 0;
+    double deadline = now_s() + 10;
+    while (total < CONNS * MSGS && now_s() < deadline) {
+        ws_event_t ev;
+        if (ws_hub_poll(srv, &ev, 1, 20) != 1 || ev.type != WS_EVENT_MESSAGE) continue;
+        int c = 0;
+        while (c < CONNS && ids[c] != ev.conn) c++;
+        if (c == CONNS || next[c] >= MSGS) {
+            bad++;
+            continue;
+        }
+        fill(want, SIZE, (uint64_t)(c * MSGS + next[c]));
+        if (ev.len != SIZE || memcmp(ev.data, want, SIZE) != 0) bad++;
+        CHECK(ws_hub_send(srv, ev.conn, ev.opcode, ev.data, ev.len) == WS_OK, "echo");
+        next[c]++;
+        total++;
+    }
+    CHECK(total == CONNS * MSGS && bad == 0, "%d of %d messages, %d wrong", total, CONNS * MSGS, bad);
+    for (int c = 0; c < CONNS; c++) {
+        for (int m = 0; m < MSGS && bad == 0; m++) {
+            uint8_t h[4];
+            fill(want, SIZE, (uint64_t)(c * MSGS + m));
+            if (read_full_polling(srv, fds[c], h, 4) != 0 || h[0] != 0x82 || h[1] != 126 || (h[2] << 8 | h[3]) != SIZE ||
+                read_full_polling(srv, fds[c], got, SIZE) != 0 || memcmp(got, want, SIZE) != 0)
+                bad++;
+        }
+        close(fds[c]);
+    }
+    CHECK(bad == 0, "an echo came back wrong or missing");
+    ws_hub_free(srv);
+}
+
 static void test_keepalive(void) {
     ws_hub_t *srv;
     int port = 0;
@@ -1423,6 +1508,7 @@ int main(void) {
         stop_server(&s, t);
         test_shutdown();
         test_open_fields();
+        test_poll_one_at_a_time();
         test_abi_checks();
         test_error_status(0);
         test_error_status(1);

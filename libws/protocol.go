@@ -436,7 +436,7 @@ func (p *Protocol) reply(op Opcode, payload []byte) error {
 	if p.sink != nil {
 		return p.sink.writeControl(op, payload)
 	}
-	p.out = appendFrame(p.out, true, 0, op, payload, !p.server, newMaskKey())
+	p.out = appendFrame(p.out, true, 0, op, payload, !p.server, p.maskKey())
 	return nil
 }
 
@@ -472,7 +472,7 @@ func (p *Protocol) AppendFrame(dst []byte, fin bool, op Opcode, payload []byte) 
 	if err != nil {
 		return dst, err
 	}
-	return appendFrame(dst, fin, rsv, op, payload, !p.server, newMaskKey()), nil
+	return appendFrame(dst, fin, rsv, op, payload, !p.server, p.maskKey()), nil
 }
 
 // AppendHeader is AppendFrame for a server that sends the payload itself,
@@ -563,6 +563,15 @@ func checkWrite(fin bool, op Opcode, payload []byte) error {
 		return ErrControlPayload
 	}
 	return nil
+}
+
+// maskKey is the key of a frame this side sends: a client draws one, a
+// server's frames are not masked.
+func (p *Protocol) maskKey() [4]byte {
+	if p.server {
+		return [4]byte{}
+	}
+	return newMaskKey()
 }
 
 // newMaskKey draws a masking key from the runtime's per-thread generator:

@@ -123,16 +123,32 @@ build() {
 # ---------------------------------------------------------------- dist
 # dist/ gets what installs without Go (README.md, "Install"):
 #   libws-X.Y.Z-py3-none-manylinux_*.whl  the Python package with libws.so
+#   libws-X.Y.Z-py3-none-macosx_12_0_arm64.whl, -macosx_12_0_x86_64.whl,
+#     -win_amd64.whl                      the same with libws.dylib, libws.dll
+#                                         (from the cross builds, below)
 #   libws-X.Y.Z.tar.gz                    its sdist (builds libws.so with Go)
-#   libws-X.Y.Z.tgz                       the npm package (prebuilds/<platform>-<arch>/)
+#   libws-X.Y.Z.tgz                       the npm package: prebuilds/linux-x64/
+#                                         libws.so and, from the cross builds,
+#                                         darwin-arm64/, darwin-x64/ libws.dylib
+#                                         and win32-x64/libws.dll
 #   libws0_X.Y.Z_<arch>.deb, libws-dev_X.Y.Z_<arch>.deb   (CPack)
 #   libws-X.Y.Z-<os>-<arch>.tar.gz        the C library for darwin-arm64,
 #                                         darwin-amd64 (libws.dylib, libws.a)
 #                                         and windows-amd64 (libws.dll,
 #                                         libws.lib), with include/ws.h
-# Every version is WS_VERSION_STRING of include/ws.h.
+# Every version is WS_VERSION_STRING of include/ws.h. tests/xos/dist_check.sh
+# then checks each package holds the library of its platform.
 DIST=$ROOT/dist
 DIST_TOOLS=$BUILD/dist-tools
+# The cross-built libraries (tests/xos/cross.sh's output), set by
+# dist_cross when they were built: <go os>-<go arch>/libws.{dylib,dll}.
+DIST_CROSS_OUT=
+# The packages' platforms for the cross builds: Go's, the wheel tag, Node's.
+DIST_CROSS_PLATFORMS=(
+  "darwin-arm64 macosx_12_0_arm64 darwin-arm64 libws.dylib"
+  "darwin-amd64 macosx_12_0_x86_64 darwin-x64 libws.dylib"
+  "windows-amd64 win_amd64 win32-x64 libws.dll"
+)
 
 # A venv with the Python packaging tools (build, wheel, auditwheel), made
 # once: the system Python stays as it is.
@@ -170,6 +186,17 @@ dist_python() {
   (cd "$tmp" && "$DIST_TOOLS/bin/wheel" tags --platform-tag "$tag" --remove "$(basename "$whl")" >/dev/null)
   mv "$tmp"/libws-"$VERSION"-py3-none-"$tag".whl "$tmp/libws-$VERSION.tar.gz" "$DIST/"
   say "dist: libws-$VERSION-py3-none-$tag.whl, libws-$VERSION.tar.gz"
+  # The same package for macOS and Windows: the build backend's settings
+  # platform and library (bindings/python/_backend/libws_build.py).
+  [ -n "$DIST_CROSS_OUT" ] || return 0
+  local p goplat wtag nplat name
+  for p in "${DIST_CROSS_PLATFORMS[@]}"; do
+    read -r goplat wtag nplat name <<<"$p"
+    "$DIST_TOOLS/bin/python" -m build --no-isolation --wheel --outdir "$DIST" \
+      -C platform="$wtag" -C library="$DIST_CROSS_OUT/$goplat/$name" bindings/python >/dev/null
+    [ -f "$DIST/libws-$VERSION-py3-none-$wtag.whl" ] || die "no $wtag wheel"
+  done
+  say "dist: libws-$VERSION-py3-none-{macosx_12_0_arm64,macosx_12_0_x86_64,win_amd64}.whl"
 }
 
 dist_node() {
@@ -181,6 +208,13 @@ dist_node() {
   cp -r bindings/node/package.json bindings/node/index.js bindings/node/index.d.ts \
         bindings/node/lib bindings/node/README.md "$stage/"
   cp "$BUILD/lib/libws.so.$VERSION" "$stage/prebuilds/$plat/libws.so"
+  local p goplat wtag nplat name
+  for p in ${DIST_CROSS_OUT:+"${DIST_CROSS_PLATFORMS[@]}"}; do
+    read -r goplat wtag nplat name <<<"$p"
+    mkdir -p "$stage/prebuilds/$nplat"
+    cp "$DIST_CROSS_OUT/$goplat/$name" "$stage/prebuilds/$nplat/"
+    plat="$plat, $nplat"
+  done
   (cd "$stage" && npm pkg set "version=$VERSION" && npm pkg delete devDependencies scripts &&
      npm pack --silent --pack-destination "$DIST" >/dev/null)
   [ -f "$DIST/libws-$VERSION.tgz" ] || die "npm pack made no $DIST/libws-$VERSION.tgz"
@@ -224,16 +258,19 @@ dist_cross() {
     cp include/ws.h "$out/$name/include/"
     tar -C "$out" -czf "$DIST/$name.tar.gz" "$name"
   done
+  DIST_CROSS_OUT=$out
   say "dist: libws-$VERSION-{darwin-arm64,darwin-amd64,windows-amd64}.tar.gz"
 }
 
 dist() {
   need_dist_tools
   rm -rf "$DIST" && mkdir -p "$DIST"
+  # The cross builds first: the wheels and the npm package carry them.
+  dist_cross
   dist_python
   dist_node
   dist_deb
-  dist_cross
+  tests/xos/dist_check.sh "$DIST" || die "a package lacks its platform's library (tests/xos/dist_check.sh)"
   say "dist/: $(cd "$DIST" && ls | tr '\n' ' ')"
 }
 

@@ -5,7 +5,8 @@
 //   1. libws.so inside this package (copied there by ./build.sh in a checkout),
 //   2. prebuilds/<platform>-<arch>/libws.so inside this package (what the npm
 //      tarball of ./build.sh dist carries; <platform>-<arch> as in
-//      process.platform and process.arch, e.g. linux-x64),
+//      process.platform and process.arch: linux-x64, and where the cross
+//      builds ran darwin-arm64, darwin-x64 and win32-x64),
 //   3. the file named by the environment variable LIBWS_LIBRARY,
 //   4. the system's dynamic loader (LD_LIBRARY_PATH, /etc/ld.so.cache,
 //      /usr/lib ...): "libws.so.MAJOR" (the SONAME, what the runtime package
@@ -25,11 +26,13 @@ const path = require('path');
 const koffi = require('koffi');
 
 const PACKAGE_DIR = path.join(__dirname, '..');
-// The library's file name where it is built (see README: "Platforms").
-const LIB_NAME = { darwin: 'libws.dylib', win32: 'libws.dll' }[process.platform] || 'libws.so';
-const PACKAGE_LIB = path.join(PACKAGE_DIR, LIB_NAME);
+// The library's file name on a platform (process.platform), in 1. and 2.
+// above: libws.dylib on macOS, libws.dll on Windows (README: "Platforms").
+function libName(platform = process.platform) {
+  return { darwin: 'libws.dylib', win32: 'libws.dll' }[platform] || 'libws.so';
+}
+const LIB_NAME = libName();
 const PLATFORM = `${process.platform}-${process.arch}`;
-const PREBUILDS = path.join(PACKAGE_DIR, 'prebuilds');
 // The SONAME's major version is the package's (both come from ws.h).
 function sonameMajor() {
   try {
@@ -41,8 +44,8 @@ function sonameMajor() {
 
 // The prebuilt libraries are linked with glibc: on another C library (musl:
 // Alpine) the linux-* one does not fit, and loading it would fail obscurely.
-function libcMismatch() {
-  if (process.platform !== 'linux') return null;
+function libcMismatch(platform) {
+  if (platform !== 'linux' || process.platform !== 'linux') return null;
   if (!process.report || typeof process.report.getReport !== 'function') return null;
   // The report's network part can take seconds to gather, and is not needed.
   const exclude = process.report.excludeNetwork;
@@ -57,38 +60,51 @@ function libcMismatch() {
   return null;
 }
 
-function prebuiltCandidate(tried, candidates) {
-  const dir = path.join(PREBUILDS, PLATFORM);
-  const file = path.join(dir, LIB_NAME);
+function prebuiltCandidate(tried, candidates, { platform, arch, packageDir }) {
+  const name = libName(platform);
+  const plat = `${platform}-${arch}`;
+  const prebuilds = path.join(packageDir, 'prebuilds');
+  const file = path.join(prebuilds, plat, name);
   let available = [];
   try {
-    available = fs.readdirSync(PREBUILDS).filter((d) => fs.existsSync(path.join(PREBUILDS, d, LIB_NAME)));
+    // Each prebuilds/<platform>-<arch>/ holds its platform's file name.
+    available = fs.readdirSync(prebuilds).filter((d) =>
+      fs.existsSync(path.join(prebuilds, d, libName(d.split('-')[0]))));
   } catch {
     available = [];
   }
   if (!fs.existsSync(file)) {
-    tried.push(`the package's prebuilt library for ${PLATFORM}: ` + (available.length
+    tried.push(`the package's prebuilt library for ${plat}: ` + (available.length
       ? `none (it has ${available.join(', ')})`
       : `${file} does not exist`));
     return;
   }
-  const mismatch = libcMismatch();
+  const mismatch = libcMismatch(platform);
   if (mismatch) {
-    tried.push(`the package's prebuilt library for ${PLATFORM}: built for glibc, and ${mismatch}`);
+    tried.push(`the package's prebuilt library for ${plat}: built for glibc, and ${mismatch}`);
     return;
   }
-  candidates.push({ where: `the package's prebuilt library for ${PLATFORM} (${file})`, file });
+  candidates.push({ where: `the package's prebuilt library for ${plat} (${file})`, file });
+}
+
+// Steps 1 and 2 above: the files of the package the loader tries, for this
+// process or, in tests, another platform and architecture.
+function packageCandidates({ platform = process.platform, arch = process.arch, packageDir = PACKAGE_DIR } = {},
+  tried = []) {
+  const candidates = [];
+  const own = path.join(packageDir, libName(platform));
+  if (fs.existsSync(own)) {
+    candidates.push({ where: `the package (${own})`, file: own });
+  } else {
+    tried.push(`the package: ${own} does not exist`);
+    prebuiltCandidate(tried, candidates, { platform, arch, packageDir });
+  }
+  return candidates;
 }
 
 function loadLibrary() {
   const tried = [];
-  const candidates = [];
-  if (fs.existsSync(PACKAGE_LIB)) {
-    candidates.push({ where: `the package (${PACKAGE_LIB})`, file: PACKAGE_LIB });
-  } else {
-    tried.push(`the package: ${PACKAGE_LIB} does not exist`);
-    prebuiltCandidate(tried, candidates);
-  }
+  const candidates = packageCandidates({}, tried);
   const env = process.env.LIBWS_LIBRARY;
   if (env) {
     if (fs.existsSync(env)) candidates.push({ where: `LIBWS_LIBRARY (${env})`, file: env });
@@ -112,7 +128,7 @@ function loadLibrary() {
     }
   }
   throw new Error(
-    `libws: libws.so not found for this platform (${PLATFORM}). Looked in, in order:\n  - ` +
+    `libws: ${LIB_NAME} not found for this platform (${PLATFORM}). Looked in, in order:\n  - ` +
     tried.join('\n  - ') +
     '\nInstall a libws package that has a prebuilt library for this platform, build it with ' +
     './build.sh (which copies it into bindings/node/), set LIBWS_LIBRARY to its path, ' +
@@ -200,4 +216,7 @@ try {
   dupCloexec = null;
 }
 
-module.exports = { koffi, lib, C, file: loaded.file, where: loaded.where, wsHeader, dupCloexec, closeFd, socketPair };
+module.exports = {
+  koffi, lib, C, file: loaded.file, where: loaded.where, wsHeader, dupCloexec, closeFd, socketPair,
+  libName, packageCandidates,
+};

@@ -11,6 +11,15 @@ library is native code; ``./build.sh dist`` retags it ``manylinux_*`` after
 there and the Go sources are (the sdist carries them in ``src/``; a checkout
 has them two levels up), it is built with the Go toolchain.
 
+A wheel for another platform (``./build.sh dist`` makes the macOS and Windows
+ones from the cross-built libraries) takes two config settings::
+
+    python -m build --wheel -C platform=macosx_12_0_arm64 -C library=.../libws.dylib
+
+``platform`` is the wheel's platform tag, ``library`` the file shipped as
+``libws/<its name>``; the name must be the one ``libws/_ffi.py`` loads on
+that platform (``LIB_NAMES`` below), the Python modules are the same.
+
 The version has one source, ``WS_VERSION_STRING`` in ``include/ws.h``.
 """
 
@@ -74,9 +83,39 @@ def _version() -> str:
     return m.group(1)
 
 
-def _tag() -> str:
-    plat = sysconfig.get_platform().replace("-", "_").replace(".", "_")
+# The library's file name by wheel platform tag prefix: what libws/_ffi.py
+# loads for the matching sys.platform (darwin, win32, the rest).
+LIB_NAMES = (("macosx_", "libws.dylib"), ("win", "libws.dll"))
+
+
+def lib_name_for_tag(platform: str) -> str:
+    for prefix, name in LIB_NAMES:
+        if platform.startswith(prefix):
+            return name
+    return "libws.so"
+
+
+def _tag(platform: Optional[str] = None) -> str:
+    plat = platform or sysconfig.get_platform().replace("-", "_").replace(".", "_")
     return f"py3-none-{plat}"
+
+
+def _cross_settings(config_settings: Optional[dict]) -> Tuple[Optional[str], Optional[str]]:
+    """(platform tag, library path) of a wheel for another platform, or (None, None)."""
+    cs = config_settings or {}
+    platform, library = cs.get("platform"), cs.get("library")
+    if not platform and not library:
+        return None, None
+    if not platform or not library:
+        raise RuntimeError("the config settings platform and library go together (a wheel for another platform)")
+    if not re.fullmatch(r"[a-z0-9_]+", platform):
+        raise RuntimeError(f"platform {platform!r} is not a wheel platform tag (e.g. macosx_12_0_arm64, win_amd64)")
+    want = lib_name_for_tag(platform)
+    if os.path.basename(library) != want:
+        raise RuntimeError(f"a {platform} wheel ships {want} (what libws/_ffi.py loads there), not {library}")
+    if not os.path.isfile(library):
+        raise RuntimeError(f"library {library} does not exist")
+    return platform, os.path.abspath(library)
 
 
 def _metadata() -> str:
@@ -127,15 +166,19 @@ def _build_library(directory: str) -> str:
     return out
 
 
-def _package_files(tmp: str) -> List[Tuple[str, str]]:
-    """(absolute path, archive name) of every file the wheel ships."""
+def _package_files(tmp: str, library: Optional[str] = None) -> List[Tuple[str, str]]:
+    """(absolute path, archive name) of every file the wheel ships; library,
+    when given, in place of this platform's libws.so."""
     so = os.path.join(PKG, "libws.so")
     files = []
     for name in sorted(os.listdir(PKG)):
         path = os.path.join(PKG, name)
-        if os.path.isfile(path) and (name.endswith(".py") or name in ("py.typed", "libws.so")):
+        native = name == "libws.so" and library is None
+        if os.path.isfile(path) and (name.endswith(".py") or name == "py.typed" or native):
             files.append((path, f"{NAME}/{name}"))
-    if not os.path.exists(so) and not os.environ.get("LIBWS_WHEEL_WITHOUT_LIBRARY"):
+    if library is not None:
+        files.append((library, f"{NAME}/{os.path.basename(library)}"))
+    elif not os.path.exists(so) and not os.environ.get("LIBWS_WHEEL_WITHOUT_LIBRARY"):
         files.append((_build_library(tmp), f"{NAME}/libws.so"))
     return files
 
@@ -145,9 +188,9 @@ def _hash(data: bytes) -> str:
     return f"sha256={digest}"
 
 
-def _write_wheel(directory: str, entries: List[Tuple[str, bytes]]) -> str:
+def _write_wheel(directory: str, entries: List[Tuple[str, bytes]], platform: Optional[str] = None) -> str:
     version = _version()
-    tag = _tag()
+    tag = _tag(platform)
     dist_info = f"{NAME}-{version}.dist-info"
     wheel_name = f"{NAME}-{version}-{tag}.whl"
     entries = list(entries)
@@ -169,7 +212,7 @@ def _write_wheel(directory: str, entries: List[Tuple[str, bytes]]) -> str:
         for arcname, data in entries:
             info = zipfile.ZipInfo(arcname, date_time=(2020, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
-            mode = 0o755 if arcname.endswith(".so") else 0o644
+            mode = 0o755 if arcname.endswith((".so", ".dylib", ".dll")) else 0o644
             info.external_attr = (0o100000 | mode) << 16
             zf.writestr(info, data)
     return wheel_name
@@ -204,12 +247,13 @@ prepare_metadata_for_build_editable = prepare_metadata_for_build_wheel
 def build_wheel(
     wheel_directory: str, config_settings: Optional[dict] = None, metadata_directory: Optional[str] = None
 ) -> str:
+    platform, library = _cross_settings(config_settings)
     entries = []
     with tempfile.TemporaryDirectory() as tmp:
-        for path, arcname in _package_files(tmp):
+        for path, arcname in _package_files(tmp, library):
             with open(path, "rb") as f:
                 entries.append((arcname, f.read()))
-    return _write_wheel(wheel_directory, entries)
+    return _write_wheel(wheel_directory, entries, platform)
 
 
 def build_editable(
@@ -245,7 +289,7 @@ def build_sdist(sdist_directory: str, config_settings: Optional[dict] = None) ->
     go_root = _go_root()
     with tarfile.open(os.path.join(sdist_directory, name), "w:gz") as tf:
         # No binaries: an sdist builds libws.so from src/.
-        add_tree(tf, HERE, base, lambda rel: not rel.endswith((".pyc", ".whl", ".so")) and rel.split(os.sep)[0] != "src")
+        add_tree(tf, HERE, base, lambda rel: not rel.endswith((".pyc", ".whl", ".so", ".dylib", ".dll")) and rel.split(os.sep)[0] != "src")
         if go_root is not None and go_root != os.path.join(HERE, "src"):
             for f in GO_FILES:
                 add_file(tf, os.path.join(go_root, f), f"{base}/src/{f}")

@@ -5,7 +5,8 @@ Internal module: everything public is re-exported by the package.
 The library is searched for, in this order:
 
 1. ``libws.so`` inside this package (``pip install`` puts the copy made by
-   ``./build.sh`` there);
+   ``./build.sh`` there, or the wheel for this platform its library):
+   ``libws.dylib`` on macOS, ``libws.dll`` on Windows (:func:`lib_name`);
 2. the path in the environment variable ``LIBWS_LIBRARY``;
 3. the system's library path (``ctypes.util.find_library("ws")``, then a
    plain ``dlopen("libws.so")``).
@@ -199,19 +200,30 @@ class ws_frame_t(Structure):
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 ENV_VAR = "LIBWS_LIBRARY"
-# The library's file name where it is built (see README: "Platforms").
-LIB_NAME = {"darwin": "libws.dylib", "win32": "libws.dll"}.get(sys.platform, "libws.so")
+
+
+def lib_name(platform: Optional[str] = None) -> str:
+    """The library's file name on platform (default ``sys.platform``): what
+    the wheel for it ships (bindings/python/_backend/libws_build.py
+    ``LIB_NAMES``; README: "Platforms")."""
+    platform = sys.platform if platform is None else platform
+    return {"darwin": "libws.dylib", "win32": "libws.dll"}.get(platform, "libws.so")
+
+
+LIB_NAME = lib_name()
 
 
 def _candidates() -> List[Tuple[str, Optional[str]]]:
-    """(description, path) pairs in search order; path None = not available."""
+    """(description, path) pairs in search order; path None = not available.
+    Reads sys.platform at each call."""
+    name = lib_name()
     out: List[Tuple[str, Optional[str]]] = []
-    pkg = os.path.join(_PKG_DIR, LIB_NAME)
+    pkg = os.path.join(_PKG_DIR, name)
     out.append((f"inside the package ({pkg})", pkg if os.path.exists(pkg) else None))
     env = os.environ.get(ENV_VAR)
     out.append((f"${ENV_VAR} ({env!r})" if env else f"${ENV_VAR} (not set)", env or None))
     found = ctypes.util.find_library("ws")
-    out.append(("the system library path", found or LIB_NAME))
+    out.append(("the system library path", found or name))
     return out
 
 
@@ -231,10 +243,10 @@ def _load() -> Tuple[ctypes.CDLL, ctypes.PyDLL, str]:
         fast = ctypes.PyDLL(path)
         return lib, fast, path
     raise ImportError(
-        "libws: cannot load libws.so. Tried, in order:\n"
+        f"libws: cannot load {LIB_NAME}. Tried, in order:\n"
         + "\n".join(errors)
         + "\nBuild it with ./build.sh (which copies it into bindings/python/libws/), "
-        f"set {ENV_VAR} to the path of libws.so, or install it on the system library path."
+        f"set {ENV_VAR} to the path of {LIB_NAME}, or install it on the system library path."
     )
 
 

@@ -10,7 +10,8 @@
 #      hub tests against a libws.so built on it;
 #   3. the C library cross-built with zig cc and checked (tests/xos/cross.sh):
 #      libws.dll and its import library libws.lib for Windows; libws.dylib
-#      and libws.a for macOS (arm64, x86_64).
+#      and libws.a for macOS (arm64, x86_64); then every platform's wheel
+#      and the npm tarball with all four prebuilds (./build.sh dist).
 # Without ziglang (no network, no pip), step 3 is skipped with a message
 # and the script exits 77 (skipped) if the rest passed.
 set -euo pipefail
@@ -84,10 +85,16 @@ else
   say "SKIPPED: tests/c/test_hub on the goroutine transport ($TEST_HUB not built; run ./build.sh)"
 fi
 
-# The C library for Windows and macOS, cross-built and checked
-# (tests/xos/cross.sh, which ./build.sh dist runs too).
+# The C library for Windows and macOS, cross-built and checked, and the
+# packages that carry it: ./build.sh dist runs tests/xos/cross.sh, makes
+# every platform's wheel and the npm tarball with every prebuild, and checks
+# each holds its platform's library (tests/xos/dist_check.sh).
+say "./build.sh dist (the cross-built libraries and every platform's package)"
 rc=0
-tests/xos/cross.sh "$OUT" || rc=$?
+"$ROOT/build.sh" dist || rc=$?
+if [ $rc = 0 ] && ! ls "$ROOT"/dist/libws-*-windows-amd64.tar.gz >/dev/null 2>&1; then
+  rc=77 # dist said why: zig cc could not be installed
+fi
 case $rc in
   0) ;;
   77) [ $fail = 0 ] && exit 77 ;; # no zig: skipped, not passed (build.sh)

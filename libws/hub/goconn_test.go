@@ -195,12 +195,16 @@ func TestClientWSSCompressedEcho(t *testing.T) {
 
 // Frames a server sends in the same segment as its 101 response reach the
 // hub client's host.
-func TestClientGetsFramesBehindTheResponse(t *testing.T) {
+// serveRaw accepts one client on a socket of its own, answers its
+// handshake with a 101, then lets serve write what it likes; it returns
+// the address to dial.
+func serveRaw(t *testing.T, serve func(nc net.Conn, response []byte)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	go func() {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -220,12 +224,19 @@ func TestClientGetsFramesBehindTheResponse(t *testing.T) {
 			return
 		}
 		resp, _, _ := r.Accept(nil)
+		serve(nc, resp)
+	}()
+	return ln.Addr().String()
+}
+
+func TestClientGetsFramesBehindTheResponse(t *testing.T) {
+	addr := serveRaw(t, func(nc net.Conn, resp []byte) {
 		resp = append(resp, 0x81, 5, 'h', 'e', 'l', 'l', 'o', 0x82, 1, 7)
 		nc.Write(resp)
 		time.Sleep(2 * time.Second)
-	}()
+	})
 	h, host := newClientHub(t)
-	id, err := h.Connect("ws://"+ln.Addr().String()+"/", nil)
+	id, err := h.Connect("ws://"+addr+"/", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -482,30 +493,7 @@ func TestIdleReaderWakesForSplitInput(t *testing.T) {
 // everything arrives, in order, once the host takes it.
 func TestReaderWaitsForASlowHost(t *testing.T) {
 	const count, size = 200, 64 << 10 // 12.5 MiB, far more than the socket buffers hold
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		nc, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer nc.Close()
-		var req []byte
-		b := make([]byte, 1)
-		for !bytes.HasSuffix(req, []byte("\r\n\r\n")) {
-			if _, err := nc.Read(b); err != nil {
-				return
-			}
-			req = append(req, b[0])
-		}
-		r, _, _ := libws.ParseRequest(req)
-		if r == nil {
-			return
-		}
-		resp, _, _ := r.Accept(nil)
+	addr := serveRaw(t, func(nc net.Conn, resp []byte) {
 		nc.Write(resp)
 		payload := make([]byte, size)
 		for i := 0; i < count; i++ {
@@ -517,9 +505,9 @@ func TestReaderWaitsForASlowHost(t *testing.T) {
 			}
 		}
 		time.Sleep(10 * time.Second)
-	}()
+	})
 	h, host := newClientHub(t)
-	id, err := h.Connect("ws://"+ln.Addr().String()+"/", nil)
+	id, err := h.Connect("ws://"+addr+"/", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,13 +40,7 @@ func (l *loop) adopt(fd int, pre []byte, o *Options) (uint64, error) {
 		id = c.id
 		now := time.Now()
 		c.start(now, o)
-		for fd >= len(l.fds) {
-			l.fds = append(l.fds, make([]*conn, len(l.fds)+64)...)
-		}
-		l.fds[fd] = c
-		l.mu.Lock()
-		l.byID[c.id] = c
-		l.mu.Unlock()
+		l.register(c)
 		if len(pre) > 0 {
 			l.handshake(c, pre) // copies pre
 		}

@@ -512,18 +512,23 @@ func (l *loop) accept(ln *listener) {
 		c := &conn{fd: fd, listener: ln.id, peer: sockaddrString(sa), armedIn: true}
 		c.id = l.h.newID()
 		c.start(time.Now(), &ln.opts)
-		for fd >= len(l.fds) {
-			l.fds = append(l.fds, make([]*conn, len(l.fds)+64)...)
-		}
-		l.fds[fd] = c
-		l.mu.Lock()
-		l.byID[c.id] = c
-		l.mu.Unlock()
+		l.register(c)
 	}
 }
 
 // backOff stops watching a listener until the tick after acceptBackoff;
 // its pending connections wait in the kernel's backlog meanwhile.
+// register files a new connection under its fd and its id.
+func (l *loop) register(c *conn) {
+	for c.fd >= len(l.fds) {
+		l.fds = append(l.fds, make([]*conn, len(l.fds)+64)...)
+	}
+	l.fds[c.fd] = c
+	l.mu.Lock()
+	l.byID[c.id] = c
+	l.mu.Unlock()
+}
+
 func (l *loop) backOff(ln *listener) {
 	l.poll.mod(ln.fd, false, false)
 	ln.retryAt = time.Now().Add(acceptBackoff)

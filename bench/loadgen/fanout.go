@@ -310,17 +310,6 @@ func measureFanout(o *options) (*report, error) {
 	pubErr := make(chan error, 1)
 	go func() { pubErr <- f.publish(conns[o.fanout]) }()
 
-	sleep := func(d time.Duration) bool {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			return true
-		case <-l.fail.ch:
-			return false
-		}
-	}
-	var windows []*window
 	ok := true
 	select {
 	case <-f.started:
@@ -331,18 +320,7 @@ func measureFanout(o *options) (*report, error) {
 		ok = false
 		pubErr <- nil
 	}
-	ok = ok && sleep(o.warmup)
-	for r := 0; ok && r < o.runs; r++ {
-		w := new(window)
-		w.srvStart = o.serverCPU()
-		w.start, w.cpuStart = time.Now(), cpuTime()
-		l.current.Store(w)
-		ok = sleep(o.duration)
-		w.end, w.cpuEnd = time.Now(), cpuTime()
-		w.srvEnd = o.serverCPU()
-		windows = append(windows, w)
-	}
-	l.current.Store(nil)
+	windows := l.measure(ok && l.sleep(o.warmup))
 	l.stop.Store(true)
 	close(l.done)
 	if err := <-pubErr; err != nil {

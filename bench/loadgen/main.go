@@ -388,6 +388,37 @@ func newPattern(size int, text bool) []byte {
 const maxPrecompressed = 64 << 10
 
 // load is the shared state of a throughput run.
+// sleep waits d; false: a connection failed meanwhile.
+func (l *load) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-l.fail.ch:
+		return false
+	}
+}
+
+// measure runs the measured windows back to back, unless ok is false, and
+// ends with none current; a failure cuts them short.
+func (l *load) measure(ok bool) []*window {
+	o := l.o
+	var windows []*window
+	for r := 0; ok && r < o.runs; r++ {
+		w := new(window)
+		w.srvStart = o.serverCPU()
+		w.start, w.cpuStart = time.Now(), cpuTime()
+		l.current.Store(w)
+		ok = l.sleep(o.duration)
+		w.end, w.cpuEnd = time.Now(), cpuTime()
+		w.srvEnd = o.serverCPU()
+		windows = append(windows, w)
+	}
+	l.current.Store(nil)
+	return windows
+}
+
 type load struct {
 	o       *options
 	op      byte
@@ -558,29 +589,7 @@ func measure(o *options) (*report, error) {
 
 	// Warm up, then measure the windows back to back; a failure cuts the
 	// run short.
-	sleep := func(d time.Duration) bool {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			return true
-		case <-l.fail.ch:
-			return false
-		}
-	}
-	var windows []*window
-	ok := sleep(o.warmup)
-	for r := 0; ok && r < o.runs; r++ {
-		w := new(window)
-		w.srvStart = o.serverCPU()
-		w.start, w.cpuStart = time.Now(), cpuTime()
-		l.current.Store(w)
-		ok = sleep(o.duration)
-		w.end, w.cpuEnd = time.Now(), cpuTime()
-		w.srvEnd = o.serverCPU()
-		windows = append(windows, w)
-	}
-	l.current.Store(nil)
+	windows := l.measure(l.sleep(o.warmup))
 
 	// Stop: every connection closes with a close handshake. The deadline
 	// turns a connection stuck waiting for an echo into an error instead of

@@ -3,6 +3,7 @@
 package hub
 
 import (
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -357,3 +358,16 @@ func (l *loop) closeFDs() {
 }
 
 func (l *loop) pollFD() int { return l.pollfd }
+
+// readWakes calls wake for each read of the wake pipe's read side r (or
+// socket, on Windows) until its write side is closed.
+func readWakes(r io.ReadCloser, wake func()) {
+	defer r.Close()
+	buf := make([]byte, 64)
+	for {
+		if n, err := r.Read(buf); n <= 0 || err != nil {
+			return
+		}
+		wake()
+	}
+}

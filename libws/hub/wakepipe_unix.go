@@ -26,16 +26,7 @@ func newWakePipe(wake func()) (int, error) {
 		}
 	}
 	r := os.NewFile(uintptr(p[0]), "hub wake pipe")
-	go func() {
-		defer r.Close()
-		buf := make([]byte, 64)
-		for {
-			if n, err := r.Read(buf); n <= 0 || err != nil {
-				return
-			}
-			wake()
-		}
-	}()
+	go readWakes(r, wake)
 	return p[1], nil
 }
 

@@ -46,16 +46,7 @@ func newWakePipe(wake func()) (int, error) {
 	fd := -1
 	raw.Control(func(h uintptr) { fd = int(h) })
 	wakeConns.Store(fd, w)
-	go func() {
-		defer r.Close()
-		buf := make([]byte, 64)
-		for {
-			if n, err := r.Read(buf); n <= 0 || err != nil {
-				return
-			}
-			wake()
-		}
-	}()
+	go readWakes(r, wake)
 	return fd, nil
 }
 

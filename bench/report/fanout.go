@@ -325,13 +325,7 @@ func printFanout(w io.Writer, f *Fanout) {
 		}
 		fmt.Fprintln(w)
 		for _, s := range f.Servers {
-			name := "  " + s.Label
-			if s.Libws {
-				name = "* " + s.Label
-			}
-			fmt.Fprint(w, padLeft(name, nameW))
-			if s.Status != "ok" {
-				fmt.Fprintf(w, "  n/a (%s)\n", s.Note)
+			if !rowHead(w, nameW, s.Label, s.Libws, s.Status, s.Note) {
 				continue
 			}
 			for _, sc := range f.Scenarios {

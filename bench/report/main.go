@@ -1094,13 +1094,7 @@ func printCompression(w io.Writer, c *Compression) {
 		return s
 	}
 	for _, s := range c.Servers {
-		name := "  " + s.Label
-		if s.Libws {
-			name = "* " + s.Label
-		}
-		fmt.Fprint(w, padLeft(name, nameW))
-		if s.Status != "ok" {
-			fmt.Fprintf(w, "  n/a (%s)\n", s.Note)
+		if !rowHead(w, nameW, s.Label, s.Libws, s.Status, s.Note) {
 			continue
 		}
 		for _, sc := range c.Scenarios {
@@ -1184,4 +1178,19 @@ func compressionNotes(c *Compression) []string {
 		}
 	}
 	return notes
+}
+
+// rowHead starts a server's row of a table: its label, starred for libws;
+// false when the server has no results (the row says why and ends).
+func rowHead(w io.Writer, nameW int, label string, libws bool, status, note string) bool {
+	name := "  " + label
+	if libws {
+		name = "* " + label
+	}
+	fmt.Fprint(w, padLeft(name, nameW))
+	if status != "ok" {
+		fmt.Fprintf(w, "  n/a (%s)\n", note)
+		return false
+	}
+	return true
 }
